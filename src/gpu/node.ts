@@ -1,0 +1,26 @@
+// WebGPU in Node through Dawn (the `webgpu` npm package). Browser code never imports this file.
+import { existsSync } from 'node:fs';
+
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+/** Point Vulkan at SwiftShader (installed with Debian's chromium) unless the person chose a driver already. */
+export function configureNodeVulkan(): void {
+  if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
+    process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  }
+}
+
+// Dawn's instance must outlive every adapter and device made from it: keep it module-level
+// (an inline `create([]).requestAdapter()` lets it be collected and crashes the process).
+let nodeGpu: GPU | undefined;
+
+/** The `navigator.gpu` equivalent in Node. */
+export async function nodeGPU(): Promise<GPU> {
+  if (!nodeGpu) {
+    configureNodeVulkan();
+    const { create, globals } = await import('webgpu');
+    Object.assign(globalThis, globals);
+    nodeGpu = create([]) as unknown as GPU;
+  }
+  return nodeGpu;
+}

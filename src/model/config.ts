@@ -1,0 +1,164 @@
+// config.json (transformers 4.x or 5.x style, llama / mistral / qwen2 / qwen3) → one frozen ModelConfig.
+
+import { GradPruneError } from '../errors';
+import type { WeightDType } from './dtype';
+
+export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
+export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
+
+export type RopeConfig =
+  | { type: 'default'; theta: number }
+  | { type: 'linear'; theta: number; factor: number }
+  | {
+      type: 'llama3';
+      theta: number;
+      factor: number;
+      lowFreqFactor: number;
+      highFreqFactor: number;
+      originalMaxPositionEmbeddings: number;
+    };
+
+/** The seven linear modules of a decoder layer, in the fixtures' order (module_score columns). */
+export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type LinearModule = (typeof LINEAR_MODULES)[number];
+
+export interface ModelConfig {
+  modelType: ModelType;
+  /** e.g. "LlamaForCausalLM" */
+  architecture: string;
+  numLayers: number;
+  hiddenSize: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  vocabSize: number;
+  rmsNormEps: number;
+  rope: RopeConfig;
+  maxPositionEmbeddings: number;
+  tiedEmbeddings: boolean;
+  /** Which linear modules carry a bias (Qwen2: q, k, v; Llama with attention_bias: q, k, v, o; mlp_bias: the MLP). */
+  bias: Readonly<Record<LinearModule, boolean>>;
+  /** Qwen3's per-head RMSNorm on q and k. */
+  qkNorm: boolean;
+  /** Mistral / Qwen sliding-window attention, when the config enables it (null: full attention). */
+  slidingWindow: number | null;
+  /** The dtype config.json declares (the tensors' own dtype is what loading uses). */
+  declaredDType: WeightDType | null;
+  bosTokenId: number | null;
+  eosTokenId: number | number[] | null;
+  /** The config.json object as given, for export (which changes only the layer count). */
+  raw: Readonly<Record<string, unknown>>;
+}
+
+/** [out, in] of a linear module's weight. */
+export function linearShape(c: ModelConfig, m: LinearModule): [number, number] {
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  switch (m) {
+    case 'q_proj': return [q, c.hiddenSize];
+    case 'k_proj': return [kv, c.hiddenSize];
+    case 'v_proj': return [kv, c.hiddenSize];
+    case 'o_proj': return [c.hiddenSize, q];
+    case 'gate_proj': return [c.intermediateSize, c.hiddenSize];
+    case 'up_proj': return [c.intermediateSize, c.hiddenSize];
+    case 'down_proj': return [c.hiddenSize, c.intermediateSize];
+  }
+}
+
+const ATTENTION_MODULES: ReadonlySet<LinearModule> = new Set(['q_proj', 'k_proj', 'v_proj', 'o_proj']);
+
+/** The checkpoint name of a linear module's weight (`…bias` for its bias). */
+export const linearWeightName = (layer: number, m: LinearModule): string =>
+  `model.layers.${layer}.${ATTENTION_MODULES.has(m) ? 'self_attn' : 'mlp'}.${m}.weight`;
+
+const DTYPE_NAMES: Record<string, WeightDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', half: 'F16', float: 'F32' };
+
+export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelConfig {
+  const bad = (what: string, hint?: string) => new GradPruneError('config', `${fileName}: ${what}.`, { subject: fileName, hint });
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('is not a JSON object');
+  const raw = json as Record<string, unknown>;
+  const modelType = raw.model_type;
+  const architecture = Array.isArray(raw.architectures) && typeof raw.architectures[0] === 'string' ? raw.architectures[0] : String(modelType);
+  if (typeof modelType !== 'string' || !(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
+    throw bad(
+      `model type "${String(modelType ?? architecture)}" is not supported`,
+      `GradPrune Studio supports ${SUPPORTED_MODEL_TYPES.join(', ')} (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM).`,
+    );
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw bad(`"${key}" must be a positive integer (found ${JSON.stringify(raw[key])})`);
+    return v;
+  };
+  const num = (v: unknown, key: string, fallback: number): number => {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`"${key}" must be a number (found ${JSON.stringify(v)})`);
+    return v;
+  };
+
+  const hiddenSize = int('hidden_size');
+  const numLayers = int('num_hidden_layers');
+  const numHeads = int('num_attention_heads');
+  const numKvHeads = int('num_key_value_heads', numHeads);
+  const headDim = raw.head_dim == null ? hiddenSize / numHeads : int('head_dim');
+  if (!Number.isInteger(headDim)) throw bad(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}; set "head_dim"`);
+  if (numHeads % numKvHeads !== 0) throw bad(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  if (headDim % 2 !== 0) throw bad(`head_dim ${headDim} is odd; rotary embeddings need an even head_dim`);
+  const act = raw.hidden_act ?? 'silu';
+  if (act !== 'silu' && act !== 'swish') throw bad(`hidden_act "${String(act)}" is not supported (only silu)`);
+
+  // transformers 5.x keeps everything rope in rope_parameters; 4.x has rope_theta + rope_scaling.
+  const params = (raw.rope_parameters ?? raw.rope_scaling ?? null) as Record<string, unknown> | null;
+  const theta = num(params?.rope_theta ?? raw.rope_theta, 'rope_theta', 10000);
+  const ropeType = String(params?.rope_type ?? params?.type ?? 'default');
+  let rope: RopeConfig;
+  if (ropeType === 'default') rope = { type: 'default', theta };
+  else if (ropeType === 'linear') rope = { type: 'linear', theta, factor: num(params!.factor, 'rope factor', NaN) };
+  else if (ropeType === 'llama3') {
+    rope = {
+      type: 'llama3',
+      theta,
+      factor: num(params!.factor, 'rope factor', NaN),
+      lowFreqFactor: num(params!.low_freq_factor, 'low_freq_factor', NaN),
+      highFreqFactor: num(params!.high_freq_factor, 'high_freq_factor', NaN),
+      originalMaxPositionEmbeddings: num(params!.original_max_position_embeddings, 'original_max_position_embeddings', NaN),
+    };
+  } else throw bad(`rope type "${ropeType}" is not supported`, 'Supported: default, linear, llama3.');
+  for (const [k, v] of Object.entries(rope)) if (typeof v === 'number' && !Number.isFinite(v)) throw bad(`rope type "${ropeType}" needs "${k}"`);
+
+  const attnBias = raw.attention_bias === true;
+  const mlpBias = raw.mlp_bias === true;
+  const qkvBias = modelType === 'qwen2' || attnBias;
+  const bias = {
+    q_proj: qkvBias, k_proj: qkvBias, v_proj: qkvBias,
+    o_proj: modelType !== 'qwen2' && attnBias,
+    gate_proj: mlpBias, up_proj: mlpBias, down_proj: mlpBias,
+  };
+  const useSliding = modelType === 'mistral' ? raw.sliding_window != null : raw.use_sliding_window === true;
+  const slidingWindow = useSliding && typeof raw.sliding_window === 'number' ? raw.sliding_window : null;
+  const dtypeName = (raw.dtype ?? raw.torch_dtype) as string | undefined;
+
+  return Object.freeze({
+    modelType: modelType as ModelType,
+    architecture,
+    numLayers,
+    hiddenSize,
+    numHeads,
+    numKvHeads,
+    headDim,
+    intermediateSize: int('intermediate_size'),
+    vocabSize: int('vocab_size'),
+    rmsNormEps: num(raw.rms_norm_eps, 'rms_norm_eps', 1e-6),
+    rope: Object.freeze(rope),
+    maxPositionEmbeddings: num(raw.max_position_embeddings, 'max_position_embeddings', 2048),
+    tiedEmbeddings: raw.tie_word_embeddings === true,
+    bias: Object.freeze(bias),
+    qkNorm: modelType === 'qwen3',
+    slidingWindow,
+    declaredDType: (dtypeName && DTYPE_NAMES[dtypeName]) || null,
+    bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
+    eosTokenId: (raw.eos_token_id as number | number[] | undefined) ?? null,
+    raw: Object.freeze({ ...raw }),
+  });
+}
