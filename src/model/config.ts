@@ -6,6 +6,18 @@ import type { WeightDType } from './dtype';
 export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
 export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
 
+const CAUSAL_LM_ARCHITECTURE: Record<ModelType, string> = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
+};
+/** "llama (LlamaForCausalLM), mistral (…), …" for error messages. */
+export const SUPPORTED_ARCHITECTURES_TEXT = SUPPORTED_MODEL_TYPES.map((t) => `${t} (${CAUSAL_LM_ARCHITECTURE[t]})`).join(', ');
+
+// transformers' defaults where config.json leaves a field out (LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config).
+const DEFAULT_MAX_POSITIONS: Record<ModelType, number> = { llama: 2048, mistral: 4096 * 32, qwen2: 32768, qwen3: 32768 };
+
 export type RopeConfig =
   | { type: 'default'; theta: number }
   | { type: 'linear'; theta: number; factor: number }
@@ -79,15 +91,18 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('is not a JSON object');
   const raw = json as Record<string, unknown>;
   const modelType = raw.model_type;
-  const architecture = Array.isArray(raw.architectures) && typeof raw.architectures[0] === 'string' ? raw.architectures[0] : String(modelType);
+  const declaredArchitecture = Array.isArray(raw.architectures) && typeof raw.architectures[0] === 'string' ? raw.architectures[0] : null;
   if (typeof modelType !== 'string' || !(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
-    throw bad(
-      `model type "${String(modelType ?? architecture)}" is not supported`,
-      `GradPrune Studio supports ${SUPPORTED_MODEL_TYPES.join(', ')} (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM).`,
-    );
+    const what = typeof modelType === 'string' ? `model type "${modelType}"` : declaredArchitecture ? `architecture "${declaredArchitecture}" (no "model_type")` : 'a model without "model_type"';
+    throw bad(`${what} is not supported`, `GradPrune Studio supports ${SUPPORTED_ARCHITECTURES_TEXT}.`);
+  }
+  const architecture = declaredArchitecture ?? CAUSAL_LM_ARCHITECTURE[modelType as ModelType];
+  if (!architecture.endsWith('ForCausalLM')) {
+    throw bad(`architecture "${architecture}" is not a causal language model`, `GradPrune Studio supports ${SUPPORTED_ARCHITECTURES_TEXT}.`);
   }
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
+    if (v === undefined) throw bad(`"${key}" is missing`, 'A Llama / Mistral / Qwen config.json always has it: is this the right file?');
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw bad(`"${key}" must be a positive integer (found ${JSON.stringify(raw[key])})`);
     return v;
   };
@@ -109,7 +124,9 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
   if (act !== 'silu' && act !== 'swish') throw bad(`hidden_act "${String(act)}" is not supported (only silu)`);
 
   // transformers 5.x keeps everything rope in rope_parameters; 4.x has rope_theta + rope_scaling.
-  const params = (raw.rope_parameters ?? raw.rope_scaling ?? null) as Record<string, unknown> | null;
+  const ropeKey = raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
+  const params = (raw[ropeKey] ?? null) as Record<string, unknown> | null;
+  if (params !== null && (typeof params !== 'object' || Array.isArray(params))) throw bad(`"${ropeKey}" must be an object (found ${JSON.stringify(params)})`);
   const theta = num(params?.rope_theta ?? raw.rope_theta, 'rope_theta', 10000);
   const ropeType = String(params?.rope_type ?? params?.type ?? 'default');
   let rope: RopeConfig;
@@ -127,17 +144,34 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
   } else throw bad(`rope type "${ropeType}" is not supported`, 'Supported: default, linear, llama3.');
   for (const [k, v] of Object.entries(rope)) if (typeof v === 'number' && !Number.isFinite(v)) throw bad(`rope type "${ropeType}" needs "${k}"`);
 
-  const attnBias = raw.attention_bias === true;
-  const mlpBias = raw.mlp_bias === true;
+  // As the transformers modelling code builds the layers: Qwen2 always has q/k/v biases and never o/MLP ones;
+  // Llama and Qwen3 follow attention_bias (q, k, v, o); only Llama has mlp_bias; Mistral has no biases at all.
+  const attnBias = (modelType === 'llama' || modelType === 'qwen3') && raw.attention_bias === true;
+  const mlpBias = modelType === 'llama' && raw.mlp_bias === true;
   const qkvBias = modelType === 'qwen2' || attnBias;
   const bias = {
     q_proj: qkvBias, k_proj: qkvBias, v_proj: qkvBias,
-    o_proj: modelType !== 'qwen2' && attnBias,
+    o_proj: attnBias,
     gate_proj: mlpBias, up_proj: mlpBias, down_proj: mlpBias,
   };
   const useSliding = modelType === 'mistral' ? raw.sliding_window != null : raw.use_sliding_window === true;
   const slidingWindow = useSliding && typeof raw.sliding_window === 'number' ? raw.sliding_window : null;
   const dtypeName = (raw.dtype ?? raw.torch_dtype) as string | undefined;
+  const tokenId = (key: string): number | null => {
+    const v = raw[key];
+    if (v == null) return null;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`"${key}" must be a token id (found ${JSON.stringify(v)})`);
+    return v;
+  };
+  const bool = (key: string): boolean => {
+    const v = raw[key] ?? false;
+    if (typeof v !== 'boolean') throw bad(`"${key}" must be true or false (found ${JSON.stringify(v)})`);
+    return v;
+  };
+  const eos = raw.eos_token_id;
+  if (eos != null && !(Number.isInteger(eos) || (Array.isArray(eos) && eos.every((id) => Number.isInteger(id))))) {
+    throw bad(`"eos_token_id" must be a token id or a list of them (found ${JSON.stringify(eos)})`);
+  }
 
   return Object.freeze({
     modelType: modelType as ModelType,
@@ -151,14 +185,14 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
     vocabSize: int('vocab_size'),
     rmsNormEps: num(raw.rms_norm_eps, 'rms_norm_eps', 1e-6),
     rope: Object.freeze(rope),
-    maxPositionEmbeddings: num(raw.max_position_embeddings, 'max_position_embeddings', 2048),
-    tiedEmbeddings: raw.tie_word_embeddings === true,
+    maxPositionEmbeddings: num(raw.max_position_embeddings, 'max_position_embeddings', DEFAULT_MAX_POSITIONS[modelType as ModelType]),
+    tiedEmbeddings: bool('tie_word_embeddings'),
     bias: Object.freeze(bias),
     qkNorm: modelType === 'qwen3',
     slidingWindow,
     declaredDType: (dtypeName && DTYPE_NAMES[dtypeName]) || null,
-    bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
-    eosTokenId: (raw.eos_token_id as number | number[] | undefined) ?? null,
+    bosTokenId: tokenId('bos_token_id'),
+    eosTokenId: (eos as number | number[] | undefined) ?? null,
     raw: Object.freeze({ ...raw }),
   });
 }

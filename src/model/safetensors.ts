@@ -153,8 +153,14 @@ export class TensorStore {
           subject: 'model.safetensors.index.json',
         });
       }
-      if (!index.weight_map || typeof index.weight_map !== 'object') {
+      if (!index.weight_map || typeof index.weight_map !== 'object' || Array.isArray(index.weight_map)) {
         throw new GradPruneError('file', 'model.safetensors.index.json has no "weight_map".', { subject: 'model.safetensors.index.json' });
+      }
+      const badEntry = Object.entries(index.weight_map).find(([, shard]) => typeof shard !== 'string' || !shard.endsWith('.safetensors'));
+      if (badEntry) {
+        throw new GradPruneError('file', `model.safetensors.index.json maps "${badEntry[0]}" to ${JSON.stringify(badEntry[1])}, not a .safetensors file name.`, {
+          subject: badEntry[0],
+        });
       }
       const shardNames = [...new Set(Object.values(index.weight_map))].sort();
       const missing = shardNames.filter((s) => !files.has(s));
@@ -246,7 +252,7 @@ export interface TensorToWrite {
  * Encode tensors as one safetensors file, returned as parts (header, then each tensor's bytes) so that a
  * large checkpoint is never copied into one buffer; `new Blob(parts)` or a stream writes it.
  */
-export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = {}): Uint8Array[] {
+export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = {}): Uint8Array<ArrayBuffer>[] {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
@@ -266,5 +272,6 @@ export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<str
   const prefix = new Uint8Array(8 + jsonBytes.byteLength);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(jsonBytes.byteLength), true);
   prefix.set(jsonBytes, 8);
-  return [prefix, ...tensors.map((t) => t.data)];
+  // Blob parts must be ArrayBuffer-backed: a SharedArrayBuffer view is copied, anything else is passed as is.
+  return [prefix, ...tensors.map((t) => (t.data.buffer instanceof ArrayBuffer ? (t.data as Uint8Array<ArrayBuffer>) : t.data.slice()))];
 }
