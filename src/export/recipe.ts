@@ -1,0 +1,86 @@
+// gradprune_recipe.json: everything needed to reproduce a pruned checkpoint — the model (name, config hash),
+// the data (file name, hash), the settings and seed, the scores, and the plan.
+
+import type { PrunePlan } from '../gradprune/plan';
+
+export const PAPER = {
+  title: 'GradPruner: Gradient-guided layer pruning enabling efficient fine-tuning and inference for LLMs',
+  arxiv: '2601.19503',
+  venue: 'ICLR 2026',
+  url: 'https://arxiv.org/abs/2601.19503',
+} as const;
+
+export interface PruneRunInfo {
+  /** The base model's name (Hub id or folder name). */
+  baseModel: string;
+  /** Scoring settings: LoRA rank and alpha, steps, learning rate, batch, sequence length, … */
+  settings: Record<string, unknown>;
+  seed?: number;
+  data?: { fileName: string; sha256?: string; rows?: number };
+  scores: {
+    /** The paper's score per layer (Σ of F). */
+    layerScore: number[];
+    /** [layer][module] in q, k, v, o, gate, up, down order. */
+    moduleScore?: number[][];
+    /** The released script's score per layer. */
+    layerScoreCode?: number[];
+    /** Which score the plan ranked by (default "paper"). */
+    rankedBy?: 'paper' | 'code';
+  };
+  /** Elements each merge added, "p->r.module" → count. */
+  addedElements?: Record<string, number>;
+  evaluation?: { metric: string; before: number; after: number }[];
+  /** ISO date of the run, when the caller wants one recorded. */
+  createdAt?: string;
+}
+
+export async function sha256Hex(data: Blob | Uint8Array | string): Promise<string> {
+  const bytes =
+    typeof data === 'string' ? new TextEncoder().encode(data) : data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function planSummary(plan: PrunePlan) {
+  return {
+    num_layers_before: plan.numLayers,
+    num_layers_after: plan.kept.length,
+    pruned_layers: plan.pruned,
+    merged_layers: plan.merged,
+    dropped_layers: plan.dropped,
+    kept_layers: plan.kept,
+    receiver: plan.receiver,
+    keep_fraction: plan.keepFraction,
+    protect_last: plan.protectLast,
+    params_before: plan.before.params,
+    params_after: plan.after.params,
+    weight_bytes_before: plan.before.weightBytes,
+    weight_bytes_after: plan.after.weightBytes,
+    flops_per_token_before: plan.before.flopsPerToken,
+    flops_per_token_after: plan.after.flopsPerToken,
+    flops_context_length: plan.contextLength,
+  };
+}
+
+export function buildRecipe(run: PruneRunInfo, plan: PrunePlan, configSha256: string, dtype: string) {
+  return {
+    format: 'gradprune-recipe',
+    version: 1,
+    tool: 'GradPrune Studio',
+    method: { name: 'GradPruner', paper: PAPER },
+    ...(run.createdAt ? { created_at: run.createdAt } : {}),
+    model: { name: run.baseModel, config_sha256: configSha256, dtype, num_hidden_layers: plan.numLayers },
+    data: run.data ? { file: run.data.fileName, sha256: run.data.sha256 ?? null, rows: run.data.rows ?? null } : null,
+    settings: run.settings,
+    seed: run.seed ?? null,
+    scores: {
+      ranked_by: run.scores.rankedBy ?? 'paper',
+      layer_score: run.scores.layerScore,
+      module_score: run.scores.moduleScore ?? null,
+      layer_score_code: run.scores.layerScoreCode ?? null,
+      module_order: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+    },
+    plan: { ...planSummary(plan), merged_elements: run.addedElements ?? null },
+    evaluation: run.evaluation ?? null,
+  };
+}
