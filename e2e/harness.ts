@@ -1,0 +1,126 @@
+// What every e2e test needs: the built studio served on a free localhost port, Debian's Chromium with WebGPU on
+// SwiftShader, a page that records its requests and errors, and screenshots under test-results/e2e/.
+// Run through `npm run e2e`, which builds dist/ first.
+
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { preview, type PreviewServer } from 'vite';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const FIXTURES = path.resolve(REPO_ROOT, '../shared/fixtures');
+export const SCREENSHOTS = path.join(REPO_ROOT, 'test-results/e2e');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const COMMON_FLAGS = [
+  '--no-sandbox',
+  '--disable-dev-shm-usage',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader', '--enable-webgpu-developer-features'];
+
+export interface Studio {
+  url: string;
+  origin: string;
+  browser: Browser;
+  page: Page;
+  /** Every URL the page (and its worker) requested. */
+  requests: string[];
+  /** Uncaught page errors and console errors. */
+  errors: string[];
+  screenshot(name: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startServer(): Promise<PreviewServer> {
+  if (!existsSync(path.join(REPO_ROOT, 'dist/index.html'))) {
+    throw new Error('dist/ is missing: run the e2e tests with `npm run e2e` (it builds first).');
+  }
+  // port 0: the OS picks a free port; resolvedUrls reports it.
+  return preview({
+    root: REPO_ROOT,
+    configFile: path.join(REPO_ROOT, 'vite.config.ts'),
+    logLevel: 'error',
+    preview: { port: 0, strictPort: false, host: '127.0.0.1', open: false },
+  });
+}
+
+/** Serve dist/, launch Chromium and open the studio. `webgpu: false` launches without the WebGPU flags. */
+export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}): Promise<Studio> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`node scripts/ensure-chromium.mjs\` as root (npm test does).`);
+  const server = await startServer();
+  let browser: Browser | null = null;
+  try {
+    const url = server.resolvedUrls?.local[0];
+    if (!url) throw new Error('vite preview did not report a URL');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...COMMON_FLAGS, ...(opts.webgpu === false ? [] : WEBGPU_FLAGS)],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(60_000);
+    const requests: string[] = [];
+    const errors: string[] = [];
+    context.on('request', (r) => requests.push(r.url()));
+    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    });
+    page.on('worker', (w) => w.on('console', (m) => m.type() === 'error' && errors.push(`worker console: ${m.text()}`)));
+    await page.goto(url + (opts.query ?? ''));
+    const b = browser;
+    return {
+      url,
+      origin: new URL(url).origin,
+      browser: b,
+      page,
+      requests,
+      errors,
+      async screenshot(name: string) {
+        mkdirSync(SCREENSHOTS, { recursive: true });
+        const file = path.join(SCREENSHOTS, `${name}.png`);
+        await page.screenshot({ path: file, fullPage: true });
+        return file;
+      },
+      async close() {
+        await b.close();
+        await closeServer(server);
+      },
+    };
+  } catch (e) {
+    await browser?.close();
+    await closeServer(server);
+    throw e;
+  }
+}
+
+async function closeServer(server: PreviewServer): Promise<void> {
+  await server.close();
+}
+
+/** The exact number a summary element carries in data-value. */
+export async function valueOf(page: Page, testId: string): Promise<string | null> {
+  return page.getByTestId(testId).getAttribute('data-value');
+}
+
+/**
+ * Drop files or folders from disk onto an element, as the operating system does (Chromium's DevTools protocol;
+ * a folder arrives as a directory entry that the page walks with webkitGetAsEntry).
+ */
+export async function dropPaths(page: Page, testId: string, paths: string[]): Promise<void> {
+  const box = await page.getByTestId(testId).boundingBox();
+  if (!box) throw new Error(`${testId} is not visible`);
+  const x = box.x + box.width / 2;
+  const y = box.y + Math.min(20, box.height / 2);
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files: paths, dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x, y, data });
+  await cdp.detach();
+}

@@ -1,0 +1,27 @@
+import { Header } from './components/Header';
+import { ModelStep } from './components/ModelStep';
+import { ModelSummaryCard } from './components/ModelSummaryCard';
+import { NoWebGpu } from './components/NoWebGpu';
+import { Notice } from './components/Notice';
+import { StepList } from './components/StepList';
+import { useStudioWorker } from './hooks';
+import { useStudio } from './store';
+
+export function App() {
+  useStudioWorker();
+  const gpuUnavailable = useStudio((s) => s.gpu.state === 'unavailable');
+  return (
+    <>
+      <Header />
+      <div className="layout">
+        <StepList />
+        <main className="content">
+          <Notice />
+          {gpuUnavailable && <NoWebGpu />}
+          <ModelStep />
+          <ModelSummaryCard />
+        </main>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,136 @@
+// Everything the page does, as plain functions over the store and the worker client (no React here).
+
+import type { ErrorInfo } from '../errors';
+import type { FileEntry } from '../worker/protocol';
+import { flattenByName, type PickedFile } from './files';
+import { applyWorkerEvent, useStudio, type DemoDataset } from './store';
+import { WorkerRequestError, type WorkerClient } from './worker-client';
+
+let client: WorkerClient | null = null;
+/** Bumped by every load; a load whose token is stale when it settles changes nothing. */
+let loadToken = 0;
+
+/** Route the worker's events into the store. Returns the disconnect function. */
+export function connectWorker(c: WorkerClient): () => void {
+  client = c;
+  const unsubscribe = c.subscribe(applyWorkerEvent);
+  return () => {
+    unsubscribe();
+    if (client === c) client = null;
+  };
+}
+
+const toInfo = (err: unknown): ErrorInfo =>
+  err instanceof WorkerRequestError
+    ? err.info
+    : { code: 'internal', message: `Unexpected error: ${err instanceof Error ? err.message : String(err)}. This is a bug in GradPrune Studio; please report it.` };
+
+function worker(): WorkerClient {
+  if (!client) throw new Error('the studio worker is not running');
+  return client;
+}
+
+/** Send model files to the worker and show the result (summary and fit) or the error under the drop zone. */
+export async function loadModelFiles(files: FileEntry[], name: string, source = name): Promise<void> {
+  const token = ++loadToken;
+  const set = useStudio.setState;
+  set({ model: { loading: { source, stage: `Opening ${source}` }, loaded: null, error: null } });
+  try {
+    const result = await worker().request({ type: 'loadModel', files, name });
+    if (token === loadToken) set({ model: { loading: null, loaded: { summary: result.summary, fit: result.fit }, error: null } });
+  } catch (err) {
+    if (token === loadToken) set({ model: { loading: null, loaded: null, error: { source, info: toInfo(err) } } });
+  }
+}
+
+/** What a person dropped or picked: flatten by file name and load it. */
+export async function loadPickedFiles(picked: PickedFile[]): Promise<void> {
+  const flat = flattenByName(picked);
+  if (!flat.files.length) {
+    useStudio.setState((s) => ({
+      model: {
+        ...s.model,
+        error: {
+          source: 'the drop',
+          info: { code: 'file', message: 'Nothing to load: no files were dropped. Drop a Hugging Face model folder, or choose its files.' },
+        },
+      },
+    }));
+    return;
+  }
+  const count = `${flat.files.length} file${flat.files.length === 1 ? '' : 's'}`;
+  const name = flat.folderName ?? 'model';
+  await loadModelFiles(flat.files, name, flat.folderName ? `${flat.folderName} (${count})` : `the ${count} chosen`);
+}
+
+/** A drop whose folders are still being walked (see pickedFromDrop). */
+export async function loadDropped(picking: Promise<PickedFile[]>): Promise<void> {
+  let picked: PickedFile[];
+  try {
+    picked = await picking;
+  } catch (e) {
+    const message = `Could not read the dropped files (${(e as Error).message}). Try "Choose folder" instead.`;
+    useStudio.setState((s) => ({ model: { ...s.model, error: { source: 'the drop', info: { code: 'file', message } } } }));
+    return;
+  }
+  await loadPickedFiles(picked);
+}
+
+export const DEMO_MODEL_NAME = 'demo-llama-3.5M';
+export const DEMO_MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'];
+export const DEMO_DATASET_FILE = 'arc_easy_300.jsonl';
+
+const demoUrl = (file: string) => `${import.meta.env.BASE_URL}demo/${file}`;
+
+async function fetchDemoFile(file: string): Promise<Blob> {
+  let res: Response;
+  try {
+    res = await fetch(demoUrl(file));
+  } catch (e) {
+    throw new DemoFetchError(file, (e as Error).message);
+  }
+  if (!res.ok) throw new DemoFetchError(file, `HTTP ${res.status}`);
+  return res.blob();
+}
+
+class DemoFetchError extends Error {
+  constructor(readonly file: string, reason: string) {
+    super(`Could not fetch the demo's ${file} (${reason}).`);
+  }
+}
+
+/** Fetch the embedded demo model (and its dataset, for the later steps) and load it like dropped files. */
+export async function loadDemo(): Promise<void> {
+  const token = ++loadToken;
+  const source = `the demo model (${DEMO_MODEL_NAME})`;
+  useStudio.setState({ model: { loading: { source, stage: 'Fetching the demo files' }, loaded: null, error: null } });
+  let files: FileEntry[];
+  let dataset: DemoDataset;
+  try {
+    files = await Promise.all(DEMO_MODEL_FILES.map(async (name) => ({ name, blob: await fetchDemoFile(name) })));
+    const blob = await fetchDemoFile(DEMO_DATASET_FILE);
+    const rows = (await blob.text()).split('\n').filter((l) => l.trim()).length;
+    dataset = { name: DEMO_DATASET_FILE, bytes: blob.size, rows, blob };
+  } catch (e) {
+    if (token !== loadToken) return;
+    const subject = e instanceof DemoFetchError ? e.file : undefined;
+    const message = `${(e as Error).message} The demo ships in public/demo/; serve the studio with \`npm start\` (or the built dist/ folder) so that it is reachable.`;
+    useStudio.setState({ model: { loading: null, loaded: null, error: { source, info: { code: 'file', message, subject } } } });
+    return;
+  }
+  if (token !== loadToken) return;
+  useStudio.setState({ demoDataset: dataset });
+  await loadModelFiles(files, DEMO_MODEL_NAME, source);
+}
+
+/** Ask the worker for the adapter again (after a lost device, or after enabling WebGPU). */
+export async function reprobeGpu(): Promise<void> {
+  useStudio.setState({ gpu: { state: 'probing' } });
+  try {
+    await worker().request({ type: 'probeGpu' }); // the 'adapter' event updates the store
+  } catch (err) {
+    useStudio.setState({ gpu: { state: 'unavailable', error: toInfo(err) } });
+  }
+}
+
+export const dismissNotice = (): void => useStudio.setState({ notice: null });
