@@ -1,0 +1,87 @@
+// Tokenized examples → (B, T) int32 batches, right-padded (pad id, mask 0). T is the longest row of the batch
+// unless a fixed seqLen is given.
+import { GradPruneError } from '../errors';
+import { shuffled } from './split';
+import type { Batch, TokenizedExample } from './types';
+
+export interface BatchShape {
+  /** The id written into padding (TokenizedSet.padTokenId); padding is never trained on (mask 0). */
+  padTokenId: number;
+  /** Pad every batch to this many tokens instead of the longest row. */
+  seqLen?: number;
+}
+
+export function makeBatch(rows: readonly TokenizedExample[], shape: BatchShape, meta: { epoch: number; step: number } = { epoch: 0, step: 0 }): Batch {
+  const B = rows.length;
+  const longest = rows.reduce((m, r) => Math.max(m, r.inputIds.length), 0);
+  const T = shape.seqLen ?? longest;
+  if (longest > T) {
+    const row = rows.find((r) => r.inputIds.length > T)!;
+    throw new GradPruneError('input', `A row of ${row.inputIds.length} tokens (line ${row.line}) does not fit the fixed sequence length ${T}.`, {
+      subject: 'seqLen',
+      hint: 'Tokenize with maxSeqLen no larger than the batch sequence length.',
+    });
+  }
+  const inputIds = new Int32Array(B * T).fill(shape.padTokenId); // (B, T)
+  const lossMask = new Int32Array(B * T); // (B, T)
+  rows.forEach((r, b) => {
+    inputIds.set(r.inputIds, b * T);
+    lossMask.set(r.lossMask, b * T);
+  });
+  return { B, T, inputIds, lossMask, lengths: rows.map((r) => r.inputIds.length), lines: rows.map((r) => r.line), epoch: meta.epoch, step: meta.step };
+}
+
+export interface BatchIteratorOptions extends BatchShape {
+  batchSize: number;
+  /** Shuffle each epoch (default true); false: file order, batchSize rows at a time, wrapping around. */
+  shuffle?: boolean;
+  /** Seed of the shuffles; epoch e is shuffled with a seed derived from (seed, e). */
+  seed?: number;
+}
+
+export interface BatchIterator {
+  /** The next batch; always batchSize rows (a batch that runs past the end of an epoch continues into the next). */
+  next(): Batch;
+  /** Batches handed out so far. */
+  readonly step: number;
+}
+
+const epochSeed = (seed: number, epoch: number) => (Math.imul(epoch + 1, 0x9e3779b1) ^ seed) >>> 0;
+
+/** An endless stream of training batches: the trainer pulls N steps, cycling epochs (reshuffled per epoch). */
+export function batchIterator(examples: readonly TokenizedExample[], opts: BatchIteratorOptions): BatchIterator {
+  if (examples.length === 0) throw new GradPruneError('dataset', 'There are no training examples to batch.', { hint: 'Load a dataset with usable rows.' });
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new GradPruneError('input', `Batch size must be a whole number ≥ 1 (got ${opts.batchSize}).`, { subject: 'batchSize' });
+  const shuffle = opts.shuffle ?? true;
+  const seed = opts.seed ?? 0;
+  const orderOf = (epoch: number) => (shuffle ? shuffled(examples, epochSeed(seed, epoch)) : examples.slice());
+  let epoch = 0;
+  let order = orderOf(0);
+  let cursor = 0;
+  let step = 0;
+  return {
+    next() {
+      const firstEpoch = epoch;
+      const rows: TokenizedExample[] = [];
+      while (rows.length < opts.batchSize) {
+        if (cursor === order.length) {
+          epoch++;
+          order = orderOf(epoch);
+          cursor = 0;
+        }
+        rows.push(order[cursor++]);
+      }
+      return makeBatch(rows, opts, { epoch: firstEpoch, step: step++ });
+    },
+    get step() {
+      return step;
+    },
+  };
+}
+
+/** Every example once, in order, batchSize at a time (the last batch may be smaller): for evaluation. */
+export function* evalBatches(examples: readonly TokenizedExample[], opts: BatchShape & { batchSize: number }): Generator<Batch> {
+  for (let i = 0, step = 0; i < examples.length; i += opts.batchSize, step++) {
+    yield makeBatch(examples.slice(i, i + opts.batchSize), opts, { epoch: 0, step });
+  }
+}

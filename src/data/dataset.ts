@@ -1,0 +1,128 @@
+// readDataset: a dropped file → a Dataset of examples (format detected or set), every unusable row listed with why.
+import { GradPruneError } from '../errors';
+import { asText, labelSet } from './multiple-choice';
+import { EXPECTED_COLUMNS, defaultMapping, detectFormat, requiredRoles, rowConverter, type Detected } from './formats';
+import { readRecords, type SourceRecord } from './read';
+import type { ColumnMapping, Dataset, Example, MultipleChoiceItem, ReadOptions, RejectedRow } from './types';
+
+/** Classification files with more distinct labels than this are not treated as label columns. */
+export const MAX_CLASSIFICATION_LABELS = 20;
+
+function columnsOf(records: SourceRecord[]): string[] {
+  const seen = new Set<string>();
+  for (const r of records.slice(0, 1000)) for (const k of Object.keys(r.value)) seen.add(k);
+  return [...seen];
+}
+
+function summariseReasons(rejected: RejectedRow[]): string {
+  const counts = new Map<string, { n: number; where: string }>();
+  for (const r of rejected) {
+    const c = counts.get(r.reason);
+    if (c) c.n++;
+    else counts.set(r.reason, { n: 1, where: r.where });
+  }
+  return [...counts.entries()]
+    .sort((a, b) => b[1].n - a[1].n)
+    .slice(0, 3)
+    .map(([reason, { n, where }]) => `${reason} (${n} row${n === 1 ? '' : 's'}, first at ${where})`)
+    .join('; ');
+}
+
+function resolveFormat(fileName: string, columns: string[], opts: ReadOptions): Detected {
+  const detected = detectFormat(columns);
+  const format = opts.format ?? detected?.format;
+  if (!format) {
+    throw new GradPruneError('dataset', `${fileName}: no dataset format fits its columns (${columns.join(', ') || 'none'}). Expected one of: ${EXPECTED_COLUMNS}.`, {
+      subject: fileName,
+      hint: 'Choose the format and map its columns by hand, or rename the columns.',
+    });
+  }
+  const sameAsDetected = detected !== null && detected.format === format;
+  const base: ColumnMapping = sameAsDetected ? detected.mapping : defaultMapping(format, columns);
+  const mapping: ColumnMapping = { ...base, ...opts.columns };
+  // A built-in multiple-choice layout stays unless the person re-mapped its roles (then the generic layouts apply).
+  const mcRoles = ['question', 'choices', 'answer', 'text', 'context'] as const;
+  const remapped = mcRoles.some((r) => opts.columns?.[r] !== undefined && opts.columns[r] !== detected?.mapping[r]);
+  let schema = format === 'multiple-choice' ? (opts.multipleChoiceSchema ?? (sameAsDetected && !remapped ? detected.schema : null)) : null;
+  if (format === 'multiple-choice' && schema === null) {
+    schema = mapping.choices && columns.includes(mapping.choices.split(',')[0].trim()) ? 'question' : 'classification';
+  }
+  if (schema === 'classification') mapping.text ??= mapping.question;
+  const because = opts.format || opts.columns ? 'set by you' : detected!.because;
+  return { format, schema, mapping, because };
+}
+
+function checkColumns(fileName: string, columns: string[], d: Detected): void {
+  for (const role of requiredRoles(d.format, d.schema)) {
+    const named = d.mapping[role];
+    const missing = named === undefined ? [] : named.split(',').map((c) => c.trim()).filter((c) => !columns.includes(c));
+    if (named === undefined || missing.length > 0) {
+      throw new GradPruneError(
+        'dataset',
+        `${fileName}: the ${d.format}${d.schema ? ` (${d.schema})` : ''} format needs a column for "${role}"` +
+          (named === undefined ? '' : `, but ${missing.join(', ')} is not in the file`) +
+          `. Columns found: ${columns.join(', ') || 'none'}.`,
+        { subject: fileName, hint: `Map the "${role}" role to one of the file's columns.` },
+      );
+    }
+  }
+}
+
+export async function readDataset(blob: Blob, fileName: string, opts: ReadOptions = {}): Promise<Dataset> {
+  const source = await readRecords(blob, fileName);
+  const rejected: RejectedRow[] = [...source.rejected];
+  const columns = columnsOf(source.records);
+  if (source.records.length === 0) {
+    throw new GradPruneError(
+      'dataset',
+      `${fileName} has no usable row` + (rejected.length > 0 ? `: ${summariseReasons(rejected)}.` : ': the file holds no rows.'),
+      { subject: fileName },
+    );
+  }
+  const resolved = resolveFormat(fileName, columns, opts);
+  checkColumns(fileName, columns, resolved);
+  const { format, schema, mapping } = resolved;
+  if (schema === 'classification') {
+    const labels = labelSet(source.records.map((r) => asText(r.value[mapping.answer!])?.trim() ?? '').filter(Boolean));
+    if (labels.length > MAX_CLASSIFICATION_LABELS || labels.length < 2) {
+      throw new GradPruneError(
+        'dataset',
+        `${fileName}: column "${mapping.answer}" has ${labels.length} distinct label${labels.length === 1 ? '' : 's'}, so it is not read as a classification label (2 to ${MAX_CLASSIFICATION_LABELS} expected).`,
+        { subject: fileName, hint: 'Choose another format or map other columns.' },
+      );
+    }
+  }
+  const convert = rowConverter(format, schema, mapping, source.records);
+  const examples: Example[] = [];
+  for (const r of source.records) {
+    const out = convert(r.value, r.line);
+    if (typeof out === 'string') rejected.push({ line: r.line, where: r.where, reason: out });
+    else examples.push(out);
+  }
+  rejected.sort((a, b) => a.line - b.line);
+  if (examples.length === 0) {
+    throw new GradPruneError(
+      'dataset',
+      `${fileName} has no usable row for the ${format} format (columns found: ${columns.join(', ')}; used: ${Object.entries(mapping)
+        .filter(([, c]) => c)
+        .map(([role, c]) => `${role}=${c}`)
+        .join(', ')}): ${summariseReasons(rejected)}.`,
+      { subject: fileName, hint: 'Fix the rows, or choose another format / column mapping.' },
+    );
+  }
+  const multipleChoice: MultipleChoiceItem[] = [];
+  for (const e of examples) if (e.kind === 'text' && e.mc) multipleChoice.push(e.mc);
+  return {
+    fileName,
+    format,
+    multipleChoiceSchema: schema,
+    detectedFrom: resolved.because,
+    columns,
+    mapping,
+    lineKind: source.lineKind,
+    totalRows: source.records.length + source.rejected.length,
+    examples,
+    rejected,
+    multipleChoice,
+  };
+}
