@@ -1,0 +1,152 @@
+// `gradprune eval <model-dir> --data <file> [--lora <dir>] [--limit N] [--json]`: held-out loss and perplexity of a
+// model (optionally with a PEFT LoRA adapter) on a dataset file, and multiple-choice accuracy (acc, acc_norm, as
+// lm-evaluation-harness) when the file holds questions.
+
+import path from 'node:path';
+import { buildExamples, evalBatches, readDataset, type Dataset } from '../../data';
+import { GradPruneError } from '../../errors';
+import { loadEvalEngine, type EngineKind, type EvalEngineOptions } from '../../eval/engines';
+import { encodeItems, scoreMultipleChoice, type MultipleChoiceResult } from '../../eval/multiple-choice';
+import { heldOutLoss, type HeldOutLoss } from '../../eval/loss';
+import { readPeftAdapter } from '../../export/peft';
+import type { ModelConfig } from '../../model/config';
+import { openFile, openFolder } from '../../model/node-files';
+import { flag, intOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
+import { openModelFolder } from '../load';
+
+/** `--lora <dir>`: a PEFT adapter folder read and checked against the model. */
+export async function loraOption(options: OptionValues, config: ModelConfig): Promise<EvalEngineOptions['lora']> {
+  const dir = options.lora;
+  if (dir === undefined) return null;
+  if (typeof dir !== 'string') throw usageError('--lora needs the path of a PEFT adapter folder.', 'lora');
+  const adapter = await readPeftAdapter(await openFolder(dir), config);
+  return { config: adapter.lora, adapters: adapter.adapters };
+}
+
+export const engineOption = (options: OptionValues): EngineKind => (flag(options, 'cpu') ? 'cpu' : 'gpu');
+
+export interface EvalReport {
+  model: string;
+  data: string;
+  format: string;
+  engine: EngineKind;
+  lora: string | null;
+  /** Rows read, rows evaluated (after --limit and rejects), rows rejected. */
+  rows: number;
+  examples: number;
+  rejected: number;
+  seqLen: number;
+  loss: number;
+  perplexity: number;
+  tokens: number;
+  truncatedExamples: number;
+  acc: number | null;
+  accNorm: number | null;
+  multipleChoice: Omit<MultipleChoiceResult, 'scores'> | null;
+}
+
+export const evalCommand: Command = {
+  name: 'eval',
+  summary: 'Held-out loss, perplexity and multiple-choice accuracy of a model (optionally with a LoRA adapter) on a dataset.',
+  description:
+    'Every usable row of the file is scored: loss and perplexity over its target tokens (as training counts them), and, for ' +
+    'multiple-choice files (ARC, PIQA, WinoGrande, HellaSwag, MedMCQA, PubMedQA, …), accuracy by log-likelihood as ' +
+    'lm-evaluation-harness computes acc and acc_norm. Runs on the GPU (WebGPU), or with --cpu on the float32 CPU reference (tiny models).',
+  positionals: [{ name: 'model-dir', description: 'a Hugging Face model folder' }],
+  options: {
+    data: { type: 'string', valueName: 'FILE', description: 'the dataset file (.jsonl, .json, .csv, .parquet)' },
+    lora: { type: 'string', valueName: 'DIR', description: 'a PEFT LoRA adapter folder to apply (adapter_config.json + adapter_model.safetensors)' },
+    limit: { type: 'string', valueName: 'N', description: 'evaluate only the first N rows' },
+    'max-seq-len': { type: 'string', valueName: 'N', description: 'tokens per sequence at most (default 512 or the model maximum)' },
+    'batch-size': { type: 'string', valueName: 'N', description: 'sequences per forward pass (default 4)' },
+    cpu: { type: 'boolean', description: 'use the float32 CPU reference instead of the GPU (slow: tiny models only)' },
+    json: { type: 'boolean', description: 'print the results as JSON (on stdout)' },
+  },
+  async run({ positionals, options }, io) {
+    const report = await runEval(positionals['model-dir']!, options, io);
+    io.out(flag(options, 'json') ? JSON.stringify(report, null, 2) : formatReport(report));
+    return 0;
+  },
+};
+
+async function runEval(modelDir: string, options: OptionValues, io: CliIO): Promise<EvalReport> {
+  const dataPath = options.data;
+  if (typeof dataPath !== 'string') throw usageError('eval needs --data <file>.', 'data');
+  const limit = intOption(options, 'limit', Number.MAX_SAFE_INTEGER, { min: 1 });
+  const batchSize = intOption(options, 'batch-size', 4, { min: 1, max: 1024 });
+  const ckpt = await openModelFolder(modelDir);
+  const maxLen = Math.min(ckpt.config.maxPositionEmbeddings, intOption(options, 'max-seq-len', Math.min(512, ckpt.config.maxPositionEmbeddings), { min: 2 }));
+  const lora = await loraOption(options, ckpt.config);
+
+  const full = await readDataset(await openFile(dataPath), path.basename(dataPath));
+  const examples = full.examples.slice(0, limit);
+  const multipleChoice = examples.flatMap((e) => (e.kind === 'text' && e.mc ? [e.mc] : []));
+  const dataset: Dataset = { ...full, examples, multipleChoice };
+  const set = buildExamples(dataset, ckpt.tokenizer, { maxSeqLen: maxLen });
+  if (set.examples.length === 0) {
+    throw new GradPruneError('dataset', `${dataset.fileName}: no row could be evaluated (${set.rejected.length} rejected${set.rejected[0] ? `; ${set.rejected[0].where}: ${set.rejected[0].reason}` : ''}).`, {
+      subject: dataset.fileName,
+    });
+  }
+  // The sequence length the engine is built for: the longest sequence to score, within the model's maximum.
+  const mcRequests = encodeItems(ckpt.tokenizer, dataset.multipleChoice);
+  const longest = mcRequests.reduce((m, r) => Math.max(m, r.contextIds.length + r.continuationIds.length), set.stats.maxLength);
+  const seqLen = Math.min(maxLen, longest);
+  const kind = engineOption(options);
+  io.err(`Scoring ${set.examples.length} rows${dataset.multipleChoice.length ? ` and ${mcRequests.length} choices` : ''} on the ${kind === 'gpu' ? 'GPU' : 'CPU reference'} (sequences up to ${seqLen} tokens)…`);
+  const engine = await loadEvalEngine(ckpt.config, ckpt.store, { kind, batchSize, seqLen, lora });
+  try {
+    const loss: HeldOutLoss = await heldOutLoss(engine.model, evalBatches(set.examples, { batchSize, padTokenId: set.padTokenId }));
+    const mc = dataset.multipleChoice.length
+      ? await scoreMultipleChoice(engine.model, ckpt.tokenizer, dataset.multipleChoice, { batchSize, onProgress: progress(io, 'choices') })
+      : null;
+    const { scores: _scores, ...mcSummary } = mc ?? { scores: null };
+    return {
+      model: ckpt.name,
+      data: dataset.fileName,
+      format: dataset.multipleChoiceSchema ? `${dataset.format} (${dataset.multipleChoiceSchema})` : dataset.format,
+      engine: kind,
+      lora: typeof options.lora === 'string' ? options.lora : null,
+      rows: full.totalRows,
+      examples: set.examples.length,
+      rejected: set.rejected.length,
+      seqLen,
+      loss: loss.loss,
+      perplexity: loss.perplexity,
+      tokens: loss.tokens,
+      truncatedExamples: set.stats.truncatedPrompt + set.stats.truncatedTarget,
+      acc: mc?.acc ?? null,
+      accNorm: mc?.accNorm ?? null,
+      multipleChoice: mc ? (mcSummary as Omit<MultipleChoiceResult, 'scores'>) : null,
+    };
+  } finally {
+    engine.destroy();
+  }
+}
+
+/** A progress line on stderr about every tenth of the way. */
+function progress(io: CliIO, what: string): (done: number, total: number) => void {
+  let shown = 0;
+  return (done, total) => {
+    if (done === total || done - shown >= total / 10) {
+      shown = done;
+      io.err(`  ${what} scored: ${done} / ${total}`);
+    }
+  };
+}
+
+function formatReport(r: EvalReport): string {
+  const lines = [
+    `${r.model}${r.lora ? ` + LoRA ${r.lora}` : ''} on ${r.data} (${r.format}; ${r.examples} of ${r.rows} rows; ${r.engine === 'gpu' ? 'GPU' : 'CPU reference'})`,
+    `  loss        ${r.loss.toFixed(4)} nats per target token over ${r.tokens} tokens`,
+    `  perplexity  ${r.perplexity.toFixed(3)}`,
+  ];
+  if (r.multipleChoice) {
+    const m = r.multipleChoice;
+    lines.push(`  accuracy    ${(m.acc * 100).toFixed(1)}% (acc_norm ${(m.accNorm * 100).toFixed(1)}%) over ${m.items} questions`);
+    if (m.truncatedRequests) lines.push(`  note        ${m.truncatedRequests} of ${m.requests} choices were cut on the left to ${r.seqLen} tokens`);
+  }
+  if (r.truncatedExamples) lines.push(`  note        ${r.truncatedExamples} rows were truncated to ${r.seqLen} tokens for the loss`);
+  if (r.rejected) lines.push(`  note        ${r.rejected} rows could not be used`);
+  return lines.join('\n');
+}
