@@ -1,0 +1,104 @@
+// GPU memory of a training (or inference) job, estimated from the config before anything is allocated, and the
+// check that refuses a job that does not fit, saying what it needs and what the adapter allows.
+// The estimate counts the same buffers GpuModel allocates (model.test compares the two); kernel uniforms and
+// the optimizer's few partial sums are not counted.
+
+import { GradPruneError } from '../errors';
+import type { AdapterSummary } from '../gpu/device';
+import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
+import { formatBytes, WEIGHT_BUDGET_BUFFERS } from '../model/summary';
+import type { LoraConfig } from './lora';
+
+export interface MemoryPlan {
+  batchSize: number;
+  seqLen: number;
+  lora: LoraConfig | null;
+  weights: 'f32' | 'f16';
+  checkpointing: boolean;
+  /** Gradients, optimizer moments and backward buffers. */
+  training: boolean;
+}
+
+export interface MemoryEstimate {
+  weights: number;
+  /** Adapter values, gradients and AdamW moments. */
+  adapters: number;
+  /** Forward activations kept for the backward pass (all layers, or one under checkpointing) and the logits. */
+  activations: number;
+  /** Backward scratch (the gradient of the logits dominates for large vocabularies). */
+  backward: number;
+  total: number;
+  /** The largest single buffer, which must fit one storage binding. */
+  largest: { name: string; bytes: number };
+}
+
+/** A buffer's size as createTensor allocates it: rounded up to 4 bytes, at least 4. */
+const buf = (numel: number, bytesPerElement = 4) => Math.max(4, Math.ceil((numel * bytesPerElement) / 4) * 4);
+
+export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate {
+  const { batchSize: B, seqLen: T } = plan;
+  const N = B * T;
+  const C = c.hiddenSize, L = c.numLayers, V = c.vocabSize, F = c.intermediateSize, HD = c.headDim;
+  const Q = c.numHeads * HD, KV = c.numKvHeads * HD;
+  const wb = plan.weights === 'f16' ? 2 : 4;
+  let largest = { name: '', bytes: 0 };
+  const note = (name: string, bytes: number) => {
+    if (bytes > largest.bytes) largest = { name, bytes };
+    return bytes;
+  };
+
+  let weights = note('model.embed_tokens.weight', buf(V * C, wb));
+  if (!c.tiedEmbeddings) weights += note('lm_head.weight', buf(V * C, wb));
+  weights += buf(C) * (2 * L + 1);
+  for (const m of LINEAR_MODULES) {
+    const [out, inp] = linearShape(c, m);
+    weights += L * note(`${m}.weight`, buf(out * inp, wb));
+    if (c.bias[m]) weights += L * buf(out);
+  }
+
+  const r = plan.lora?.rank ?? 0;
+  const modules = plan.lora ? LINEAR_MODULES.filter((m) => plan.lora!.modules.includes(m)) : [];
+  let adapters = 0;
+  for (const m of modules) {
+    const [out, inp] = linearShape(c, m);
+    adapters += L * 4 * (buf(r * inp) + buf(out * r)); // value, gradient, two moments
+  }
+
+  const perLayer = 3 * buf(N * C) + 2 * buf(N) + 2 * buf(N * Q) + 2 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + modules.length * buf(N * r);
+  const layersKept = plan.checkpointing ? 1 : L;
+  const logits = note('logits', buf(N * V));
+  const activations =
+    2 * buf(N, 4) + logits + buf(2) + // ids, loss mask (i32), logits, loss stats
+    2 * buf(T * HD) + // rope tables
+    (L + 1) * buf(N * C) + // residual stream at each layer boundary
+    layersKept * perLayer +
+    buf(N * Q) + buf(N * KV) + buf(N * C) + // q, k before RoPE; projection scratch
+    buf(N * C) + 3 * buf(N); // final norm out and rstd; per-position losses and their lse
+
+  const backward = plan.training
+    ? note('grad.logits', buf(N * V)) + 2 * buf(N * C) + 3 * buf(N * Q) + 3 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + (r > 0 ? buf(N * r) : 0)
+    : 0;
+  return { weights, adapters, activations, backward, total: weights + adapters + activations + backward, largest };
+}
+
+/**
+ * Refuse a job before any allocation: every buffer must fit one storage binding, and the total must fit the
+ * budget (`availableBytes`, default WEIGHT_BUDGET_BUFFERS × maxBufferSize, as the model summary assumes:
+ * WebGPU does not reveal total GPU memory).
+ */
+export function checkMemory(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = WEIGHT_BUDGET_BUFFERS * adapter.maxBufferSize): void {
+  const binding = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
+  const parts = `weights ${formatBytes(e.weights)}, LoRA state ${formatBytes(e.adapters)}, activations ${formatBytes(e.activations)}, backward ${formatBytes(e.backward)}`;
+  if (e.largest.bytes > binding) {
+    throw new GradPruneError('memory', `The buffer ${e.largest.name} needs ${formatBytes(e.largest.bytes)}, over this GPU's largest binding (${formatBytes(binding)}).`, {
+      subject: e.largest.name,
+      hint: e.largest.name.includes('logits') ? 'Use a smaller batch or a shorter sequence length.' : 'Use f16 weights or a smaller model.',
+    });
+  }
+  if (e.total > availableBytes) {
+    throw new GradPruneError('memory', `This job needs ${formatBytes(e.total)} of GPU memory (${parts}), more than the ${formatBytes(availableBytes)} available.`, {
+      subject: 'memory',
+      hint: 'Use a smaller batch, a shorter sequence, gradient checkpointing, a lower LoRA rank, or f16 weights.',
+    });
+  }
+}

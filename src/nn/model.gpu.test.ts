@@ -1,0 +1,200 @@
+// The GPU engine against Hugging Face's numbers: logits, loss + every LoRA gradient (with and without gradient
+// checkpointing), right-padded batches, the memory estimate against what is allocated, and bad input.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GradPruneError } from '../errors';
+import { requestGpu, type Gpu } from '../gpu/device';
+import { normalizeConfig } from '../model/config';
+import { FIXTURE_MODELS, fixtureDir } from '../testing/paths';
+import { Generator } from './generate';
+import { DEFAULT_LORA, initLoraAdapters, loadLoraAdapters } from './lora';
+import { estimateMemory } from './memory';
+import { GpuModel, type Batch } from './model';
+import { maxScaledAbsError, relError, relL2 } from './reference/compare';
+import { loadFixtureModel, openReference } from './reference/fixture';
+import { loraState, ReferenceModel } from './reference/model';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await requestGpu();
+});
+afterAll(() => gpu?.device.destroy());
+
+const rows = (a: Int32Array, B: number, T: number) => Array.from({ length: B }, (_, b) => a.subarray(b * T, (b + 1) * T));
+
+async function loraGradCase(name: string) {
+  const dir = fixtureDir(name);
+  const fm = await loadFixtureModel(dir);
+  const ref = await openReference(dir, 'lora_grad.safetensors');
+  const [B, T] = ref.info('input_ids').shape;
+  const adapters = await loadLoraAdapters(fm.config, DEFAULT_LORA, (n) => ref.readF32(n));
+  const batch: Batch = { ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(await ref.readI32('loss_mask'), B, T) };
+  return { fm, ref, B, T, adapters, batch };
+}
+
+async function expectFixtureGrads(model: GpuModel, ref: Awaited<ReturnType<typeof openReference>>) {
+  const got = await model.readAdapters();
+  expect(got).toHaveLength(model.config.numLayers * 7);
+  for (const a of got) {
+    expect(relL2(a.dA, await ref.readF32(`grad.${a.name}.lora_A.weight`)), `${a.name} dA`).toBeLessThanOrEqual(1e-4);
+    expect(relL2(a.dB, await ref.readF32(`grad.${a.name}.lora_B.weight`)), `${a.name} dB`).toBeLessThanOrEqual(1e-4);
+  }
+}
+
+describe.each(FIXTURE_MODELS)('GPU engine on %s', (name) => {
+  it('reproduces the logits of forward.safetensors', async () => {
+    const dir = fixtureDir(name);
+    const fm = await loadFixtureModel(dir);
+    const ref = await openReference(dir, 'forward.safetensors');
+    const [B, T] = ref.info('input_ids').shape;
+    const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: null });
+    await model.run({ ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(new Int32Array(B * T), B, T) });
+    expect(maxScaledAbsError(await model.readLogits(), await ref.readF32('logits'))).toBeLessThanOrEqual(1e-4);
+    model.destroy();
+  });
+
+  it('reproduces the loss and every LoRA gradient of lora_grad.safetensors', async () => {
+    const { fm, ref, B, T, adapters, batch } = await loraGradCase(name);
+    const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters });
+    const { loss } = await model.run(batch, true);
+    expect(relError(loss, (await ref.readF32('loss'))[0])).toBeLessThanOrEqual(1e-5);
+    await expectFixtureGrads(model, ref);
+    model.destroy();
+  });
+});
+
+describe('GPU engine options', () => {
+  it('gives the fixture gradients with gradient checkpointing, in less memory', async () => {
+    const { fm, ref, B, T, adapters, batch } = await loraGradCase('tiny-qwen2');
+    const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, checkpointing: true });
+    const { loss } = await model.run(batch, true);
+    expect(relError(loss, (await ref.readF32('loss'))[0])).toBeLessThanOrEqual(1e-5);
+    await expectFixtureGrads(model, ref);
+    const plain = estimateMemory(fm.config, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, weights: 'f32', checkpointing: false, training: true });
+    expect(model.allocatedBytes).toBeLessThan(plain.total);
+    model.destroy();
+  });
+
+  it('right-pads rows of different lengths: loss and gradients equal the reference on the padded batch', async () => {
+    const { fm, B, T, adapters, batch } = await loraGradCase('tiny-llama');
+    const lengths = [T, 12, 7];
+    const ragged = { ids: batch.ids.map((r, b) => Array.from(r).slice(0, lengths[b])), lossMask: batch.lossMask.map((r, b) => Array.from(r).slice(0, lengths[b])) };
+    const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters });
+    const { loss, count } = await model.run(ragged, true);
+
+    const ids = new Int32Array(B * T), mask = new Int32Array(B * T);
+    ragged.ids.forEach((r, b) => r.forEach((id, t) => { ids[b * T + t] = id; mask[b * T + t] = ragged.lossMask[b][t]; }));
+    const expected = new ReferenceModel(fm.weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha)).lossAndGrads(ids, mask, B, T);
+    let counted = 0;
+    for (let b = 0; b < B; b++) for (let t = 1; t < T; t++) counted += mask[b * T + t];
+    expect(count).toBe(counted);
+    expect(relError(loss, expected.loss)).toBeLessThanOrEqual(1e-5);
+    for (const a of await model.readAdapters()) {
+      expect(relL2(a.dA, expected.grads.get(a.name)!.dA), a.name).toBeLessThanOrEqual(1e-4);
+      expect(relL2(a.dB, expected.grads.get(a.name)!.dB), a.name).toBeLessThanOrEqual(1e-4);
+    }
+    model.destroy();
+  });
+
+  it('stores weights as f16 when the device has shader-f16: exact for an F16 checkpoint', async (ctx) => {
+    if (!gpu.adapter.shaderF16) ctx.skip(); // SwiftShader has no shader-f16; lavapipe and real GPUs do
+    const dir = fixtureDir('tiny-mistral'); // stored F16, so f16 storage loses nothing
+    const fm = await loadFixtureModel(dir);
+    const ref = await openReference(dir, 'forward.safetensors');
+    const [B, T] = ref.info('input_ids').shape;
+    const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: null, weights: 'f16' });
+    expect(model.weightBytes()).toBeLessThan(estimateMemory(fm.config, { batchSize: B, seqLen: T, lora: null, weights: 'f32', checkpointing: false, training: false }).weights * 0.6);
+    await model.run({ ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(new Int32Array(B * T), B, T) });
+    expect(maxScaledAbsError(await model.readLogits(), await ref.readF32('logits'))).toBeLessThanOrEqual(1e-4);
+    model.destroy();
+  });
+
+  it('trains adapters on a subset of modules at another rank: loss and gradients equal the CPU reference', async () => {
+    const { fm, B, T, batch } = await loraGradCase('tiny-qwen2');
+    const lora = { rank: 3, alpha: 6, modules: ['k_proj', 'o_proj', 'up_proj'] as const };
+    const adapters = initLoraAdapters(fm.config, lora, 5);
+    for (const a of adapters) a.B.forEach((_, i) => (a.B[i] = Math.sin(i + a.layer) * 0.05)); // B ≠ 0, so gA ≠ 0
+    const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora, adapters });
+    const { loss } = await model.run(batch, true);
+    const ids = new Int32Array(B * T), mask = new Int32Array(B * T);
+    batch.ids.forEach((r, b) => { ids.set(Array.from(r), b * T); mask.set(Array.from(batch.lossMask[b]), b * T); });
+    const expected = new ReferenceModel(fm.weights, loraState(adapters, lora.rank, lora.alpha)).lossAndGrads(ids, mask, B, T);
+    expect(relError(loss, expected.loss)).toBeLessThanOrEqual(1e-5);
+    const got = await model.readAdapters();
+    expect(got.map((a) => a.name)).toEqual(adapters.map((a) => a.name));
+    expect(got).toHaveLength(fm.config.numLayers * 3);
+    for (const a of got) {
+      expect(relL2(a.dA, expected.grads.get(a.name)!.dA), a.name).toBeLessThanOrEqual(1e-4);
+      expect(relL2(a.dB, expected.grads.get(a.name)!.dB), a.name).toBeLessThanOrEqual(1e-4);
+    }
+    model.destroy();
+  });
+
+  it('allocates exactly what the memory estimate predicts', async () => {
+    const fm = await loadFixtureModel(fixtureDir('tiny-mistral'));
+    const lora = { ...DEFAULT_LORA, rank: 4, modules: ['q_proj', 'v_proj', 'down_proj'] as const };
+    for (const plan of [
+      { batchSize: 2, seqLen: 9, lora, weights: 'f32' as const, checkpointing: false, training: true },
+      { batchSize: 3, seqLen: 5, lora, weights: 'f32' as const, checkpointing: true, training: true },
+      { batchSize: 1, seqLen: 7, lora: null, weights: 'f32' as const, checkpointing: false, training: false },
+    ]) {
+      const adapters = plan.lora ? initLoraAdapters(fm.config, plan.lora, 3) : undefined;
+      const model = await GpuModel.load(gpu, fm.config, fm.store, { ...plan, adapters });
+      expect(model.allocatedBytes, JSON.stringify(plan)).toBe(estimateMemory(fm.config, plan).total);
+      model.destroy();
+    }
+  });
+
+  it('refuses bad options and batches with a GradPruneError naming the problem', async () => {
+    const fm = await loadFixtureModel(fixtureDir('tiny-llama'));
+    const load = (o: object) => GpuModel.load(gpu, fm.config, fm.store, { batchSize: 1, seqLen: 8, lora: null, ...o });
+    await expect(load({ seqLen: 600 })).rejects.toThrow(/Sequence length 600 is longer than the model's 512 positions/);
+    await expect(load({ batchSize: 0 })).rejects.toThrow(GradPruneError);
+    await expect(load({ lora: DEFAULT_LORA, adapters: [] })).rejects.toThrow(/No initial values for the LoRA adapter model\.layers\.0\.self_attn\.q_proj/);
+    if (!gpu.adapter.shaderF16) await expect(load({ weights: 'f16' })).rejects.toThrow(/shader-f16/);
+    const refusal = await load({ lora: DEFAULT_LORA, adapters: initLoraAdapters(fm.config, DEFAULT_LORA), memoryBudget: 1_000_000 }).catch((e) => e);
+    expect(refusal).toBeInstanceOf(GradPruneError);
+    expect(refusal.code).toBe('memory');
+    expect(refusal.message).toMatch(/needs \d\.\d+ MiB of GPU memory \(weights .*\), more than the 976\.6 KiB available/);
+
+    const model = await load({ batchSize: 2 });
+    expect(() => model.setBatch({ ids: [[1, 2, 512]], lossMask: [[1, 1, 1]] })).toThrow(/Token id 512 in row 0, position 2/);
+    expect(() => model.setBatch({ ids: [new Array(9).fill(1)], lossMask: [new Array(9).fill(1)] })).toThrow(/Row 0 of the batch has 9 tokens/);
+    expect(() => model.setBatch({ ids: [[1], [1], [1]], lossMask: [[1], [1], [1]] })).toThrow(/at most 2/);
+    await expect(model.run({ ids: [[1, 2]], lossMask: [[1, 1]] }, true)).rejects.toThrow(/inference/);
+    model.destroy();
+  });
+});
+
+describe('sliding-window attention (Mistral with sliding_window set)', () => {
+  it('training forward/backward and KV-cache generation agree with the CPU reference', async () => {
+    const { fm, B, T, adapters, batch } = await loraGradCase('tiny-mistral');
+    const config = normalizeConfig({ ...fm.config.raw, sliding_window: 6 });
+    expect(config.slidingWindow).toBe(6);
+    const weights = { ...fm.weights, config };
+    const cpu = new ReferenceModel(weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha));
+    const ids = new Int32Array(B * T), mask = new Int32Array(B * T);
+    batch.ids.forEach((r, b) => { ids.set(Array.from(r), b * T); mask.set(Array.from(batch.lossMask[b]), b * T); });
+    const expected = cpu.lossAndGrads(ids, mask, B, T);
+    const full = new ReferenceModel(fm.weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha)).lossAndGrads(ids, mask, B, T);
+    expect(relError(expected.loss, full.loss)).toBeGreaterThan(1e-4); // the window changes the result at T = 20
+
+    const model = await GpuModel.load(gpu, config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters });
+    const { loss } = await model.run(batch, true);
+    expect(relError(loss, expected.loss)).toBeLessThanOrEqual(1e-5);
+    for (const a of await model.readAdapters()) {
+      expect(relL2(a.dA, expected.grads.get(a.name)!.dA), a.name).toBeLessThanOrEqual(1e-4);
+      expect(relL2(a.dB, expected.grads.get(a.name)!.dB), a.name).toBeLessThanOrEqual(1e-4);
+    }
+    model.destroy();
+
+    const logits = cpu.forward(ids.subarray(0, T), 1, T).logits;
+    const one = await GpuModel.load(gpu, config, fm.store, { batchSize: 1, seqLen: 1, lora: DEFAULT_LORA, adapters, training: false });
+    const gen = new Generator(one, T);
+    const V = config.vocabSize;
+    for (let t = 0; t < T; t++) {
+      expect(maxScaledAbsError(await gen.nextLogits(ids[t], t), logits.subarray(t * V, (t + 1) * V)), `position ${t}`).toBeLessThanOrEqual(1e-4);
+    }
+    gen.destroy();
+    one.destroy();
+  });
+});

@@ -1,0 +1,520 @@
+// The GPU engine of a Llama-family decoder (Llama, Mistral, Qwen2) with LoRA adapters.
+// Weights are uploaded tensor by tensor (f32, or f16 storage on a device with shader-f16); activations are
+// allocated once for (B, T); every KernelCall is built here, once. The step loop only writes the batch and
+// uniforms and encodes the prepared calls: forwardCalls → zeroGradCalls → backwardCalls.
+// Frozen weights get no gradients; the gradient flows through them (dx = dy·W). Full fine-tuning would add
+// dweight tensors to `LinearParams` and pass them to linearBackward where it now passes null.
+// With gradient checkpointing a layer keeps only its input (the residual stream); its internals live in one
+// shared set of buffers and the backward pass re-runs the layer's forward calls before its backward calls.
+
+import { GradPruneError } from '../errors';
+import type { Gpu } from '../gpu/device';
+import type { KernelCall } from '../gpu/kernel';
+import { bytesOf, createTensor, readback, upload, type GpuDType, type Tensor } from '../gpu/tensor';
+import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
+import type { TensorStore } from '../model/safetensors';
+import { Kernels, ropeTables, type AttentionShape } from './kernels';
+import { adapterName, loraScale, type LoraAdapter, type LoraConfig } from './lora';
+import { checkMemory, estimateMemory } from './memory';
+
+export type WeightStorage = 'f32' | 'f16';
+
+/** f16 weight storage when the device has shader-f16 (half the memory), else f32. */
+export const preferredWeightStorage = (gpu: Gpu): WeightStorage => (gpu.adapter.shaderF16 ? 'f16' : 'f32');
+
+export interface EngineOptions {
+  /** Rows per batch (B) and tokens per row (T): activations are allocated for exactly this. */
+  batchSize: number;
+  seqLen: number;
+  /** LoRA adapters (null: no adapters, forward only). */
+  lora: LoraConfig | null;
+  /** Initial adapter values (e.g. initLoraAdapters or a fixture); required when lora is set. */
+  adapters?: readonly LoraAdapter[];
+  /** 'f16' needs shader-f16; default f32 (the precision the fixtures are checked at). */
+  weights?: WeightStorage;
+  /** Recompute each layer's forward in its backward pass, keeping only layer inputs (default false). */
+  checkpointing?: boolean;
+  /** Allocate gradients and backward buffers (default: true when lora is set). */
+  training?: boolean;
+  /** GPU memory the job may use (default: the budget of checkMemory, as WebGPU does not reveal the real size). */
+  memoryBudget?: number;
+  /** Called after each uploaded tensor with (done, total) bytes. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface LinearParams {
+  W: Tensor; // (out, in)
+  b: Tensor | null; // (out)
+}
+
+export interface LayerParams {
+  inputNorm: Tensor; // (C)
+  postNorm: Tensor; // (C)
+  linear: Record<LinearModule, LinearParams>;
+}
+
+/** One adapter on the GPU: values, clipped gradients (after a step's clip), and AdamW moments. */
+export interface GpuAdapter {
+  layer: number;
+  module: LinearModule;
+  name: string;
+  inFeatures: number;
+  outFeatures: number;
+  A: Tensor; // (r, in)
+  B: Tensor; // (out, r)
+  dA: Tensor; // (r, in)
+  dB: Tensor; // (out, r)
+  mA: Tensor; vA: Tensor; // (r, in)
+  mB: Tensor; vB: Tensor; // (out, r)
+}
+
+/** The activations of one layer that its backward pass reads. Shared by every layer under checkpointing. */
+interface LayerActs {
+  h1: Tensor; rstd1: Tensor; // (B, T, C), (B, T)
+  q: Tensor; k: Tensor; v: Tensor; // (B, T, NH, HD), (B, T, NKV, HD) ×2; q and k after RoPE
+  att: Tensor; lse: Tensor; // (B, T, NH, HD), (B, NH, T)
+  x2: Tensor; // (B, T, C) residual stream after attention
+  h2: Tensor; rstd2: Tensor; // (B, T, C), (B, T)
+  gate: Tensor; up: Tensor; act: Tensor; // (B, T, F)
+  loraH: Partial<Record<LinearModule, Tensor>>; // (B, T, r): x·Aᵀ
+}
+
+/** Host-side batch: rows of up to T tokens; shorter rows are right-padded (token 0, loss mask 0). */
+export interface Batch {
+  ids: ArrayLike<number>[];
+  lossMask: ArrayLike<number>[];
+}
+
+export class GpuModel {
+  readonly kernels: Kernels;
+  readonly B: number;
+  readonly T: number;
+  readonly weightStorage: WeightStorage;
+  readonly checkpointing: boolean;
+  readonly training: boolean;
+  readonly lora: LoraConfig | null;
+
+  embed!: Tensor; // (V, C)
+  layers: LayerParams[] = [];
+  finalNorm!: Tensor; // (C)
+  lmHead!: Tensor; // (V, C), the embedding itself when tied
+  adapters: GpuAdapter[] = [];
+
+  // Batch inputs and outputs.
+  readonly ids: Tensor; // (B, T) i32
+  readonly lossMask: Tensor; // (B, T) i32
+  readonly logits: Tensor; // (B, T, V)
+  readonly stats: Tensor; // (2): mean loss, count
+  /** Per-position loss of the last forward: −log p(ids[t+1] | ids[..t]) where lossMask[t+1] == 1, else 0 (eval reads it). */
+  readonly tokenLosses: Tensor; // (B, T)
+
+  readonly forwardCalls: KernelCall[] = [];
+  readonly zeroGradCalls: KernelCall[] = [];
+  readonly backwardCalls: KernelCall[] = [];
+
+  /** Bytes of every GPU buffer this model allocated (kernel uniforms and the kernels' own scratch aside). */
+  allocatedBytes = 0;
+  private readonly owned: Tensor[] = [];
+  private readonly hostIds: Int32Array;
+  private readonly hostMask: Int32Array;
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: ModelConfig,
+    opts: EngineOptions,
+  ) {
+    this.kernels = new Kernels(gpu);
+    this.B = opts.batchSize;
+    this.T = opts.seqLen;
+    this.weightStorage = opts.weights ?? 'f32';
+    this.checkpointing = opts.checkpointing ?? false;
+    this.lora = opts.lora;
+    this.training = opts.training ?? opts.lora !== null;
+    const N = this.B * this.T;
+    this.ids = this.alloc('ids', [this.B, this.T], 'i32');
+    this.lossMask = this.alloc('lossMask', [this.B, this.T], 'i32');
+    this.logits = this.alloc('logits', [this.B, this.T, config.vocabSize]);
+    this.stats = this.alloc('loss.stats', [2]);
+    this.tokenLosses = this.alloc('loss.per_position', [this.B, this.T]);
+    this.hostIds = new Int32Array(N);
+    this.hostMask = new Int32Array(N);
+  }
+
+  /**
+   * Check that the job fits the device, upload the weights and adapters, allocate everything, build every call.
+   * Throws GradPruneError('memory') before any allocation when it does not fit.
+   */
+  static async load(gpu: Gpu, config: ModelConfig, store: TensorStore, opts: EngineOptions): Promise<GpuModel> {
+    validateOptions(gpu, config, opts);
+    checkMemory(
+      estimateMemory(config, {
+        batchSize: opts.batchSize,
+        seqLen: opts.seqLen,
+        lora: opts.lora,
+        weights: opts.weights ?? 'f32',
+        checkpointing: opts.checkpointing ?? false,
+        training: opts.training ?? opts.lora !== null,
+      }),
+      gpu.adapter,
+      opts.memoryBudget,
+    );
+    const model = new GpuModel(gpu, config, opts);
+    await model.uploadWeights(store, opts.onProgress);
+    if (opts.lora) model.uploadAdapters(opts.lora, opts.adapters);
+    model.build();
+    await gpu.device.queue.onSubmittedWorkDone();
+    gpu.throwIfFailed();
+    return model;
+  }
+
+  private alloc(label: string, shape: readonly number[], dtype: GpuDType = 'f32'): Tensor {
+    const t = createTensor(this.gpu.device, label, shape, dtype);
+    this.allocatedBytes += t.buffer.size;
+    this.owned.push(t);
+    return t;
+  }
+
+  private async uploadWeights(store: TensorStore, onProgress?: (done: number, total: number) => void): Promise<void> {
+    const c = this.config;
+    const C = c.hiddenSize;
+    const names: string[] = ['model.embed_tokens.weight'];
+    for (let l = 0; l < c.numLayers; l++) {
+      names.push(`model.layers.${l}.input_layernorm.weight`, `model.layers.${l}.post_attention_layernorm.weight`);
+      for (const m of LINEAR_MODULES) {
+        names.push(linearWeightName(l, m));
+        if (c.bias[m]) names.push(linearWeightName(l, m).replace(/weight$/, 'bias'));
+      }
+    }
+    names.push('model.norm.weight');
+    if (!c.tiedEmbeddings) names.push('lm_head.weight');
+    const total = names.reduce((s, n) => s + store.info(n).end - store.info(n).begin, 0);
+    let done = 0;
+    const f16 = this.weightStorage === 'f16';
+    /** Matrices may be f16; norms and biases stay f32 (small, and read by f32-only kernels). */
+    const load = async (name: string, shape: number[], matrix: boolean): Promise<Tensor> => {
+      const info = store.info(name);
+      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+        throw new GradPruneError('tensor', `Tensor "${name}" in ${info.file} has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`, {
+          subject: name,
+          hint: 'The weights and config.json do not belong together: use the files of one checkpoint.',
+        });
+      }
+      const t = this.alloc(name, shape, matrix && f16 ? 'f16' : 'f32');
+      upload(this.gpu.device, t, matrix && f16 ? await store.readF16Bits(name) : await store.readF32(name));
+      done += info.end - info.begin;
+      onProgress?.(done, total);
+      return t;
+    };
+    this.embed = await load('model.embed_tokens.weight', [c.vocabSize, C], true);
+    for (let l = 0; l < c.numLayers; l++) {
+      const linear = {} as Record<LinearModule, LinearParams>;
+      for (const m of LINEAR_MODULES) {
+        const shape = linearShape(c, m);
+        const name = linearWeightName(l, m);
+        linear[m] = { W: await load(name, shape, true), b: c.bias[m] ? await load(name.replace(/weight$/, 'bias'), [shape[0]], false) : null };
+      }
+      this.layers.push({
+        inputNorm: await load(`model.layers.${l}.input_layernorm.weight`, [C], false),
+        postNorm: await load(`model.layers.${l}.post_attention_layernorm.weight`, [C], false),
+        linear,
+      });
+    }
+    this.finalNorm = await load('model.norm.weight', [C], false);
+    this.lmHead = c.tiedEmbeddings ? this.embed : await load('lm_head.weight', [c.vocabSize, C], true);
+  }
+
+  private uploadAdapters(lora: LoraConfig, given?: readonly LoraAdapter[]): void {
+    const r = lora.rank;
+    const byName = new Map((given ?? []).map((a) => [a.name, a]));
+    for (let l = 0; l < this.config.numLayers; l++) {
+      for (const m of LINEAR_MODULES) {
+        if (!lora.modules.includes(m)) continue;
+        const name = adapterName(l, m);
+        const [out, inp] = linearShape(this.config, m);
+        const host = byName.get(name);
+        if (!host) {
+          throw new GradPruneError('input', `No initial values for the LoRA adapter ${name}.`, {
+            subject: name,
+            hint: 'Pass adapters from initLoraAdapters(config, lora, seed) or loadLoraAdapters.',
+          });
+        }
+        const t = (suffix: string, shape: number[]) => this.alloc(`${name}.${suffix}`, shape);
+        const a: GpuAdapter = {
+          layer: l, module: m, name, inFeatures: inp, outFeatures: out,
+          A: t('lora_A', [r, inp]), B: t('lora_B', [out, r]),
+          dA: t('grad_A', [r, inp]), dB: t('grad_B', [out, r]),
+          mA: t('adam_m_A', [r, inp]), vA: t('adam_v_A', [r, inp]),
+          mB: t('adam_m_B', [out, r]), vB: t('adam_v_B', [out, r]),
+        };
+        upload(this.gpu.device, a.A, host.A);
+        upload(this.gpu.device, a.B, host.B);
+        this.adapters.push(a);
+      }
+    }
+  }
+
+  /** Allocate activations and build forward, zero-grad and backward calls. */
+  private build(): void {
+    const c = this.config;
+    const k = this.kernels;
+    const { B, T } = this;
+    const C = c.hiddenSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize, V = c.vocabSize;
+    const r = this.lora?.rank ?? 0;
+    const scale = this.lora ? loraScale(this.lora) : 0;
+    const attnShape: AttentionShape = { B, T, NH, NKV, HD, window: c.slidingWindow };
+    const adapterOf = new Map(this.adapters.map((a) => [a.name, a]));
+
+    const tables = ropeTables(c.rope, HD, T);
+    const cos = this.alloc('rope.cos', [T, HD]); // (T, HD)
+    const sin = this.alloc('rope.sin', [T, HD]); // (T, HD)
+    upload(this.gpu.device, cos, tables.cos);
+    upload(this.gpu.device, sin, tables.sin);
+
+    // Residual stream: resid[l] is layer l's input, resid[L] the final hidden state.
+    const resid = Array.from({ length: c.numLayers + 1 }, (_, l) => this.alloc(`resid.${l}`, [B, T, C]));
+    const makeActs = (tag: string): LayerActs => {
+      const loraH: Partial<Record<LinearModule, Tensor>> = {};
+      if (this.lora) for (const m of this.lora.modules) loraH[m] = this.alloc(`${tag}.lora_h.${m}`, [B, T, r]);
+      return {
+        h1: this.alloc(`${tag}.h1`, [B, T, C]), rstd1: this.alloc(`${tag}.rstd1`, [B, T]),
+        q: this.alloc(`${tag}.q`, [B, T, NH, HD]), k: this.alloc(`${tag}.k`, [B, T, NKV, HD]), v: this.alloc(`${tag}.v`, [B, T, NKV, HD]),
+        att: this.alloc(`${tag}.att`, [B, T, NH, HD]), lse: this.alloc(`${tag}.lse`, [B, NH, T]),
+        x2: this.alloc(`${tag}.x2`, [B, T, C]),
+        h2: this.alloc(`${tag}.h2`, [B, T, C]), rstd2: this.alloc(`${tag}.rstd2`, [B, T]),
+        gate: this.alloc(`${tag}.gate`, [B, T, F]), up: this.alloc(`${tag}.up`, [B, T, F]), act: this.alloc(`${tag}.act`, [B, T, F]),
+        loraH,
+      };
+    };
+    const shared = this.checkpointing ? makeActs('layer') : null;
+    const acts = Array.from({ length: c.numLayers }, (_, l) => shared ?? makeActs(`layer.${l}`));
+    // Forward scratch: q and k before RoPE, and the projections added onto the residual stream.
+    const qPre = this.alloc('scratch.q_pre', [B, T, NH, HD]);
+    const kPre = this.alloc('scratch.k_pre', [B, T, NKV, HD]);
+    const proj = this.alloc('scratch.proj', [B, T, C]);
+
+    /** out = inp·Wᵀ (+ b) (+ s·(inp·Aᵀ)·Bᵀ) */
+    const linear = (l: number, m: LinearModule, out: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
+      const p = this.layers[l].linear[m];
+      const calls = k.linearForward(out, inp, p.W, p.b);
+      const ad = adapterOf.get(adapterName(l, m));
+      if (ad) calls.push(...k.loraForward(out, a.loraH[m]!, inp, ad.A, ad.B, scale));
+      return calls;
+    };
+
+    const layerForward = (l: number): KernelCall[] => {
+      const p = this.layers[l];
+      const a = acts[l];
+      return [
+        ...k.rmsnormForward(a.h1, a.rstd1, resid[l], p.inputNorm, c.rmsNormEps),
+        ...linear(l, 'q_proj', qPre, a.h1, a),
+        ...linear(l, 'k_proj', kPre, a.h1, a),
+        ...linear(l, 'v_proj', a.v, a.h1, a),
+        ...k.ropeForward(a.q, qPre, cos, sin, T, NH),
+        ...k.ropeForward(a.k, kPre, cos, sin, T, NKV),
+        ...k.attentionForward(a.att, a.lse, a.q, a.k, a.v, attnShape),
+        ...linear(l, 'o_proj', proj, a.att, a),
+        ...k.residualForward(a.x2, resid[l], proj),
+        ...k.rmsnormForward(a.h2, a.rstd2, a.x2, p.postNorm, c.rmsNormEps),
+        ...linear(l, 'gate_proj', a.gate, a.h2, a),
+        ...linear(l, 'up_proj', a.up, a.h2, a),
+        ...k.swigluForward(a.act, a.gate, a.up),
+        ...linear(l, 'down_proj', proj, a.act, a),
+        ...k.residualForward(resid[l + 1], a.x2, proj),
+      ];
+    };
+    const layerForwardCalls = Array.from({ length: c.numLayers }, (_, l) => layerForward(l));
+
+    const hf = this.alloc('final.h', [B, T, C]);
+    const rstdf = this.alloc('final.rstd', [B, T]);
+    const losses = this.tokenLosses;
+    const lossLse = this.alloc('loss.lse', [B, T]);
+    this.forwardCalls.push(
+      ...k.embeddingForward(resid[0], this.ids, this.embed),
+      ...layerForwardCalls.flat(),
+      ...k.rmsnormForward(hf, rstdf, resid[c.numLayers], this.finalNorm, c.rmsNormEps),
+      ...k.linearForward(this.logits, hf, this.lmHead, null),
+      ...k.crossentropyForward(losses, lossLse, this.stats, this.logits, this.ids, this.lossMask, T),
+    );
+    if (!this.training) return;
+
+    for (const a of this.adapters) this.zeroGradCalls.push(...k.fill(a.dA), ...k.fill(a.dB));
+
+    // Backward scratch, shared by every layer (each is zeroed before the kernels that accumulate into it).
+    const dlogits = this.alloc('grad.logits', [B, T, V]);
+    const dresid = this.alloc('grad.resid', [B, T, C]); // d(loss)/d(residual stream), carried down the layers
+    const dh = this.alloc('grad.h', [B, T, C]); // d of a norm's output
+    const datt = this.alloc('grad.att', [B, T, NH, HD]);
+    const dq = this.alloc('grad.q', [B, T, NH, HD]);
+    const dk = this.alloc('grad.k', [B, T, NKV, HD]);
+    const dv = this.alloc('grad.v', [B, T, NKV, HD]);
+    const dqPre = this.alloc('grad.q_pre', [B, T, NH, HD]);
+    const dkPre = this.alloc('grad.k_pre', [B, T, NKV, HD]);
+    const delta = this.alloc('grad.att_delta', [B, NH, T]);
+    const dact = this.alloc('grad.act', [B, T, F]);
+    const dgate = this.alloc('grad.gate', [B, T, F]);
+    const dup = this.alloc('grad.up', [B, T, F]);
+    const dloraH = r > 0 ? this.alloc('grad.lora_h', [B, T, r]) : null;
+
+    /** dinp += dout·(W + s·B·A); the adapter's dA, dB accumulate. */
+    const linearBack = (l: number, m: LinearModule, dinp: Tensor, dout: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
+      const calls = k.linearBackward(dinp, null, null, dout, inp, this.layers[l].linear[m].W);
+      const ad = adapterOf.get(adapterName(l, m));
+      if (ad) calls.push(...k.loraBackward(dinp, ad.dA, ad.dB, dloraH!, dout, inp, a.loraH[m]!, ad.A, ad.B, scale));
+      return calls;
+    };
+    const zero = (...ts: Tensor[]) => ts.flatMap((t) => k.fill(t));
+
+    const bw = this.backwardCalls;
+    bw.push(
+      ...k.crossentropyBackward(dlogits, this.logits, lossLse, this.stats, this.ids, this.lossMask, T),
+      ...zero(dh, dresid),
+      ...k.linearBackward(dh, null, null, dlogits, hf, this.lmHead),
+      ...k.rmsnormBackward(dresid, null, dh, resid[c.numLayers], this.finalNorm, rstdf),
+    );
+    for (let l = c.numLayers - 1; l >= 0; l--) {
+      const p = this.layers[l];
+      const a = acts[l];
+      if (this.checkpointing) bw.push(...layerForwardCalls[l]);
+      bw.push(
+        // resid[l+1] = x2 + down(act): dresid flows on to x2 unchanged
+        ...zero(dact, dgate, dup, dh),
+        ...linearBack(l, 'down_proj', dact, dresid, a.act, a),
+        ...k.swigluBackward(dgate, dup, dact, a.gate, a.up),
+        ...linearBack(l, 'gate_proj', dh, dgate, a.h2, a),
+        ...linearBack(l, 'up_proj', dh, dup, a.h2, a),
+        ...k.rmsnormBackward(dresid, null, dh, a.x2, p.postNorm, a.rstd2),
+        // x2 = resid[l] + o_proj(att)
+        ...zero(datt, dq, dk, dv, dqPre, dkPre, dh),
+        ...linearBack(l, 'o_proj', datt, dresid, a.att, a),
+        ...k.attentionBackward(dq, dk, dv, delta, datt, a.att, a.q, a.k, a.v, a.lse, attnShape),
+        ...k.ropeBackward(dqPre, dq, cos, sin, T, NH),
+        ...k.ropeBackward(dkPre, dk, cos, sin, T, NKV),
+        ...linearBack(l, 'q_proj', dh, dqPre, a.h1, a),
+        ...linearBack(l, 'k_proj', dh, dkPre, a.h1, a),
+        ...linearBack(l, 'v_proj', dh, dv, a.h1, a),
+      );
+      // The embedding is frozen: layer 0's input needs no gradient.
+      if (l > 0) bw.push(...k.rmsnormBackward(dresid, null, dh, resid[l], p.inputNorm, a.rstd1));
+    }
+  }
+
+  /** Write a batch (right-padded to T with token 0 and loss mask 0; missing rows are all padding). */
+  setBatch(batch: Batch): void {
+    const { B, T } = this;
+    if (batch.ids.length > B || batch.ids.length !== batch.lossMask.length) {
+      throw new GradPruneError('input', `A batch has ${batch.ids.length} rows of ids and ${batch.lossMask.length} of loss masks; the engine was set up for at most ${B}.`, {
+        subject: 'batch',
+      });
+    }
+    this.hostIds.fill(0);
+    this.hostMask.fill(0);
+    const V = this.config.vocabSize;
+    batch.ids.forEach((row, b) => {
+      const mask = batch.lossMask[b];
+      if (row.length > T || mask.length !== row.length) {
+        throw new GradPruneError('input', `Row ${b} of the batch has ${row.length} tokens and ${mask.length} mask entries; at most ${T} tokens, one mask entry each.`, {
+          subject: `row ${b}`,
+          hint: 'Truncate examples to the sequence length.',
+        });
+      }
+      for (let t = 0; t < row.length; t++) {
+        const id = row[t];
+        if (!Number.isInteger(id) || id < 0 || id >= V) {
+          throw new GradPruneError('input', `Token id ${id} in row ${b}, position ${t} is outside the vocabulary (0..${V - 1}).`, {
+            subject: `row ${b}`,
+            hint: 'The tokenizer does not match the model.',
+          });
+        }
+        this.hostIds[b * T + t] = id;
+        this.hostMask[b * T + t] = mask[t] ? 1 : 0;
+      }
+    });
+    upload(this.gpu.device, this.ids, this.hostIds);
+    upload(this.gpu.device, this.lossMask, this.hostMask);
+  }
+
+  /** Encode calls into a pass in order. */
+  static encode(pass: GPUComputePassEncoder, calls: readonly KernelCall[]): void {
+    for (const c of calls) c.encode(pass);
+  }
+
+  /** Forward the batch (and, when `grads`, zero the gradients and run the backward pass); returns the mean loss. */
+  async run(batch: Batch, grads = false): Promise<{ loss: number; count: number }> {
+    if (grads && !this.training) throw new GradPruneError('input', 'This model was loaded for inference; load it with training enabled to compute gradients.');
+    this.setBatch(batch);
+    const encoder = this.gpu.device.createCommandEncoder({ label: grads ? 'forward+backward' : 'forward' });
+    const pass = encoder.beginComputePass({ label: grads ? 'forward+backward' : 'forward' });
+    GpuModel.encode(pass, this.forwardCalls);
+    if (grads) {
+      GpuModel.encode(pass, this.zeroGradCalls);
+      GpuModel.encode(pass, this.backwardCalls);
+    }
+    pass.end();
+    this.gpu.device.queue.submit([encoder.finish()]);
+    const [loss, count] = await readback(this.gpu.device, this.stats);
+    this.gpu.throwIfFailed();
+    return { loss, count };
+  }
+
+  /** The logits of the last forward pass, (B, T, V). */
+  readLogits(): Promise<Float32Array> {
+    return readback(this.gpu.device, this.logits);
+  }
+
+  /** Per-position losses (B, T) of the last forward pass: position t's loss predicts token t+1 (0 where not counted). */
+  readTokenLosses(): Promise<Float32Array> {
+    return readback(this.gpu.device, this.tokenLosses);
+  }
+
+  /** The adapters' current values and gradients on the host (for checks and export). */
+  async readAdapters(): Promise<Array<{ name: string; A: Float32Array; B: Float32Array; dA: Float32Array; dB: Float32Array }>> {
+    const out = [];
+    for (const a of this.adapters) {
+      const dev = this.gpu.device;
+      out.push({ name: a.name, A: await readback(dev, a.A), B: await readback(dev, a.B), dA: await readback(dev, a.dA), dB: await readback(dev, a.dB) });
+    }
+    return out;
+  }
+
+  /** Bytes of the model's weights as stored on the GPU. */
+  weightBytes(): number {
+    const seen = new Set<Tensor>();
+    const add = (t: Tensor | null) => t && seen.add(t);
+    add(this.embed); add(this.finalNorm); add(this.lmHead);
+    for (const l of this.layers) {
+      add(l.inputNorm); add(l.postNorm);
+      for (const m of LINEAR_MODULES) { add(l.linear[m].W); add(l.linear[m].b); }
+    }
+    return [...seen].reduce((s, t) => s + bytesOf(t), 0);
+  }
+
+  destroy(): void {
+    for (const t of this.owned) t.buffer.destroy();
+    for (const c of [...this.forwardCalls, ...this.zeroGradCalls, ...this.backwardCalls]) c.destroy();
+    this.kernels.lib.unused.buffer.destroy();
+  }
+}
+
+function validateOptions(gpu: Gpu, config: ModelConfig, opts: EngineOptions): void {
+  const positive = (v: number, what: string) => {
+    if (!Number.isInteger(v) || v <= 0) throw new GradPruneError('input', `${what} must be a positive integer (got ${v}).`, { subject: what });
+  };
+  positive(opts.batchSize, 'batch size');
+  positive(opts.seqLen, 'sequence length');
+  if (config.qkNorm) {
+    throw new GradPruneError('config', `${config.architecture}'s per-head q/k norm is not implemented by the training engine yet.`, {
+      subject: 'config.json',
+      hint: 'Use a Llama, Mistral or Qwen2 model.',
+    });
+  }
+  if (opts.seqLen > config.maxPositionEmbeddings) {
+    throw new GradPruneError('input', `Sequence length ${opts.seqLen} is longer than the model's ${config.maxPositionEmbeddings} positions.`, {
+      subject: 'sequence length',
+      hint: `Use at most ${config.maxPositionEmbeddings} tokens.`,
+    });
+  }
+  if (opts.weights === 'f16' && !gpu.adapter.shaderF16) {
+    throw new GradPruneError('gpu', 'f16 weight storage needs the shader-f16 feature, which this GPU does not offer.', { hint: 'Use f32 weights.' });
+  }
+  if (config.headDim > 256) throw new GradPruneError('config', `head_dim ${config.headDim} is over the attention kernel's 256.`, { subject: 'config.json' });
+}

@@ -1,0 +1,203 @@
+// The CPU reference of a Llama-family decoder with LoRA: forward to logits, masked cross-entropy, and backward to
+// dA/dB of every adapter (frozen weights get no gradients; the gradient flows through them).
+// Float32 storage, double accumulation. Slow by design: tiny models only (tests and validation of the GPU engine).
+
+import type { LinearModule } from '../../model/config';
+import { linearShape } from '../../model/config';
+import { GradPruneError } from '../../errors';
+import { adapterName, type LoraAdapter } from '../lora';
+import { ropeTables } from '../rope';
+import {
+  attentionBackward, attentionForward, crossEntropyForwardBackward, matmulBackwardInput, matmulBackwardWeight,
+  matmulForward, rmsnormBackward, rmsnormForward, ropeBackward, ropeForward, swigluBackward, swigluForward,
+} from './ops';
+import type { ModelWeights } from './weights';
+
+export interface AdapterGrad {
+  dA: Float32Array; // (r, in)
+  dB: Float32Array; // (out, r)
+}
+
+export interface LoraState {
+  scale: number; // alpha / r
+  rank: number;
+  /** Keyed by adapterName(layer, module). */
+  adapters: ReadonlyMap<string, LoraAdapter>;
+}
+
+export function loraState(adapters: readonly LoraAdapter[], rank: number, alpha: number): LoraState {
+  return { scale: alpha / rank, rank, adapters: new Map(adapters.map((a) => [a.name, a])) };
+}
+
+interface LinearTape {
+  x: Float32Array; // (N, in): the module's input
+  xa: Float32Array | null; // (N, r): x·Aᵀ, when the module has an adapter
+}
+
+interface LayerTape {
+  x: Float32Array; // (N, C) residual stream in
+  h1: Float32Array; rstd1: Float32Array; // (N, C), (N)
+  q: Float32Array; k: Float32Array; v: Float32Array; // (N, NH·HD), (N, NKV·HD) ×2, after RoPE
+  att: Float32Array; // (B, NH, T, T)
+  y: Float32Array; // (N, NH·HD) attention output
+  x2: Float32Array; // (N, C)
+  h2: Float32Array; rstd2: Float32Array;
+  gate: Float32Array; up: Float32Array; act: Float32Array; // (N, F)
+  lin: Record<LinearModule, LinearTape>;
+}
+
+export interface ForwardTape {
+  B: number;
+  T: number;
+  layers: LayerTape[];
+  xf: Float32Array; // (N, C) final residual
+  hf: Float32Array; rstdf: Float32Array; // final norm out, (N)
+}
+
+export class ReferenceModel {
+  private readonly cos: Float32Array;
+  private readonly sin: Float32Array;
+
+  constructor(readonly w: ModelWeights, readonly lora: LoraState | null = null, maxPositions = 512) {
+    const c = w.config;
+    ({ cos: this.cos, sin: this.sin } = ropeTables(c.rope, c.headDim, maxPositions));
+    this.maxPositions = maxPositions;
+  }
+
+  private readonly maxPositions: number;
+
+  /** y = x·Wᵀ (+b) + s·(x·Aᵀ)·Bᵀ; returns the tape entry. */
+  private linear(out: Float32Array, x: Float32Array, layer: number, m: LinearModule, N: number): LinearTape {
+    const [O, I] = linearShape(this.w.config, m);
+    const { W, b } = this.w.layers[layer].linear[m];
+    matmulForward(out, x, W, b, N, I, O);
+    const ad = this.lora?.adapters.get(adapterName(layer, m));
+    if (!ad || !this.lora) return { x, xa: null };
+    const r = this.lora.rank;
+    const xa = new Float32Array(N * r);
+    matmulForward(xa, x, ad.A, null, N, I, r);
+    const delta = new Float32Array(N * O);
+    matmulForward(delta, xa, ad.B, null, N, r, O);
+    const s = this.lora.scale;
+    for (let i = 0; i < out.length; i++) out[i] += s * delta[i];
+    return { x, xa };
+  }
+
+  /** dx += dout·(W + s·B·A); grads of A and B accumulate into `grads`. */
+  private linearBackward(dx: Float32Array, dout: Float32Array, layer: number, m: LinearModule, tape: LinearTape, N: number, grads: Map<string, AdapterGrad>): void {
+    const [O, I] = linearShape(this.w.config, m);
+    matmulBackwardInput(dx, dout, this.w.layers[layer].linear[m].W, N, I, O);
+    const name = adapterName(layer, m);
+    const ad = this.lora?.adapters.get(name);
+    if (!ad || !this.lora || !tape.xa) return;
+    const r = this.lora.rank;
+    const s = this.lora.scale;
+    let g = grads.get(name);
+    if (!g) grads.set(name, (g = { dA: new Float32Array(r * I), dB: new Float32Array(O * r) }));
+    matmulBackwardWeight(g.dB, dout, tape.xa, N, r, O, s); // dB (O, r) += s·doutᵀ·xa
+    const dxa = new Float32Array(N * r);
+    matmulBackwardInput(dxa, dout, ad.B, N, r, O);
+    for (let i = 0; i < dxa.length; i++) dxa[i] *= s;
+    matmulBackwardWeight(g.dA, dxa, tape.x, N, I, r); // dA (r, I) += dxaᵀ·x
+    matmulBackwardInput(dx, dxa, ad.A, N, I, r);
+  }
+
+  /** logits (B, T, V) for ids (B, T) at positions 0..T-1, and the tape for `backward`. */
+  forward(ids: Int32Array, B: number, T: number): { logits: Float32Array; tape: ForwardTape } {
+    const c = this.w.config;
+    const C = c.hiddenSize, V = c.vocabSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize;
+    const N = B * T;
+    if (ids.length !== N) throw new GradPruneError('input', `ids has ${ids.length} entries, expected B·T = ${N}.`);
+    if (T > this.maxPositions) throw new GradPruneError('input', `Sequence length ${T} exceeds the ${this.maxPositions} positions prepared.`);
+    let x = new Float32Array(N * C);
+    for (let n = 0; n < N; n++) {
+      const id = ids[n];
+      if (id < 0 || id >= V) throw new GradPruneError('input', `Token id ${id} at position ${n} is outside the vocabulary (0..${V - 1}).`);
+      x.set(this.w.embed.subarray(id * C, (id + 1) * C), n * C);
+    }
+    const layers: LayerTape[] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      const lw = this.w.layers[l];
+      const h1 = new Float32Array(N * C), rstd1 = new Float32Array(N);
+      rmsnormForward(h1, rstd1, x, lw.inputNorm, N, C, c.rmsNormEps);
+      const q = new Float32Array(N * NH * HD), k = new Float32Array(N * NKV * HD), v = new Float32Array(N * NKV * HD);
+      const lin = {} as Record<LinearModule, LinearTape>;
+      lin.q_proj = this.linear(q, h1, l, 'q_proj', N);
+      lin.k_proj = this.linear(k, h1, l, 'k_proj', N);
+      lin.v_proj = this.linear(v, h1, l, 'v_proj', N);
+      ropeForward(q, this.cos, this.sin, B, T, NH, HD);
+      ropeForward(k, this.cos, this.sin, B, T, NKV, HD);
+      const att = new Float32Array(B * NH * T * T), y = new Float32Array(N * NH * HD);
+      attentionForward(y, att, q, k, v, B, T, NH, NKV, HD, c.slidingWindow);
+      const o = new Float32Array(N * C);
+      lin.o_proj = this.linear(o, y, l, 'o_proj', N);
+      const x2 = new Float32Array(N * C);
+      for (let i = 0; i < x2.length; i++) x2[i] = x[i] + o[i];
+      const h2 = new Float32Array(N * C), rstd2 = new Float32Array(N);
+      rmsnormForward(h2, rstd2, x2, lw.postNorm, N, C, c.rmsNormEps);
+      const gate = new Float32Array(N * F), up = new Float32Array(N * F), act = new Float32Array(N * F);
+      lin.gate_proj = this.linear(gate, h2, l, 'gate_proj', N);
+      lin.up_proj = this.linear(up, h2, l, 'up_proj', N);
+      swigluForward(act, gate, up);
+      const down = new Float32Array(N * C);
+      lin.down_proj = this.linear(down, act, l, 'down_proj', N);
+      const x3 = new Float32Array(N * C);
+      for (let i = 0; i < x3.length; i++) x3[i] = x2[i] + down[i];
+      layers.push({ x, h1, rstd1, q, k, v, att, y, x2, h2, rstd2, gate, up, act, lin });
+      x = x3;
+    }
+    const hf = new Float32Array(N * C), rstdf = new Float32Array(N);
+    rmsnormForward(hf, rstdf, x, this.w.finalNorm, N, C, c.rmsNormEps);
+    const logits = new Float32Array(N * V);
+    matmulForward(logits, hf, this.w.lmHead, null, N, C, V);
+    return { logits, tape: { B, T, layers, xf: x, hf, rstdf } };
+  }
+
+  /** dLoss/dA and dLoss/dB of every adapter, keyed by adapter name, from dlogits (B, T, V). */
+  backward(tape: ForwardTape, dlogits: Float32Array): Map<string, AdapterGrad> {
+    const c = this.w.config;
+    const C = c.hiddenSize, V = c.vocabSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize;
+    const { B, T } = tape;
+    const N = B * T;
+    const grads = new Map<string, AdapterGrad>();
+    const dhf = new Float32Array(N * C);
+    matmulBackwardInput(dhf, dlogits, this.w.lmHead, N, C, V);
+    let dx = new Float32Array(N * C); // gradient of the residual stream
+    rmsnormBackward(dx, dhf, tape.xf, this.w.finalNorm, tape.rstdf, N, C);
+    for (let l = c.numLayers - 1; l >= 0; l--) {
+      const t = tape.layers[l];
+      const lw = this.w.layers[l];
+      // x3 = x2 + down(act): dx is d(x3); it flows on to x2 unchanged.
+      const dact = new Float32Array(N * F);
+      this.linearBackward(dact, dx, l, 'down_proj', t.lin.down_proj, N, grads);
+      const dgate = new Float32Array(N * F), dup = new Float32Array(N * F);
+      swigluBackward(dgate, dup, dact, t.gate, t.up);
+      const dh2 = new Float32Array(N * C);
+      this.linearBackward(dh2, dgate, l, 'gate_proj', t.lin.gate_proj, N, grads);
+      this.linearBackward(dh2, dup, l, 'up_proj', t.lin.up_proj, N, grads);
+      const dx2 = dx; // accumulate the norm's gradient onto the residual's
+      rmsnormBackward(dx2, dh2, t.x2, lw.postNorm, t.rstd2, N, C);
+      // x2 = x + o_proj(y)
+      const dy = new Float32Array(N * NH * HD);
+      this.linearBackward(dy, dx2, l, 'o_proj', t.lin.o_proj, N, grads);
+      const dq = new Float32Array(N * NH * HD), dk = new Float32Array(N * NKV * HD), dv = new Float32Array(N * NKV * HD);
+      attentionBackward(dq, dk, dv, dy, t.q, t.k, t.v, t.att, B, T, NH, NKV, HD);
+      ropeBackward(dq, this.cos, this.sin, B, T, NH, HD);
+      ropeBackward(dk, this.cos, this.sin, B, T, NKV, HD);
+      const dh1 = new Float32Array(N * C);
+      this.linearBackward(dh1, dq, l, 'q_proj', t.lin.q_proj, N, grads);
+      this.linearBackward(dh1, dk, l, 'k_proj', t.lin.k_proj, N, grads);
+      this.linearBackward(dh1, dv, l, 'v_proj', t.lin.v_proj, N, grads);
+      rmsnormBackward(dx2, dh1, t.x, lw.inputNorm, t.rstd1, N, C);
+      dx = dx2;
+    }
+    return grads;
+  }
+
+  /** One forward + masked cross-entropy + backward. */
+  lossAndGrads(ids: Int32Array, lossMask: Int32Array, B: number, T: number): { loss: number; grads: Map<string, AdapterGrad> } {
+    const { logits, tape } = this.forward(ids, B, T);
+    const { loss, dlogits } = crossEntropyForwardBackward(logits, ids, lossMask, B, T, this.w.config.vocabSize);
+    return { loss, grads: this.backward(tape, dlogits) };
+  }
+}

@@ -1,0 +1,74 @@
+// One LoRA training step on the GPU: next batch → forward → zero grads → backward → clip → (hook) → update,
+// recorded into one command encoder and submitted once. The hook sees the clipped gradients of every adapter
+// (model.adapters[i].dA / dB) and may record its own passes into the same encoder (GradPruner's IGIA does).
+
+import { GradPruneError } from '../errors';
+import { GpuModel, type Batch } from './model';
+import { LoraOptimizer, type OptimizerOptions } from './optimizer';
+
+const MAP_READ = 0x0001;
+const COPY_DST = 0x0008;
+
+export interface TrainerOptions extends OptimizerOptions {
+  /** Called after clipping, before the update, with the step's encoder (no pass open) and the step index. */
+  afterClip?: (encoder: GPUCommandEncoder, step: number) => void;
+}
+
+export interface StepResult {
+  step: number;
+  loss: number;
+  lr: number;
+  /** Global L2 norm of the adapter gradients before clipping. */
+  gradNorm: number;
+  /** Target tokens that counted in the loss. */
+  tokens: number;
+}
+
+export class Trainer {
+  readonly optimizer: LoraOptimizer;
+  step = 0;
+  private readonly staging: GPUBuffer; // [loss, count, norm, clip factor]
+
+  constructor(readonly model: GpuModel, readonly opts: TrainerOptions) {
+    if (!model.training || model.adapters.length === 0) {
+      throw new GradPruneError('input', 'Training needs a model loaded with LoRA adapters and training enabled.', { subject: 'lora' });
+    }
+    this.optimizer = new LoraOptimizer(model.kernels, model.adapters, opts);
+    this.staging = model.gpu.device.createBuffer({ label: 'trainer.readback', size: 16, usage: MAP_READ | COPY_DST });
+  }
+
+  async trainStep(batch: Batch): Promise<StepResult> {
+    const { model, optimizer, step } = this;
+    const device = model.gpu.device;
+    model.setBatch(batch);
+    const lr = optimizer.prepare(step);
+    const encoder = device.createCommandEncoder({ label: `train step ${step}` });
+    const pass = encoder.beginComputePass({ label: 'forward, backward, clip' });
+    for (const calls of [model.forwardCalls, model.zeroGradCalls, model.backwardCalls, optimizer.clipCalls]) GpuModel.encode(pass, calls);
+    pass.end();
+    this.opts.afterClip?.(encoder, step);
+    const update = encoder.beginComputePass({ label: 'update' });
+    GpuModel.encode(update, optimizer.updateCalls);
+    update.end();
+    encoder.copyBufferToBuffer(model.stats.buffer, 0, this.staging, 0, 8);
+    encoder.copyBufferToBuffer(optimizer.norm.buffer, 0, this.staging, 8, 8);
+    device.queue.submit([encoder.finish()]);
+    await this.staging.mapAsync(MAP_READ);
+    const [loss, tokens, gradNorm] = new Float32Array(this.staging.getMappedRange().slice(0));
+    this.staging.unmap();
+    model.gpu.throwIfFailed();
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      throw new GradPruneError('numeric', `Training diverged at step ${step}: the ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} is ${Number.isFinite(loss) ? gradNorm : loss} (lr ${lr}).`, {
+        subject: `step ${step}`,
+        hint: 'Lower the learning rate (or enable gradient clipping) and run again.',
+      });
+    }
+    this.step++;
+    return { step, loss, lr, gradNorm, tokens };
+  }
+
+  destroy(): void {
+    this.optimizer.destroy();
+    this.staging.destroy();
+  }
+}
