@@ -190,6 +190,20 @@ export class IgiaScorer {
     return { steps: t, layerScore, moduleScore, layerScoreCode, history, kendall };
   }
 
+  /** Layer and module of every stored factor set (the modules whose F can be rebuilt). */
+  get factorModules(): { layer: number; module: LinearModule }[] {
+    return [...this.factors.keys()].map((slot) => ({ layer: this.modules[slot].layer, module: this.modules[slot].module }));
+  }
+
+  /** The stored factors of one module for the recorded steps, (steps, r·(in + out)): per step gA (r, in) then gB (out, r). */
+  async readFactors(layer: number, module: LinearModule): Promise<Float32Array> {
+    const slot = this.modules.findIndex((g) => g.layer === layer && g.module === module);
+    const store = this.factors.get(slot);
+    if (!store) throw new GradPruneError('input', `No gradient factors were kept for layer ${layer} ${module}.`, { subject: `layer ${layer}` });
+    const [out, inp] = linearShape(this.config, module);
+    return (await readback(this.device, store)).slice(0, this.step * this.opts.rank * (inp + out));
+  }
+
   /** F = (1/t) Σ_s (gB_s·gA_s)² of one module, (out, in), on the GPU. The caller owns (and destroys) the tensor. */
   rebuildImportance(layer: number, module: LinearModule): Tensor {
     const slot = this.modules.findIndex((g) => g.layer === layer && g.module === module);
