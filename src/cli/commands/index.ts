@@ -2,6 +2,20 @@
 // Command (see ../command.ts) and list it here.
 
 import type { Command } from '../command';
+import { evalCommand } from './eval';
+import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
+import { scoreCommand } from './score';
+import { pruneCommand } from './prune';
+import { demoCommand } from './demo';
+import { finetuneCommand } from './finetune';
 
-export const COMMANDS: readonly Command[] = [inspectCommand];
+export const COMMANDS: readonly Command[] = [
+  inspectCommand,
+  scoreCommand,
+  pruneCommand,
+  demoCommand,
+  finetuneCommand,
+  evalCommand,
+  generateCommand,
+];

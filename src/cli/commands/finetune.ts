@@ -1,0 +1,212 @@
+// `gradprune finetune <model-dir> --data <file> [--steps N | --epochs E] … [--merge-adapter] --out <dir>`: recovery
+// fine-tuning of a (pruned) model with a fresh LoRA on the GPU, the held-out loss before → after, then either the
+// merged model as a full Hugging Face checkpoint or the adapter as a PEFT folder. Progress on stderr; the losses and
+// the before / after table on stdout.
+
+import { constants } from 'node:fs';
+import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { buildExamples, readDataset } from '../../data';
+import { DATASET_FORMATS } from '../../data/formats';
+import type { MultipleChoiceItem, TokenizedExample } from '../../data/types';
+import { GradPruneError } from '../../errors';
+import { comparisonRows, formatComparisonTable, measureModel, type ModelMeasurement } from '../../eval/before-after';
+import { DEFAULT_RECOVERY_SETTINGS as D, recoverySplit, runRecovery, type RecoveryProgress, type RecoveryResult, type RecoverySettingsInput } from '../../eval/recovery';
+import { exportMergedCheckpoint, RECOVERY_FILE } from '../../export/merge-adapter';
+import { writePeftAdapter } from '../../export/peft';
+import { sha256Hex } from '../../export/recipe';
+import { requestGpu, type Gpu } from '../../gpu/device';
+import type { Checkpoint } from '../../model/checkpoint';
+import { openFile } from '../../model/node-files';
+import { flag, intOption, numberOption, stringOption, usageError, type Command, type OptionValues } from '../command';
+import { openModelFolder } from '../load';
+import { bar, loadLine, throttled } from '../progress';
+
+/** Fine-tuning settings from the command line (checked again, with the data, by resolveRecoverySettings). */
+export function recoverySettingsFrom(options: OptionValues): RecoverySettingsInput {
+  if (options.steps !== undefined && options.epochs !== undefined) throw usageError('Give --steps or --epochs, not both.', 'steps');
+  const clip = numberOption(options, 'clip', D.maxGradNorm ?? 0, { min: 0 });
+  return {
+    steps: options.steps === undefined ? undefined : intOption(options, 'steps', D.steps, { min: 1 }),
+    epochs: options.epochs === undefined ? undefined : numberOption(options, 'epochs', 1, { min: Number.MIN_VALUE }),
+    rank: intOption(options, 'rank', D.rank, { min: 1 }),
+    alpha: numberOption(options, 'alpha', D.alpha, { min: Number.MIN_VALUE }),
+    lr: numberOption(options, 'lr', D.lr, { min: 0 }),
+    batchSize: intOption(options, 'batch', D.batchSize, { min: 1 }),
+    seqLen: intOption(options, 'seq', D.seqLen, { min: 2 }),
+    warmupSteps: options['warmup-steps'] === undefined ? undefined : intOption(options, 'warmup-steps', 0, { min: 0 }),
+    schedule: stringOption(options, 'schedule', D.schedule, ['constant', 'linear', 'cosine'] as const),
+    weightDecay: numberOption(options, 'weight-decay', D.weightDecay, { min: 0 }),
+    maxGradNorm: clip === 0 ? null : clip,
+    seed: intOption(options, 'seed', D.seed),
+    shuffle: !flag(options, 'no-shuffle'),
+    heldOut: numberOption(options, 'held-out', D.heldOut, { min: 0 }),
+  };
+}
+
+/** Create the output folder (or check the existing one) before any GPU work, so a bad --out fails at once. */
+async function prepareOutDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    throw new GradPruneError('file', `Cannot write to the output folder ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`, {
+      subject: dir,
+      hint: 'Give --out a folder you can create and write to.',
+    });
+  }
+}
+
+async function writeFolder(dir: string, files: ReadonlyMap<string, Blob>): Promise<void> {
+  for (const [name, blob] of files) await writeFile(path.join(dir, name), new Uint8Array(await blob.arrayBuffer()));
+}
+
+export function recoveryLine(p: RecoveryProgress): string {
+  return (
+    `train ${bar((p.step + 1) / p.steps)} step ${p.step + 1}/${p.steps}  epoch ${p.epoch.toFixed(2)}  loss ${p.loss.toFixed(4)}  ` +
+    `lr ${p.lr.toExponential(1)}  |g| ${p.gradNorm.toFixed(3)}  ${p.tokensPerSecond.toFixed(0)} tok/s  ETA ${p.etaSeconds.toFixed(0)}s`
+  );
+}
+
+/** "held-out loss 3.2100 → 2.9000 (perplexity 24.80 → 18.17) over N tokens of M examples" */
+export function lossLine(r: Pick<RecoveryResult, 'before' | 'after' | 'heldOutExamples' | 'accuracyBefore' | 'accuracyAfter'>): string {
+  if (!r.before || !r.after) return 'held-out loss: not measured (nothing held out; use --held-out to keep some examples aside)';
+  const acc = r.accuracyBefore && r.accuracyAfter
+    ? `\nheld-out accuracy ${(r.accuracyBefore.acc * 100).toFixed(1)}% → ${(r.accuracyAfter.acc * 100).toFixed(1)}% over ${r.accuracyAfter.items} questions`
+    : '';
+  return (
+    `held-out loss ${r.before.loss.toFixed(4)} → ${r.after.loss.toFixed(4)} ` +
+    `(perplexity ${r.before.perplexity.toFixed(2)} → ${r.after.perplexity.toFixed(2)}) over ${r.after.tokens} tokens of ${r.heldOutExamples} examples${acc}`
+  );
+}
+
+export const finetuneCommand: Command = {
+  name: 'finetune',
+  summary: 'Recover a pruned model with LoRA fine-tuning on the GPU; writes the merged model or a PEFT adapter.',
+  description:
+    'Trains a fresh LoRA (default rank 8, alpha 32, all seven modules, lr 1e-4, as the paper) on the dataset for --steps or --epochs, ' +
+    'measuring the loss on held-out examples before and after. With --merge-adapter the output folder is a full Hugging Face ' +
+    'checkpoint with W + (alpha/r)·B·A merged into the weights (stored in the model\'s dtype); without it, a PEFT adapter folder ' +
+    '(adapter_config.json + adapter_model.safetensors) that PeftModel.from_pretrained loads on top of the model.',
+  positionals: [{ name: 'model-dir', description: 'a Hugging Face model folder (e.g. the output of `gradprune prune`)' }],
+  options: {
+    data: { type: 'string', valueName: 'FILE', description: 'the fine-tuning dataset (.jsonl, .json, .csv, .tsv, .parquet)' },
+    format: { type: 'string', valueName: 'FORMAT', description: `read the data as ${DATASET_FORMATS.join(' | ')} (default: detected)` },
+    steps: { type: 'string', valueName: 'N', description: `training steps (default ${D.steps})` },
+    epochs: { type: 'string', valueName: 'E', description: 'passes over the training examples instead of --steps' },
+    rank: { type: 'string', valueName: 'R', description: `LoRA rank (default ${D.rank})` },
+    alpha: { type: 'string', valueName: 'A', description: `LoRA alpha (default ${D.alpha})` },
+    lr: { type: 'string', valueName: 'X', description: `peak learning rate (default ${D.lr})` },
+    batch: { type: 'string', valueName: 'B', description: `rows per step (default ${D.batchSize})` },
+    seq: { type: 'string', valueName: 'T', description: `tokens per row; longer examples are truncated (default ${D.seqLen})` },
+    schedule: { type: 'string', valueName: 'KIND', description: `constant | linear | cosine decay after warmup (default ${D.schedule})` },
+    'warmup-steps': { type: 'string', valueName: 'W', description: 'linear warmup steps (default 3% of the steps, rounded up)' },
+    'weight-decay': { type: 'string', valueName: 'X', description: `AdamW weight decay (default ${D.weightDecay})` },
+    clip: { type: 'string', valueName: 'X', description: `clip the global gradient norm to X; 0 = no clipping (default ${D.maxGradNorm})` },
+    seed: { type: 'string', valueName: 'S', description: 'seed of the split, the shuffle and the LoRA init (default 0)' },
+    'no-shuffle': { type: 'boolean', description: 'take examples in file order, B at a time' },
+    'held-out': { type: 'string', valueName: 'X', description: `share (0..1) or count of examples kept aside for the loss before → after (default ${D.heldOut})` },
+    'merge-adapter': { type: 'boolean', description: 'write the merged model (a full checkpoint) instead of a PEFT adapter folder' },
+    dense: { type: 'string', valueName: 'DIR', description: 'the unpruned model, measured as the first row of the before / after table' },
+    out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the output folder' },
+  },
+  async run({ positionals, options }, io) {
+    const dataFile = options.data;
+    if (typeof dataFile !== 'string') throw usageError('finetune needs --data <file>: the dataset to fine-tune on.', 'data');
+    const out = options.out;
+    if (typeof out !== 'string') throw usageError('finetune needs --out <dir>: where to write the adapter or the merged model.', 'out');
+    const format = options.format === undefined ? undefined : stringOption(options, 'format', 'text', DATASET_FORMATS);
+    const given = recoverySettingsFrom(options);
+    const merge = flag(options, 'merge-adapter');
+    await stat(dataFile).catch((e: NodeJS.ErrnoException) => {
+      throw new GradPruneError('file', `Cannot read ${dataFile} (${e.code ?? e.message}).`, { subject: dataFile, hint: 'Give the path of the dataset file with --data.' });
+    });
+    await prepareOutDir(out);
+    const ckpt = await openModelFolder(positionals['model-dir']!);
+    const dense = typeof options.dense === 'string' ? await openModelFolder(options.dense) : null;
+
+    const blob = await openFile(dataFile);
+    const fileName = path.basename(dataFile);
+    const dataset = await readDataset(blob, fileName, format ? { format } : {});
+    const set = buildExamples(dataset, ckpt.tokenizer, { maxSeqLen: given.seqLen ?? D.seqLen });
+    if (set.examples.length === 0) {
+      throw new GradPruneError('dataset', `${fileName}: no row could be tokenized (${set.rejected.length} rejected).`, { subject: fileName });
+    }
+    io.err(`data  ${fileName}: ${set.examples.length} examples (${dataset.format})${set.rejected.length ? `, ${set.rejected.length} rows skipped` : ''}`);
+
+    const gpu = await requestGpu();
+    const report = throttled(io);
+    let result: RecoveryResult;
+    try {
+      result = await runRecovery(gpu, ckpt, { examples: set.examples, padTokenId: set.padTokenId, tokenizer: ckpt.tokenizer }, given, {
+        progressIntervalMs: 1000,
+        onLoad: (done, total) => report(loadLine(done, total), done === total),
+        onEval: (phase, done, total) => report(`eval  ${phase === 'before' ? 'before' : 'after '} ${bar(done / total)} ${done}/${total} batches`, done === total),
+        onStep: (p) => report(recoveryLine(p), p.step === p.steps - 1),
+      });
+    } catch (e) {
+      gpu.device.destroy();
+      throw e;
+    }
+    const s = result.settings;
+    const record = {
+      kind: 'gradprune-recovery',
+      baseModel: ckpt.name,
+      data: { fileName, sha256: await sha256Hex(blob), rows: dataset.totalRows, train: result.trainExamples, heldOut: result.heldOutExamples },
+      settings: s,
+      steps: result.steps,
+      heldOutLossBefore: result.before?.loss ?? null,
+      heldOutLossAfter: result.after?.loss ?? null,
+      accuracyBefore: result.accuracyBefore,
+      accuracyAfter: result.accuracyAfter,
+      losses: result.losses,
+      merged: merge,
+    };
+    const adapter = { config: result.lora, adapters: result.adapters };
+    if (merge) {
+      await writeFolder(out, await exportMergedCheckpoint(ckpt, { lora: result.lora, adapters: result.adapters, recovery: record }));
+    } else {
+      const files = writePeftAdapter({ baseModel: path.resolve(positionals['model-dir']!), lora: result.lora, adapters: result.adapters, model: ckpt.config });
+      files.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
+      await writeFolder(out, files);
+    }
+    io.out(lossLine(result));
+    try {
+      io.out(formatComparisonTable(comparisonRows(await measureTable(gpu, ckpt, dense, merge ? await openModelFolder(out) : null, adapter, result, set, given))));
+    } finally {
+      gpu.device.destroy();
+    }
+    io.err(`wrote ${merge ? 'the merged checkpoint' : 'the PEFT adapter'} to ${out} (${result.steps} steps, ${result.elapsedSeconds.toFixed(1)} s)`);
+    return 0;
+  },
+};
+
+/** The before / after rows: dense (with --dense), pruned (its losses from the run), pruned + recovered (as exported). */
+async function measureTable(
+  gpu: Gpu,
+  pruned: Checkpoint,
+  dense: Checkpoint | null,
+  merged: Checkpoint | null,
+  adapter: NonNullable<ModelMeasurement['lora']> & { adapters: RecoveryResult['adapters'] },
+  result: RecoveryResult,
+  set: { examples: readonly TokenizedExample[]; padTokenId: number },
+  given: RecoverySettingsInput,
+): Promise<ModelMeasurement[]> {
+  const { heldOut } = recoverySplit(set.examples, given);
+  const items: MultipleChoiceItem[] = heldOut.flatMap((e) => (e.mc ? [e.mc] : []));
+  const shape = { batchSize: result.settings.batchSize, seqLen: result.settings.seqLen, padTokenId: set.padTokenId, repeats: 3 };
+  const rows: ModelMeasurement[] = [];
+  if (dense) {
+    rows.push(await measureModel(gpu, 'dense', dense, { ...shape, heldOut, multipleChoice: items.length ? { tokenizer: dense.tokenizer, items } : null }));
+  }
+  const prunedRow = await measureModel(gpu, 'pruned', pruned, shape);
+  rows.push({ ...prunedRow, heldOut: result.before, accuracy: result.accuracyBefore });
+  const mc = items.length ? { tokenizer: pruned.tokenizer, items } : null;
+  rows.push(
+    merged
+      ? await measureModel(gpu, 'pruned + recovered', merged, { ...shape, heldOut, multipleChoice: mc })
+      : { ...(await measureModel(gpu, 'pruned + recovered', pruned, { ...shape, lora: adapter })), heldOut: result.after, accuracy: result.accuracyAfter },
+  );
+  return rows;
+}

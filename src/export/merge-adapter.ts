@@ -1,0 +1,124 @@
+// A LoRA adapter merged into the weights it adapts, and the merged model as a Hugging Face checkpoint folder:
+//   W ← W + (alpha / r) · B·A        W: (out, in), B: (out, r), A: (r, in)
+// computed in f32 from the stored weights (upcast exactly) and rounded once back to the checkpoint's dtype, so a
+// BF16 model stays BF16. Every other tensor keeps its exact bytes; config.json, the tokenizer files, the model card
+// and the pruning recipe are copied as they are, and the run is recorded in gradprune_recovery.json.
+
+import { GradPruneError } from '../errors';
+import { expectedTensors } from '../model/checkpoint';
+import { linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
+import { fromFloat32, type WeightDType } from '../model/dtype';
+import type { TensorStore } from '../model/safetensors';
+import { adapterName, loraScale, validateLoraConfig, type LoraAdapter, type LoraConfig } from '../nn/lora';
+import { COPIED_FILE, RECIPE_FILE, type ExportSource } from './checkpoint';
+import { configText } from './config';
+import { DEFAULT_MAX_SHARD_BYTES, writeWeightFiles, type ExportTensor } from './weights';
+
+export const RECOVERY_FILE = 'gradprune_recovery.json';
+
+type AdapterValues = Pick<LoraAdapter, 'layer' | 'module' | 'A' | 'B'>;
+
+/** W + scale · B·A as a new f32 array (the sum over r in double precision, each element rounded once). */
+export function mergeLoraDelta(W: Float32Array, A: Float32Array, B: Float32Array, shape: { out: number; inp: number; rank: number }, scale: number): Float32Array {
+  const { out, inp, rank } = shape;
+  const merged = new Float32Array(out * inp); // (out, in)
+  const row = new Float64Array(inp); // (in): Σ_r B[o, r] · A[r, :]
+  for (let o = 0; o < out; o++) {
+    row.fill(0);
+    for (let r = 0; r < rank; r++) {
+      const b = B[o * rank + r];
+      if (b === 0) continue;
+      const a = r * inp;
+      for (let i = 0; i < inp; i++) row[i] += b * A[a + i];
+    }
+    const w = o * inp;
+    for (let i = 0; i < inp; i++) merged[w + i] = W[w + i] + scale * row[i];
+  }
+  return merged;
+}
+
+/** The adapters by their linear weight's tensor name, each checked against the model (layer, module, shapes). */
+export function adaptersByWeight(config: ModelConfig, lora: LoraConfig, adapters: readonly AdapterValues[]): Map<string, AdapterValues> {
+  validateLoraConfig(lora);
+  const byWeight = new Map<string, AdapterValues>();
+  for (const a of adapters) {
+    const name = adapterName(a.layer, a.module);
+    if (!(a.layer >= 0 && a.layer < config.numLayers)) {
+      throw new GradPruneError('tensor', `The LoRA adapter ${name} is for layer ${a.layer}, but the model has ${config.numLayers} layers (0..${config.numLayers - 1}).`, {
+        subject: name,
+        hint: 'The adapter was trained on a different (e.g. unpruned) model: merge it into the model it was trained on.',
+      });
+    }
+    if (!lora.modules.includes(a.module)) {
+      throw new GradPruneError('tensor', `The LoRA adapter ${name} adapts ${a.module}, which the LoRA settings do not target (${lora.modules.join(', ')}).`, { subject: name });
+    }
+    const [out, inp] = linearShape(config, a.module);
+    if (a.A.length !== lora.rank * inp || a.B.length !== out * lora.rank) {
+      throw new GradPruneError('tensor', `The LoRA adapter ${name} has ${a.A.length} values in A and ${a.B.length} in B; rank ${lora.rank} on this model needs [${lora.rank}, ${inp}] and [${out}, ${lora.rank}].`, {
+        subject: name,
+        hint: 'Check that the adapter was trained with this rank and on this model.',
+      });
+    }
+    const weight = linearWeightName(a.layer, a.module);
+    if (byWeight.has(weight)) throw new GradPruneError('tensor', `Two LoRA adapters are given for ${name}.`, { subject: name });
+    byWeight.set(weight, a);
+  }
+  return byWeight;
+}
+
+/** One linear weight with its adapter merged in, f32. */
+export async function mergedWeight(store: TensorStore, config: ModelConfig, lora: LoraConfig, layer: number, module: LinearModule, adapter: AdapterValues): Promise<Float32Array> {
+  const [out, inp] = linearShape(config, module);
+  return mergeLoraDelta(await store.readF32(linearWeightName(layer, module)), adapter.A, adapter.B, { out, inp, rank: lora.rank }, loraScale(lora));
+}
+
+export interface MergedExportOptions {
+  lora: LoraConfig;
+  adapters: readonly AdapterValues[];
+  /** Store the weights in this dtype (default: the checkpoint's own). config.json's dtype follows. */
+  dtype?: WeightDType;
+  /** Written as gradprune_recovery.json (e.g. the fine-tuning settings and the held-out loss before and after). */
+  recovery?: Record<string, unknown>;
+  /** Shard the weights above this many bytes (default 5 GB, as transformers). */
+  maxShardBytes?: number;
+}
+
+const TORCH_DTYPE: Record<WeightDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+/** The merged model as checkpoint files (file name → Blob); weights are merged one tensor at a time while writing. */
+export async function exportMergedCheckpoint(source: ExportSource, opts: MergedExportOptions): Promise<Map<string, Blob>> {
+  const { config, store } = source;
+  const dtype = opts.dtype ?? source.dtype;
+  const byWeight = adaptersByWeight(config, opts.lora, opts.adapters);
+  const scale = loraScale(opts.lora);
+  const tensors: ExportTensor[] = expectedTensors(config).map(({ name, shape }) => {
+    const info = store.info(name);
+    const adapter = byWeight.get(name);
+    return {
+      name,
+      dtype,
+      shape: [...shape],
+      bytes: async () => {
+        if (adapter) {
+          const [out, inp] = shape;
+          return fromFloat32(mergeLoraDelta(await store.readF32(name), adapter.A, adapter.B, { out, inp, rank: opts.lora.rank }, scale), dtype);
+        }
+        return info.dtype === dtype ? store.readBytes(name) : fromFloat32(await store.readF32(name), dtype);
+      },
+    };
+  });
+  const files = await writeWeightFiles(tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
+  const configBlob = source.files.get('config.json');
+  if (dtype !== source.dtype || !configBlob) {
+    const raw: Record<string, unknown> = { ...config.raw };
+    for (const key of ['torch_dtype', 'dtype']) if (key in raw) raw[key] = TORCH_DTYPE[dtype];
+    files.set('config.json', new Blob([configText(raw)]));
+  } else {
+    files.set('config.json', configBlob);
+  }
+  for (const [name, blob] of source.files) {
+    if (COPIED_FILE.test(name) || name === RECIPE_FILE || name === 'README.md') files.set(name, blob);
+  }
+  if (opts.recovery) files.set(RECOVERY_FILE, new Blob([JSON.stringify(opts.recovery, null, 2) + '\n']));
+  return files;
+}
