@@ -1,0 +1,89 @@
+// The shared LoRA step loop without a GPU: a stand-in trainer whose steps return known losses, so the loop's
+// bookkeeping (curves, token counts, pause / stop / cancel, which steps report progress) is checked exactly.
+import { describe, expect, it } from 'vitest';
+import { GradPruneError } from '../errors';
+import { engineBatch, runLoraSteps, type LoraStepOptions, type LoraStepProgress } from './lora-run';
+import type { Batch } from './model';
+import type { Trainer } from './trainer';
+
+/** Step s: loss 10 - s, lr s / 10, grad norm s + 1, and 3 target tokens. */
+function fakeTrainer(): Trainer & { batches: Batch[] } {
+  const batches: Batch[] = [];
+  let step = 0;
+  return {
+    batches,
+    trainStep: async (batch: Batch) => {
+      batches.push(batch);
+      const s = step++;
+      return { step: s, loss: 10 - s, lr: s / 10, gradNorm: s + 1, tokens: 3 };
+    },
+  } as unknown as Trainer & { batches: Batch[] };
+}
+
+/** Rows of 2 and 3 real tokens: 5 per step. */
+const batch = (): Batch => ({ ids: [Int32Array.of(1, 2), Int32Array.of(3, 4, 5)], lossMask: [Int32Array.of(0, 1), Int32Array.of(0, 1, 1)] });
+
+const cancelled = (done: number) => new GradPruneError('cancelled', `stopped after ${done}`, { subject: 'test' });
+const options = (o: Partial<LoraStepOptions> = {}): LoraStepOptions => ({ steps: 4, cancelled, atLeastOneStep: false, ...o });
+
+describe('runLoraSteps', () => {
+  it('trains every step on the next batch and keeps the curves and token counts', async () => {
+    const trainer = fakeTrainer();
+    const asked: number[] = [];
+    const run = await runLoraSteps(trainer, (s) => (asked.push(s), batch()), {}, options());
+    expect(asked).toEqual([0, 1, 2, 3]);
+    expect(trainer.batches).toHaveLength(4);
+    expect(run.losses).toEqual([10, 9, 8, 7]);
+    expect(run.lrs).toEqual([0, 0.1, 0.2, 0.3]);
+    expect(run.gradNorms).toEqual([1, 2, 3, 4]);
+    expect(run.tokens).toBe(20);
+    expect(run.targetTokens).toBe(12);
+  });
+
+  it('reports every step with interval 0, and the first and last with a long interval', async () => {
+    const every: LoraStepProgress[] = [];
+    await runLoraSteps(fakeTrainer(), batch, { progressIntervalMs: 0 }, options({ onProgress: (p) => void every.push(p) }));
+    expect(every.map((p) => p.step)).toEqual([0, 1, 2, 3]);
+    expect(every[2]).toMatchObject({ step: 2, steps: 4, loss: 8, lr: 0.2, gradNorm: 3, losses: [10, 9, 8], lrs: [0, 0.1, 0.2], gradNorms: [1, 2, 3] });
+    expect(every[3].etaSeconds).toBe(0);
+    const sparse: number[] = [];
+    await runLoraSteps(fakeTrainer(), batch, { progressIntervalMs: 1e12 }, options({ onProgress: (p) => void sparse.push(p.step) }));
+    expect(sparse).toEqual([0, 3]);
+  });
+
+  it('stops when beforeStep resolves to false: an empty run, or a cancel when at least one step is needed', async () => {
+    const stopAt = (n: number) => async (s: number) => s !== n;
+    expect((await runLoraSteps(fakeTrainer(), batch, { beforeStep: stopAt(2) }, options())).losses).toEqual([10, 9]);
+    expect((await runLoraSteps(fakeTrainer(), batch, { beforeStep: stopAt(0) }, options())).losses).toEqual([]);
+    await expect(runLoraSteps(fakeTrainer(), batch, { beforeStep: stopAt(0) }, options({ atLeastOneStep: true }))).rejects.toThrow('stopped after 0');
+    expect((await runLoraSteps(fakeTrainer(), batch, { beforeStep: stopAt(1) }, options({ atLeastOneStep: true }))).losses).toEqual([10]);
+  });
+
+  it('cancels between steps with the error for the steps done, also when the signal fires during a pause', async () => {
+    const controller = new AbortController();
+    const pausedThenAborted = async (s: number) => {
+      if (s === 2) controller.abort();
+    };
+    const trainer = fakeTrainer();
+    await expect(runLoraSteps(trainer, batch, { signal: controller.signal, beforeStep: pausedThenAborted }, options())).rejects.toThrow('stopped after 2');
+    expect(trainer.batches).toHaveLength(2);
+    await expect(runLoraSteps(fakeTrainer(), batch, { signal: controller.signal }, options())).rejects.toThrow('stopped after 0');
+  });
+});
+
+describe('engineBatch', () => {
+  it('cuts each padded row to its real length', () => {
+    const b = engineBatch({
+      B: 2,
+      T: 3,
+      inputIds: Int32Array.of(7, 8, 0, 9, 10, 11),
+      lossMask: Int32Array.of(0, 1, 0, 0, 1, 1),
+      lengths: [2, 3],
+      lines: [1, 2],
+      epoch: 0,
+      step: 0,
+    });
+    expect(b.ids.map((r) => Array.from(r))).toEqual([[7, 8], [9, 10, 11]]);
+    expect(b.lossMask.map((r) => Array.from(r))).toEqual([[0, 1], [0, 1, 1]]);
+  });
+});
