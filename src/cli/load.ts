@@ -1,12 +1,16 @@
 // What several commands need first: a model folder opened as a Checkpoint, and the WebGPU adapter when there is one.
 
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { GradPruneError } from '../errors';
 import { requestGpu, type AdapterSummary } from '../gpu/device';
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
 import { openFolder } from '../model/node-files';
 
 /** A Hugging Face model folder on disk, opened and validated; the folder's name names the model. */
+/** The demo model and dataset the studio embeds (public/demo in this package). */
+export const EMBEDDED_DEMO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../public/demo');
+
 export async function openModelFolder(dir: string): Promise<Checkpoint> {
   return openCheckpoint(await openFolder(dir), path.basename(path.resolve(dir)));
 }

@@ -4,9 +4,8 @@
 
 import path from 'node:path';
 import { resolveScoringSettings } from '../../gradprune/pipeline';
-import { DEMO } from '../../testing/paths';
 import { intOption, stringOption, type Command } from '../command';
-import { openModelFolder } from '../load';
+import { EMBEDDED_DEMO as DEMO, openModelFolder } from '../load';
 import { pruneToFolder, reportPrune } from './prune';
 import { rankingTable, scoreToFiles, scoringSettingsFrom, SCORING_OPTIONS } from './score';
 
@@ -27,6 +26,9 @@ export const demoCommand: Command = {
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'where to write everything (default ./gradprune-demo)' },
     layers: { type: 'string', valueName: 'N', description: `layers to prune (default ${DEMO_PRUNE_LAYERS})` },
     ...SCORING_OPTIONS,
+    steps: { ...SCORING_OPTIONS.steps, description: `LoRA steps t (default ${DEMO_SCORING.steps})` },
+    batch: { ...SCORING_OPTIONS.batch, description: `rows per step (default ${DEMO_SCORING.batchSize})` },
+    seq: { ...SCORING_OPTIONS.seq, description: `tokens per row; longer examples are truncated (default ${DEMO_SCORING.seqLen})` },
   },
   async run({ options }, io) {
     const out = stringOption(options, 'out', 'gradprune-demo');
