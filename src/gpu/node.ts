@@ -1,5 +1,7 @@
 // WebGPU in Node through Dawn (the `webgpu` npm package). Browser code never imports this file.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -7,6 +9,12 @@ const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 export function configureNodeVulkan(): void {
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  }
+  // Dawn's Vulkan loader probes display sockets and complains on stderr without a runtime dir (headless machines, CI).
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const dir = path.join(tmpdir(), `gradprune-xdg-${process.getuid?.() ?? 'user'}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env.XDG_RUNTIME_DIR = dir;
   }
 }
 
