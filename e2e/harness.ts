@@ -34,6 +34,8 @@ export interface Studio {
   /** Uncaught page errors and console errors. */
   errors: string[];
   screenshot(name: string): Promise<string>;
+  /** One element only (a step's card), at full resolution: easier to read than the whole page. */
+  shot(name: string, testId: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -87,6 +89,12 @@ export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}
         mkdirSync(SCREENSHOTS, { recursive: true });
         const file = path.join(SCREENSHOTS, `${name}.png`);
         await page.screenshot({ path: file, fullPage: true });
+        return file;
+      },
+      async shot(name: string, testId: string) {
+        mkdirSync(SCREENSHOTS, { recursive: true });
+        const file = path.join(SCREENSHOTS, `${name}.png`);
+        await page.getByTestId(testId).screenshot({ path: file });
         return file;
       },
       async close() {

@@ -167,9 +167,10 @@ test('the model step works from the keyboard', async (t) => {
   const studio = await openStudio();
   t.after(() => studio.close());
   const { page } = studio;
+  await page.getByTestId('demo-button').waitFor(); // tab only once the page has rendered
   const focused = () => page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.tagName);
   const reached: (string | undefined)[] = [];
-  for (let i = 0; i < 8 && !reached.includes('demo-button'); i++) {
+  for (let i = 0; i < 16 && !reached.includes('demo-button'); i++) {
     await page.keyboard.press('Tab');
     reached.push(await focused());
   }

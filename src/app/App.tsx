@@ -1,4 +1,9 @@
+import { CheckStep } from './components/CheckStep';
+import { DatasetStep } from './components/DatasetStep';
+import { DownloadStep } from './components/DownloadStep';
 import { Header } from './components/Header';
+import { PruneStep } from './components/PruneStep';
+import { ScoreStep } from './components/ScoreStep';
 import { ModelStep } from './components/ModelStep';
 import { ModelSummaryCard } from './components/ModelSummaryCard';
 import { NoWebGpu } from './components/NoWebGpu';
@@ -20,6 +25,11 @@ export function App() {
           {gpuUnavailable && <NoWebGpu />}
           <ModelStep />
           <ModelSummaryCard />
+          <DatasetStep />
+          <ScoreStep />
+          <PruneStep />
+          <CheckStep />
+          <DownloadStep />
         </main>
       </div>
     </>

@@ -3,7 +3,9 @@
 import type { ErrorInfo } from '../errors';
 import type { FileEntry } from '../worker/protocol';
 import { flattenByName, type PickedFile } from './files';
-import { applyWorkerEvent, useStudio, type DemoDataset } from './store';
+import { loadDatasetFile } from './journey-actions';
+import { restorableScores, savedSession } from './persist';
+import { applyWorkerEvent, emptyCheck, emptyDownload, emptyPrune, emptyScore, useStudio, type DemoDataset } from './store';
 import { WorkerRequestError, type WorkerClient } from './worker-client';
 
 let client: WorkerClient | null = null;
@@ -20,12 +22,12 @@ export function connectWorker(c: WorkerClient): () => void {
   };
 }
 
-const toInfo = (err: unknown): ErrorInfo =>
+export const toInfo = (err: unknown): ErrorInfo =>
   err instanceof WorkerRequestError
     ? err.info
     : { code: 'internal', message: `Unexpected error: ${err instanceof Error ? err.message : String(err)}. This is a bug in GradPrune Studio; please report it.` };
 
-function worker(): WorkerClient {
+export function worker(): WorkerClient {
   if (!client) throw new Error('the studio worker is not running');
   return client;
 }
@@ -34,10 +36,25 @@ function worker(): WorkerClient {
 export async function loadModelFiles(files: FileEntry[], name: string, source = name): Promise<void> {
   const token = ++loadToken;
   const set = useStudio.setState;
-  set({ model: { loading: { source, stage: `Opening ${source}` }, loaded: null, error: null } });
+  set({
+    model: { loading: { source, stage: `Opening ${source}` }, loaded: null, error: null },
+    // The worker drops every later step's state with the model; so does the page.
+    dataset: { loading: null, info: null, error: null },
+    score: emptyScore(),
+    prune: emptyPrune(),
+    check: emptyCheck(),
+    download: emptyDownload(),
+    activity: null,
+  });
   try {
     const result = await worker().request({ type: 'loadModel', files, name });
-    if (token === loadToken) set({ model: { loading: null, loaded: { summary: result.summary, fit: result.fit }, error: null } });
+    if (token === loadToken) {
+      const restored = restorableScores(savedSession(), result.summary.name, result.summary.numLayers);
+      set({
+        model: { loading: null, loaded: { summary: result.summary, config: result.config, fit: result.fit }, error: null },
+        ...(restored ? { score: { ...emptyScore(), result: restored, restored: true } } : {}),
+      });
+    }
   } catch (err) {
     if (token === loadToken) set({ model: { loading: null, loaded: null, error: { source, info: toInfo(err) } } });
   }
@@ -120,7 +137,11 @@ export async function loadDemo(): Promise<void> {
   }
   if (token !== loadToken) return;
   useStudio.setState({ demoDataset: dataset });
-  await loadModelFiles(files, DEMO_MODEL_NAME, source);
+  const loading = loadModelFiles(files, DEMO_MODEL_NAME, source);
+  const demoLoad = loadToken; // loadModelFiles took the next token; a later load changes it again
+  await loading;
+  // The demo goes on to its dataset at once, so that "Try the demo" leads straight to scoring.
+  if (demoLoad === loadToken && useStudio.getState().model.loaded) await loadDatasetFile(dataset.blob, dataset.name);
 }
 
 /** Ask the worker for the adapter again (after a lost device, or after enabling WebGPU). */

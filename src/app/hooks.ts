@@ -3,6 +3,7 @@
 import { useEffect, useState, type DragEvent } from 'react';
 import { connectWorker, loadDemo, loadDropped } from './actions';
 import { pickedFromDrop } from './files';
+import { restoreSession } from './persist';
 import { startStudioWorker } from './worker-client';
 
 /** Start the engine worker for the page's lifetime and route its events into the store; `?demo` loads the demo. */
@@ -10,6 +11,7 @@ export function useStudioWorker(): void {
   useEffect(() => {
     const client = startStudioWorker();
     const disconnect = connectWorker(client);
+    void restoreSession();
     if (new URLSearchParams(window.location.search).has('demo')) void loadDemo();
     return () => {
       disconnect();

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AdapterSummary } from '../gpu/device';
+import type { ModelConfig } from '../model/config';
 import type { ModelSummary } from '../model/summary';
 import type { WorkerEvent, WorkerRequest } from '../worker/protocol';
 import { connectWorker, loadModelFiles, loadPickedFiles } from './actions';
@@ -8,6 +9,7 @@ import { createWorkerClient, type WorkerPort } from './worker-client';
 
 const adapter = { name: 'test adapter', maxBufferSize: 1 << 30 } as AdapterSummary;
 const summary = (name: string) => ({ name, numLayers: 2 }) as ModelSummary;
+const config = { numLayers: 2 } as ModelConfig;
 
 /** A scripted worker: answers each request through `respond`, asynchronously, like the real one. */
 function scriptedWorker(respond: (req: WorkerRequest & { id: number }) => WorkerEvent[], delayMs: (req: WorkerRequest) => number = () => 0) {
@@ -50,7 +52,7 @@ describe('actions: loading a model', () => {
       scriptedWorker((req) =>
         req.type === 'loadModel' && req.name === 'bad'
           ? [{ type: 'error', requestId: req.id, error: { code: 'file', message: 'model.safetensors: truncated', subject: 'model.safetensors' } }]
-          : [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.type === 'loadModel' ? req.name : '?'), fit: null }],
+          : [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.type === 'loadModel' ? req.name : '?'), config, fit: null }],
       ),
     );
     await loadModelFiles([], 'good');
@@ -69,7 +71,7 @@ describe('actions: loading a model', () => {
   it('lets the latest of two overlapping loads win, even when the earlier one finishes last', async () => {
     const disconnect = connectWorker(
       scriptedWorker(
-        (req) => [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.type === 'loadModel' ? req.name : '?'), fit: null }],
+        (req) => [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.type === 'loadModel' ? req.name : '?'), config, fit: null }],
         (req) => (req.type === 'loadModel' && req.name === 'first' ? 30 : 0),
       ),
     );
@@ -86,7 +88,7 @@ describe('actions: loading a model', () => {
       scriptedWorker((req) => {
         if (req.type !== 'loadModel') return [];
         names.push(req.files.map((f) => f.name).sort());
-        return [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.name), fit: null }];
+        return [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.name), config, fit: null }];
       }),
     );
     await loadPickedFiles([

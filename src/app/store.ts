@@ -4,8 +4,23 @@
 import { create } from 'zustand';
 import type { ErrorInfo } from '../errors';
 import type { AdapterSummary } from '../gpu/device';
+import type { ScoringSettings } from '../gradprune/pipeline';
+import type { ModelConfig } from '../model/config';
 import type { FitReport, ModelSummary } from '../model/summary';
-import type { WorkerEvent } from '../worker/protocol';
+import type {
+  DatasetInfo,
+  EvaluatedEvent,
+  EvaluateOptions,
+  ExportedEvent,
+  GenerationRow,
+  MemoryEstimatedEvent,
+  PlanChoice,
+  PrunedEvent,
+  ScoredEvent,
+  ScoreSnapshot,
+  WorkerEvent,
+} from '../worker/protocol';
+import { DEFAULT_EVALUATE_OPTIONS, DEFAULT_PLAN_CHOICE, DEFAULT_SETTINGS } from './defaults';
 
 export type GpuStatus =
   | { state: 'probing' }
@@ -23,7 +38,7 @@ export interface ModelSlice {
   model: {
     /** What is being loaded and the latest progress phrase, while a load runs. */
     loading: { source: string; stage: string } | null;
-    loaded: { summary: ModelSummary; fit: FitReport | null } | null;
+    loaded: { summary: ModelSummary; config: ModelConfig; fit: FitReport | null } | null;
     /** The last load's failure, shown under the drop zone. */
     error: { source: string; info: ErrorInfo } | null;
   };
@@ -39,6 +54,63 @@ export interface DemoDataset {
 export interface DatasetSlice {
   /** The demo's dataset, fetched with the demo model, waiting for the dataset step. */
   demoDataset: DemoDataset | null;
+  dataset: {
+    /** The file being read, while a read runs. */
+    loading: string | null;
+    info: DatasetInfo | null;
+    error: ErrorInfo | null;
+  };
+}
+
+/** What the running GPU job is doing (progress events of the step that is busy). */
+export interface Activity {
+  step: 'dataset' | 'score' | 'prune' | 'check' | 'download';
+  stage: string;
+  fraction?: number;
+}
+
+export interface LiveScore {
+  step: number;
+  steps: number;
+  losses: number[];
+  lr: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface ScoreSlice {
+  settings: ScoringSettings;
+  /** The worker's estimate of the run's GPU memory for the current settings. */
+  memory: MemoryEstimatedEvent | null;
+  score: {
+    state: 'idle' | 'starting' | 'running' | 'paused' | 'stopping';
+    live: LiveScore | null;
+    /** Score snapshots as they arrive (the live rank-stability chart compares each with the latest). */
+    snapshots: ScoreSnapshot[];
+    result: ScoredEvent | null;
+    /** The result is from the last visit (IndexedDB): shown, but pruning needs a new run. */
+    restored: boolean;
+    error: ErrorInfo | null;
+  };
+  /** Which score ranks the layers: the paper's Σ F or the released code's Σ‖S‖_F. */
+  metric: 'paper' | 'code';
+}
+
+export interface PruneSlice {
+  planChoice: PlanChoice;
+  prune: { applying: boolean; result: PrunedEvent | null; error: ErrorInfo | null };
+}
+
+export interface CheckSlice {
+  evaluateOptions: EvaluateOptions;
+  check: { running: boolean; result: EvaluatedEvent | null; error: ErrorInfo | null };
+  /** Generations for the person's own prompt, dense and pruned. */
+  custom: { running: boolean; rows: GenerationRow[]; error: ErrorInfo | null };
+}
+
+export interface DownloadSlice {
+  download: { running: boolean; result: ExportedEvent | null; error: ErrorInfo | null; saved: string | null };
 }
 
 export interface NoticeSlice {
@@ -46,14 +118,40 @@ export interface NoticeSlice {
   notice: ErrorInfo | null;
 }
 
-export type StudioState = GpuSlice & ModelSlice & DatasetSlice & NoticeSlice;
+export interface ActivitySlice {
+  activity: Activity | null;
+}
+
+export type StudioState = GpuSlice & ModelSlice & DatasetSlice & ScoreSlice & PruneSlice & CheckSlice & DownloadSlice & ActivitySlice & NoticeSlice;
+
+/** The state of every step after the model, as a new model (or dataset) leaves it. */
+export const emptyScore = (): ScoreSlice['score'] => ({ state: 'idle', live: null, snapshots: [], result: null, restored: false, error: null });
+export const emptyPrune = (): PruneSlice['prune'] => ({ applying: false, result: null, error: null });
+export const emptyCheck = (): CheckSlice['check'] => ({ running: false, result: null, error: null });
+export const emptyDownload = (): DownloadSlice['download'] => ({ running: false, result: null, error: null, saved: null });
+
 
 export const initialState = (): StudioState => ({
   gpu: { state: 'probing' },
   model: { loading: null, loaded: null, error: null },
   demoDataset: null,
+  dataset: { loading: null, info: null, error: null },
+  settings: { ...DEFAULT_SETTINGS, modules: [...DEFAULT_SETTINGS.modules] },
+  memory: null,
+  score: emptyScore(),
+  metric: 'paper',
+  planChoice: { ...DEFAULT_PLAN_CHOICE },
+  prune: emptyPrune(),
+  evaluateOptions: { ...DEFAULT_EVALUATE_OPTIONS },
+  check: emptyCheck(),
+  custom: { running: false, rows: [], error: null },
+  download: emptyDownload(),
+  activity: null,
   notice: null,
 });
+
+/** Keep at most this many score snapshots (the live stability chart thins them out). */
+const MAX_SNAPSHOTS = 200;
 
 export const useStudio = create<StudioState>()(initialState);
 
@@ -71,13 +169,40 @@ export function applyWorkerEvent(event: WorkerEvent): void {
       return;
     }
     case 'progress':
-      set((s) => (s.model.loading ? { model: { ...s.model, loading: { ...s.model.loading, stage: event.stage } } } : s));
+      set((s) =>
+        s.model.loading
+          ? { model: { ...s.model, loading: { ...s.model.loading, stage: event.stage } } }
+          : s.activity
+            ? { activity: { ...s.activity, stage: event.stage, fraction: event.fraction } }
+            : s,
+      );
+      return;
+    case 'scoreStep':
+      set((s) => {
+        const snapshots = [...s.score.snapshots, event.scores];
+        return {
+          score: {
+            ...s.score,
+            state: s.score.state === 'starting' ? 'running' : s.score.state,
+            live: {
+              step: event.step,
+              steps: event.steps,
+              losses: event.losses,
+              lr: event.lr,
+              tokensPerSecond: event.tokensPerSecond,
+              elapsedSeconds: event.elapsedSeconds,
+              etaSeconds: event.etaSeconds,
+            },
+            snapshots: snapshots.length > MAX_SNAPSHOTS ? snapshots.filter((_, i) => i % 2 === 1) : snapshots,
+          },
+          activity: s.activity?.step === 'score' ? { step: 'score', stage: `Step ${event.step + 1} of ${event.steps}`, fraction: (event.step + 1) / event.steps } : s.activity,
+        };
+      });
       return;
     case 'error':
       if (event.requestId === null) set({ notice: event.error });
       return;
-    case 'modelLoaded':
-    case 'modelUnloaded':
-      return; // settled by the awaiting action, which knows whether the load is still the current one
+    default:
+      return; // request results are settled by the awaiting action
   }
 }

@@ -6,6 +6,7 @@ import { GradPruneError, toErrorInfo, type ErrorInfo } from '../errors';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
 import { checkFit, summarizeModel } from '../model/summary';
+import { Journey } from './journey';
 import type { RequestMessage, WorkerEvent } from './protocol';
 
 export interface HostDeps {
@@ -27,7 +28,7 @@ type GpuProbe = { gpu: Gpu; error?: undefined } | { gpu: null; error: ErrorInfo 
 
 export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostDeps = { requestGpu }): WorkerHost {
   let probe: Promise<GpuProbe> | null = null;
-  let checkpoint: { name: string; ckpt: Checkpoint } | null = null;
+  let checkpoint: { name: string; ckpt: Checkpoint; journey: Journey } | null = null;
 
   /** The current device, or why there is none; a failed probe is remembered until probeGpu asks again. */
   const ensureGpu = (retry = false): Promise<GpuProbe> => {
@@ -44,6 +45,20 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     );
     probe = attempt;
     return attempt;
+  };
+
+  /** The device for a GPU step, or the reason there is none as a thrown GradPruneError. */
+  const needGpu = async (): Promise<Gpu> => {
+    const p = await ensureGpu();
+    if (p.gpu) return p.gpu;
+    throw new GradPruneError('gpu', p.error.message, { subject: p.error.subject });
+  };
+
+  const journey = (): Journey => {
+    if (!checkpoint) {
+      throw new GradPruneError('input', 'No model is loaded.', { subject: 'model', hint: 'Load a model in step 1 (or try the demo) first.' });
+    }
+    return checkpoint.journey;
   };
 
   const adapterEvent = (requestId: number | null, p: GpuProbe): WorkerEvent =>
@@ -65,14 +80,38 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
         const summary = summarizeModel(ckpt);
         const { gpu } = await ensureGpu();
         const fit = gpu ? checkFit(summary, gpu.adapter) : null;
-        checkpoint = { name: msg.name, ckpt };
-        post({ type: 'modelLoaded', requestId: msg.id, summary, fit });
+        checkpoint = { name: msg.name, ckpt, journey: new Journey(ckpt, needGpu, post) };
+        post({ type: 'modelLoaded', requestId: msg.id, summary, config: ckpt.config, fit });
         return;
       }
       case 'unloadModel':
         checkpoint = null;
         post({ type: 'modelUnloaded', requestId: msg.id });
         return;
+      case 'loadDataset':
+        return journey().loadDataset(msg.id, msg.file, msg.fileName, msg.options);
+      case 'setFormat':
+        return journey().setFormat(msg.id, msg.options);
+      case 'score':
+        return journey().score(msg.id, msg.settings);
+      case 'estimateMemory': {
+        const p = probe ? await probe : null;
+        return journey().estimateMemory(msg.id, msg.settings, p?.gpu?.adapter ?? null);
+      }
+      case 'pause':
+      case 'resume':
+      case 'stop':
+        if (!checkpoint) post({ type: 'scoreControl', requestId: msg.id, state: 'idle' });
+        else checkpoint.journey.control(msg.id, msg.type);
+        return;
+      case 'applyPrune':
+        return journey().applyPrune(msg.id, msg.plan);
+      case 'evaluate':
+        return journey().evaluate(msg.id, msg.options);
+      case 'generate':
+        return journey().generate(msg.id, msg.prompts, msg.maxNewTokens);
+      case 'exportZip':
+        return journey().exportZip(msg.id);
       default: {
         const unknown = msg as { type?: unknown; id: number };
         throw new GradPruneError('input', `The worker got a request it does not know: ${JSON.stringify(unknown.type)}.`, {

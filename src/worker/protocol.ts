@@ -3,8 +3,13 @@
 // that id. Events with requestId null are the worker's own news (the adapter at start-up, a lost device).
 // Everything here is plain structured-clone data (Blobs travel by reference, not by copy).
 
+import type { ColumnMapping, DatasetFormat, DatasetPreview, MultipleChoiceSchema, RejectedRow } from '../data';
 import type { ErrorInfo } from '../errors';
 import type { AdapterSummary } from '../gpu/device';
+import type { ScoringSettings } from '../gradprune/pipeline';
+import type { PrunePlan } from '../gradprune/plan';
+import type { ModelConfig } from '../model/config';
+import type { MemoryEstimate } from '../nn/memory';
 import type { FitReport, ModelSummary } from '../model/summary';
 
 /** One file of a model folder, keyed by its bare file name (folders are flattened). */
@@ -19,10 +24,27 @@ export type WorkerRequest =
   /** Open a checkpoint from its files. Answered by 'modelLoaded'. The previous model is dropped first. */
   | { type: 'loadModel'; files: FileEntry[]; name: string }
   /** Forget the loaded model. Answered by 'modelUnloaded'. */
-  | { type: 'unloadModel' };
-// Later steps add their requests here, each answered by its own result event:
-// loadDataset → datasetLoaded, score → scored (with 'metrics' events per step), prune → pruned,
-// evaluate → evaluated, exportModel → exported, cancel → the cancelled request's 'error' (code 'cancelled').
+  | { type: 'unloadModel' }
+  /** Read, tokenize, split and preview a dataset file for the loaded model. Answered by 'datasetLoaded'. */
+  | { type: 'loadDataset'; file: Blob; fileName: string; options: DatasetOptions }
+  /** Read the current dataset file again with another format, column mapping or split. Answered by 'datasetLoaded'. */
+  | { type: 'setFormat'; options: DatasetOptions }
+  /** The GPU memory a scoring run with these settings needs, and whether this adapter allows it. Answered by 'memoryEstimated'. */
+  | { type: 'estimateMemory'; settings: ScoringSettings }
+  /** Run GradPruner's scoring (the first LoRA steps). 'scoreStep' events while it runs; answered by 'scored'. */
+  | { type: 'score'; settings: Partial<ScoringSettings> }
+  /** Pause, resume or stop the running score (a stopped run still answers 'scored' with the steps done). Answered by 'scoreControl'. */
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'stop' }
+  /** Merge and export the pruned checkpoint for a plan over the last scores. Answered by 'pruned'. */
+  | { type: 'applyPrune'; plan: PlanChoice }
+  /** Dense vs pruned on the held-out split, and side-by-side generations. Answered by 'evaluated'. */
+  | { type: 'evaluate'; options: EvaluateOptions }
+  /** Greedy generations of both models for given prompts. Answered by 'generated'. */
+  | { type: 'generate'; prompts: string[]; maxNewTokens: number }
+  /** The pruned checkpoint folder as files and as one zip. Answered by 'exported'. */
+  | { type: 'exportZip' };
 
 export type RequestType = WorkerRequest['type'];
 export type RequestMessage = WorkerRequest & { id: number };
@@ -39,6 +61,8 @@ export interface ModelLoadedEvent {
   type: 'modelLoaded';
   requestId: number;
   summary: ModelSummary;
+  /** The normalised config (plans and memory estimates are computed from it in the page). */
+  config: ModelConfig;
   /** null when there is no GPU to fit onto (the summary still stands). */
   fit: FitReport | null;
 }
@@ -57,6 +81,172 @@ export interface ProgressEvent {
   fraction?: number;
 }
 
+/** How a dataset file is read: format override and column mapping (absent: detected), tokenizing and split. */
+export interface DatasetOptions {
+  format?: DatasetFormat;
+  columns?: ColumnMapping;
+  multipleChoiceSchema?: MultipleChoiceSchema;
+  maxSeqLen: number;
+  /** Fraction (0..1) or count of examples held out for the Check step. */
+  heldOut: number;
+  seed: number;
+}
+
+export interface DatasetInfo {
+  fileName: string;
+  bytes: number;
+  format: DatasetFormat;
+  multipleChoiceSchema: MultipleChoiceSchema | null;
+  /** "columns query, choices, gold" or "set by you". */
+  detectedFrom: string;
+  columns: string[];
+  mapping: ColumnMapping;
+  totalRows: number;
+  examples: number;
+  train: number;
+  heldOut: number;
+  /** Multiple-choice items in the held-out split (accuracy is measured on them). */
+  heldOutChoiceItems: number;
+  rejectedCount: number;
+  rejected: RejectedRow[];
+  preview: DatasetPreview;
+  options: DatasetOptions;
+}
+
+/** Importance so far: the paper's score (Σ F), split by module, and the released code's Σ‖S‖_F. */
+export interface ScoreSnapshot {
+  /** Steps the scores are from. */
+  steps: number;
+  layerScores: number[];
+  /** [layer][module], LINEAR_MODULES order. */
+  moduleScores: number[][];
+  layerScoresCode: number[];
+}
+
+export interface ScoreStepEvent {
+  type: 'scoreStep';
+  requestId: number;
+  /** 0-based index of the step just finished. */
+  step: number;
+  steps: number;
+  /** Every finished step's loss so far. */
+  losses: number[];
+  lr: number;
+  gradNorm: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+  scores: ScoreSnapshot;
+}
+
+export interface MemoryEstimatedEvent {
+  type: 'memoryEstimated';
+  requestId: number;
+  estimate: MemoryEstimate;
+  /** GPU memory for the IGIA statistics and the per-step gradient factors a merge needs. */
+  igiaBytes: number;
+  /** Why the run would not fit this adapter (null: it fits, or there is no adapter to check against). */
+  problem: ErrorInfo | null;
+}
+
+export interface ScoredEvent {
+  type: 'scored';
+  requestId: number;
+  scores: ScoreSnapshot;
+  /** kendall[s]: Kendall τ-b of the ranking after step s vs the final one (NaN while the scores are all 0). */
+  kendall: number[];
+  losses: number[];
+  /** True when the person stopped the run before the last step. */
+  stopped: boolean;
+  settings: ScoringSettings;
+  elapsedSeconds: number;
+  targetTokens: number;
+}
+
+export interface ScoreControlEvent {
+  type: 'scoreControl';
+  requestId: number;
+  state: 'running' | 'paused' | 'stopping' | 'idle';
+}
+
+/** The person's pruning choice; the plan itself is makePlan(scores, config, …) on either side. */
+export interface PlanChoice {
+  prune: number;
+  merge: number;
+  keepFraction: number;
+  protectLast: boolean;
+  rankedBy: 'paper' | 'code';
+}
+
+export interface ExportedFile {
+  name: string;
+  bytes: number;
+}
+
+export interface PrunedEvent {
+  type: 'pruned';
+  requestId: number;
+  plan: PrunePlan;
+  /** Elements each merge added, "p->r.module". */
+  addedElements: Record<string, number>;
+  files: ExportedFile[];
+  totalBytes: number;
+}
+
+export interface EvaluateOptions {
+  /** At most this many held-out examples / multiple-choice items (keeps software GPUs quick). */
+  maxExamples: number;
+  /** Side-by-side generations: how many held-out prompts, how many new tokens. */
+  generations: number;
+  maxNewTokens: number;
+}
+
+export interface ModelEval {
+  loss: number;
+  perplexity: number;
+  tokens: number;
+  rows: number;
+  /** Multiple-choice data only. */
+  acc?: number;
+  accNorm?: number;
+  items?: number;
+}
+
+export interface GenerationRow {
+  prompt: string;
+  dense: string;
+  pruned: string;
+}
+
+export interface EvaluatedEvent {
+  type: 'evaluated';
+  requestId: number;
+  dense: ModelEval;
+  pruned: ModelEval;
+  generations: GenerationRow[];
+}
+
+export interface GeneratedEvent {
+  type: 'generated';
+  requestId: number;
+  generations: GenerationRow[];
+}
+
+export interface ExportedEvent {
+  type: 'exported';
+  requestId: number;
+  /** The folder's name (and the zip's, with .zip). */
+  folderName: string;
+  files: FileEntry[];
+  zip: Blob;
+}
+
+export interface DatasetLoadedEvent {
+  type: 'datasetLoaded';
+  requestId: number;
+  dataset: DatasetInfo;
+}
+
 export interface DeviceLostEvent {
   type: 'deviceLost';
   requestId: null;
@@ -70,24 +260,66 @@ export interface ErrorEvent {
   error: ErrorInfo;
 }
 
-export type WorkerEvent = AdapterEvent | ModelLoadedEvent | ModelUnloadedEvent | ProgressEvent | DeviceLostEvent | ErrorEvent;
+export type WorkerEvent =
+  | AdapterEvent
+  | ModelLoadedEvent
+  | ModelUnloadedEvent
+  | DatasetLoadedEvent
+  | ScoreStepEvent
+  | ScoredEvent
+  | MemoryEstimatedEvent
+  | ScoreControlEvent
+  | PrunedEvent
+  | EvaluatedEvent
+  | GeneratedEvent
+  | ExportedEvent
+  | ProgressEvent
+  | DeviceLostEvent
+  | ErrorEvent;
 
 /** Which event completes which request. */
 export interface ResultOf {
   probeGpu: AdapterEvent;
   loadModel: ModelLoadedEvent;
   unloadModel: ModelUnloadedEvent;
+  loadDataset: DatasetLoadedEvent;
+  setFormat: DatasetLoadedEvent;
+  score: ScoredEvent;
+  estimateMemory: MemoryEstimatedEvent;
+  pause: ScoreControlEvent;
+  resume: ScoreControlEvent;
+  stop: ScoreControlEvent;
+  applyPrune: PrunedEvent;
+  evaluate: EvaluatedEvent;
+  generate: GeneratedEvent;
+  exportZip: ExportedEvent;
 }
 
 export const RESULT_EVENT_TYPE: { readonly [K in RequestType]: ResultOf[K]['type'] } = {
   probeGpu: 'adapter',
   loadModel: 'modelLoaded',
   unloadModel: 'modelUnloaded',
+  loadDataset: 'datasetLoaded',
+  setFormat: 'datasetLoaded',
+  score: 'scored',
+  estimateMemory: 'memoryEstimated',
+  pause: 'scoreControl',
+  resume: 'scoreControl',
+  stop: 'scoreControl',
+  applyPrune: 'pruned',
+  evaluate: 'evaluated',
+  generate: 'generated',
+  exportZip: 'exported',
 };
+
+const EVENT_TYPES = new Set<string>([
+  'adapter', 'modelLoaded', 'modelUnloaded', 'datasetLoaded', 'scoreStep', 'scored', 'memoryEstimated', 'scoreControl', 'pruned', 'evaluated',
+  'generated', 'exported', 'progress', 'deviceLost', 'error',
+] satisfies WorkerEvent['type'][]);
 
 /** Structured-clone-safe check that a message from the worker is an event we know. */
 export function isWorkerEvent(data: unknown): data is WorkerEvent {
   if (typeof data !== 'object' || data === null) return false;
   const t = (data as { type?: unknown }).type;
-  return t === 'adapter' || t === 'modelLoaded' || t === 'modelUnloaded' || t === 'progress' || t === 'deviceLost' || t === 'error';
+  return typeof t === 'string' && EVENT_TYPES.has(t);
 }

@@ -62,7 +62,7 @@ function DemoDatasetNote() {
   if (!dataset) return null;
   return (
     <p className="muted" data-testid="demo-dataset">
-      Demo dataset ready for the dataset step: <code>{dataset.name}</code>,{' '}
+      The demo's dataset goes to step 2: <code>{dataset.name}</code>,{' '}
       <span data-testid="demo-dataset-rows" data-value={dataset.rows}>
         {formatExact(dataset.rows)}
       </span>{' '}

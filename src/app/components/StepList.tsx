@@ -1,6 +1,7 @@
+import { useShallow } from 'zustand/react/shallow';
 import { useStudio } from '../store';
 
-// The workflow, in order. Later steps become links as they are built; until then they are listed, not offered.
+// The workflow, in order: each step links to its card; done steps are ticked, the next one is highlighted.
 const STEPS = [
   { id: 'model', title: 'Model', blurb: 'a Hugging Face checkpoint' },
   { id: 'dataset', title: 'Dataset', blurb: 'your downstream task' },
@@ -11,24 +12,25 @@ const STEPS = [
 ] as const;
 
 export function StepList() {
-  const hasModel = useStudio((s) => s.model.loaded !== null);
+  const done = useStudio(useShallow((s) => ({
+    model: s.model.loaded !== null,
+    dataset: s.dataset.info !== null,
+    score: s.score.result !== null,
+    prune: s.prune.result !== null,
+    check: s.check.result !== null,
+    download: s.download.result !== null,
+  })));
+  const current = STEPS.find((st) => !done[st.id])?.id ?? 'download';
   return (
     <nav className="steps" aria-label="Workflow">
       <ol>
         {STEPS.map((step, i) => {
-          const current = step.id === 'model';
-          const done = step.id === 'model' && hasModel;
+          const here = step.id === current;
           return (
-            <li key={step.id} className={current ? 'step step-current' : 'step step-later'} aria-current={current ? 'step' : undefined}>
-              {current ? (
-                <a href={`#step-${step.id}`}>
-                  <span className="step-number">{done ? '✓' : i + 1}</span> {step.title}
-                </a>
-              ) : (
-                <span>
-                  <span className="step-number">{i + 1}</span> {step.title}
-                </span>
-              )}
+            <li key={step.id} className={here ? 'step step-current' : done[step.id] ? 'step step-done' : 'step step-later'} aria-current={here ? 'step' : undefined}>
+              <a href={`#step-${step.id}`}>
+                <span className="step-number">{done[step.id] ? '✓' : i + 1}</span> {step.title}
+              </a>
               <span className="step-blurb">{step.blurb}</span>
             </li>
           );

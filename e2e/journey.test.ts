@@ -1,0 +1,265 @@
+// The whole journey as a person walks it, in Chromium with WebGPU on SwiftShader: model → dataset (format
+// detected, changed, mapped) → score (loss chart, 6 × 7 heatmap) → prune slider → apply → evaluate → download
+// the zip → load the downloaded checkpoint back. Expected numbers come from ../shared/fixtures/README.md
+// (tiny-llama: 6 layers, 7 LoRA modules) and the test's own arithmetic, never from the code under test.
+// Scoring runs only a few steps: SwiftShader is slow.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { strFromU8, unzipSync } from 'fflate';
+import type { Page } from 'playwright-core';
+import { FIXTURES, openStudio, REPO_ROOT, valueOf } from './harness';
+
+const DATASETS = path.resolve(REPO_ROOT, '../shared/datasets');
+const JOURNEY_TIMEOUT = 15 * 60_000;
+
+/** Wait for a selector, failing at once (with its text) when a step shows an error instead. */
+async function until(page: Page, selector: string): Promise<void> {
+  const failure = page
+    .waitForSelector(
+      '[data-testid=score-error], [data-testid=prune-error], [data-testid=check-error], [data-testid=generate-error], [data-testid=download-error], [data-testid=load-error], [data-testid=notice]',
+    )
+    .then(async (el) => {
+      throw new Error(`the studio shows an error while waiting for ${selector}: ${await el.innerText()}`);
+    });
+  failure.catch(() => {}); // settled by the race below, or left pending when the page closes
+  await Promise.race([page.waitForSelector(selector), failure]);
+}
+
+async function setNumber(page: Page, testId: string, value: number): Promise<void> {
+  await page.getByTestId(testId).fill(String(value));
+}
+
+async function scoreFewSteps(page: Page, steps: number, batch: number): Promise<void> {
+  await setNumber(page, 'setting-steps', steps);
+  await setNumber(page, 'setting-batch', batch);
+  await page.getByTestId('score-start').click();
+}
+
+test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TIMEOUT }, async (t) => {
+  const work = mkdtempSync(path.join(tmpdir(), 'gradprune-journey-'));
+  const studio = await openStudio();
+  t.after(async () => {
+    await studio.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const { page } = studio;
+  page.setDefaultTimeout(10 * 60_000);
+
+  // 1. Model.
+  await page.getByTestId('input-folder').setInputFiles(path.join(FIXTURES, 'tiny-llama'));
+  await page.getByTestId('summary-card').waitFor();
+  assert.equal(await valueOf(page, 'summary-layers'), '6');
+
+  // 2. Dataset: 24 ARC-Easy rows in llm-foundry's layout (query / choices / gold).
+  const rows = readFileSync(path.join(DATASETS, 'arc/arc_easy.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 24);
+  const file = path.join(work, 'arc_24.jsonl');
+  writeFileSync(file, rows.join('\n') + '\n');
+  await page.getByTestId('dataset-input').setInputFiles(file);
+  await page.getByTestId('dataset-view').waitFor();
+  assert.equal(await valueOf(page, 'dataset-format'), 'multiple-choice');
+  assert.equal(await valueOf(page, 'dataset-rows'), '24');
+  assert.equal(await valueOf(page, 'dataset-heldout'), String(Math.round(24 * 0.1)));
+  const firstRow = page.getByTestId('preview-row').first();
+  assert.ok((await firstRow.locator('[data-target=true]').count()) > 0, 'the answer tokens are marked as trained on');
+  assert.ok((await firstRow.locator('[data-target=false]').count()) > 0, 'the question tokens are marked as prompt');
+  await page.getByTestId('length-histogram').waitFor();
+  await studio.screenshot('journey-01-dataset');
+  await studio.shot('journey-01-dataset-card', 'dataset-step');
+
+  // Pick a format the columns do not fit: the error says which column is missing; the previous reading stays.
+  await page.getByTestId('format-select').selectOption('text');
+  await page.getByTestId('format-apply').click();
+  await page.getByTestId('dataset-error').waitFor();
+  assert.match(await page.getByTestId('dataset-error-message').innerText(), /text/);
+  await studio.screenshot('journey-02-format-error');
+  // Back to multiple choice, mapping the columns by hand, holding out a quarter.
+  await page.getByTestId('format-select').selectOption('multiple-choice');
+  await page.getByTestId('column-question').selectOption('query');
+  await page.getByTestId('column-choices').selectOption('choices');
+  await page.getByTestId('column-answer').selectOption('gold');
+  await setNumber(page, 'heldout-input', 25);
+  await page.getByTestId('format-apply').click();
+  await page.waitForSelector('[data-testid=dataset-heldout][data-value="6"]');
+  assert.equal(await page.getByTestId('dataset-error').count(), 0);
+  assert.equal(await valueOf(page, 'dataset-train'), '18');
+
+  // 3. Score: the memory estimate is there before starting; then the loss chart and the 6 × 7 heatmap.
+  assert.ok(Number(await valueOf(page, 'memory-estimate')) > 0);
+  await scoreFewSteps(page, 3, 2);
+  await until(page, '[data-testid=heatmap-cell]');
+  await studio.screenshot('journey-03-scoring');
+  await studio.shot('journey-03-scoring-card', 'score-step');
+  await until(page, '[data-testid=prune-slider]'); // the run is done
+  assert.equal(await page.getByTestId('heatmap-cell').count(), 6 * 7);
+  assert.equal(await page.getByTestId('loss-chart').getAttribute('data-points'), '3');
+  assert.equal(await page.getByTestId('stability-chart').getAttribute('data-points'), '3');
+  const cellValues = await page.getByTestId('heatmap-cell').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
+  assert.ok(cellValues.every((v) => Number.isFinite(v) && v >= 0));
+  assert.ok(cellValues.some((v) => v > 0), 'after the warmup step the LoRA B matrices have moved');
+  await page.getByTestId('heatmap-cell').nth(8).hover();
+  assert.match(await page.getByTestId('heatmap-hover').innerText(), /layer 1 · k_proj/);
+  await studio.screenshot('journey-04-scored');
+  await studio.shot('journey-04-scored-card', 'score-step');
+
+  // 4. Prune: moving the slider changes the plan and the numbers.
+  const layerParams = 64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 176 + 2 * 64; // q, k+v (2 kv heads × 16), o, MLP, norms
+  await page.getByTestId('prune-slider').fill('1');
+  await page.waitForSelector('[data-testid=after-layers][data-value="5"]');
+  const paramsAt1 = Number(await valueOf(page, 'after-params'));
+  await page.getByTestId('prune-slider').fill('2');
+  await page.waitForSelector('[data-testid=after-layers][data-value="4"]');
+  const paramsAt2 = Number(await valueOf(page, 'after-params'));
+  assert.equal(paramsAt1 - paramsAt2, layerParams);
+  assert.equal((await valueOf(page, 'plan-kept'))?.split(',').length, 4);
+  // The slider works from the keyboard too.
+  await page.getByTestId('prune-slider').focus();
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForSelector('[data-testid=after-layers][data-value="5"]');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForSelector('[data-testid=after-layers][data-value="4"]');
+  assert.ok(Number(await valueOf(page, 'speedup')) > 1);
+  await setNumber(page, 'merge-input', 1);
+  assert.equal((await valueOf(page, 'plan-merged'))?.split(',').length, 1);
+  assert.equal((await valueOf(page, 'plan-kept'))?.split(',')[0], '0', 'layer 0 is never pruned');
+  await studio.screenshot('journey-05-plan');
+  await studio.shot('journey-05-plan-card', 'prune-step');
+  await page.getByTestId('prune-apply').click();
+  await until(page, '[data-testid=pruned][data-layers="4"]');
+
+  // 5. Check: dense vs pruned on the held-out rows, accuracy (ARC is multiple choice), a generation each.
+  await setNumber(page, 'eval-max', 4);
+  await setNumber(page, 'eval-generations', 1);
+  await setNumber(page, 'eval-new-tokens', 4);
+  await page.getByTestId('evaluate').click();
+  await until(page, '[data-testid=eval-table]');
+  for (const id of ['eval-dense-loss', 'eval-pruned-loss', 'eval-dense-ppl', 'eval-pruned-ppl']) assert.ok(Number.isFinite(Number(await valueOf(page, id))), id);
+  const denseLoss = Number(await valueOf(page, 'eval-dense-loss'));
+  assert.ok(Math.abs(Number(await valueOf(page, 'eval-dense-ppl')) - Math.exp(denseLoss)) < 1e-6 * Math.exp(denseLoss));
+  const acc = Number(await valueOf(page, 'eval-pruned-acc'));
+  assert.ok(acc >= 0 && acc <= 1 && Number.isInteger(acc * 4), 'accuracy over 4 questions');
+  assert.equal(await page.getByTestId('generation').count(), 1);
+  // The person's own prompt, answered by both models.
+  await page.getByTestId('own-prompt').fill('Question: What gives plants their energy?\nAnswer:');
+  await page.getByTestId('own-generate').click();
+  await until(page, '[data-testid=own-generations]');
+  assert.match(await page.getByTestId('own-generations').innerText(), /What gives plants their energy/);
+  await studio.screenshot('journey-06-check');
+  await studio.shot('journey-06-check-card', 'check-step');
+
+  // 6. Download: the zip holds a Hugging Face folder with 4 layers, the model card and the recipe.
+  await page.getByTestId('prepare-download').click();
+  await until(page, '[data-testid=download-zip]');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-zip').click()]);
+  const zipPath = path.join(work, download.suggestedFilename());
+  await download.saveAs(zipPath);
+  assert.equal(download.suggestedFilename(), 'tiny-llama-gradprune-4L.zip');
+  await studio.screenshot('journey-07-download');
+  await studio.shot('journey-07-download-card', 'download-step');
+  const entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
+  const folder = 'tiny-llama-gradprune-4L/';
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'README.md', 'gradprune_recipe.json']) {
+    assert.ok(entries[folder + f], `${f} is in the zip`);
+  }
+  assert.equal(JSON.parse(strFromU8(entries[folder + 'config.json'])).num_hidden_layers, 4);
+  const recipe = JSON.parse(strFromU8(entries[folder + 'gradprune_recipe.json']));
+  assert.equal(recipe.plan.num_layers_after, 4);
+  assert.equal(recipe.plan.merged_layers.length, 1);
+  // The Check above is recorded in the recipe and the model card.
+  assert.equal(recipe.evaluation[0].after, Number(await valueOf(page, 'eval-pruned-loss')));
+  assert.match(strFromU8(entries[folder + 'README.md']), /## Evaluation/);
+
+  // The downloaded checkpoint loads back into the studio.
+  const back = path.join(work, 'tiny-llama-gradprune-4L');
+  mkdirSync(back);
+  for (const [name, bytes] of Object.entries(entries)) if (name.startsWith(folder) && name.length > folder.length) writeFileSync(path.join(back, name.slice(folder.length)), bytes);
+  await page.getByTestId('input-folder').setInputFiles(back);
+  await page.waitForSelector('[data-testid=summary-layers][data-value="4"]');
+  assert.equal((await page.getByTestId('summary-name').innerText()).trim(), 'tiny-llama-gradprune-4L');
+  await studio.screenshot('journey-08-reloaded');
+  assert.deepEqual(studio.errors, []);
+});
+
+test('"Try the demo" leads to a downloaded checkpoint', { timeout: JOURNEY_TIMEOUT }, async (t) => {
+  const work = mkdtempSync(path.join(tmpdir(), 'gradprune-demo-'));
+  const studio = await openStudio();
+  t.after(async () => {
+    await studio.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const { page } = studio;
+  page.setDefaultTimeout(10 * 60_000);
+  await page.getByTestId('demo-button').click();
+  // The demo goes straight on to its dataset (public/demo/arc_easy_300.jsonl: 300 ARC-Easy questions).
+  await until(page, '[data-testid=dataset-view]');
+  assert.equal(await valueOf(page, 'dataset-rows'), '300');
+  assert.equal(await valueOf(page, 'dataset-format'), 'multiple-choice');
+  await setNumber(page, 'setting-seqlen', 96);
+  // Three steps: step 0 trains at lr 0 (warmup) and B is still 0 at step 1, so step 2 is the first with importance.
+  await scoreFewSteps(page, 3, 1);
+  // Pause after the first step: no step finishes while paused; resume finishes the run.
+  await page.waitForSelector('[data-testid=score-pause]:not([disabled])');
+  await page.getByTestId('score-pause').click();
+  await page.waitForSelector('[data-testid=score-state][data-value=paused]');
+  // The step in flight when pause was pressed still finishes and reports (one at most); after it, nothing moves.
+  const atPause = Number(await valueOf(page, 'live-step'));
+  await page.waitForTimeout(12_000);
+  const pausedAt = Number(await valueOf(page, 'live-step'));
+  assert.ok(pausedAt - atPause <= 1, `paused at step ${atPause}, then ${pausedAt}`);
+  await page.waitForTimeout(5_000);
+  assert.equal(Number(await valueOf(page, 'live-step')), pausedAt);
+  assert.ok(pausedAt < 3);
+  assert.equal(await page.getByTestId('prune-slider').count(), 0);
+  await studio.shot('demo-01-paused', 'score-step');
+  await page.getByTestId('score-resume').click();
+  await until(page, '[data-testid=prune-slider]');
+  assert.equal(await page.getByTestId('heatmap-cell').count(), 8 * 7);
+  const cells = await page.getByTestId('heatmap-cell').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
+  assert.ok(cells.some((v) => v > 0));
+  await page.getByTestId('prune-slider').fill('2');
+  await page.waitForSelector('[data-testid=after-layers][data-value="6"]');
+  await page.getByTestId('prune-apply').click();
+  await until(page, '[data-testid=pruned][data-layers="6"]');
+  await page.getByTestId('prepare-download').click();
+  await until(page, '[data-testid=download-zip]');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-zip').click()]);
+  const zipPath = path.join(work, download.suggestedFilename());
+  await download.saveAs(zipPath);
+  const entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
+  const config = Object.entries(entries).find(([n]) => n.endsWith('/config.json'));
+  assert.ok(config);
+  assert.equal(JSON.parse(strFromU8(config[1])).num_hidden_layers, 6);
+  await studio.screenshot('demo-02-downloaded');
+
+  // "Save into a folder" (File System Access API): the picker is stood in for by the origin-private file system.
+  await page.evaluate(() => {
+    (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = () => navigator.storage.getDirectory();
+  });
+  await page.getByTestId('save-folder').click();
+  await until(page, '[data-testid=saved-folder]');
+  const saved = await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle('demo-llama-3.5M-gradprune-6L');
+    const names: string[] = [];
+    for await (const key of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(key);
+    const config = JSON.parse(await (await (await dir.getFileHandle('config.json')).getFile()).text());
+    return { names: names.sort(), layers: config.num_hidden_layers as number };
+  });
+  assert.equal(saved.layers, 6);
+  assert.deepEqual(saved.names, Object.keys(entries).map((n) => n.split('/').pop()!).filter(Boolean).sort());
+
+  // After a reload the settings and the last scores are back (IndexedDB) for the same model.
+  await page.reload();
+  await page.getByTestId('demo-button').click();
+  await until(page, '[data-testid=score-restored]');
+  assert.equal(await page.getByTestId('setting-steps').inputValue(), '3');
+  assert.equal(await page.getByTestId('setting-seqlen').inputValue(), '96');
+  const restored = await page.getByTestId('heatmap-cell').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
+  assert.deepEqual(restored, cells);
+  assert.ok(await page.getByTestId('prune-apply').isDisabled(), 'a restored run cannot merge: its gradients are gone');
+  await studio.shot('demo-03-restored', 'score-step');
+  assert.deepEqual(studio.errors, []);
+});

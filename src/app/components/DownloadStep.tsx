@@ -1,0 +1,59 @@
+import { useEffect, useMemo } from 'react';
+import { formatBytes } from '../format';
+import { prepareDownload, saveToFolder } from '../journey-actions';
+import { useStudio } from '../store';
+import { ErrorBox, Progress } from './StepBits';
+
+const canSaveToFolder = () => typeof window !== 'undefined' && 'showDirectoryPicker' in window;
+
+/** Step 6: the pruned checkpoint folder, as a zip or into a folder; its size before saving. */
+export function DownloadStep() {
+  const pruned = useStudio((s) => s.prune.result);
+  const download = useStudio((s) => s.download);
+  const url = useMemo(() => (download.result ? URL.createObjectURL(download.result.zip) : null), [download.result]);
+  useEffect(() => () => void (url && URL.revokeObjectURL(url)), [url]);
+  return (
+    <section className="card" id="step-download" aria-labelledby="step-download-title" data-testid="download-step">
+      <h2 id="step-download-title">6. Download</h2>
+      {!pruned ? (
+        <p className="muted">Apply a plan first.</p>
+      ) : (
+        <>
+          <table className="files-table" data-testid="export-files">
+            <thead>
+              <tr><th scope="col">File</th><th scope="col">Size</th></tr>
+            </thead>
+            <tbody>
+              {pruned.files.map((f) => (
+                <tr key={f.name}><td><code>{f.name}</code></td><td>{formatBytes(f.bytes)}</td></tr>
+              ))}
+              <tr className="total"><th scope="row">Total</th><td data-testid="export-total" data-value={pruned.totalBytes}>{formatBytes(pruned.totalBytes)}</td></tr>
+            </tbody>
+          </table>
+          <p className="muted small">The model card (README.md) and the recipe (gradprune_recipe.json) describe how this checkpoint was made.</p>
+          <div className="control-row">
+            {!download.result ? (
+              <button type="button" data-testid="prepare-download" disabled={download.running} onClick={() => void prepareDownload()}>
+                Prepare the download
+              </button>
+            ) : (
+              <>
+                <a className="button" href={url ?? undefined} download={`${download.result.folderName}.zip`} data-testid="download-zip">
+                  Download {download.result.folderName}.zip ({formatBytes(download.result.zip.size)})
+                </a>
+                {canSaveToFolder() && (
+                  <button type="button" className="button-secondary" data-testid="save-folder" onClick={() => void saveToFolder()}>
+                    Save into a folder…
+                  </button>
+                )}
+              </>
+            )}
+          </div>
+          {download.running && <Progress step="download" fallback="Zipping" />}
+          {download.saved && <p className="ok-text" data-testid="saved-folder">Saved into {download.saved}.</p>}
+          {download.error && <ErrorBox error={download.error} testId="download-error" what="save the checkpoint" next="Try the zip download." />}
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,200 @@
+// The steps after the model, as plain functions over the store and the worker: dataset, scoring (with pause /
+// resume / stop), prune, check, download. Each step's failure lands in that step's slice, with what to do next.
+
+import type { ScoringSettings } from '../gradprune/pipeline';
+import type { DatasetOptions, PlanChoice } from '../worker/protocol';
+import { toInfo, worker } from './actions';
+import { DEFAULT_DATASET_OPTIONS } from './defaults';
+import { saveSession } from './persist';
+import { emptyCheck, emptyDownload, emptyPrune, emptyScore, useStudio, type Activity } from './store';
+
+const set = useStudio.setState;
+const get = useStudio.getState;
+
+/** Run one GPU job of a step with its progress shown; returns null when it failed (the error is in the slice). */
+async function withActivity<T>(step: Activity['step'], stage: string, job: () => Promise<T>): Promise<T | null> {
+  set({ activity: { step, stage } });
+  try {
+    return await job();
+  } finally {
+    if (get().activity?.step === step) set({ activity: null });
+  }
+}
+
+/** The dataset options now in force: the person's last choices (or the defaults), with the scoring sequence length. */
+function datasetOptions(overrides: Partial<DatasetOptions> = {}): DatasetOptions {
+  const current = get().dataset.info?.options;
+  return { ...DEFAULT_DATASET_OPTIONS, ...current, maxSeqLen: get().settings.seqLen, ...overrides };
+}
+
+/** A new dataset makes this session's scores and everything after them stale (scores restored from the last visit stay on show). */
+const clearAfterDataset = () => ({
+  score: get().score.restored ? get().score : emptyScore(),
+  prune: emptyPrune(),
+  check: emptyCheck(),
+  download: emptyDownload(),
+});
+
+/** Read a dataset file (a drop, a pick or the demo's) with the detected format. */
+export async function loadDatasetFile(file: Blob, fileName: string): Promise<void> {
+  set({ dataset: { loading: fileName, info: null, error: null }, ...clearAfterDataset() });
+  // Format and columns belong to a file: a new file is detected afresh (split and length are kept).
+  const { format: _f, columns: _c, multipleChoiceSchema: _s, ...kept } = datasetOptions();
+  try {
+    const result = await withActivity('dataset', `Reading ${fileName}`, () =>
+      worker().request({ type: 'loadDataset', file, fileName, options: kept }),
+    );
+    if (result) set({ dataset: { loading: null, info: result.dataset, error: null } });
+  } catch (err) {
+    set({ dataset: { loading: null, info: null, error: toInfo(err) } });
+  }
+}
+
+/** Read the same file again with another format / mapping / split / length. */
+export async function setDatasetOptions(overrides: Partial<DatasetOptions>): Promise<void> {
+  const info = get().dataset.info;
+  if (!info) return;
+  const options = datasetOptions(overrides);
+  set((s) => ({ dataset: { ...s.dataset, loading: info.fileName, error: null }, ...clearAfterDataset() }));
+  try {
+    const result = await withActivity('dataset', `Reading ${info.fileName}`, () => worker().request({ type: 'setFormat', options }));
+    if (result) set({ dataset: { loading: null, info: result.dataset, error: null } });
+  } catch (err) {
+    // The previous reading stays on screen; the error says why the new one failed.
+    set((s) => ({ dataset: { ...s.dataset, loading: null, error: toInfo(err) } }));
+  }
+}
+
+export function updateSettings(patch: Partial<ScoringSettings>): void {
+  set((s) => ({ settings: { ...s.settings, ...patch } }));
+  void saveSession();
+}
+
+let estimateToken = 0;
+
+/** Ask the worker what the current settings need on the GPU (the page does not load the engine to know). */
+export async function refreshMemoryEstimate(): Promise<void> {
+  const token = ++estimateToken;
+  try {
+    const memory = await worker().request({ type: 'estimateMemory', settings: get().settings });
+    if (token === estimateToken) set({ memory });
+  } catch {
+    if (token === estimateToken) set({ memory: null });
+  }
+}
+
+export async function startScoring(): Promise<void> {
+  const { settings } = get();
+  set({ score: { ...emptyScore(), state: 'starting' }, prune: emptyPrune(), check: emptyCheck(), download: emptyDownload() });
+  try {
+    const result = await withActivity('score', 'Starting', () => worker().request({ type: 'score', settings }));
+    if (result) {
+      set((s) => ({ score: { ...s.score, state: 'idle', result, restored: false, error: null } }));
+      const layers = result.scores.layerScores.length;
+      // A first plan to look at: about a quarter of the layers, three merged at most.
+      set((s) => {
+        const prune = s.planChoice.prune > 0 && s.planChoice.prune < layers - 1 ? s.planChoice.prune : Math.max(1, Math.floor(layers / 4));
+        return { planChoice: { ...s.planChoice, prune, merge: Math.min(s.planChoice.merge || Math.min(3, prune), prune) } };
+      });
+      void saveSession();
+    }
+  } catch (err) {
+    const info = toInfo(err);
+    // Stopped before the first step finished: nothing to show, and nothing went wrong.
+    set((s) => ({ score: { ...s.score, state: 'idle', error: info.code === 'cancelled' ? null : info } }));
+  }
+}
+
+export async function controlScoring(action: 'pause' | 'resume' | 'stop'): Promise<void> {
+  try {
+    const r = await worker().request({ type: action });
+    set((s) => ({ score: { ...s.score, state: r.state === 'idle' ? s.score.state : r.state } }));
+  } catch (err) {
+    set((s) => ({ score: { ...s.score, error: toInfo(err) } }));
+  }
+}
+
+export function setMetric(metric: 'paper' | 'code'): void {
+  set((s) => ({ metric, planChoice: { ...s.planChoice, rankedBy: metric } }));
+  void saveSession();
+}
+
+export function updatePlanChoice(patch: Partial<PlanChoice>): void {
+  set((s) => {
+    const next = { ...s.planChoice, ...patch };
+    next.merge = Math.min(next.merge, next.prune);
+    return { planChoice: next };
+  });
+  void saveSession();
+}
+
+export async function applyPrune(): Promise<void> {
+  const { planChoice, metric } = get();
+  set({ prune: { ...emptyPrune(), applying: true }, check: emptyCheck(), custom: { running: false, rows: [], error: null }, download: emptyDownload() });
+  try {
+    const result = await withActivity('prune', 'Merging', () => worker().request({ type: 'applyPrune', plan: { ...planChoice, rankedBy: metric } }));
+    set({ prune: { applying: false, result, error: null } });
+  } catch (err) {
+    set({ prune: { applying: false, result: null, error: toInfo(err) } });
+  }
+}
+
+export async function evaluate(): Promise<void> {
+  const options = get().evaluateOptions;
+  set({ check: { running: true, result: null, error: null } });
+  try {
+    const result = await withActivity('check', 'Evaluating', () => worker().request({ type: 'evaluate', options }));
+    set({ check: { running: false, result, error: null } });
+  } catch (err) {
+    set({ check: { running: false, result: null, error: toInfo(err) } });
+  }
+}
+
+export function updateEvaluateOptions(patch: Partial<ReturnType<typeof get>['evaluateOptions']>): void {
+  set((s) => ({ evaluateOptions: { ...s.evaluateOptions, ...patch } }));
+}
+
+/** Greedy continuations of the person's own prompt by the dense and the pruned model. */
+export async function generateCustom(prompt: string): Promise<void> {
+  if (!prompt.trim()) return;
+  const { maxNewTokens } = get().evaluateOptions;
+  set((s) => ({ custom: { ...s.custom, running: true, error: null } }));
+  try {
+    const result = await withActivity('check', 'Generating', () => worker().request({ type: 'generate', prompts: [prompt], maxNewTokens }));
+    set((s) => ({ custom: { running: false, rows: [...(result?.generations ?? []), ...s.custom.rows].slice(0, 10), error: null } }));
+  } catch (err) {
+    set((s) => ({ custom: { ...s.custom, running: false, error: toInfo(err) } }));
+  }
+}
+
+/** Build the zip (and keep the files for a folder save). */
+export async function prepareDownload(): Promise<void> {
+  set({ download: { ...emptyDownload(), running: true } });
+  try {
+    const result = await withActivity('download', 'Zipping', () => worker().request({ type: 'exportZip' }));
+    set({ download: { running: false, result, error: null, saved: null } });
+  } catch (err) {
+    set({ download: { running: false, result: null, error: toInfo(err), saved: null } });
+  }
+}
+
+/** Where the browser has the File System Access API: write the folder's files into a directory the person picks. */
+export async function saveToFolder(): Promise<void> {
+  const result = get().download.result;
+  const picker = (window as unknown as { showDirectoryPicker?: (o?: object) => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker;
+  if (!result || !picker) return;
+  try {
+    const parent = await picker({ mode: 'readwrite' });
+    const dir = await parent.getDirectoryHandle(result.folderName, { create: true });
+    for (const f of result.files) {
+      const handle = await dir.getFileHandle(f.name, { create: true });
+      const writable = await handle.createWritable();
+      await writable.write(f.blob);
+      await writable.close();
+    }
+    set((s) => ({ download: { ...s.download, saved: `${parent.name}/${result.folderName}`, error: null } }));
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') return; // the person closed the picker
+    set((s) => ({ download: { ...s.download, error: { code: 'file', message: `Could not write the folder: ${(err as Error).message}. Download the zip instead.` } } }));
+  }
+}
