@@ -1,11 +1,12 @@
-// The engine's models as ScoringModels / NextTokenModels: the GPU model (GpuModel, fixed (B, T) buffers) and the
-// CPU reference (tests, tiny models).
+// The engine's models as ScoringModels / NextTokenModels: the GPU model (GpuModel, fixed (B, T) buffers; for
+// generation, its KV-cache Generator) and the CPU reference (tests, tiny models, `--cpu`).
 
 import { GradPruneError } from '../errors';
 import { requestGpu } from '../gpu/device';
 import type { ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
+import { Generator } from '../nn/generate';
 import { GpuModel } from '../nn/model';
 import { loraState, ReferenceModel } from '../nn/reference/model';
 import { loadModelWeights } from '../nn/reference/weights';
@@ -15,19 +16,6 @@ import { tokenLogProbsFromLogits, type MaskedBatch, type ScoringModel, type Toke
 /** The rows of a (B, T) row-major batch. */
 function rowsOf(data: Int32Array, B: number, T: number): Int32Array[] {
   return Array.from({ length: B }, (_, b) => data.subarray(b * T, (b + 1) * T));
-}
-
-/** `count` f32 values from `offset` (in elements) of a storage buffer. */
-async function readRange(device: GPUDevice, buffer: GPUBuffer, offset: number, count: number): Promise<Float32Array> {
-  const staging = device.createBuffer({ label: 'eval.readRange', size: count * 4, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST (numeric: the globals exist only once WebGPU does)
-  const encoder = device.createCommandEncoder({ label: 'eval.readRange' });
-  encoder.copyBufferToBuffer(buffer, offset * 4, staging, 0, count * 4);
-  device.queue.submit([encoder.finish()]);
-  await staging.mapAsync(0x0001); // GPUMapMode.READ
-  const out = new Float32Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  staging.destroy();
-  return out;
 }
 
 function checkFits(batch: TokenBatch, gpu: GpuModel): void {
@@ -44,12 +32,10 @@ function checkFits(batch: TokenBatch, gpu: GpuModel): void {
  * fused cross-entropy's per-position losses with every position counted, so only (B, T) numbers leave the device,
  * never the (B, T, V) logits; the held-out loss uses the fused reduction itself.
  */
-export function gpuScoringModel(gpu: GpuModel): ScoringModel & NextTokenModel {
-  const V = gpu.config.vocabSize;
+export function gpuScoringModel(gpu: GpuModel): ScoringModel {
   const chunks = (B: number) => Array.from({ length: Math.ceil(B / gpu.B) }, (_, i) => [i * gpu.B, Math.min(B, (i + 1) * gpu.B)] as const);
   return {
     maxLength: gpu.T,
-    vocabSize: V,
     async tokenLogProbs(batch) {
       checkFits(batch, gpu);
       const { B, T, inputIds } = batch;
@@ -79,16 +65,13 @@ export function gpuScoringModel(gpu: GpuModel): ScoringModel & NextTokenModel {
       }
       return { loss: count > 0 ? sum / count : 0, count };
     },
-    async nextTokenLogits(ids) {
-      if (ids.length > gpu.T) throw new GradPruneError('input', `The sequence has ${ids.length} tokens; the GPU model holds ${gpu.T}.`, { subject: 'seqLen' });
-      await gpu.run({ ids: [ids], lossMask: [new Int32Array(ids.length)] });
-      // Only the last position's V logits of row 0 leave the device, not the whole (B, T, V) buffer.
-      return readRange(gpu.gpu.device, gpu.logits.buffer, (ids.length - 1) * V, V);
-    },
   };
 }
 
-/** The CPU reference as a ScoringModel (float32, slow: tests and tiny models). */
+/**
+ * The CPU reference as a ScoringModel and a NextTokenModel (float32, slow: tests and tiny models). Next-token logits
+ * recompute the whole sequence: the plain reference that the GPU's KV cache is checked against.
+ */
 export function referenceScoringModel(ref: ReferenceModel, maxLength: number): ScoringModel & NextTokenModel {
   const V = ref.w.config.vocabSize;
   return {
@@ -109,11 +92,13 @@ export type EngineKind = 'gpu' | 'cpu';
 
 export interface EvalEngine {
   kind: EngineKind;
-  model: ScoringModel & NextTokenModel;
+  model: ScoringModel;
   /** The GPU model behind it (for cost measurements), null on the CPU. */
   gpu: GpuModel | null;
   destroy(): void;
 }
+
+type EngineLora = { config: LoraConfig; adapters: readonly LoraAdapter[] } | null;
 
 export interface EvalEngineOptions {
   kind: EngineKind;
@@ -122,32 +107,77 @@ export interface EvalEngineOptions {
   /** Tokens per row (GPU: the model's T; CPU: the longest sequence accepted). */
   seqLen: number;
   /** A LoRA adapter applied on top of the weights (e.g. readPeftAdapter's). */
-  lora?: { config: LoraConfig; adapters: readonly LoraAdapter[] } | null;
+  lora?: EngineLora;
 }
 
-/** Load a checkpoint's weights into the GPU engine (or the CPU reference) for evaluation and generation. */
+async function loadReference(config: ModelConfig, store: TensorStore, lora: EngineLora, maxLength: number): Promise<ReferenceModel> {
+  const weights = await loadModelWeights(config, store);
+  return new ReferenceModel(weights, lora ? loraState(lora.adapters, lora.config.rank, lora.config.alpha) : null, maxLength);
+}
+
+async function loadGpuModel(config: ModelConfig, store: TensorStore, lora: EngineLora, batchSize: number, seqLen: number): Promise<GpuModel> {
+  const gpu = await requestGpu();
+  try {
+    return await GpuModel.load(gpu, config, store, { batchSize, seqLen, lora: lora?.config ?? null, adapters: lora?.adapters, training: false });
+  } catch (e) {
+    gpu.device.destroy();
+    throw e;
+  }
+}
+
+/** Load a checkpoint's weights into the GPU engine (or the CPU reference) for evaluation. */
 export async function loadEvalEngine(config: ModelConfig, store: TensorStore, opts: EvalEngineOptions): Promise<EvalEngine> {
   const lora = opts.lora ?? null;
   if (opts.kind === 'cpu') {
-    const weights = await loadModelWeights(config, store);
-    const state = lora ? loraState(lora.adapters, lora.config.rank, lora.config.alpha) : null;
-    return { kind: 'cpu', model: referenceScoringModel(new ReferenceModel(weights, state, opts.seqLen), opts.seqLen), gpu: null, destroy() {} };
+    return { kind: 'cpu', model: referenceScoringModel(await loadReference(config, store, lora, opts.seqLen), opts.seqLen), gpu: null, destroy() {} };
   }
-  const gpu = await requestGpu();
-  const model = await GpuModel.load(gpu, config, store, {
-    batchSize: opts.batchSize,
-    seqLen: opts.seqLen,
-    lora: lora?.config ?? null,
-    adapters: lora?.adapters,
-    training: false,
-  });
+  const model = await loadGpuModel(config, store, lora, opts.batchSize, opts.seqLen);
   return {
     kind: 'gpu',
     model: gpuScoringModel(model),
     gpu: model,
     destroy() {
       model.destroy();
-      gpu.device.destroy();
+      model.gpu.device.destroy();
+    },
+  };
+}
+
+export interface GenerationEngine {
+  kind: EngineKind;
+  model: NextTokenModel;
+  destroy(): void;
+}
+
+/**
+ * Load a checkpoint for generation of sequences up to `maxLength` tokens (prompt and new tokens): on the GPU a
+ * KV-cache Generator over a model with one-token buffers, on the CPU the reference.
+ */
+export async function loadGenerationEngine(
+  config: ModelConfig,
+  store: TensorStore,
+  opts: { kind: EngineKind; maxLength: number; lora?: EngineLora },
+): Promise<GenerationEngine> {
+  const lora = opts.lora ?? null;
+  if (opts.kind === 'cpu') {
+    return { kind: 'cpu', model: referenceScoringModel(await loadReference(config, store, lora, opts.maxLength), opts.maxLength), destroy() {} };
+  }
+  const model = await loadGpuModel(config, store, lora, 1, 1);
+  let generator: Generator;
+  try {
+    generator = new Generator(model, opts.maxLength);
+  } catch (e) {
+    model.destroy();
+    model.gpu.device.destroy();
+    throw e;
+  }
+  return {
+    kind: 'gpu',
+    model: generator,
+    destroy() {
+      generator.destroy();
+      model.destroy();
+      model.gpu.device.destroy();
     },
   };
 }

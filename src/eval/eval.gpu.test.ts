@@ -1,6 +1,7 @@
 // Evaluation on the GPU engine against the fixtures: continuation log-likelihoods against sums of the reference
 // logits, the fused held-out loss with LoRA against lora_grad's loss, `generate --json` and `eval --json` through the
-// CLI, the dense-vs-pruned side-by-side and cost measurement.
+// CLI, greedy and sampled generation through the KV cache against the CPU reference's recompute path, the
+// dense-vs-pruned side-by-side and cost measurement.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, forwardFirstSequence, loraGradFixtureFiles } from './test-helpers';
@@ -9,15 +10,14 @@ import { LINEAR_MODULES, linearShape, normalizeConfig } from '../model/config';
 import { openFile, openFolder } from '../model/node-files';
 import { SafetensorsFile, TensorStore } from '../model/safetensors';
 import { loadTokenizer } from '../model/tokenizer';
+import { Generator } from '../nn/generate';
 import { GpuModel } from '../nn/model';
 import { DEFAULT_LORA, loadLoraAdapters } from '../nn/lora';
-import { maxScaledAbsError } from '../nn/reference/compare';
 import { loadFixtureModel, openReference } from '../nn/reference/fixture';
-import { ReferenceModel } from '../nn/reference/model';
 import { fixtureDir } from '../testing/paths';
 import { compareForwardCost } from './cost';
-import { gpuScoringModel } from './engines';
-import { sideBySide } from './generation';
+import { gpuScoringModel, loadGenerationEngine } from './engines';
+import { generateIds, sideBySide } from './generation';
 import { scoreRequests } from './harness';
 import { heldOutLoss } from './loss';
 
@@ -77,23 +77,38 @@ describe('GPU scoring on tiny-llama', () => {
   });
 });
 
-describe('GPU next-token logits', () => {
-  it('equal the CPU reference logits at the last position, for prompts shorter than the model length', async () => {
-    const dir = fixtureDir('tiny-qwen2');
-    const { config, store, weights } = await loadFixtureModel(dir);
-    const gpu = await requestGpu();
-    const model = await GpuModel.load(gpu, config, store, { batchSize: 1, seqLen: 12, lora: null, training: false });
+describe('generation: the GPU KV cache against the CPU reference recomputing', () => {
+  const engines = async (name: string, lora: boolean) => {
+    const dir = fixtureDir(name);
+    const { config, store } = await loadFixtureModel(dir);
+    const lg = await openReference(dir, 'lora_grad.safetensors');
+    const adapter = lora ? { config: DEFAULT_LORA, adapters: await loadLoraAdapters(config, DEFAULT_LORA, (n) => lg.readF32(n)) } : null;
+    const opts = { maxLength: 24, lora: adapter };
+    return { gpu: await loadGenerationEngine(config, store, { kind: 'gpu', ...opts }), cpu: await loadGenerationEngine(config, store, { kind: 'cpu', ...opts }) };
+  };
+
+  it.each([
+    ['tiny-llama', true],
+    ['tiny-qwen2', false],
+  ])('%s (LoRA: %s): the same 8 greedy ids, and the same seeded top-k / top-p samples', async (name, lora) => {
+    const { gpu, cpu } = await engines(name, lora);
     try {
-      const next = gpuScoringModel(model);
-      const V = config.vocabSize;
-      for (const prompt of [[1, 17, 300], [1, 5, 9, 200, 201, 202, 33, 7, 8, 9, 10, 11]]) {
-        const n = prompt.length;
-        const expected = new ReferenceModel(weights).forward(Int32Array.from(prompt), 1, n).logits.subarray((n - 1) * V, n * V);
-        expect(maxScaledAbsError(await next.nextTokenLogits(prompt), expected), `prompt of ${n}`).toBeLessThanOrEqual(1e-4);
+      expect(gpu.model).toBeInstanceOf(Generator);
+      const { ids } = await forwardFirstSequence(name);
+      for (const prompt of [ids.slice(0, 5), ids.slice(0, 12)]) {
+        const greedy = await generateIds(gpu.model, prompt, { maxNewTokens: 8 });
+        expect(greedy.ids).toHaveLength(8);
+        expect(greedy).toEqual(await generateIds(cpu.model, prompt, { maxNewTokens: 8 }));
       }
+      const sampled = { maxNewTokens: 8, temperature: 1.5, topK: 50, topP: 0.95, seed: 11 };
+      const a = await generateIds(gpu.model, ids.slice(0, 3), sampled);
+      expect(a).toEqual(await generateIds(cpu.model, ids.slice(0, 3), sampled));
+      expect(await generateIds(gpu.model, ids.slice(0, 3), sampled)).toEqual(a);
+      expect(await generateIds(gpu.model, ids.slice(0, 3), { ...sampled, stopIds: [a.ids[1]] })).toEqual({ ids: a.ids.slice(0, 2), stop: 'eos' });
+      expect(await generateIds(gpu.model, ids.slice(0, 20), { maxNewTokens: 8 })).toMatchObject({ stop: 'max-length' });
     } finally {
-      model.destroy();
-      gpu.device.destroy();
+      gpu.destroy();
+      cpu.destroy();
     }
   });
 });
@@ -132,10 +147,12 @@ describe('dense vs pruned (tiny-llama, pruned_prune2_merge1)', () => {
     const opts = { batchSize: 1, seqLen: 16, lora: null } as const;
     const dense = await GpuModel.load(gpu, config, store, opts);
     const pruned = await GpuModel.load(gpu, prunedConfig, prunedStore, opts);
+    let denseGen: Generator | null = null;
+    let prunedGen: Generator | null = null;
     try {
       const rows = await sideBySide(['Once upon a time', 'The cat'], [
-        { label: 'dense', model: gpuScoringModel(dense) },
-        { label: 'pruned', model: gpuScoringModel(pruned) },
+        { label: 'dense', model: (denseGen = new Generator(dense, 16)) },
+        { label: 'pruned', model: (prunedGen = new Generator(pruned, 16)) },
       ], tokenizer, { maxNewTokens: 4 });
       expect(rows.map((r) => r.prompt)).toEqual(['Once upon a time', 'The cat']);
       for (const r of rows) {
@@ -158,6 +175,8 @@ describe('dense vs pruned (tiny-llama, pruned_prune2_merge1)', () => {
       expect(cost.pruned.weightBytes).toBe(4 * (common + (config.numLayers - 2) * layerParams));
       expect(cost.weightRatio).toBeCloseTo(cost.pruned.weightBytes / cost.dense.weightBytes, 12);
     } finally {
+      denseGen?.destroy();
+      prunedGen?.destroy();
       dense.destroy();
       pruned.destroy();
       gpu.device.destroy();

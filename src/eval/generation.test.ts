@@ -12,7 +12,8 @@ import { ReferenceModel } from '../nn/reference/model';
 import { loadModelWeights } from '../nn/reference/weights';
 import { fixtureDir } from '../testing/paths';
 import { referenceScoringModel } from './engines';
-import { argmaxId, generateIds, sideBySide, stopIdsOf, type NextTokenModel } from './generation';
+import { generateIds, sideBySide, stopIdsOf, type NextTokenModel } from './generation';
+import { argmaxId } from './sampler';
 
 /** Logits that put the most weight on (last id + 1) mod V, and a tie between ids 0 and 1 after id 9. */
 const counter = (V = 10, maxLength = 64): NextTokenModel => ({
@@ -50,9 +51,18 @@ describe('generateIds', () => {
     expect((await generateIds(counter(), [1], { maxNewTokens: 5, temperature: 1e-3 })).ids).toEqual([2, 3, 4, 5, 6]);
   });
 
+  it('passes top-k and top-p to the sampler: top-k 1 or a tiny top-p is greedy at any temperature, ties included', async () => {
+    const greedy = await generateIds(counter(), [6], { maxNewTokens: 12 });
+    expect(greedy.ids).toEqual([7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(await generateIds(counter(), [6], { maxNewTokens: 12, temperature: 5, topK: 1, seed: 2 })).toEqual(greedy);
+    expect(await generateIds(counter(), [6], { maxNewTokens: 12, temperature: 5, topP: 1e-6, seed: 2 })).toEqual(greedy);
+  });
+
   it.each([
     [{ maxNewTokens: 0 }, [1], /whole number ≥ 1/],
     [{ maxNewTokens: 2, temperature: -1 }, [1], /temperature must be 0 or more/],
+    [{ maxNewTokens: 2, temperature: 1, topK: -2 }, [1], /top-k must be a whole number ≥ 0/],
+    [{ maxNewTokens: 2, temperature: 1, topP: 0 }, [1], /top-p must be above 0 and at most 1/],
     [{ maxNewTokens: 2 }, [], /prompt encodes to no tokens/],
     [{ maxNewTokens: 2 }, Array(64).fill(1), /64 tokens, leaving no room in the model's 64/],
   ])('refuses %o', async (opts, prompt, message) => {

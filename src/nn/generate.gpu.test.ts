@@ -1,10 +1,11 @@
-// Generation with a KV cache: the logits at every position, fed one token at a time, equal Hugging Face's full
-// forward pass (forward.safetensors); greedy continuation equals the CPU reference's argmax chain; bad input.
+// Next-token logits with a KV cache: the logits at every position, fed one token at a time, equal Hugging Face's full
+// forward pass (forward.safetensors); prefix reuse and rewinding equal the CPU reference (with LoRA); bad input.
+// Generation over it (greedy and sampled, against the CPU reference's recompute path) is tested in src/eval/eval.gpu.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { fixtureDir } from '../testing/paths';
-import { Generator, pickToken } from './generate';
+import { Generator } from './generate';
 import { DEFAULT_LORA, loadLoraAdapters } from './lora';
 import { GpuModel } from './model';
 import { maxScaledAbsError } from './reference/compare';
@@ -37,39 +38,44 @@ describe.each(['tiny-qwen2', 'tiny-mistral'])('KV-cache generation on %s', (name
   });
 });
 
-describe('generation', () => {
-  it('greedy continuation with LoRA adapters equals the CPU reference argmax chain', async () => {
+describe('nextTokenLogits over the cache', () => {
+  it('runs only the tokens past the cached prefix, rewinds where a sequence differs, and equals the CPU reference with LoRA', async () => {
     const dir = fixtureDir('tiny-llama');
     const { config, store, weights } = await loadFixtureModel(dir);
     const lg = await openReference(dir, 'lora_grad.safetensors');
     const adapters = await loadLoraAdapters(config, DEFAULT_LORA, (n) => lg.readF32(n));
-    const prompt = Array.from((await lg.readI32('input_ids')).subarray(0, 6));
     const model = await GpuModel.load(gpu, config, store, { batchSize: 1, seqLen: 1, lora: DEFAULT_LORA, adapters, training: false });
-    const gen = new Generator(model, 16);
-    const got = await gen.generate(prompt, { maxNewTokens: 8 });
-
+    const gen = new Generator(model, 12);
     const cpu = new ReferenceModel(weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha));
-    const seq = [...prompt];
-    for (let n = 0; n < 8; n++) {
-      const { logits } = cpu.forward(Int32Array.from(seq), 1, seq.length);
-      seq.push(pickToken(logits.subarray((seq.length - 1) * config.vocabSize), {}, Math.random));
+    const V = config.vocabSize;
+    // Extend by one, extend by several, rewind to a shared first token, rewind to a shorter prefix, repeat, start anew.
+    const sequences = [[1, 17, 300], [1, 17, 300, 5], [1, 17, 300, 5, 9, 200, 201], [1, 5, 9, 200, 201, 202, 33, 7, 8, 9, 10, 11], [1, 5], [1, 5], [44]];
+    for (const ids of sequences) {
+      const n = ids.length;
+      const expected = cpu.forward(Int32Array.from(ids), 1, n).logits.subarray((n - 1) * V, n * V);
+      expect(maxScaledAbsError(await gen.nextTokenLogits(ids), expected), ids.join(',')).toBeLessThanOrEqual(1e-4);
     }
-    expect(got).toEqual(seq.slice(prompt.length));
     gen.destroy();
     model.destroy();
   });
 
-  it('samples reproducibly from a seed, stops at a stop token, and refuses prompts that do not fit', async () => {
+  it('refuses tokens outside the vocabulary, skipped positions, sequences longer than the cache and caches longer than the model', async () => {
     const { config, store } = await loadFixtureModel(fixtureDir('tiny-llama'));
     const model = await GpuModel.load(gpu, config, store, { batchSize: 1, seqLen: 1, lora: null });
-    const gen = new Generator(model, 12);
-    const opts = { maxNewTokens: 6, temperature: 1.5, topK: 50, topP: 0.95, seed: 11 };
-    const a = await gen.generate([1, 42, 7], opts);
-    expect(a).toHaveLength(6);
-    expect(await gen.generate([1, 42, 7], opts)).toEqual(a);
-    expect(await gen.generate([1, 42, 7], { ...opts, stopTokens: [a[1]] })).toEqual(a.slice(0, 2));
-    await expect(gen.generate([1, 2, 3, 4, 5, 6, 7], { maxNewTokens: 6 })).rejects.toThrow(/exceed the 12 positions/);
-    await expect(gen.generate([1, 600], { maxNewTokens: 1 })).rejects.toThrow(GradPruneError);
+    const gen = new Generator(model, 4);
+    const refusal = (p: Promise<unknown>) => p.then(() => null, (e) => e);
+    let err = await refusal(gen.nextTokenLogits([1, 600]));
+    expect(err).toBeInstanceOf(GradPruneError);
+    expect(err.message).toMatch(/Token id 600 is outside the vocabulary \(0\.\.511\)/);
+    err = await refusal(gen.nextTokenLogits([]));
+    expect(err.message).toMatch(/at least one token/);
+    err = await refusal(gen.nextTokenLogits([1, 2, 3, 4, 5]));
+    expect(err).toBeInstanceOf(GradPruneError);
+    expect(err.message).toMatch(/5 tokens does not fit the 4 positions/);
+    await gen.nextLogits(1, 0);
+    err = await refusal(gen.nextLogits(2, 2));
+    expect(err).toBeInstanceOf(GradPruneError);
+    expect(err.message).toMatch(/Position 2 cannot be run: the cache holds positions 0\.\.0/);
     expect(() => new Generator(model, 4096)).toThrow(/between 1 and the model's 512 positions/);
     gen.destroy();
     model.destroy();

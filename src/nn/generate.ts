@@ -1,5 +1,6 @@
-// Text generation with a KV cache, on the weights (and adapters) of a loaded GpuModel: one token per step,
-// greedy or sampled (temperature, top-k, top-p) on the host from the last position's logits.
+// Next-token logits with a KV cache, on the weights (and adapters) of a loaded GpuModel: one token per step, so a
+// generation of n tokens costs n single-token passes, not n full forwards. It is the GPU's NextTokenModel
+// (src/eval/generation.ts: generateIds chooses the tokens with the one sampler, src/eval/sampler.ts).
 // Per token: embedding → for each layer: norm, q/k/v (+LoRA), RoPE at the token's position, append k and v to the
 // layer's cache, attention over the cache, o, residual, MLP → final norm → lm_head. The prompt is fed the same way.
 // Shapes: one sequence; C hidden, NH / NKV heads, HD head_dim, F intermediate, V vocab, P = maxLength positions.
@@ -11,19 +12,8 @@ import { createTensor, readback, upload, type Tensor } from '../gpu/tensor';
 import type { LinearModule } from '../model/config';
 import { ropeTables } from './kernels';
 import { f32, u32 } from './kernels/lib';
-import { adapterName, loraScale, seededRandom } from './lora';
+import { adapterName, loraScale } from './lora';
 import { GpuModel } from './model';
-
-export interface GenerateOptions {
-  maxNewTokens: number;
-  /** 0 (default): greedy. */
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  /** Stop after any of these ids (included in the output). */
-  stopTokens?: readonly number[];
-}
 
 /** One segment of a token step: kernel calls in one pass, then buffer copies (appending k and v to the cache). */
 interface Segment {
@@ -41,7 +31,11 @@ export class Generator {
   private readonly attnCalls: KernelCall[] = [];
   private readonly table: { cos: Float32Array; sin: Float32Array };
   private readonly HD: number;
+  /** The tokens whose k and v rows are in the cache, position by position. */
+  private cached: number[] = [];
+  readonly vocabSize: number;
 
+  /** `maxLength`: the positions the cache holds (prompt and new tokens). The model may be loaded with B = T = 1. */
   constructor(readonly model: GpuModel, readonly maxLength: number) {
     const c = model.config;
     if (!Number.isInteger(maxLength) || maxLength <= 0 || maxLength > c.maxPositionEmbeddings) {
@@ -50,6 +44,7 @@ export class Generator {
     const k = model.kernels;
     const C = c.hiddenSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize, P = maxLength;
     this.HD = HD;
+    this.vocabSize = c.vocabSize;
     const t = (label: string, shape: number[], dtype: 'f32' | 'i32' = 'f32') => {
       const x = createTensor(model.gpu.device, `generate.${label}`, shape, dtype);
       this.owned.push(x);
@@ -116,8 +111,8 @@ export class Generator {
   }
 
   /**
-   * Run token `id` at position `pos` (0-based; positions before it must have been run, in order) and return the
-   * logits (V) of the next token.
+   * Run token `id` at position `pos` and return the logits (V) of the next token. Positions before `pos` must have
+   * been run; running an earlier position again rewinds the cache to it.
    */
   async nextLogits(id: number, pos: number): Promise<Float32Array> {
     this.submit(id, pos);
@@ -126,7 +121,34 @@ export class Generator {
     return logits;
   }
 
+  /** The logits after `ids`: only the tokens past what the cache already holds of `ids` are run. */
+  async nextTokenLogits(ids: readonly number[]): Promise<Float32Array> {
+    if (ids.length === 0) throw new GradPruneError('input', 'Generation needs a prompt of at least one token.', { subject: 'prompt' });
+    if (ids.length > this.maxLength) {
+      throw new GradPruneError('input', `A sequence of ${ids.length} tokens does not fit the ${this.maxLength} positions this generator was set up for.`, {
+        subject: 'maxLength',
+        hint: 'Shorten the prompt or generate fewer tokens.',
+      });
+    }
+    let from = 0;
+    while (from < ids.length - 1 && from < this.cached.length && ids[from] === this.cached[from]) from++;
+    for (let pos = from; pos < ids.length - 1; pos++) this.submit(ids[pos], pos);
+    return this.nextLogits(ids[ids.length - 1], ids.length - 1);
+  }
+
   private submit(id: number, pos: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+      throw new GradPruneError('input', `Token id ${id} is outside the vocabulary (0..${this.vocabSize - 1}).`, { subject: 'prompt' });
+    }
+    if (!Number.isInteger(pos) || pos < 0 || pos > this.cached.length) {
+      throw new GradPruneError('input', `Position ${pos} cannot be run: the cache holds positions 0..${this.cached.length - 1}, and tokens go in one position at a time.`, { subject: 'position' });
+    }
+    if (pos >= this.maxLength) {
+      throw new GradPruneError('input', `Position ${pos} is past the ${this.maxLength} positions this generator was set up for.`, {
+        subject: 'maxLength',
+        hint: 'Shorten the prompt or generate fewer tokens.',
+      });
+    }
     const { device } = this.model.gpu;
     const HD = this.HD;
     upload(device, this.id, Int32Array.of(id));
@@ -141,66 +163,12 @@ export class Generator {
       for (const cp of s.copies) encoder.copyBufferToBuffer(cp.src.buffer, 0, cp.dst.buffer, pos * cp.bytes, cp.bytes);
     }
     device.queue.submit([encoder.finish()]);
-  }
-
-  /** The prompt's continuation (new tokens only). */
-  async generate(prompt: readonly number[], opts: GenerateOptions): Promise<number[]> {
-    const V = this.model.config.vocabSize;
-    if (prompt.length === 0) throw new GradPruneError('input', 'Generation needs a prompt of at least one token.', { subject: 'prompt' });
-    if (prompt.length + opts.maxNewTokens > this.maxLength) {
-      throw new GradPruneError('input', `The prompt (${prompt.length} tokens) plus ${opts.maxNewTokens} new tokens exceed the ${this.maxLength} positions this generator was set up for.`, {
-        subject: 'maxNewTokens',
-        hint: 'Shorten the prompt or generate fewer tokens.',
-      });
-    }
-    for (const id of prompt) {
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new GradPruneError('input', `Prompt token id ${id} is outside the vocabulary (0..${V - 1}).`, { subject: 'prompt' });
-    }
-    const rand = seededRandom(opts.seed ?? 0);
-    const stop = new Set(opts.stopTokens ?? []);
-    for (let i = 0; i + 1 < prompt.length; i++) this.submit(prompt[i], i);
-    let logits = await this.nextLogits(prompt[prompt.length - 1], prompt.length - 1);
-    const out: number[] = [];
-    for (let n = 0; n < opts.maxNewTokens; n++) {
-      const next = pickToken(logits, opts, rand);
-      out.push(next);
-      if (stop.has(next) || n === opts.maxNewTokens - 1) break;
-      logits = await this.nextLogits(next, prompt.length + n);
-    }
-    return out;
+    this.cached.length = pos;
+    this.cached.push(id);
   }
 
   destroy(): void {
     for (const t of this.owned) t.buffer.destroy();
     for (const s of this.segments) for (const c of s.calls) c.destroy();
   }
-}
-
-/** Greedy (temperature 0) or sampling with temperature, then top-k, then top-p (nucleus) filtering. */
-export function pickToken(logits: Float32Array, opts: Pick<GenerateOptions, 'temperature' | 'topK' | 'topP'>, rand: () => number): number {
-  const temperature = opts.temperature ?? 0;
-  if (temperature <= 0) {
-    let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-    return best;
-  }
-  let order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
-  if (opts.topK && opts.topK > 0) order = order.slice(0, opts.topK);
-  const max = logits[order[0]];
-  let probs = order.map((i) => Math.exp((logits[i] - max) / temperature));
-  let sum = probs.reduce((a, b) => a + b, 0);
-  if (opts.topP !== undefined && opts.topP < 1) {
-    let acc = 0;
-    let keep = 0;
-    while (keep < probs.length && acc < opts.topP * sum) acc += probs[keep++];
-    order = order.slice(0, keep);
-    probs = probs.slice(0, keep);
-    sum = acc;
-  }
-  let u = rand() * sum;
-  for (let i = 0; i < order.length; i++) {
-    u -= probs[i];
-    if (u <= 0) return order[i];
-  }
-  return order[order.length - 1];
 }

@@ -7,6 +7,7 @@ import { evalBatches } from '../data/batch';
 import { GradPruneError, toErrorInfo } from '../errors';
 import { gpuScoringModel } from '../eval/engines';
 import { generateIds, stopIdsOf } from '../eval/generation';
+import { Generator } from '../nn/generate';
 import { heldOutLoss } from '../eval/loss';
 import { scoreMultipleChoice } from '../eval/multiple-choice';
 import { modelCard } from '../export/model-card';
@@ -362,19 +363,21 @@ export class Journey {
   private async generateFor(id: number, gpu: Gpu, pruned: Checkpoint, prompts: number[][], maxNewTokens: number): Promise<GenerationRow[]> {
     if (prompts.length === 0) return [];
     const tok = this.ckpt.tokenizer;
-    const seqLen = Math.max(...prompts.map((p) => p.length)) + maxNewTokens;
+    const maxLength = Math.min(this.ckpt.config.maxPositionEmbeddings, Math.max(...prompts.map((p) => p.length)) + maxNewTokens);
     const stopIds = stopIdsOf(tok, this.ckpt.config.eosTokenId);
     const texts: Record<'dense' | 'pruned', string[]> = { dense: [], pruned: [] };
     for (const [label, ckpt] of [['dense', this.ckpt], ['pruned', pruned]] as const) {
       this.post({ type: 'progress', requestId: id, stage: `Generating with the ${label} model` });
-      const model = await GpuModel.load(gpu, ckpt.config, ckpt.store, { batchSize: 1, seqLen, lora: null, training: false });
+      const model = await GpuModel.load(gpu, ckpt.config, ckpt.store, { batchSize: 1, seqLen: 1, lora: null, training: false });
+      let generator: Generator | null = null;
       try {
-        const next = gpuScoringModel(model);
+        generator = new Generator(model, maxLength);
         for (const p of prompts) {
-          const g = await generateIds(next, p, { maxNewTokens, temperature: 0, stopIds });
+          const g = await generateIds(generator, p, { maxNewTokens, temperature: 0, stopIds });
           texts[label].push(tok.decode(g.ids, { skipSpecialTokens: true }));
         }
       } finally {
+        generator?.destroy();
         model.destroy();
       }
     }

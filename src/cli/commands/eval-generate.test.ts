@@ -100,12 +100,23 @@ describe('gradprune generate --cpu', () => {
     expect(a.ids).toEqual(b.ids);
   });
 
+  it('--top-k 1 samples the greedy continuation at any temperature, and reports the sampling settings', async () => {
+    const args = ['generate', fixtureDir('tiny-llama'), '--prompt', 'Once upon a time', '--max-new-tokens', '4', '--cpu', '--json'];
+    const greedy = JSON.parse((await cli(...args)).stdout);
+    const topK1 = JSON.parse((await cli(...args, '--temperature', '3', '--top-k', '1', '--top-p', '0.9', '--seed', '5')).stdout);
+    expect(topK1.ids).toEqual(greedy.ids);
+    expect([greedy.topK, greedy.topP, topK1.topK, topK1.topP, topK1.temperature]).toEqual([0, 1, 1, 0.9, 3]);
+  });
+
   it.each([
     [['--max-new-tokens', '2'], /generate needs --prompt TEXT/],
     [['--prompt', 'a', '--prompt-ids', '1,2'], /Give --prompt or --prompt-ids, not both/],
     [['--prompt-ids', '1,99999'], /token id 99999 is outside the model's vocabulary \(0\.\.511\)/],
     [['--prompt-ids', 'one,two'], /--prompt-ids must be token ids separated by commas/],
     [['--prompt', 'a', '--temperature=-1'], /--temperature must be at least 0/],
+    [['--prompt', 'a', '--top-k', '2.5'], /--top-k must be a whole number/],
+    [['--prompt', 'a', '--top-p', '1.5'], /--top-p must be at most 1/],
+    [['--prompt', 'a', '--top-p', '0'], /--top-p must be above 0/],
   ])('usage error: %s', async (extra, message) => {
     const { code, stderr } = await cli('generate', fixtureDir('tiny-llama'), '--cpu', ...(extra as string[]));
     expect(code).toBe(2);

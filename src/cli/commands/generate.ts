@@ -1,8 +1,9 @@
-// `gradprune generate <model-dir> --prompt TEXT [--max-new-tokens N] [--temperature T] [--json]`: continue a prompt
-// with the model (optionally with a PEFT LoRA adapter); temperature 0 is greedy decoding.
+// `gradprune generate <model-dir> --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--json]`:
+// continue a prompt with the model (optionally with a PEFT LoRA adapter); temperature 0 is greedy decoding. On the GPU
+// the tokens go through a KV cache one at a time; --cpu recomputes with the float32 reference.
 
 import { GradPruneError } from '../../errors';
-import { loadEvalEngine } from '../../eval/engines';
+import { loadGenerationEngine } from '../../eval/engines';
 import { generateIds, stopIdsOf, type Generated } from '../../eval/generation';
 import { flag, intOption, numberOption, usageError, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
@@ -17,6 +18,8 @@ export interface GenerateReport {
   text: string;
   stop: Generated['stop'];
   temperature: number;
+  topK: number;
+  topP: number;
   engine: 'gpu' | 'cpu';
 }
 
@@ -43,6 +46,8 @@ export const generateCommand: Command = {
     'prompt-ids': { type: 'string', valueName: 'IDS', description: 'token ids to continue instead of --prompt (comma-separated)' },
     'max-new-tokens': { type: 'string', valueName: 'N', description: 'tokens to generate at most (default 32)' },
     temperature: { type: 'string', valueName: 'T', description: '0 (default) for greedy decoding; > 0 samples' },
+    'top-k': { type: 'string', valueName: 'K', description: 'sample only from the K most likely tokens (default 0: all)' },
+    'top-p': { type: 'string', valueName: 'P', description: 'sample only from the most likely tokens that make up probability P (default 1: all)' },
     seed: { type: 'string', valueName: 'N', description: 'seed of the sampler (default 0)' },
     lora: { type: 'string', valueName: 'DIR', description: 'a PEFT LoRA adapter folder to apply' },
     cpu: { type: 'boolean', description: 'use the float32 CPU reference instead of the GPU (slow: tiny models only)' },
@@ -51,6 +56,9 @@ export const generateCommand: Command = {
   async run({ positionals, options }, io) {
     const maxNewTokens = intOption(options, 'max-new-tokens', 32, { min: 1, max: 100_000 });
     const temperature = numberOption(options, 'temperature', 0, { min: 0 });
+    const topK = intOption(options, 'top-k', 0, { min: 0 });
+    const topP = numberOption(options, 'top-p', 1, { min: 0, max: 1 });
+    if (topP === 0) throw usageError('--top-p must be above 0 (1 keeps every token).', 'top-p');
     const seed = intOption(options, 'seed', 0);
     const text = options.prompt;
     if (text !== undefined && typeof text !== 'string') throw usageError('--prompt needs text.', 'prompt');
@@ -65,18 +73,18 @@ export const generateCommand: Command = {
     }
     const lora = await loraOption(options, ckpt.config);
     const kind = engineOption(options);
-    const engine = await loadEvalEngine(ckpt.config, ckpt.store, { kind, batchSize: 1, seqLen: Math.min(maxLen, promptIds.length + maxNewTokens), lora });
+    const engine = await loadGenerationEngine(ckpt.config, ckpt.store, { kind, maxLength: Math.min(maxLen, promptIds.length + maxNewTokens), lora });
     let g: Generated;
     try {
       const genEos = ckpt.generationConfig?.eos_token_id;
       const configEos = typeof genEos === 'number' || (Array.isArray(genEos) && genEos.every((x) => typeof x === 'number')) ? (genEos as number | number[]) : ckpt.config.eosTokenId;
       const stopIds = stopIdsOf(ckpt.tokenizer, configEos);
-      g = await generateIds(engine.model, promptIds, { maxNewTokens, temperature, seed, stopIds });
+      g = await generateIds(engine.model, promptIds, { maxNewTokens, temperature, topK, topP, seed, stopIds });
     } finally {
       engine.destroy();
     }
     const generated = ckpt.tokenizer.decode(g.ids, { skipSpecialTokens: true });
-    const report: GenerateReport = { model: ckpt.name, prompt: text ?? null, promptIds, ids: g.ids, text: generated, stop: g.stop, temperature, engine: kind };
+    const report: GenerateReport = { model: ckpt.name, prompt: text ?? null, promptIds, ids: g.ids, text: generated, stop: g.stop, temperature, topK, topP, engine: kind };
     if (flag(options, 'json')) io.out(JSON.stringify(report, null, 2));
     else {
       io.out(`${text ?? ckpt.tokenizer.decode(promptIds, { skipSpecialTokens: true })}${generated}`);
