@@ -33,10 +33,10 @@ export interface KernelCase {
   shape: string;
   flops: number;
   bytes: number;
-  calls: KernelCall[];
   /** The case this one's time is compared with (a ratio from the same run). */
   baseline?: string;
-  destroy(): void;
+  /** Allocate and fill the case's tensors and build its calls (only for the cases that run: large shapes are big). */
+  build(): { calls: KernelCall[]; destroy(): void };
 }
 
 export function* kernelCases(gpu: Gpu, s: BenchShape): Generator<KernelCase> {
@@ -45,42 +45,65 @@ export function* kernelCases(gpu: Gpu, s: BenchShape): Generator<KernelCase> {
   const N = B * T;
   let seed = 1;
   let made: Tensor[] = [];
+  // Random values come from a pool drawn once and tiled with an offset per tensor: filling a 100M-element tensor
+  // element by element in JavaScript takes longer than the kernel being timed.
+  const POOL = 1 << 16;
+  let x = 2654435761;
+  const uniform = Float32Array.from({ length: POOL + 4096 }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296);
+  const fill = <A extends Float32Array | Int32Array | Uint16Array>(out: A, f: (u: number) => number): A => {
+    const off = (seed * 977) % 4096;
+    const head = out.subarray(0, Math.min(out.length, POOL)) as A;
+    for (let i = 0; i < head.length; i++) head[i] = f(uniform[off + i]);
+    for (let i = POOL; i < out.length; i += POOL) out.copyWithin(i, 0, Math.min(POOL, out.length - i));
+    return out;
+  };
   const tensor = (label: string, shape: number[], dtype: GpuDType = 'f32', lo = -1, hi = 1): Tensor => {
     const t = createTensor(gpu.device, label, shape, dtype);
     const n = t.numel;
-    let x = seed++ * 2654435761;
-    const next = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296) * (hi - lo) + lo;
-    if (dtype === 'i32') upload(gpu.device, t, Int32Array.from({ length: n }, () => Math.floor(next() * 0.999 * V) >>> 0));
-    else if (dtype === 'f16') upload(gpu.device, t, Uint16Array.from({ length: n }, () => numberToF16Bits(next() * 0.05)));
-    else upload(gpu.device, t, Float32Array.from({ length: n }, () => next() * 0.05));
+    seed++;
+    const at = (u: number) => u * (hi - lo) + lo;
+    if (dtype === 'i32') upload(gpu.device, t, fill(new Int32Array(n), (u) => Math.floor(u * 0.999 * V)));
+    else if (dtype === 'f16') upload(gpu.device, t, fill(new Uint16Array(n), (u) => numberToF16Bits(at(u) * 0.05)));
+    else upload(gpu.device, t, fill(new Float32Array(n), (u) => at(u) * 0.05));
     made.push(t);
     return t;
   };
-  const make = (name: string, shape: string, flops: number, bytes: number, calls: KernelCall[], baseline?: string): KernelCase => {
-    const owned = made;
-    made = [];
-    const destroy = () => {
-      owned.forEach((t) => t.buffer.destroy());
-      calls.forEach((c) => c.destroy());
-    };
-    return { name, shape, flops, bytes, calls, baseline, destroy };
-  };
+  const make = (name: string, shape: string, flops: number, bytes: number, build: () => KernelCall[], baseline?: string): KernelCase => ({
+    name,
+    shape,
+    flops,
+    bytes,
+    baseline,
+    build() {
+      made = [];
+      const calls = build();
+      const owned = made;
+      made = [];
+      return {
+        calls,
+        destroy() {
+          owned.forEach((t) => t.buffer.destroy());
+          calls.forEach((c) => c.destroy());
+        },
+      };
+    },
+  });
 
-  yield make('linearForward q_proj', `(${N},${C})·(${C},${C})ᵀ`, 2 * N * C * C, 4 * (2 * N * C + C * C), k.linearForward(tensor('out', [N, C]), tensor('inp', [N, C]), tensor('w', [C, C]), null));
-  yield make('linearForward gate_proj', `(${N},${C})·(${I},${C})ᵀ`, 2 * N * C * I, 4 * (N * C + N * I + I * C), k.linearForward(tensor('out', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C]), null));
+  yield make('linearForward q_proj', `(${N},${C})·(${C},${C})ᵀ`, 2 * N * C * C, 4 * (2 * N * C + C * C), () => k.linearForward(tensor('out', [N, C]), tensor('inp', [N, C]), tensor('w', [C, C]), null));
+  yield make('linearForward gate_proj', `(${N},${C})·(${I},${C})ᵀ`, 2 * N * C * I, 4 * (N * C + N * I + I * C), () => k.linearForward(tensor('out', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C]), null));
   if (k.shaderF16) {
-    yield make('linearForward gate_proj f16 W', `(${N},${C})·(${I},${C})ᵀ`, 2 * N * C * I, 4 * (N * C + N * I) + 2 * I * C, k.linearForward(tensor('out', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C], 'f16'), null), 'linearForward gate_proj');
+    yield make('linearForward gate_proj f16 W', `(${N},${C})·(${I},${C})ᵀ`, 2 * N * C * I, 4 * (N * C + N * I) + 2 * I * C, () => k.linearForward(tensor('out', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C], 'f16'), null), 'linearForward gate_proj');
   }
-  yield make('linearBackward dinp down_proj', `(${N},${C})·(${C},${I})`, 2 * N * C * I, 4 * (N * C + 2 * N * I + I * C), k.linearBackward(tensor('dinp', [N, I]), null, null, tensor('dout', [N, C]), tensor('inp', [N, I]), tensor('w', [C, I])), 'linearForward gate_proj');
-  yield make('linearBackward dweight gate_proj', `(${N},${I})ᵀ·(${N},${C})`, 2 * N * C * I, 4 * (N * C + N * I + 2 * I * C), k.linearBackward(null, tensor('dw', [I, C]), null, tensor('dout', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C])), 'linearForward gate_proj');
-  yield make('lm_head', `(${N},${C})·(${V},${C})ᵀ`, 2 * N * C * V, 4 * (N * C + N * V + V * C), k.linearForward(tensor('logits', [N, V]), tensor('inp', [N, C]), tensor('wte', [V, C]), null));
-  yield make(`loraForward gate_proj r${r}`, `(${N},${C})→(${N},${I})`, 2 * N * r * (C + I), 4 * (N * C + 2 * N * I + r * (C + I)), k.loraForward(tensor('out', [N, I]), tensor('h', [N, r]), tensor('inp', [N, C]), tensor('A', [r, C]), tensor('B', [I, r]), 2), 'linearForward gate_proj');
+  yield make('linearBackward dinp down_proj', `(${N},${C})·(${C},${I})`, 2 * N * C * I, 4 * (N * C + 2 * N * I + I * C), () => k.linearBackward(tensor('dinp', [N, I]), null, null, tensor('dout', [N, C]), tensor('inp', [N, I]), tensor('w', [C, I])), 'linearForward gate_proj');
+  yield make('linearBackward dweight gate_proj', `(${N},${I})ᵀ·(${N},${C})`, 2 * N * C * I, 4 * (N * C + N * I + 2 * I * C), () => k.linearBackward(null, tensor('dw', [I, C]), null, tensor('dout', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C])), 'linearForward gate_proj');
+  yield make('lm_head', `(${N},${C})·(${V},${C})ᵀ`, 2 * N * C * V, 4 * (N * C + N * V + V * C), () => k.linearForward(tensor('logits', [N, V]), tensor('inp', [N, C]), tensor('wte', [V, C]), null));
+  yield make(`loraForward gate_proj r${r}`, `(${N},${C})→(${N},${I})`, 2 * N * r * (C + I), 4 * (N * C + 2 * N * I + r * (C + I)), () => k.loraForward(tensor('out', [N, I]), tensor('h', [N, r]), tensor('inp', [N, C]), tensor('A', [r, C]), tensor('B', [I, r]), 2), 'linearForward gate_proj');
   yield make(
     `loraBackward gate_proj r${r}`,
     `(${N},${C})→(${N},${I})`,
     4 * N * r * (C + I),
     4 * (2 * N * C + 2 * N * I + 2 * r * (C + I)),
-    k.loraBackward(tensor('dinp', [N, C]), tensor('dA', [r, C]), tensor('dB', [I, r]), tensor('dh', [N, r]), tensor('dout', [N, I]), tensor('inp', [N, C]), tensor('h', [N, r]), tensor('A', [r, C]), tensor('B', [I, r]), 2),
+    () => k.loraBackward(tensor('dinp', [N, C]), tensor('dA', [r, C]), tensor('dB', [I, r]), tensor('dh', [N, r]), tensor('dout', [N, I]), tensor('inp', [N, C]), tensor('h', [N, r]), tensor('A', [r, C]), tensor('B', [I, r]), 2),
     'linearForward gate_proj',
   );
 
@@ -90,53 +113,53 @@ export function* kernelCases(gpu: Gpu, s: BenchShape): Generator<KernelCase> {
   const kv = (l: string) => tensor(l, [B, T, NKV, HD], 'f32', -4, 4);
   const qBytes = 4 * N * NH * HD;
   const kvBytes = 4 * N * NKV * HD;
-  yield make('attentionForward', `B${B} T${T} NH${NH} NKV${NKV} HD${HD}`, attFlops, 2 * qBytes + 2 * kvBytes, k.attentionForward(tensor('out', [B, T, NH, HD]), tensor('lse', [B, NH, T]), q(), kv('k'), kv('v'), att));
-  {
-    const out = tensor('out', [B, T, NH, HD]);
-    const lse = tensor('lse', [B, NH, T]);
-    const [tq, tk, tv] = [q(), kv('k'), kv('v')];
-    run(gpu.device, k.attentionForward(out, lse, tq, tk, tv, att)); // real log-sum-exps for the backward
-    yield make(
-      'attentionBackward',
-      `B${B} T${T} NH${NH} NKV${NKV} HD${HD}`,
-      2.5 * attFlops,
-      4 * qBytes + 4 * kvBytes,
-      k.attentionBackward(tensor('dq', [B, T, NH, HD]), tensor('dk', [B, T, NKV, HD]), tensor('dv', [B, T, NKV, HD]), tensor('delta', [B, NH, T]), tensor('dout', [B, T, NH, HD]), out, tq, tk, tv, lse, att),
-      'attentionForward',
-    );
-  }
+  yield make('attentionForward', `B${B} T${T} NH${NH} NKV${NKV} HD${HD}`, attFlops, 2 * qBytes + 2 * kvBytes, () => k.attentionForward(tensor('out', [B, T, NH, HD]), tensor('lse', [B, NH, T]), q(), kv('k'), kv('v'), att));
+  yield make(
+    'attentionBackward',
+    `B${B} T${T} NH${NH} NKV${NKV} HD${HD}`,
+    2.5 * attFlops,
+    4 * qBytes + 4 * kvBytes,
+    () => {
+      const out = tensor('out', [B, T, NH, HD]);
+      const lse = tensor('lse', [B, NH, T]);
+      const [tq, tk, tv] = [q(), kv('k'), kv('v')];
+      const forward = k.attentionForward(out, lse, tq, tk, tv, att);
+      run(gpu.device, forward); // real log-sum-exps for the backward
+      forward.forEach((c) => c.destroy());
+      return k.attentionBackward(tensor('dq', [B, T, NH, HD]), tensor('dk', [B, T, NKV, HD]), tensor('dv', [B, T, NKV, HD]), tensor('delta', [B, NH, T]), tensor('dout', [B, T, NH, HD]), out, tq, tk, tv, lse, att);
+    },
+    'attentionForward',
+  );
 
-  yield make('rmsnormForward', `(${N},${C})`, 0, 4 * (2 * N * C + C), k.rmsnormForward(tensor('out', [N, C]), tensor('rstd', [N]), tensor('inp', [N, C]), tensor('w', [C]), 1e-5));
-  yield make('rmsnormBackward', `(${N},${C})`, 0, 4 * (4 * N * C), k.rmsnormBackward(tensor('dinp', [N, C]), null, tensor('dout', [N, C]), tensor('inp', [N, C]), tensor('w', [C]), tensor('rstd', [N])), 'rmsnormForward');
-  const { cos, sin } = ropeTables({ type: 'default', theta: 10000 }, HD, T);
-  const tCos = tensor('cos', [T, HD]);
-  const tSin = tensor('sin', [T, HD]);
-  upload(gpu.device, tCos, cos);
-  upload(gpu.device, tSin, sin);
-  yield make('ropeForward q', `(${B},${T},${NH},${HD})`, 0, 2 * qBytes, k.ropeForward(tensor('out', [B, T, NH, HD]), tensor('inp', [B, T, NH, HD]), tCos, tSin, T, NH));
-  yield make('swigluForward', `(${N},${I})`, 0, 4 * 3 * N * I, k.swigluForward(tensor('out', [N, I]), tensor('gate', [N, I]), tensor('up', [N, I])));
-  yield make('swigluBackward', `(${N},${I})`, 0, 4 * 7 * N * I, k.swigluBackward(tensor('dgate', [N, I]), tensor('dup', [N, I]), tensor('dout', [N, I]), tensor('gate', [N, I]), tensor('up', [N, I])));
-  yield make('residualForward', `(${N},${C})`, 0, 4 * 3 * N * C, k.residualForward(tensor('out', [N, C]), tensor('a', [N, C]), tensor('b', [N, C])));
-  {
+  yield make('rmsnormForward', `(${N},${C})`, 0, 4 * (2 * N * C + C), () => k.rmsnormForward(tensor('out', [N, C]), tensor('rstd', [N]), tensor('inp', [N, C]), tensor('w', [C]), 1e-5));
+  yield make('rmsnormBackward', `(${N},${C})`, 0, 4 * (4 * N * C), () => k.rmsnormBackward(tensor('dinp', [N, C]), null, tensor('dout', [N, C]), tensor('inp', [N, C]), tensor('w', [C]), tensor('rstd', [N])), 'rmsnormForward');
+  yield make('ropeForward q', `(${B},${T},${NH},${HD})`, 0, 2 * qBytes, () => {
+    const { cos, sin } = ropeTables({ type: 'default', theta: 10000 }, HD, T);
+    const tCos = tensor('cos', [T, HD]);
+    const tSin = tensor('sin', [T, HD]);
+    upload(gpu.device, tCos, cos);
+    upload(gpu.device, tSin, sin);
+    return k.ropeForward(tensor('out', [B, T, NH, HD]), tensor('inp', [B, T, NH, HD]), tCos, tSin, T, NH);
+  });
+  yield make('swigluForward', `(${N},${I})`, 0, 4 * 3 * N * I, () => k.swigluForward(tensor('out', [N, I]), tensor('gate', [N, I]), tensor('up', [N, I])));
+  yield make('swigluBackward', `(${N},${I})`, 0, 4 * 7 * N * I, () => k.swigluBackward(tensor('dgate', [N, I]), tensor('dup', [N, I]), tensor('dout', [N, I]), tensor('gate', [N, I]), tensor('up', [N, I])));
+  yield make('residualForward', `(${N},${C})`, 0, 4 * 3 * N * C, () => k.residualForward(tensor('out', [N, C]), tensor('a', [N, C]), tensor('b', [N, C])));
+  yield make('crossentropy forward+backward', `(${N},${V})`, 0, 4 * 3 * N * V, () => {
     const logits = tensor('logits', [N, V], 'f32', -5, 5);
     const [ids, mask] = [tensor('ids', [N], 'i32'), tensor('mask', [N], 'i32')];
     const [lse, stats] = [tensor('lse', [N]), tensor('stats', [2])];
     upload(gpu.device, mask, new Int32Array(N).fill(1));
-    yield make(
-      'crossentropy forward+backward',
-      `(${N},${V})`,
-      0,
-      4 * 3 * N * V,
-      [...k.crossentropyForward(tensor('losses', [N]), lse, stats, logits, ids, mask, T), ...k.crossentropyBackward(tensor('dlogits', [N, V]), logits, lse, stats, ids, mask, T)],
-    );
-  }
-  {
-    const n = 7 * r * (C + I) * 4; // all LoRA parameters of ~4 layers' worth of modules
-    const grads = [tensor('g0', [n]), tensor('g1', [n / 2])];
-    const norm = k.globalGradNorm(grads, 1);
-    yield make('global grad norm + clip', `${(1.5 * n) | 0} values`, 0, 4 * 3 * 1.5 * n, norm.calls);
+    return [...k.crossentropyForward(tensor('losses', [N]), lse, stats, logits, ids, mask, T), ...k.crossentropyBackward(tensor('dlogits', [N, V]), logits, lse, stats, ids, mask, T)];
+  });
+  const n = 7 * r * (C + I) * 4; // all LoRA parameters of ~4 layers' worth of modules
+  yield make('global grad norm + clip', `${(1.5 * n) | 0} values`, 0, 4 * 3 * 1.5 * n, () => {
+    const norm = k.globalGradNorm([tensor('g0', [n]), tensor('g1', [n / 2])], 1);
+    made.push(norm.norm, norm.partials);
+    return norm.calls;
+  });
+  yield make('adamw', `${n} values`, 0, 4 * 7 * n, () => {
     const upd = k.adamw(tensor('p', [n]), tensor('m', [n]), tensor('v', [n]), tensor('g', [n]), { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 });
     upd.setStep(3, 1e-3);
-    yield make('adamw', `${n} values`, 0, 4 * 7 * n, upd.calls);
-  }
+    return upd.calls;
+  });
 }

@@ -64,3 +64,37 @@ export function createTimer(device: GPUDevice): Timer {
     },
   };
 }
+
+/**
+ * Seconds per rep of GPU work that records its own passes and copies into an encoder (e.g. IgiaScorer.record):
+ * GPU timestamps from an empty pass before the reps to an empty pass after them when the device has
+ * 'timestamp-query', otherwise the wall clock from submit to onSubmittedWorkDone.
+ */
+export async function timeEncoded(device: GPUDevice, encode: (encoder: GPUCommandEncoder) => void, reps: number): Promise<Timing> {
+  const timestamps = device.features.has('timestamp-query');
+  const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const encoder = device.createCommandEncoder({ label: 'bench.encoded' });
+  if (querySet) encoder.beginComputePass({ label: 'bench.begin', timestampWrites: { querySet, beginningOfPassWriteIndex: 0 } }).end();
+  for (let r = 0; r < reps; r++) encode(encoder);
+  let read: GPUBuffer | null = null;
+  let resolve: GPUBuffer | null = null;
+  if (querySet) {
+    encoder.beginComputePass({ label: 'bench.end', timestampWrites: { querySet, endOfPassWriteIndex: 1 } }).end();
+    resolve = device.createBuffer({ label: 'bench.timestamps', size: 16, usage: QUERY_RESOLVE | COPY_SRC });
+    read = device.createBuffer({ label: 'bench.timestamps.read', size: 16, usage: MAP_READ | COPY_DST });
+    encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
+  }
+  const t0 = performance.now();
+  device.queue.submit([encoder.finish()]);
+  await device.queue.onSubmittedWorkDone();
+  const wall = (performance.now() - t0) / 1000 / reps;
+  if (!read) return { seconds: wall, method: 'wall-clock' };
+  await read.mapAsync(MAP_READ);
+  const [begin, end] = new BigUint64Array(read.getMappedRange());
+  read.unmap();
+  for (const b of [read, resolve!]) b.destroy();
+  querySet!.destroy();
+  const gpu = Number(end - begin) / 1e9 / reps;
+  return gpu > 0 && gpu <= wall * 1.5 ? { seconds: gpu, method: 'timestamp-query' } : { seconds: wall, method: 'wall-clock' };
+}
