@@ -5,7 +5,8 @@
 // On disk: `scores.igia.safetensors` beside scores.json, one F32 tensor per module,
 //   `factors.model.layers.L.<self_attn|mlp>.<module>`  (steps, r·(in + out))  per step gA then gB,
 // and metadata { format, version, rank, steps, num_layers, model_fingerprint } to check it against the model.
-// Factors are t·r·(in + out) numbers per module, far smaller than the (out, in) F they stand for.
+// Factors are t·r·(in + out) numbers per module, far smaller than the (out, in) F they stand for. A live
+// IgiaScorer keeps them in host memory in this same form (see ./factor-store.ts), so its state is a set of views.
 
 import rebuildCode from '../../shaders/igia_rebuild.wgsl?raw';
 import { GradPruneError } from '../errors';
@@ -13,6 +14,7 @@ import { ceilDiv, Kernel } from '../gpu/kernel';
 import { createTensor, tensorFrom, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
 import { encodeSafetensors, SafetensorsFile, TensorStore } from '../model/safetensors';
+import { factorRowLength } from './factor-store';
 import type { IgiaScorer } from './igia';
 
 export const IGIA_STATE_FORMAT = 'gradprune-igia';
@@ -30,16 +32,15 @@ export interface IgiaState {
 }
 
 const tensorName = (weightName: string) => `factors.${weightName.replace(/\.weight$/, '')}`;
-const factorLength = (c: ModelConfig, m: LinearModule, rank: number, steps: number) => {
-  const [out, inp] = linearShape(c, m);
-  return steps * rank * (inp + out);
-};
 
-/** Copy the scorer's stored factors to the host. */
+/** The scorer's factors as a state (they are already in host memory: this waits for the last steps to arrive). */
 export async function igiaStateFromScorer(scorer: IgiaScorer, config: ModelConfig, rank: number, modelFingerprint: string): Promise<IgiaState> {
-  const factors = new Map<string, Float32Array>();
-  for (const { layer, module } of scorer.factorModules) factors.set(linearWeightName(layer, module), await scorer.readFactors(layer, module));
-  return { rank, steps: scorer.stepsRecorded, numLayers: config.numLayers, modelFingerprint, factors };
+  await scorer.flush();
+  const state = scorer.hostState(modelFingerprint);
+  if (state.rank !== rank || state.numLayers !== config.numLayers) {
+    throw new GradPruneError('input', `The scorer kept rank-${state.rank} factors of ${state.numLayers} layers, not rank ${rank} of ${config.numLayers}.`, { subject: 'rank' });
+  }
+  return state;
 }
 
 /** Layers whose seven modules all have factors (the layers that can be merged). */
@@ -99,7 +100,7 @@ export async function decodeIgiaState(blob: Blob, fileName: string, config: Mode
       const name = tensorName(weight);
       if (!store.has(name)) continue;
       const info = store.info(name);
-      const want = factorLength(config, m, rank, steps);
+      const want = steps * factorRowLength(config, m, rank);
       if (info.dtype !== 'F32' || info.end - info.begin !== want * 4) {
         throw fail(`tensor "${name}" is ${info.dtype} [${info.shape.join(', ')}]; rank ${rank} over ${steps} steps needs F32 with ${want} values`);
       }
@@ -112,25 +113,31 @@ export async function decodeIgiaState(blob: Blob, fileName: string, config: Mode
   return { rank, steps, numLayers, modelFingerprint, factors };
 }
 
-/** Rebuilds F on the GPU from a host-side state, with the scorer's own kernel. */
+/**
+ * Rebuilds F on the GPU from a host-side state, for a saved state and a live scorer alike (the scorer passes a
+ * function that gives its state as it stands).
+ */
 export class IgiaRebuilder {
   private readonly kernel: Kernel;
+  private readonly state: () => IgiaState;
 
-  constructor(private readonly device: GPUDevice, private readonly config: ModelConfig, private readonly state: IgiaState) {
+  constructor(private readonly device: GPUDevice, private readonly config: ModelConfig, state: IgiaState | (() => IgiaState)) {
     this.kernel = new Kernel(device, { label: 'igiaRebuild', code: rebuildCode, entryPoint: 'igiaRebuild', bindings: ['write', 'read', 'uniform'] });
+    this.state = typeof state === 'function' ? state : () => state;
   }
 
   /** F of one module, (out, in); the caller owns (and destroys) the tensor. */
   importance(layer: number, module: LinearModule): Tensor {
-    const weight = linearWeightName(layer, module);
-    const values = this.state.factors.get(weight);
+    const state = this.state();
+    const values = state.factors.get(linearWeightName(layer, module));
     if (!values) {
-      throw new GradPruneError('input', `The IGIA state has no gradient factors for layer ${layer} ${module}, so that layer cannot be merged.`, {
+      throw new GradPruneError('input', `No gradient factors were kept for layer ${layer} ${module}, so its importance cannot be rebuilt and that layer cannot be merged.`, {
         subject: `layer ${layer}`,
         hint: 'Merge only layers the scoring run kept factors for (every layer but 0 by default), or score again.',
       });
     }
-    const { rank, steps } = this.state;
+    const { rank, steps } = state;
+    if (steps === 0) throw new GradPruneError('input', 'No IGIA steps were recorded yet.', { subject: 'steps' });
     const [out, inp] = linearShape(this.config, module);
     const factors = tensorFrom(this.device, `igia.factors.${layer}.${module}`, [steps, rank * (inp + out)], values);
     const importance = createTensor(this.device, `igia.F.${layer}.${module}`, [out, inp]);

@@ -4,22 +4,25 @@
 // next zeroing of gradients). Per module and step, with gA (r, in) and gB (out, r):
 //   igiaGram   GA = gA·gAᵀ, GB = gBᵀ·gB               (r, r) each, never the (out, in) product S = gB·gA
 //   igiaScore  ‖S‖²_F = Σ GA ⊙ GB, accumulated per (layer, module), plus Σ ‖S‖_F (the released script's score)
-//   copies     this step's ‖S‖²_F into a (steps, modules) history; gA and gB into the module's factor store
+//   copies     this step's ‖S‖²_F into a (steps, modules) history; gA and gB into a staging slot bound for host memory
 // After the run, `readScores()` gives the paper's layer score (1/t) Σ_s ‖S_s‖²_F (= Σ over elements of F), the
 // module split, the code's score, and the per-step history; `rebuildImportance(layer, module)` rebuilds the
 // element-wise F = (1/t) Σ_s (gB_s·gA_s)² on the GPU from the stored factors, for the layers being merged.
 //
-// Memory: factors live on the GPU, one buffer per stored module of maxSteps × r × (in + out) f32
-// (`factorBytes`); layer 0 is never merged, so its factors are not kept. The total is checked against
+// Memory: the factors of every step live in host memory (./factor-store.ts): each step's gA and gB go into a
+// small ring of GPU staging buffers inside the trainer's encoder and reach the host asynchronously, so the GPU
+// holds a few steps' worth (`stagingSlots`) however long the run. Layer 0 is never merged, so its factors are not
+// kept. The host total, maxSteps × Σ_modules r·(in + out) f32 (`factorBytes`), is checked against
 // `maxFactorBytes` at construction (a GradPruneError says how many steps would fit).
 
 import gramCode from '../../shaders/igia_gram.wgsl?raw';
-import rebuildCode from '../../shaders/igia_rebuild.wgsl?raw';
 import scoreCode from '../../shaders/igia_score.wgsl?raw';
 import { GradPruneError } from '../errors';
 import { ceilDiv, Kernel, type KernelCall } from '../gpu/kernel';
 import { createTensor, readback, type Tensor } from '../gpu/tensor';
-import { LINEAR_MODULES, linearShape, type LinearModule, type ModelConfig } from '../model/config';
+import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
+import { DEFAULT_MAX_HOST_FACTOR_BYTES, DEFAULT_MAX_STAGING_BYTES, DEFAULT_STAGING_SLOTS, FactorStore } from './factor-store';
+import { IgiaRebuilder, type IgiaState } from './igia-state';
 import { kendallTau } from './scores';
 
 /** Where one LoRA gradient lives: a buffer (or tensor) and the element offset of its first value. */
@@ -46,8 +49,12 @@ export interface IgiaOptions {
   keepFactors?: boolean;
   /** Layers whose factors are kept (default: every layer but 0, which is never pruned). */
   factorLayers?: number[];
-  /** Refuse to allocate more than this for factors (default 512 MiB). */
+  /** Refuse to keep more than this in host memory for factors (default 4 GiB). */
   maxFactorBytes?: number;
+  /** GPU staging slots, one step of factors each, that a loop awaiting ready() keeps to (default 2). */
+  stagingSlots?: number;
+  /** The most GPU memory for staging when steps are recorded without awaiting ready() (default 256 MiB). */
+  maxStagingBytes?: number;
 }
 
 export interface IgiaScores {
@@ -64,15 +71,24 @@ export interface IgiaScores {
   kendall: number[];
 }
 
-const f32 = (x: number) => ({ f32: x });
 const u32 = (x: number) => ({ u32: x });
 const bufferOf = (b: GPUBuffer | Tensor): GPUBuffer => ('buffer' in b ? b.buffer : b);
 
-/** Bytes of stored factors for one module over `steps` steps. */
+/** Bytes of stored factors for one module over `steps` steps (host memory). */
 export const factorBytes = (c: ModelConfig, m: LinearModule, rank: number, steps: number): number => {
   const [out, inp] = linearShape(c, m);
   return steps * rank * (inp + out) * 4;
 };
+
+/**
+ * What a scoring run's IGIA takes: host memory for the factors of `steps` steps of every layer but 0, and GPU
+ * memory for the staging ring (the Gram and score buffers are negligible beside them).
+ */
+export function igiaMemory(c: ModelConfig, modules: readonly LinearModule[], rank: number, steps: number, opts: Pick<IgiaOptions, 'stagingSlots'> = {}): { hostBytes: number; gpuBytes: number } {
+  let perStep = 0;
+  for (let l = 1; l < c.numLayers; l++) for (const m of modules) perStep += factorBytes(c, m, rank, 1);
+  return { hostBytes: perStep * steps, gpuBytes: perStep * Math.min(steps, opts.stagingSlots ?? DEFAULT_STAGING_SLOTS) };
+}
 
 export class IgiaScorer {
   readonly modules: IgiaModuleGrads[];
@@ -82,8 +98,8 @@ export class IgiaScorer {
   private readonly history: Tensor; // (maxSteps, modules)
   private readonly gramCalls: KernelCall[];
   private readonly scoreCall: KernelCall;
-  private readonly factors = new Map<number, Tensor>(); // module slot → (maxSteps, r·(in + out))
-  private readonly rebuildKernel: Kernel;
+  private readonly factors: FactorStore | null = null;
+  private readonly rebuilder: IgiaRebuilder | null = null;
   private step = 0;
 
   constructor(
@@ -97,6 +113,17 @@ export class IgiaScorer {
     if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new GradPruneError('input', `The number of scoring steps ${maxSteps} must be ≥ 1.`, { subject: 'steps' });
     this.modules = grads;
     const n = grads.length;
+    if (opts.keepFactors ?? true) {
+      const layers = new Set(opts.factorLayers ?? Array.from({ length: config.numLayers - 1 }, (_, i) => i + 1));
+      this.factors = new FactorStore(device, config, grads.filter((g) => layers.has(g.layer)), {
+        rank,
+        maxSteps,
+        stagingSlots: opts.stagingSlots,
+        maxStagingBytes: opts.maxStagingBytes ?? DEFAULT_MAX_STAGING_BYTES,
+        maxHostBytes: opts.maxFactorBytes ?? DEFAULT_MAX_HOST_FACTOR_BYTES,
+      });
+      this.rebuilder = new IgiaRebuilder(device, config, () => this.hostState(''));
+    }
     this.gram = createTensor(device, 'igia.gram', [n, 2, rank, rank]);
     this.sums = createTensor(device, 'igia.sums', [2, n]);
     this.stepScore = createTensor(device, 'igia.stepScore', [n]);
@@ -104,7 +131,6 @@ export class IgiaScorer {
 
     const gram = new Kernel(device, { label: 'igiaGram', code: gramCode, entryPoint: 'igiaGram', bindings: ['write', 'read', 'read', 'uniform'] });
     const score = new Kernel(device, { label: 'igiaScore', code: scoreCode, entryPoint: 'igiaScore', bindings: ['write', 'write', 'read', 'uniform'] });
-    this.rebuildKernel = new Kernel(device, { label: 'igiaRebuild', code: rebuildCode, entryPoint: 'igiaRebuild', bindings: ['write', 'read', 'uniform'] });
 
     this.gramCalls = grads.map((g, slot) => {
       const [out, inp] = linearShape(config, g.module);
@@ -113,57 +139,49 @@ export class IgiaScorer {
       ]);
     });
     this.scoreCall = score.call('igiaScore', [this.sums, this.stepScore, this.gram], [ceilDiv(n, 64)], [u32(rank), u32(n)]);
-
-    if (opts.keepFactors ?? true) {
-      const layers = new Set(opts.factorLayers ?? Array.from({ length: config.numLayers - 1 }, (_, i) => i + 1));
-      const slots = grads.map((g, slot) => ({ g, slot })).filter(({ g }) => layers.has(g.layer));
-      const perStep = slots.reduce((s, { g }) => s + factorBytes(config, g.module, rank, 1), 0);
-      const limit = opts.maxFactorBytes ?? 512 * 2 ** 20;
-      if (perStep * maxSteps > limit) {
-        throw new GradPruneError(
-          'memory',
-          `Keeping the gradient factors of ${maxSteps} steps needs ${(perStep * maxSteps / 2 ** 20).toFixed(0)} MiB of GPU memory, over the ${(limit / 2 ** 20).toFixed(0)} MiB allowed.`,
-          { subject: 'steps', hint: `Score with at most ${Math.max(1, Math.floor(limit / perStep))} steps, or a lower LoRA rank.` },
-        );
-      }
-      for (const { g, slot } of slots) {
-        const [out, inp] = linearShape(config, g.module);
-        this.factors.set(slot, createTensor(device, `igia.factors.${g.layer}.${g.module}`, [maxSteps, rank * (inp + out)]));
-      }
-    }
   }
 
-  /** Bytes the scorer holds on the GPU (factor store included). */
+  /** Bytes the scorer holds on the GPU now (the factor staging ring included). */
   get gpuBytes(): number {
-    let total = this.gram.buffer.size + this.sums.buffer.size + this.stepScore.buffer.size + this.history.buffer.size;
-    for (const t of this.factors.values()) total += t.buffer.size;
-    return total;
+    return this.gram.buffer.size + this.sums.buffer.size + this.stepScore.buffer.size + this.history.buffer.size + (this.factors?.gpuBytes ?? 0);
+  }
+
+  /** Bytes of host memory the factors take (maxSteps steps, allocated at the first step). */
+  get hostBytes(): number {
+    return this.factors?.hostBytes ?? 0;
   }
 
   get stepsRecorded(): number {
     return this.step;
   }
 
-  /** Record one step's scoring into the trainer's encoder (outside any open pass); call after clipping. */
+  /**
+   * Record one step's scoring into the trainer's encoder (outside any open pass); call after clipping, and submit
+   * the encoder before awaiting anything (the step's factors are mapped for the host once it is submitted).
+   */
   record(encoder: GPUCommandEncoder): void {
-    const { rank, maxSteps } = this.opts;
+    const { maxSteps } = this.opts;
     if (this.step >= maxSteps) {
       throw new GradPruneError('input', `IGIA was set up for ${maxSteps} steps; step ${this.step + 1} cannot be recorded.`, { subject: 'steps' });
     }
+    this.factors?.stage(encoder, this.step); // first: it throws when no staging slot is free
     const pass = encoder.beginComputePass({ label: 'igia' });
     for (const c of this.gramCalls) c.encode(pass);
     this.scoreCall.encode(pass);
     pass.end();
     const n = this.modules.length;
     encoder.copyBufferToBuffer(this.stepScore.buffer, 0, this.history.buffer, this.step * n * 4, n * 4);
-    for (const [slot, store] of this.factors) {
-      const g = this.modules[slot];
-      const [out, inp] = linearShape(this.config, g.module);
-      const base = this.step * rank * (inp + out) * 4;
-      encoder.copyBufferToBuffer(bufferOf(g.gA.buffer), (g.gA.offset ?? 0) * 4, store.buffer, base, rank * inp * 4);
-      encoder.copyBufferToBuffer(bufferOf(g.gB.buffer), (g.gB.offset ?? 0) * 4, store.buffer, base + rank * inp * 4, out * rank * 4);
-    }
     this.step++;
+  }
+
+  /** Resolves once the next step has a staging slot; a training loop awaits it before each step. */
+  async ready(): Promise<void> {
+    await this.factors?.ready();
+  }
+
+  /** Resolves once the factors of every recorded step are in host memory. */
+  async flush(): Promise<void> {
+    await this.factors?.flush();
   }
 
   async readScores(): Promise<IgiaScores> {
@@ -173,6 +191,7 @@ export class IgiaScorer {
     const L = this.config.numLayers;
     const sums = await readback(this.device, this.sums);
     const hist = await readback(this.device, this.history);
+    await this.flush(); // long done by now; surfaces a failed readback early
     const moduleScore = Array.from({ length: L }, () => new Array<number>(LINEAR_MODULES.length).fill(0));
     const layerScoreCode = new Array<number>(L).fill(0);
     const cumulative = new Array<number>(L).fill(0);
@@ -192,45 +211,43 @@ export class IgiaScorer {
 
   /** Layer and module of every stored factor set (the modules whose F can be rebuilt). */
   get factorModules(): { layer: number; module: LinearModule }[] {
-    return [...this.factors.keys()].map((slot) => ({ layer: this.modules[slot].layer, module: this.modules[slot].module }));
+    return this.factors?.stored ?? [];
   }
 
-  /** The stored factors of one module for the recorded steps, (steps, r·(in + out)): per step gA (r, in) then gB (out, r). */
+  /**
+   * The factors as an IGIA state (the form scores.igia.safetensors stores): views of the host store, not copies.
+   * Every recorded step's factors must have reached the host (await flush() first).
+   */
+  hostState(modelFingerprint: string): IgiaState {
+    const { rank } = this.opts;
+    return { rank, steps: this.step, numLayers: this.config.numLayers, modelFingerprint, factors: this.factors?.values() ?? new Map() };
+  }
+
+  /** A copy of one module's factors for the recorded steps, (steps, r·(in + out)): per step gA (r, in) then gB (out, r). */
   async readFactors(layer: number, module: LinearModule): Promise<Float32Array> {
-    const slot = this.modules.findIndex((g) => g.layer === layer && g.module === module);
-    const store = this.factors.get(slot);
-    if (!store) throw new GradPruneError('input', `No gradient factors were kept for layer ${layer} ${module}.`, { subject: `layer ${layer}` });
-    const [out, inp] = linearShape(this.config, module);
-    return (await readback(this.device, store)).slice(0, this.step * this.opts.rank * (inp + out));
+    await this.flush();
+    const values = this.hostState('').factors.get(linearWeightName(layer, module));
+    if (!values) throw new GradPruneError('input', `No gradient factors were kept for layer ${layer} ${module}.`, { subject: `layer ${layer}` });
+    return values.slice();
   }
 
-  /** F = (1/t) Σ_s (gB_s·gA_s)² of one module, (out, in), on the GPU. The caller owns (and destroys) the tensor. */
+  /**
+   * F = (1/t) Σ_s (gB_s·gA_s)² of one module, (out, in), on the GPU, from the host factors (the same path as a
+   * saved state). Await readScores() or flush() after the last step first. The caller owns (and destroys) the tensor.
+   */
   rebuildImportance(layer: number, module: LinearModule): Tensor {
-    const slot = this.modules.findIndex((g) => g.layer === layer && g.module === module);
-    const store = this.factors.get(slot);
-    if (!store) {
+    if (!this.rebuilder) {
       throw new GradPruneError('input', `No gradient factors were kept for layer ${layer} ${module}, so its importance cannot be rebuilt.`, {
         subject: `layer ${layer}`,
         hint: 'Score again with factors kept for this layer.',
       });
     }
-    if (this.step === 0) throw new GradPruneError('input', 'No IGIA steps were recorded yet.', { subject: 'steps' });
-    const [out, inp] = linearShape(this.config, module);
-    const importance = createTensor(this.device, `igia.F.${layer}.${module}`, [out, inp]);
-    const call = this.rebuildKernel.call(`igiaRebuild.${layer}.${module}`, [importance, store], [ceilDiv(inp, 16), ceilDiv(out, 16)], [
-      u32(this.opts.rank), u32(inp), u32(out), u32(this.step), f32(1 / this.step),
-    ]);
-    const encoder = this.device.createCommandEncoder({ label: 'igiaRebuild' });
-    const pass = encoder.beginComputePass({ label: 'igiaRebuild' });
-    call.encode(pass);
-    pass.end();
-    this.device.queue.submit([encoder.finish()]);
-    call.destroy();
-    return importance;
+    return this.rebuilder.importance(layer, module);
   }
 
   destroy(): void {
     for (const c of [...this.gramCalls, this.scoreCall]) c.destroy();
-    for (const t of [this.gram, this.sums, this.stepScore, this.history, ...this.factors.values()]) t.buffer.destroy();
+    for (const t of [this.gram, this.sums, this.stepScore, this.history]) t.buffer.destroy();
+    this.factors?.destroy();
   }
 }
