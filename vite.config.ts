@@ -43,9 +43,24 @@ export default defineConfig({
         test: {
           name: 'gpu',
           include: ['src/**/*.gpu.test.ts'],
+          exclude: ['src/**/*.f16.gpu.test.ts'],
           environment: 'node',
           setupFiles: ['src/testing/gpu-setup.ts'],
           // Software WebGPU (SwiftShader) is slow and single-device: one file at a time.
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // f16 weight storage, on Mesa 25 lavapipe (shader-f16) from scripts/ensure-lavapipe.mjs; skipped without it.
+          name: 'gpu-f16',
+          include: ['src/**/*.f16.gpu.test.ts'],
+          environment: 'node',
+          setupFiles: ['src/testing/gpu-f16-setup.ts'],
+          globalSetup: ['src/testing/gpu-f16-global.ts'],
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 600_000,

@@ -21,7 +21,7 @@ export const DEFAULT_SETTINGS: ScoringSettings = {
   seqLen: 256,
   seed: 0,
   shuffle: true,
-  weights: 'f32',
+  weights: 'auto', // f16 storage where the adapter has shader-f16, else f32 (ScoreStep shows which)
   checkpointing: false,
 };
 

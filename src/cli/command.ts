@@ -2,6 +2,7 @@
 // under ./commands/ and is listed once in ./commands/index.ts; main.ts does parsing, help and error reporting.
 
 import { GradPruneError } from '../errors';
+import { WEIGHT_PRECISIONS, type WeightPrecision } from '../nn/precision';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -77,6 +78,15 @@ export function stringOption<T extends string>(options: OptionValues, name: stri
 }
 
 export const flag = (options: OptionValues, name: string): boolean => options[name] === true;
+
+/** `--precision auto|f32|f16`, shared by every command that loads weights onto the GPU. */
+export const PRECISION_OPTION: OptionSpec = {
+  type: 'string',
+  valueName: 'P',
+  description: 'weight storage on the GPU: auto (f16 where the adapter has shader-f16, else f32) | f32 | f16 (default auto)',
+};
+
+export const precisionOption = (options: OptionValues): WeightPrecision => stringOption(options, 'precision', 'auto', WEIGHT_PRECISIONS);
 
 function checkRange(name: string, v: number, { min, max }: { min?: number; max?: number }): void {
   if (min !== undefined && v < min) throw usageError(`--${name} must be at least ${min} (got ${v}).`, name);

@@ -58,6 +58,9 @@ describe('gradprune score → prune on tiny-qwen2 (child processes)', () => {
     expect(score.stderr).not.toMatch(/gradprune:/);
     expect(score.code).toBe(0);
     expect(score.stderr).toMatch(/data {2}arc12\.jsonl: 12 examples \(multiple-choice/);
+    // The default precision, 'auto', resolved against the adapter, shown and recorded.
+    const storage = gpu.adapter.shaderF16 ? 'f16' : 'f32';
+    expect(score.stderr).toMatch(gpu.adapter.shaderF16 ? /^weights: f16 \(adapter has shader-f16\)$/m : /^weights: f32 \(adapter has no shader-f16\)$/m);
     expect(score.stderr).toMatch(/step 3\/3/);
     expect(score.stdout).toMatch(/layer\s+paper score\s+code score\s+rank/);
     expect(await readdir(path.dirname(scoresPath))).toEqual(['scores.igia.safetensors', 'scores.json']);
@@ -72,6 +75,7 @@ describe('gradprune score → prune on tiny-qwen2 (child processes)', () => {
     for (const s of doc.layerScores.slice(1)) expect(s).toBeGreaterThan(0);
     expect(doc.settings).toMatchObject({ steps: 3, batchSize: 2, seqLen: 32, lr: 1e-3, seed: 7, rank: 8, alpha: 32, warmupSteps: 1, schedule: 'constant', maxGradNorm: 1 });
     expect(doc.data).toMatchObject({ fileName: 'arc12.jsonl', rows: 12 });
+    expect(doc.settings.weights).toBe(storage);
 
     const outDir = path.join(tmp, 'pruned');
     const prune = await gradprune('prune', model, '--scores', scoresPath, '--layers', '2', '--merge', '1', '--out', outDir);

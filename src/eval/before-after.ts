@@ -13,6 +13,7 @@ import type { TextTokenizer } from '../model/tokenizer';
 import type { Gpu } from '../gpu/device';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
 import { GpuModel } from '../nn/model';
+import type { WeightPrecision } from '../nn/precision';
 import { measureForward, type ForwardCost } from './cost';
 import { gpuScoringModel } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
@@ -91,6 +92,8 @@ export interface MeasureOptions {
   timeForward?: boolean;
   repeats?: number;
   lora?: { config: LoraConfig; adapters: readonly LoraAdapter[] } | null;
+  /** Weight storage (default 'auto': f16 where the adapter has shader-f16). */
+  weights?: WeightPrecision;
 }
 
 /**
@@ -110,6 +113,7 @@ export async function measureModel(
     lora: lora?.config ?? null,
     adapters: lora?.adapters,
     training: false,
+    weights: opts.weights ?? 'auto',
   });
   try {
     const scoring = gpuScoringModel(engine);

@@ -8,6 +8,7 @@ import type { TensorStore } from '../model/safetensors';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
 import { Generator } from '../nn/generate';
 import { GpuModel } from '../nn/model';
+import { resolveWeightStorage, type ResolvedPrecision, type WeightPrecision } from '../nn/precision';
 import { loraState, ReferenceModel } from '../nn/reference/model';
 import { loadModelWeights } from '../nn/reference/weights';
 import type { NextTokenModel } from './generation';
@@ -90,8 +91,13 @@ export function referenceScoringModel(ref: ReferenceModel, maxLength: number): S
 
 export type EngineKind = 'gpu' | 'cpu';
 
+/** The CPU reference reads every dtype into float32. */
+const CPU_PRECISION: ResolvedPrecision = { storage: 'f32', reason: 'the CPU reference computes in float32' };
+
 export interface EvalEngine {
   kind: EngineKind;
+  /** The weight storage in use and why (the CLI prints it). */
+  precision: ResolvedPrecision;
   model: ScoringModel;
   /** The GPU model behind it (for cost measurements), null on the CPU. */
   gpu: GpuModel | null;
@@ -108,6 +114,18 @@ export interface EvalEngineOptions {
   seqLen: number;
   /** A LoRA adapter applied on top of the weights (e.g. readPeftAdapter's). */
   lora?: EngineLora;
+  /** Weight storage on the GPU (default 'auto': f16 where the adapter has shader-f16). The CPU is always f32. */
+  weights?: WeightPrecision;
+}
+
+/** The CPU reference has no f16 storage: an explicit 'f16' there is a mistake worth saying. */
+function checkCpuPrecision(weights: WeightPrecision | undefined): void {
+  if (weights === 'f16') {
+    throw new GradPruneError('input', 'The CPU reference computes in float32 and cannot store weights as f16.', {
+      subject: 'precision',
+      hint: 'Leave the precision at auto (or f32) with the CPU reference, or use the GPU.',
+    });
+  }
 }
 
 async function loadReference(config: ModelConfig, store: TensorStore, lora: EngineLora, maxLength: number): Promise<ReferenceModel> {
@@ -115,10 +133,19 @@ async function loadReference(config: ModelConfig, store: TensorStore, lora: Engi
   return new ReferenceModel(weights, lora ? loraState(lora.adapters, lora.config.rank, lora.config.alpha) : null, maxLength);
 }
 
-async function loadGpuModel(config: ModelConfig, store: TensorStore, lora: EngineLora, batchSize: number, seqLen: number): Promise<GpuModel> {
+async function loadGpuModel(
+  config: ModelConfig,
+  store: TensorStore,
+  lora: EngineLora,
+  batchSize: number,
+  seqLen: number,
+  weights: WeightPrecision = 'auto',
+): Promise<{ model: GpuModel; precision: ResolvedPrecision }> {
   const gpu = await requestGpu();
   try {
-    return await GpuModel.load(gpu, config, store, { batchSize, seqLen, lora: lora?.config ?? null, adapters: lora?.adapters, training: false });
+    const precision = resolveWeightStorage(weights, gpu.adapter);
+    const model = await GpuModel.load(gpu, config, store, { batchSize, seqLen, lora: lora?.config ?? null, adapters: lora?.adapters, training: false, weights: precision.storage });
+    return { model, precision };
   } catch (e) {
     gpu.device.destroy();
     throw e;
@@ -129,11 +156,13 @@ async function loadGpuModel(config: ModelConfig, store: TensorStore, lora: Engin
 export async function loadEvalEngine(config: ModelConfig, store: TensorStore, opts: EvalEngineOptions): Promise<EvalEngine> {
   const lora = opts.lora ?? null;
   if (opts.kind === 'cpu') {
-    return { kind: 'cpu', model: referenceScoringModel(await loadReference(config, store, lora, opts.seqLen), opts.seqLen), gpu: null, destroy() {} };
+    checkCpuPrecision(opts.weights);
+    return { kind: 'cpu', precision: CPU_PRECISION, model: referenceScoringModel(await loadReference(config, store, lora, opts.seqLen), opts.seqLen), gpu: null, destroy() {} };
   }
-  const model = await loadGpuModel(config, store, lora, opts.batchSize, opts.seqLen);
+  const { model, precision } = await loadGpuModel(config, store, lora, opts.batchSize, opts.seqLen, opts.weights);
   return {
     kind: 'gpu',
+    precision,
     model: gpuScoringModel(model),
     gpu: model,
     destroy() {
@@ -145,6 +174,8 @@ export async function loadEvalEngine(config: ModelConfig, store: TensorStore, op
 
 export interface GenerationEngine {
   kind: EngineKind;
+  /** The weight storage in use and why (the CLI prints it). */
+  precision: ResolvedPrecision;
   model: NextTokenModel;
   destroy(): void;
 }
@@ -156,13 +187,14 @@ export interface GenerationEngine {
 export async function loadGenerationEngine(
   config: ModelConfig,
   store: TensorStore,
-  opts: { kind: EngineKind; maxLength: number; lora?: EngineLora },
+  opts: { kind: EngineKind; maxLength: number; lora?: EngineLora; weights?: WeightPrecision },
 ): Promise<GenerationEngine> {
   const lora = opts.lora ?? null;
   if (opts.kind === 'cpu') {
-    return { kind: 'cpu', model: referenceScoringModel(await loadReference(config, store, lora, opts.maxLength), opts.maxLength), destroy() {} };
+    checkCpuPrecision(opts.weights);
+    return { kind: 'cpu', precision: CPU_PRECISION, model: referenceScoringModel(await loadReference(config, store, lora, opts.maxLength), opts.maxLength), destroy() {} };
   }
-  const model = await loadGpuModel(config, store, lora, 1, 1);
+  const { model, precision } = await loadGpuModel(config, store, lora, 1, 1, opts.weights);
   let generator: Generator;
   try {
     generator = new Generator(model, opts.maxLength);
@@ -173,6 +205,7 @@ export async function loadGenerationEngine(
   }
   return {
     kind: 'gpu',
+    precision,
     model: generator,
     destroy() {
       generator.destroy();

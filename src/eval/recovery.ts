@@ -187,7 +187,7 @@ export async function runRecovery(gpu: Gpu, model: TrainedModel, data: RecoveryD
     }
     gpu.throwIfFailed();
     return {
-      settings,
+      settings: { ...settings, weights: engine.weightStorage }, // 'auto' as resolved on this adapter
       lora,
       ...run,
       steps: run.losses.length,

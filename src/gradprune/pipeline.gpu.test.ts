@@ -43,7 +43,8 @@ describe('runScoring and runPrune reproduce reference/gradprune.safetensors', ()
         gpu,
         ckpt,
         data,
-        { steps: S, batchSize: B, seqLen: T, lr: 1e-3, warmupSteps: 2, schedule: 'constant', weightDecay: 0.1, maxGradNorm: 1 },
+        // f32 weights: the f32 tolerances below (f16 storage is checked in scoring.f16.gpu.test.ts).
+        { steps: S, batchSize: B, seqLen: T, lr: 1e-3, warmupSteps: 2, schedule: 'constant', weightDecay: 0.1, maxGradNorm: 1, weights: 'f32' },
         { initialAdapters: await loadLoraAdapters(config, DEFAULT_LORA, (n) => ref.readF32(n), 'init.'), progressIntervalMs: 0, onStep: (p) => progress.push(p) },
       );
 

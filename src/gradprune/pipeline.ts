@@ -135,12 +135,14 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
         kendallTau: previous ? kendallTau(current, previous) : NaN,
       });
     };
-    const run = await runLoraSteps(trainer, nextBatch, hooks, { steps: settings.steps, cancelled, atLeastOneStep: true, onProgress: onStep && withScores });
+    // Each step's factors leave the GPU through a small staging ring: a step waits only when the ring is full.
+    const beforeStep = async (s: number) => ((await hooks.beforeStep?.(s)) === false ? false : igia.ready());
+    const run = await runLoraSteps(trainer, nextBatch, { ...hooks, beforeStep }, { steps: settings.steps, cancelled, atLeastOneStep: true, onProgress: onStep && withScores });
     const scores = await igia.readScores();
     const state = await igiaStateFromScorer(igia, config, settings.rank, fingerprint);
     gpu.throwIfFailed();
     return {
-      settings,
+      settings: { ...settings, weights: engine.weightStorage }, // 'auto' as resolved on this adapter
       steps: scores.steps,
       layerScores: scores.layerScore,
       layerScoresCode: scores.layerScoreCode,

@@ -10,8 +10,9 @@ import type { Gpu } from '../gpu/device';
 import { LINEAR_MODULES, type LinearModule, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import { validateLoraConfig, type LoraAdapter, type LoraConfig } from './lora';
-import { GpuModel, type Batch as EngineBatch, type WeightStorage } from './model';
+import { GpuModel, type Batch as EngineBatch } from './model';
 import { SCORING_ADAMW } from './optimizer';
+import { checkWeightPrecision, type WeightPrecision } from './precision';
 import { validateSchedule, type DecayKind, type LrSchedule } from './schedule';
 import type { Trainer, TrainerOptions } from './trainer';
 
@@ -35,7 +36,8 @@ export interface LoraRunSettings {
   seed: number;
   /** Shuffle the examples each epoch (seeded); false: file order, batchSize rows at a time. */
   shuffle: boolean;
-  weights: WeightStorage;
+  /** Weight storage: 'auto' (f16 where the adapter has shader-f16, else f32), 'f32' or 'f16'. A finished run records what was used. */
+  weights: WeightPrecision;
   checkpointing: boolean;
 }
 
@@ -51,7 +53,7 @@ export const PAPER_LORA_RUN: Readonly<Omit<LoraRunSettings, 'steps' | 'warmupSte
   seqLen: 256,
   seed: 0,
   shuffle: true,
-  weights: 'f32' as WeightStorage,
+  weights: 'auto' as WeightPrecision,
   checkpointing: false,
 });
 
@@ -88,6 +90,7 @@ export function validateLoraRunSettings(s: LoraRunSettings): void {
   if (s.warmupSteps >= s.steps && s.schedule !== 'constant') {
     throw badSetting('warmup steps', `${s.warmupSteps} warmup steps leave none of the ${s.steps} steps for the ${s.schedule} decay.`, 'Use fewer warmup steps or a constant schedule.');
   }
+  checkWeightPrecision(s.weights);
   validateLoraConfig(loraConfigOf(s));
   validateSchedule(scheduleOf(s));
 }

@@ -8,12 +8,13 @@ import type { AdapterSummary } from '../gpu/device';
 import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
 import { formatBytes, WEIGHT_BUDGET_BUFFERS } from '../model/summary';
 import type { LoraConfig } from './lora';
+import type { WeightStorage } from './precision';
 
 export interface MemoryPlan {
   batchSize: number;
   seqLen: number;
   lora: LoraConfig | null;
-  weights: 'f32' | 'f16';
+  weights: WeightStorage;
   checkpointing: boolean;
   /** Gradients, optimizer moments and backward buffers. */
   training: boolean;

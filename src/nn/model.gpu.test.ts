@@ -95,18 +95,7 @@ describe('GPU engine options', () => {
     model.destroy();
   });
 
-  it('stores weights as f16 when the device has shader-f16: exact for an F16 checkpoint', async (ctx) => {
-    if (!gpu.adapter.shaderF16) ctx.skip(); // SwiftShader has no shader-f16; lavapipe and real GPUs do
-    const dir = fixtureDir('tiny-mistral'); // stored F16, so f16 storage loses nothing
-    const fm = await loadFixtureModel(dir);
-    const ref = await openReference(dir, 'forward.safetensors');
-    const [B, T] = ref.info('input_ids').shape;
-    const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: null, weights: 'f16' });
-    expect(model.weightBytes()).toBeLessThan(estimateMemory(fm.config, { batchSize: B, seqLen: T, lora: null, weights: 'f32', checkpointing: false, training: false }).weights * 0.6);
-    await model.run({ ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(new Int32Array(B * T), B, T) });
-    expect(maxScaledAbsError(await model.readLogits(), await ref.readF32('logits'))).toBeLessThanOrEqual(1e-4);
-    model.destroy();
-  });
+  // f16 weight storage (on an adapter with shader-f16): model.f16.gpu.test.ts, the gpu-f16 tier.
 
   it('trains adapters on a subset of modules at another rank: loss and gradients equal the CPU reference', async () => {
     const { fm, B, T, batch } = await loraGradCase('tiny-qwen2');
@@ -150,7 +139,12 @@ describe('GPU engine options', () => {
     await expect(load({ seqLen: 600 })).rejects.toThrow(/Sequence length 600 is longer than the model's 512 positions/);
     await expect(load({ batchSize: 0 })).rejects.toThrow(GradPruneError);
     await expect(load({ lora: DEFAULT_LORA, adapters: [] })).rejects.toThrow(/No initial values for the LoRA adapter model\.layers\.0\.self_attn\.q_proj/);
-    if (!gpu.adapter.shaderF16) await expect(load({ weights: 'f16' })).rejects.toThrow(/shader-f16/);
+    if (!gpu.adapter.shaderF16) {
+      await expect(load({ weights: 'f16' })).rejects.toThrow(/f16 weights need the shader-f16 feature, which this GPU adapter \(.+\) does not offer/);
+      const auto = await load({ weights: 'auto' });
+      expect(auto.weightStorage).toBe('f32');
+      auto.destroy();
+    }
     const refusal = await load({ lora: DEFAULT_LORA, adapters: initLoraAdapters(fm.config, DEFAULT_LORA), memoryBudget: 1_000_000 }).catch((e) => e);
     expect(refusal).toBeInstanceOf(GradPruneError);
     expect(refusal.code).toBe('memory');

@@ -16,11 +16,12 @@ import type { TensorStore } from '../model/safetensors';
 import { Kernels, ropeTables, type AttentionShape } from './kernels';
 import { adapterName, loraScale, type LoraAdapter, type LoraConfig } from './lora';
 import { checkMemory, estimateMemory } from './memory';
+import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
 
-export type WeightStorage = 'f32' | 'f16';
+export type { WeightPrecision, WeightStorage } from './precision';
 
-/** f16 weight storage when the device has shader-f16 (half the memory), else f32. */
-export const preferredWeightStorage = (gpu: Gpu): WeightStorage => (gpu.adapter.shaderF16 ? 'f16' : 'f32');
+/** f16 weight storage when the device has shader-f16 (half the memory), else f32: what 'auto' resolves to. */
+export const preferredWeightStorage = (gpu: Gpu): WeightStorage => resolveWeightStorage('auto', gpu.adapter).storage;
 
 export interface EngineOptions {
   /** Rows per batch (B) and tokens per row (T): activations are allocated for exactly this. */
@@ -30,8 +31,12 @@ export interface EngineOptions {
   lora: LoraConfig | null;
   /** Initial adapter values (e.g. initLoraAdapters or a fixture); required when lora is set. */
   adapters?: readonly LoraAdapter[];
-  /** 'f16' needs shader-f16; default f32 (the precision the fixtures are checked at). */
-  weights?: WeightStorage;
+  /**
+   * 'auto' (f16 with shader-f16, else f32), 'f32', or 'f16' (refused without shader-f16). Default f32, the precision
+   * the fixtures are checked at: every setting a person chooses (run settings, eval engines, CLI, studio) passes
+   * 'auto' unless told otherwise.
+   */
+  weights?: WeightPrecision;
   /** Recompute each layer's forward in its backward pass, keeping only layer inputs (default false). */
   checkpointing?: boolean;
   /** Allocate gradients and backward buffers (default: true when lora is set). */
@@ -122,11 +127,12 @@ export class GpuModel {
     readonly gpu: Gpu,
     readonly config: ModelConfig,
     opts: EngineOptions,
+    weightStorage: WeightStorage,
   ) {
     this.kernels = new Kernels(gpu);
     this.B = opts.batchSize;
     this.T = opts.seqLen;
-    this.weightStorage = opts.weights ?? 'f32';
+    this.weightStorage = weightStorage;
     this.checkpointing = opts.checkpointing ?? false;
     this.lora = opts.lora;
     this.training = opts.training ?? opts.lora !== null;
@@ -145,20 +151,21 @@ export class GpuModel {
    * Throws GradPruneError('memory') before any allocation when it does not fit.
    */
   static async load(gpu: Gpu, config: ModelConfig, store: TensorStore, opts: EngineOptions): Promise<GpuModel> {
-    validateOptions(gpu, config, opts);
+    validateOptions(config, opts);
+    const weights = resolveWeightStorage(opts.weights ?? 'f32', gpu.adapter).storage;
     checkMemory(
       estimateMemory(config, {
         batchSize: opts.batchSize,
         seqLen: opts.seqLen,
         lora: opts.lora,
-        weights: opts.weights ?? 'f32',
+        weights,
         checkpointing: opts.checkpointing ?? false,
         training: opts.training ?? opts.lora !== null,
       }),
       gpu.adapter,
       opts.memoryBudget,
     );
-    const model = new GpuModel(gpu, config, opts);
+    const model = new GpuModel(gpu, config, opts, weights);
     await model.uploadWeights(store, opts.onProgress);
     if (opts.lora) model.uploadAdapters(opts.lora, opts.adapters);
     model.build();
@@ -495,7 +502,7 @@ export class GpuModel {
   }
 }
 
-function validateOptions(gpu: Gpu, config: ModelConfig, opts: EngineOptions): void {
+function validateOptions(config: ModelConfig, opts: EngineOptions): void {
   const positive = (v: number, what: string) => {
     if (!Number.isInteger(v) || v <= 0) throw new GradPruneError('input', `${what} must be a positive integer (got ${v}).`, { subject: what });
   };
@@ -512,9 +519,6 @@ function validateOptions(gpu: Gpu, config: ModelConfig, opts: EngineOptions): vo
       subject: 'sequence length',
       hint: `Use at most ${config.maxPositionEmbeddings} tokens.`,
     });
-  }
-  if (opts.weights === 'f16' && !gpu.adapter.shaderF16) {
-    throw new GradPruneError('gpu', 'f16 weight storage needs the shader-f16 feature, which this GPU does not offer.', { hint: 'Use f32 weights.' });
   }
   if (config.headDim > 256) throw new GradPruneError('config', `head_dim ${config.headDim} is over the attention kernel's 256.`, { subject: 'config.json' });
 }

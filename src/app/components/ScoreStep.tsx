@@ -1,6 +1,7 @@
 import { useEffect, useMemo } from 'react';
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { LinearModule } from '../../model/config';
+import { precisionLine, resolveWeightStorage, WEIGHT_PRECISIONS, type ResolvedPrecision, type WeightPrecision } from '../../nn/precision';
 import { formatBytes } from '../format';
 import { controlScoring, refreshMemoryEstimate, setMetric, startScoring, updateSettings } from '../journey-actions';
 import { formatDuration, scoresFor, stabilityAgainstLatest } from '../plan-view';
@@ -113,8 +114,54 @@ function Settings({ disabled }: { disabled: boolean }) {
           </label>
         ))}
       </div>
+      <PrecisionField choice={s.weights} disabled={disabled} />
       {memory && <MemoryLine memory={memory} />}
     </fieldset>
+  );
+}
+
+const PRECISION_LABELS: Record<WeightPrecision, string> = { auto: 'auto (f16 where the GPU supports it)', f32: 'f32', f16: 'f16' };
+
+/** The weight precision choice and what it means on this adapter ('auto' resolved as the engine will). */
+function PrecisionField({ choice, disabled }: { choice: WeightPrecision; disabled: boolean }) {
+  const adapter = useStudio((st) => (st.gpu.state === 'ready' || st.gpu.state === 'lost' ? st.gpu.adapter : null));
+  let resolved: ResolvedPrecision | null = null;
+  let problem: string | null = null;
+  if (adapter) {
+    try {
+      resolved = resolveWeightStorage(choice, adapter);
+    } catch (e) {
+      problem = (e as Error).message;
+    }
+  }
+  return (
+    <div className="control-row">
+      <label className="inline-label">
+        <span>Weight precision</span>{' '}
+        <select data-testid="setting-precision" value={choice} disabled={disabled} onChange={(e) => updateSettings({ weights: e.currentTarget.value as WeightPrecision })}>
+          {WEIGHT_PRECISIONS.map((p) => (
+            <option key={p} value={p}>
+              {PRECISION_LABELS[p]}
+            </option>
+          ))}
+        </select>
+      </label>
+      {resolved && (
+        <span className="small" data-testid="precision-resolved" data-value={resolved.storage}>
+          {precisionLine(resolved)}; sums in f32
+        </span>
+      )}
+      {problem && (
+        <span className="error-text small" role="alert" data-testid="precision-problem">
+          {problem}
+        </span>
+      )}
+      {!adapter && (
+        <span className="muted small" data-testid="precision-resolved" data-value="">
+          decided when the GPU adapter is known
+        </span>
+      )}
+    </div>
   );
 }
 

@@ -10,8 +10,9 @@ import { encodeItems, scoreMultipleChoice, type MultipleChoiceResult } from '../
 import { heldOutLoss, type HeldOutLoss } from '../../eval/loss';
 import { readPeftAdapter } from '../../export/peft';
 import type { ModelConfig } from '../../model/config';
+import { precisionLine, type WeightStorage } from '../../nn/precision';
 import { openFile, openFolder } from '../../model/node-files';
-import { flag, intOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
+import { flag, intOption, PRECISION_OPTION, precisionOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
 
 /** `--lora <dir>`: a PEFT adapter folder read and checked against the model. */
@@ -30,6 +31,8 @@ export interface EvalReport {
   data: string;
   format: string;
   engine: EngineKind;
+  /** How the weights were stored ('auto' resolved against the adapter; always f32 on the CPU). */
+  weights: WeightStorage;
   lora: string | null;
   /** Rows read, rows evaluated (after --limit and rejects), rows rejected. */
   rows: number;
@@ -60,6 +63,7 @@ export const evalCommand: Command = {
     'max-seq-len': { type: 'string', valueName: 'N', description: 'tokens per sequence at most (default 512 or the model maximum)' },
     'batch-size': { type: 'string', valueName: 'N', description: 'sequences per forward pass (default 4)' },
     cpu: { type: 'boolean', description: 'use the float32 CPU reference instead of the GPU (slow: tiny models only)' },
+    precision: PRECISION_OPTION,
     json: { type: 'boolean', description: 'print the results as JSON (on stdout)' },
   },
   async run({ positionals, options }, io) {
@@ -77,6 +81,7 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
   const ckpt = await openModelFolder(modelDir);
   const maxLen = Math.min(ckpt.config.maxPositionEmbeddings, intOption(options, 'max-seq-len', Math.min(512, ckpt.config.maxPositionEmbeddings), { min: 2 }));
   const lora = await loraOption(options, ckpt.config);
+  const weights = precisionOption(options);
 
   const full = await readDataset(await openFile(dataPath), path.basename(dataPath));
   const examples = full.examples.slice(0, limit);
@@ -94,7 +99,8 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
   const seqLen = Math.min(maxLen, longest);
   const kind = engineOption(options);
   io.err(`Scoring ${set.examples.length} rows${dataset.multipleChoice.length ? ` and ${mcRequests.length} choices` : ''} on the ${kind === 'gpu' ? 'GPU' : 'CPU reference'} (sequences up to ${seqLen} tokens)…`);
-  const engine = await loadEvalEngine(ckpt.config, ckpt.store, { kind, batchSize, seqLen, lora });
+  const engine = await loadEvalEngine(ckpt.config, ckpt.store, { kind, batchSize, seqLen, lora, weights });
+  io.err(precisionLine(engine.precision));
   try {
     const loss: HeldOutLoss = await heldOutLoss(engine.model, evalBatches(set.examples, { batchSize, padTokenId: set.padTokenId }));
     const mc = dataset.multipleChoice.length
@@ -106,6 +112,7 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
       data: dataset.fileName,
       format: dataset.multipleChoiceSchema ? `${dataset.format} (${dataset.multipleChoiceSchema})` : dataset.format,
       engine: kind,
+      weights: engine.precision.storage,
       lora: typeof options.lora === 'string' ? options.lora : null,
       rows: full.totalRows,
       examples: set.examples.length,

@@ -18,7 +18,8 @@ import { sha256Hex } from '../../export/recipe';
 import { requestGpu, type Gpu } from '../../gpu/device';
 import type { Checkpoint } from '../../model/checkpoint';
 import { openFile } from '../../model/node-files';
-import { flag, intOption, numberOption, stringOption, usageError, type Command, type OptionValues } from '../command';
+import { precisionLine, resolveWeightStorage } from '../../nn/precision';
+import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
 import { bar, loadLine, throttled } from '../progress';
 
@@ -41,6 +42,7 @@ export function recoverySettingsFrom(options: OptionValues): RecoverySettingsInp
     seed: intOption(options, 'seed', D.seed),
     shuffle: !flag(options, 'no-shuffle'),
     heldOut: numberOption(options, 'held-out', D.heldOut, { min: 0 }),
+    weights: precisionOption(options),
   };
 }
 
@@ -109,6 +111,7 @@ export const finetuneCommand: Command = {
     'held-out': { type: 'string', valueName: 'X', description: `share (0..1) or count of examples kept aside for the loss before → after (default ${D.heldOut})` },
     'merge-adapter': { type: 'boolean', description: 'write the merged model (a full checkpoint) instead of a PEFT adapter folder' },
     dense: { type: 'string', valueName: 'DIR', description: 'the unpruned model, measured as the first row of the before / after table' },
+    precision: PRECISION_OPTION,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the output folder' },
   },
   async run({ positionals, options }, io) {
@@ -139,6 +142,7 @@ export const finetuneCommand: Command = {
     const report = throttled(io);
     let result: RecoveryResult;
     try {
+      io.err(precisionLine(resolveWeightStorage(given.weights ?? D.weights, gpu.adapter)));
       result = await runRecovery(gpu, ckpt, { examples: set.examples, padTokenId: set.padTokenId, tokenizer: ckpt.tokenizer }, given, {
         progressIntervalMs: 1000,
         onLoad: (done, total) => report(loadLine(done, total), done === total),
@@ -195,7 +199,7 @@ async function measureTable(
 ): Promise<ModelMeasurement[]> {
   const { heldOut } = recoverySplit(set.examples, given);
   const items: MultipleChoiceItem[] = heldOut.flatMap((e) => (e.mc ? [e.mc] : []));
-  const shape = { batchSize: result.settings.batchSize, seqLen: result.settings.seqLen, padTokenId: set.padTokenId, repeats: 3 };
+  const shape = { batchSize: result.settings.batchSize, seqLen: result.settings.seqLen, padTokenId: set.padTokenId, repeats: 3, weights: result.settings.weights };
   const rows: ModelMeasurement[] = [];
   if (dense) {
     rows.push(await measureModel(gpu, 'dense', dense, { ...shape, heldOut, multipleChoice: items.length ? { tokenizer: dense.tokenizer, items } : null }));

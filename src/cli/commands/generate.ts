@@ -5,7 +5,8 @@
 import { GradPruneError } from '../../errors';
 import { loadGenerationEngine } from '../../eval/engines';
 import { generateIds, stopIdsOf, type Generated } from '../../eval/generation';
-import { flag, intOption, numberOption, usageError, type Command, type OptionValues } from '../command';
+import { precisionLine, type WeightStorage } from '../../nn/precision';
+import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, usageError, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
 import { engineOption, loraOption } from './eval';
 
@@ -21,6 +22,8 @@ export interface GenerateReport {
   topK: number;
   topP: number;
   engine: 'gpu' | 'cpu';
+  /** How the weights were stored ('auto' resolved against the adapter; always f32 on the CPU). */
+  weights: WeightStorage;
 }
 
 /** `--prompt-ids 1,2,3`: exact token ids instead of text (for reproducing a sequence). */
@@ -51,6 +54,7 @@ export const generateCommand: Command = {
     seed: { type: 'string', valueName: 'N', description: 'seed of the sampler (default 0)' },
     lora: { type: 'string', valueName: 'DIR', description: 'a PEFT LoRA adapter folder to apply' },
     cpu: { type: 'boolean', description: 'use the float32 CPU reference instead of the GPU (slow: tiny models only)' },
+    precision: PRECISION_OPTION,
     json: { type: 'boolean', description: 'print the prompt ids, generated ids and text as JSON (on stdout)' },
   },
   async run({ positionals, options }, io) {
@@ -60,6 +64,7 @@ export const generateCommand: Command = {
     const topP = numberOption(options, 'top-p', 1, { min: 0, max: 1 });
     if (topP === 0) throw usageError('--top-p must be above 0 (1 keeps every token).', 'top-p');
     const seed = intOption(options, 'seed', 0);
+    const weights = precisionOption(options);
     const text = options.prompt;
     if (text !== undefined && typeof text !== 'string') throw usageError('--prompt needs text.', 'prompt');
     if (text !== undefined && options['prompt-ids'] !== undefined) throw usageError('Give --prompt or --prompt-ids, not both.', 'prompt');
@@ -73,7 +78,8 @@ export const generateCommand: Command = {
     }
     const lora = await loraOption(options, ckpt.config);
     const kind = engineOption(options);
-    const engine = await loadGenerationEngine(ckpt.config, ckpt.store, { kind, maxLength: Math.min(maxLen, promptIds.length + maxNewTokens), lora });
+    const engine = await loadGenerationEngine(ckpt.config, ckpt.store, { kind, maxLength: Math.min(maxLen, promptIds.length + maxNewTokens), lora, weights });
+    io.err(precisionLine(engine.precision));
     let g: Generated;
     try {
       const genEos = ckpt.generationConfig?.eos_token_id;
@@ -84,7 +90,7 @@ export const generateCommand: Command = {
       engine.destroy();
     }
     const generated = ckpt.tokenizer.decode(g.ids, { skipSpecialTokens: true });
-    const report: GenerateReport = { model: ckpt.name, prompt: text ?? null, promptIds, ids: g.ids, text: generated, stop: g.stop, temperature, topK, topP, engine: kind };
+    const report: GenerateReport = { model: ckpt.name, prompt: text ?? null, promptIds, ids: g.ids, text: generated, stop: g.stop, temperature, topK, topP, engine: kind, weights: engine.precision.storage };
     if (flag(options, 'json')) io.out(JSON.stringify(report, null, 2));
     else {
       io.out(`${text ?? ckpt.tokenizer.decode(promptIds, { skipSpecialTokens: true })}${generated}`);

@@ -18,7 +18,8 @@ import { igiaFileFor, scoresDocument } from '../../gradprune/scores-file';
 import type { Checkpoint } from '../../model/checkpoint';
 import { openFile, openFolder } from '../../model/node-files';
 import type { LoraAdapter } from '../../nn/lora';
-import { flag, intOption, numberOption, stringOption, usageError, type CliIO, type Command, type OptionSpec, type OptionValues } from '../command';
+import { resolveWeightStorage, precisionLine } from '../../nn/precision';
+import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionSpec, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
 import { loadLine, scoringLine, throttled } from '../progress';
 
@@ -38,6 +39,7 @@ export const SCORING_OPTIONS: Record<string, OptionSpec> = {
   clip: { type: 'string', valueName: 'X', description: `clip the global gradient norm to X; 0 = no clipping (default ${D.maxGradNorm})` },
   seed: { type: 'string', valueName: 'S', description: 'seed of the shuffle and the LoRA init (default 0)' },
   'no-shuffle': { type: 'boolean', description: 'take examples in file order, B at a time' },
+  precision: PRECISION_OPTION,
 };
 
 /** Scoring settings from the command line; `defaults` are the command's own (the demo's are smaller). */
@@ -57,6 +59,7 @@ export function scoringSettingsFrom(options: OptionValues, defaults: Partial<Sco
     maxGradNorm: clip === 0 ? null : clip,
     seed: intOption(options, 'seed', base.seed),
     shuffle: !flag(options, 'no-shuffle') && base.shuffle,
+    weights: options.precision === undefined ? base.weights : precisionOption(options),
   };
 }
 
@@ -92,6 +95,7 @@ export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: 
   const gpu = await requestGpu();
   const report = throttled(io);
   try {
+    io.err(precisionLine(resolveWeightStorage(settings.weights ?? D.weights, gpu.adapter)));
     const result = await runScoring(gpu, ckpt, { kind: 'examples', examples: set.examples, padTokenId: set.padTokenId }, settings, {
       initialAdapters: job.initialAdapters,
       progressIntervalMs: 1000,

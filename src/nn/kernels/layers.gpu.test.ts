@@ -6,7 +6,7 @@ import type { Gpu } from '../../gpu/device';
 import { createTensor } from '../../gpu/tensor';
 import { embeddingForwardCpu, rmsnormBackwardCpu, rmsnormForwardCpu, ropeBackwardCpu, ropeForwardCpu, swigluBackwardCpu, swigluForwardCpu } from './cpu';
 import { Kernels, ropeTables } from './index';
-import { addArrays, gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, testGpu, toHalf, TUNINGS } from './test-utils';
+import { addArrays, gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, testGpu, TUNINGS } from './test-utils';
 
 const [B, T, C, V, NH, HD, I] = [2, 7, 45, 19, 3, 10, 53];
 const TOL = 2e-5;
@@ -33,18 +33,7 @@ for (const [tuningName, tuning] of TUNINGS) {
         expect(maxRelErr(got, embeddingForwardCpu(ids, wte, V, C))).toBe(0);
         expect(got.slice(3 * C, 4 * C).every((x) => x === 0)).toBe(true);
       });
-
-      it('embeddingForward with f16 wte', async (ctx) => {
-        if (!gpu.adapter.shaderF16) {
-          ctx.skip(`adapter "${gpu.adapter.name}" has no shader-f16`);
-          return;
-        }
-        const ids = randomInts(B * T, 3, V);
-        const half = toHalf(randomArray(V * C, 4));
-        const out = createTensor(gpu.device, 'out', [B, T, C]);
-        const [got] = await runAndRead(gpu, k.embeddingForward(out, gpuTensor(gpu, 'ids', [B, T], ids, 'i32'), gpuTensor(gpu, 'wte', [V, C], half.bits, 'f16')), out);
-        expect(maxRelErr(got, embeddingForwardCpu(ids, half.values, V, C))).toBe(0);
-      });
+      // embeddingForward with an f16 wte: weights.f16.gpu.test.ts (the gpu-f16 tier, on an adapter with shader-f16).
     });
 
     describe('rmsnorm', () => {

@@ -5,7 +5,7 @@ import type { Gpu } from '../../gpu/device';
 import { createTensor } from '../../gpu/tensor';
 import { linearBackwardCpu, linearForwardCpu, loraBackwardCpu, loraForwardCpu, matmulCpu } from './cpu';
 import { Kernels } from './index';
-import { addArrays, gpuTensor, maxRelErr, randomArray, relL2, runAndRead, testGpu, toHalf, TUNINGS } from './test-utils';
+import { addArrays, gpuTensor, maxRelErr, randomArray, relL2, runAndRead, testGpu, TUNINGS } from './test-utils';
 
 const [N, IC, OC, r, scale] = [37, 70, 131, 5, 4];
 const TOL = 2e-5;
@@ -107,28 +107,7 @@ for (const [tuningName, tuning] of TUNINGS) {
     });
 
     describe('linear with f16 weights', () => {
-      it('forward and backward read f16 weights, accumulate in f32', async (ctx) => {
-        if (!gpu.adapter.shaderF16) {
-          ctx.skip(`adapter "${gpu.adapter.name}" has no shader-f16 (SwiftShader never does; Mesa lavapipe and real GPUs do)`);
-          return;
-        }
-        const inp = randomArray(N * IC, 21);
-        const half = toHalf(randomArray(OC * IC, 22));
-        const bias = randomArray(OC, 23);
-        const dout = randomArray(N * OC, 24);
-        const w16 = gpuTensor(gpu, 'w16', [OC, IC], half.bits, 'f16');
-        const out = createTensor(gpu.device, 'out', [N, OC]);
-        const dinp = createTensor(gpu.device, 'dinp', [N, IC]);
-        const calls = [
-          ...k.linearForward(out, gpuTensor(gpu, 'inp', [N, IC], inp), w16, gpuTensor(gpu, 'bias', [OC], bias)),
-          ...k.linearBackward(dinp, null, null, gpuTensor(gpu, 'dout', [N, OC], dout), gpuTensor(gpu, 'inp2', [N, IC], inp), w16),
-        ];
-        const [gotOut, gotDinp] = await runAndRead(gpu, calls, out, dinp);
-        // Against the f32 computation with the weights the f16 bits hold exactly: only f32 rounding differs.
-        expect(maxRelErr(gotOut, linearForwardCpu(inp, half.values, bias, N, IC, OC))).toBeLessThan(TOL);
-        expect(maxRelErr(gotDinp, linearBackwardCpu(dout, inp, half.values, N, IC, OC).dinp)).toBeLessThan(TOL);
-      });
-
+      // Reading f16 weights is tested on an adapter with shader-f16 in weights.f16.gpu.test.ts (the gpu-f16 tier).
       it('an f16 weight on a device without shader-f16 is refused by name', (ctx) => {
         if (gpu.adapter.shaderF16) {
           ctx.skip('this adapter has shader-f16');
