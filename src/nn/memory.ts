@@ -89,7 +89,7 @@ export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate
  */
 export function checkMemory(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = WEIGHT_BUDGET_BUFFERS * adapter.maxBufferSize): void {
   const binding = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
-  const parts = `weights ${formatBytes(e.weights)}, LoRA state ${formatBytes(e.adapters)}, activations ${formatBytes(e.activations)}, backward ${formatBytes(e.backward)}`;
+  const parts = memoryParts(e);
   if (e.largest.bytes > binding) {
     throw new GradPruneError('memory', `The buffer ${e.largest.name} needs ${formatBytes(e.largest.bytes)}, over this GPU's largest binding (${formatBytes(binding)}).`, {
       subject: e.largest.name,
@@ -102,4 +102,12 @@ export function checkMemory(e: MemoryEstimate, adapter: AdapterSummary, availabl
       hint: 'Use a smaller batch, a shorter sequence, gradient checkpointing, a lower LoRA rank, or f16 weights.',
     });
   }
+}
+
+const memoryParts = (e: MemoryEstimate): string =>
+  `weights ${formatBytes(e.weights)}, LoRA state ${formatBytes(e.adapters)}, activations ${formatBytes(e.activations)}, backward ${formatBytes(e.backward)}`;
+
+/** The estimate as one line for a terminal, shown before a run starts. */
+export function memoryLine(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = WEIGHT_BUDGET_BUFFERS * adapter.maxBufferSize): string {
+  return `memory ${formatBytes(e.total)} of GPU memory (${memoryParts(e)}); ${formatBytes(availableBytes)} allowed`;
 }

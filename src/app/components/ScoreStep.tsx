@@ -167,14 +167,15 @@ function PrecisionField({ choice, disabled }: { choice: WeightPrecision; disable
 
 function MemoryLine({ memory }: { memory: NonNullable<ReturnType<typeof useStudio.getState>['memory']> }) {
   const e = memory.estimate;
-  const total = e.total + memory.igiaBytes;
   return (
-    <div className="small" data-testid="memory-estimate" data-value={total} data-fits={memory.problem ? 'no' : 'yes'}>
+    <div className="small" data-testid="memory-estimate" data-value={e.total} data-host={memory.igiaBytes} data-fits={memory.problem ? 'no' : 'yes'}>
       <p className="memory-line">
-        GPU memory needed: <strong>{formatBytes(total)}</strong>{' '}
+        GPU memory needed: <strong>{formatBytes(e.total)}</strong>{' '}
         <span className="muted">
-          (weights {formatBytes(e.weights)}, LoRA state {formatBytes(e.adapters)}, activations {formatBytes(e.activations)}, backward {formatBytes(e.backward)}, gradient factors for merging {formatBytes(memory.igiaBytes)}; largest buffer {formatBytes(e.largest.bytes)})
+          (weights {formatBytes(e.weights)}, LoRA state {formatBytes(e.adapters)}, activations {formatBytes(e.activations)}, backward {formatBytes(e.backward)}; largest buffer {formatBytes(e.largest.bytes)})
         </span>
+        <br />
+        Host memory for the gradient factors a merge needs: <strong>{formatBytes(memory.igiaBytes)}</strong>
       </p>
       {memory.problem && (
         <p className="error-text" role="alert" data-testid="memory-problem">

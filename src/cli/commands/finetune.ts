@@ -11,13 +11,14 @@ import { DATASET_FORMATS } from '../../data/formats';
 import type { MultipleChoiceItem, TokenizedExample } from '../../data/types';
 import { GradPruneError } from '../../errors';
 import { comparisonRows, formatComparisonTable, measureModel, type ModelMeasurement } from '../../eval/before-after';
-import { DEFAULT_RECOVERY_SETTINGS as D, recoverySplit, runRecovery, type RecoveryProgress, type RecoveryResult, type RecoverySettingsInput } from '../../eval/recovery';
+import { DEFAULT_RECOVERY_SETTINGS as D, recoveryLora, recoverySplit, resolveRecoverySettings, runRecovery, type RecoveryProgress, type RecoveryResult, type RecoverySettingsInput } from '../../eval/recovery';
 import { exportMergedCheckpoint, RECOVERY_FILE } from '../../export/merge-adapter';
 import { writePeftAdapter } from '../../export/peft';
 import { sha256Hex } from '../../export/recipe';
 import { requestGpu, type Gpu } from '../../gpu/device';
 import type { Checkpoint } from '../../model/checkpoint';
 import { openFile } from '../../model/node-files';
+import { estimateMemory, memoryLine } from '../../nn/memory';
 import { precisionLine, resolveWeightStorage } from '../../nn/precision';
 import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
@@ -142,7 +143,10 @@ export const finetuneCommand: Command = {
     const report = throttled(io);
     let result: RecoveryResult;
     try {
-      io.err(precisionLine(resolveWeightStorage(given.weights ?? D.weights, gpu.adapter)));
+      const weights = resolveWeightStorage(given.weights ?? D.weights, gpu.adapter);
+      io.err(precisionLine(weights));
+      const full = resolveRecoverySettings({ ...given, weights: weights.storage }, recoverySplit(set.examples, given).train.length);
+      io.err(memoryLine(estimateMemory(ckpt.config, { batchSize: full.batchSize, seqLen: full.seqLen, lora: recoveryLora(full), weights: weights.storage, checkpointing: full.checkpointing, training: true }), gpu.adapter));
       result = await runRecovery(gpu, ckpt, { examples: set.examples, padTokenId: set.padTokenId, tokenizer: ckpt.tokenizer }, given, {
         progressIntervalMs: 1000,
         onLoad: (done, total) => report(loadLine(done, total), done === total),

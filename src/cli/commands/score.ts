@@ -11,8 +11,11 @@ import { GradPruneError } from '../../errors';
 import { readPeftAdapter } from '../../export/peft';
 import { sha256Hex } from '../../export/recipe';
 import { requestGpu } from '../../gpu/device';
+import { igiaMemory } from '../../gradprune/igia';
 import { encodeIgiaState } from '../../gradprune/igia-state';
-import { DEFAULT_SCORING_SETTINGS, resolveScoringSettings, runScoring, type ScoringResult, type ScoringSettings } from '../../gradprune/pipeline';
+import { formatBytes } from '../../model/summary';
+import { estimateMemory, memoryLine } from '../../nn/memory';
+import { DEFAULT_SCORING_SETTINGS, loraOf, resolveScoringSettings, runScoring, type ScoringResult, type ScoringSettings } from '../../gradprune/pipeline';
 import { rankLayers } from '../../gradprune/scores';
 import { igiaFileFor, scoresDocument } from '../../gradprune/scores-file';
 import type { Checkpoint } from '../../model/checkpoint';
@@ -95,7 +98,12 @@ export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: 
   const gpu = await requestGpu();
   const report = throttled(io);
   try {
-    io.err(precisionLine(resolveWeightStorage(settings.weights ?? D.weights, gpu.adapter)));
+    const weights = resolveWeightStorage(settings.weights ?? D.weights, gpu.adapter);
+    io.err(precisionLine(weights));
+    const full = resolveScoringSettings({ ...settings, weights: weights.storage });
+    const estimate = estimateMemory(ckpt.config, { batchSize: full.batchSize, seqLen: full.seqLen, lora: loraOf(full), weights: weights.storage, checkpointing: full.checkpointing, training: true });
+    const factors = igiaMemory(ckpt.config, full.modules, full.rank, full.steps).hostBytes;
+    io.err(`${memoryLine(estimate, gpu.adapter)}; IGIA gradient factors ${formatBytes(factors)} of host memory`);
     const result = await runScoring(gpu, ckpt, { kind: 'examples', examples: set.examples, padTokenId: set.padTokenId }, settings, {
       initialAdapters: job.initialAdapters,
       progressIntervalMs: 1000,
