@@ -1,6 +1,7 @@
 // The whole journey as a person walks it, in Chromium with WebGPU on SwiftShader: model → dataset (format
-// detected, changed, mapped) → score (loss chart, 6 × 7 heatmap) → prune slider → apply → evaluate → download
-// the zip → load the downloaded checkpoint back. Expected numbers come from ../shared/fixtures/README.md
+// detected, changed, mapped) → score (loss chart, 6 × 7 heatmap) → prune slider → apply → evaluate → recover
+// (a short fine-tuning, dense / pruned / recovered table) → download the zip (PEFT adapter, then merged) → load
+// the downloaded checkpoint back. Expected numbers come from ../shared/fixtures/README.md
 // (tiny-llama: 6 layers, 7 LoRA modules) and the test's own arithmetic, never from the code under test.
 // Scoring runs only a few steps: SwiftShader is slow.
 
@@ -20,7 +21,7 @@ const JOURNEY_TIMEOUT = 15 * 60_000;
 async function until(page: Page, selector: string): Promise<void> {
   const failure = page
     .waitForSelector(
-      '[data-testid=score-error], [data-testid=prune-error], [data-testid=check-error], [data-testid=generate-error], [data-testid=download-error], [data-testid=load-error], [data-testid=notice]',
+      '[data-testid=score-error], [data-testid=prune-error], [data-testid=check-error], [data-testid=generate-error], [data-testid=recover-error], [data-testid=download-error], [data-testid=load-error], [data-testid=notice]',
     )
     .then(async (el) => {
       throw new Error(`the studio shows an error while waiting for ${selector}: ${await el.innerText()}`);
@@ -147,20 +148,70 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   await page.getByTestId('own-generate').click();
   await until(page, '[data-testid=own-generations]');
   assert.match(await page.getByTestId('own-generations').innerText(), /What gives plants their energy/);
+  // The table has the sizes and a measured forward time per token for both models.
+  const denseParams = 6 * layerParams + 2 * 512 * 64 + 64; // + embedding, lm_head (untied), final norm
+  const prunedParams = 4 * layerParams + 2 * 512 * 64 + 64;
+  assert.equal(await valueOf(page, 'eval-dense-params'), String(denseParams));
+  assert.equal(await valueOf(page, 'eval-pruned-params'), String(prunedParams));
+  assert.equal(await valueOf(page, 'eval-pruned-weights'), String(4 * prunedParams)); // F32
+  for (const id of ['eval-dense-ms', 'eval-pruned-ms']) assert.ok(Number(await valueOf(page, id)) > 0, id);
   await studio.screenshot('journey-06-check');
   await studio.shot('journey-06-check-card', 'check-step');
 
-  // 6. Download: the zip holds a Hugging Face folder with 4 layers, the model card and the recipe.
+  // 5b. Recover: three steps of a fresh LoRA on short rows, the live loss chart, then dense / pruned / recovered.
+  await setNumber(page, 'recover-steps', 3);
+  await setNumber(page, 'recover-batch', 2);
+  await setNumber(page, 'recover-seqlen', 48);
+  await setNumber(page, 'recover-lr', 0.001);
+  await page.getByTestId('recover-start').click();
+  await until(page, '[data-testid=recovery-table]');
+  assert.equal(await page.getByTestId('recover-loss-chart').getAttribute('data-points'), '3');
+  const tableRows = page.getByTestId('recovery-table').getByTestId('comparison-row');
+  const shown = await tableRows.evaluateAll((els) => els.map((e) => [e.getAttribute('data-label'), e.getAttribute('data-layers'), e.getAttribute('data-parameters')]));
+  assert.deepEqual(shown, [
+    ['dense', '6', String(denseParams)],
+    ['pruned', '4', String(prunedParams)],
+    ['pruned + recovered', '4', String(prunedParams)], // the adapter merged: no extra parameters
+  ]);
+  // Same held-out rows as the Check above: the dense and pruned losses agree with it.
+  for (const key of ['dense', 'pruned']) {
+    const check = Number(await valueOf(page, `eval-${key}-loss`));
+    assert.ok(Math.abs(Number(await valueOf(page, `recovery-${key}-loss`)) - check) < 1e-4 * check, key);
+  }
+  for (const id of ['recovery-recovered-loss', 'recovery-recovered-ppl', 'recovery-recovered-ms']) assert.ok(Number(await valueOf(page, id)) > 0, id);
+  assert.ok(Number(await valueOf(page, 'recovery-recovered-acc')) * 4 % 1 === 0, 'accuracy over 4 questions');
+  await page.getByTestId('recovery-table').scrollIntoViewIfNeeded();
+  await page.mouse.move(0, 0); // no chart tooltip left open under the pointer
+  await studio.screenshot('journey-06b-recovered');
+  await studio.shot('journey-06b-recover-panel', 'recover-panel');
+
+  // 6. Download. First the adapter kept apart: the pruned weights plus a PEFT folder.
+  await page.getByTestId('adapter-peft').check();
+  await page.getByTestId('prepare-download').click();
+  await until(page, '[data-testid=download-zip]');
+  const [peftDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-zip').click()]);
+  assert.equal(peftDownload.suggestedFilename(), 'tiny-llama-gradprune-4L.zip');
+  const peftZip = path.join(work, 'peft.zip');
+  await peftDownload.saveAs(peftZip);
+  const peftEntries = unzipSync(new Uint8Array(readFileSync(peftZip)));
+  for (const f of ['adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'model.safetensors', 'gradprune_recovery.json']) {
+    assert.ok(peftEntries['tiny-llama-gradprune-4L/' + f], `${f} is in the PEFT zip`);
+  }
+  assert.equal(JSON.parse(strFromU8(peftEntries['tiny-llama-gradprune-4L/adapter/adapter_config.json'])).r, 8);
+
+  // Then merged (the default): a Hugging Face folder with 4 layers, the model card and the recipe.
+  await page.getByTestId('adapter-merged').check();
   await page.getByTestId('prepare-download').click();
   await until(page, '[data-testid=download-zip]');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-zip').click()]);
   const zipPath = path.join(work, download.suggestedFilename());
   await download.saveAs(zipPath);
-  assert.equal(download.suggestedFilename(), 'tiny-llama-gradprune-4L.zip');
+  assert.equal(download.suggestedFilename(), 'tiny-llama-gradprune-4L-recovered.zip');
   await studio.screenshot('journey-07-download');
   await studio.shot('journey-07-download-card', 'download-step');
   const entries = unzipSync(new Uint8Array(readFileSync(zipPath)));
-  const folder = 'tiny-llama-gradprune-4L/';
+  const folder = 'tiny-llama-gradprune-4L-recovered/';
+  assert.ok(!Object.keys(entries).some((n) => n.includes('adapter_')), 'the merged zip has no adapter files');
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'README.md', 'gradprune_recipe.json']) {
     assert.ok(entries[folder + f], `${f} is in the zip`);
   }
@@ -171,14 +222,24 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   // The Check above is recorded in the recipe and the model card.
   assert.equal(recipe.evaluation[0].after, Number(await valueOf(page, 'eval-pruned-loss')));
   assert.match(strFromU8(entries[folder + 'README.md']), /## Evaluation/);
+  // …and so is the recovery, with the numbers the table shows.
+  const card = strFromU8(entries[folder + 'README.md']);
+  assert.match(card, /## Recovery fine-tuning/);
+  assert.match(card, /merged into the weights/);
+  const afterLoss = Number(await valueOf(page, 'recovery-recovered-loss'));
+  assert.ok(card.includes(afterLoss.toFixed(4)), 'the card gives the recovered loss');
+  const record = JSON.parse(strFromU8(entries[folder + 'gradprune_recovery.json']));
+  assert.equal(record.steps, 3);
+  assert.equal(record.merged, true);
+  assert.equal(record.heldOutLossAfter, afterLoss);
 
-  // The downloaded checkpoint loads back into the studio.
-  const back = path.join(work, 'tiny-llama-gradprune-4L');
+  // The downloaded (merged) checkpoint loads back into the studio with the pruned layer count.
+  const back = path.join(work, 'tiny-llama-gradprune-4L-recovered');
   mkdirSync(back);
   for (const [name, bytes] of Object.entries(entries)) if (name.startsWith(folder) && name.length > folder.length) writeFileSync(path.join(back, name.slice(folder.length)), bytes);
   await page.getByTestId('input-folder').setInputFiles(back);
   await page.waitForSelector('[data-testid=summary-layers][data-value="4"]');
-  assert.equal((await page.getByTestId('summary-name').innerText()).trim(), 'tiny-llama-gradprune-4L');
+  assert.equal((await page.getByTestId('summary-name').innerText()).trim(), 'tiny-llama-gradprune-4L-recovered');
   await studio.screenshot('journey-08-reloaded');
   assert.deepEqual(studio.errors, []);
 });

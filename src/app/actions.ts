@@ -5,7 +5,7 @@ import type { FileEntry } from '../worker/protocol';
 import { flattenByName, type PickedFile } from './files';
 import { loadDatasetFile } from './journey-actions';
 import { restorableScores, savedSession } from './persist';
-import { applyWorkerEvent, emptyCheck, emptyDownload, emptyPrune, emptyScore, useStudio, type DemoDataset } from './store';
+import { applyWorkerEvent, emptyCheck, emptyDownload, emptyPrune, emptyRecover, emptyScore, useStudio, type DemoDataset } from './store';
 import { WorkerRequestError, type WorkerClient } from './worker-client';
 
 let client: WorkerClient | null = null;
@@ -43,6 +43,7 @@ export async function loadModelFiles(files: FileEntry[], name: string, source = 
     score: emptyScore(),
     prune: emptyPrune(),
     check: emptyCheck(),
+    recover: emptyRecover(),
     download: emptyDownload(),
     activity: null,
   });

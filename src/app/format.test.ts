@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatCount, formatExact } from './format';
+import { formatBytes, formatCount, formatExact, formatMsPerToken } from './format';
 
 describe('formatCount', () => {
   it('keeps small numbers whole', () => {
@@ -37,5 +37,14 @@ describe('formatExact', () => {
   it('groups thousands', () => {
     expect(formatExact(1_240_000)).toBe('1,240,000');
     expect(formatExact(96)).toBe('96');
+  });
+});
+
+describe('formatMsPerToken', () => {
+  it('shows milliseconds from 1 ms up, microseconds below', () => {
+    expect(formatMsPerToken(12.345)).toBe('12.3 ms');
+    expect(formatMsPerToken(1)).toBe('1 ms');
+    expect(formatMsPerToken(0.0352)).toBe('35.2 µs');
+    expect(formatMsPerToken(0.5)).toBe('500 µs');
   });
 });

@@ -40,3 +40,8 @@ export function formatBytes(bytes: number): string {
 
 /** The exact integer with thousands separators: 1240000 → "1,240,000". */
 export const formatExact = (n: number): string => n.toLocaleString('en-US');
+
+/** A time per token: "1.24 ms" at a millisecond and above, else microseconds ("35.2 µs"). */
+export function formatMsPerToken(ms: number): string {
+  return ms >= 0.9995 ? `${sig3(ms)} ms` : `${sig3(ms * 1000)} µs`;
+}

@@ -3,10 +3,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ModelConfig } from '../model/config';
 import type { ModelSummary } from '../model/summary';
-import type { DatasetInfo, ScoredEvent, WorkerEvent, WorkerRequest } from '../worker/protocol';
+import type { ComparisonRow } from '../eval/before-after';
+import type { DatasetInfo, RecoveredEvent, ScoredEvent, WorkerEvent, WorkerRequest } from '../worker/protocol';
 import { connectWorker, loadModelFiles } from './actions';
 import { DEFAULT_SETTINGS } from './defaults';
-import { applyPrune, controlScoring, loadDatasetFile, setDatasetOptions, startScoring, updatePlanChoice } from './journey-actions';
+import { applyPrune, controlRecovery, controlScoring, loadDatasetFile, prepareDownload, setDatasetOptions, setExportAdapter, startRecovery, startScoring, updatePlanChoice, updateRecoverSettings } from './journey-actions';
+import { DEFAULT_RECOVER_SETTINGS } from './recover-defaults';
 import { restorableScores, sessionOf } from './persist';
 import { initialState, useStudio } from './store';
 import { createWorkerClient, type WorkerPort } from './worker-client';
@@ -33,6 +35,15 @@ const scored = (id: number, layers: number[]): ScoredEvent => ({
   type: 'scored', requestId: id, scores: scores(layers), kendall: [NaN, 1, 1], losses: [6, 5.9, 5.8], stopped: false, settings: DEFAULT_SETTINGS, elapsedSeconds: 1, targetTokens: 30,
 });
 
+const row = (label: string, layers: number): ComparisonRow => ({
+  label, layers, parameters: layers * 100, weightBytes: layers * 400, parameterRatio: layers / 6, msPerToken: layers, speedup: 6 / layers, heldOutLoss: 3, perplexity: Math.exp(3), acc: 0.5, accNorm: 0.5,
+});
+const recovered = (id: number): RecoveredEvent => ({
+  type: 'recovered', requestId: id, settings: {} as RecoveredEvent['settings'], steps: 2, stopped: false, losses: [3.1, 3.0], trainExamples: 18, elapsedSeconds: 1,
+  before: { loss: 3.2, perplexity: Math.exp(3.2), tokens: 40, rows: 4 }, after: { loss: 3.0, perplexity: Math.exp(3), tokens: 40, rows: 4 },
+  table: [row('dense', 6), row('pruned', 4), row('pruned + recovered', 4)], adapterParameters: 100, adapterBytes: 400,
+});
+
 function respondJourney(req: Req): WorkerEvent[] {
   switch (req.type) {
     case 'loadModel':
@@ -52,6 +63,17 @@ function respondJourney(req: Req): WorkerEvent[] {
       ];
     case 'pause':
       return [{ type: 'scoreControl', requestId: req.id, state: 'paused' }];
+    case 'stop':
+      return [{ type: 'scoreControl', requestId: req.id, state: 'stopping' }];
+    case 'recover':
+      return req.settings.lr > 1
+        ? [{ type: 'error', requestId: req.id, error: { code: 'input', message: 'The learning rate is too large.' } }]
+        : [
+            { type: 'recoverStep', requestId: req.id, step: 0, steps: 2, losses: [3.1], lr: 1e-4, gradNorm: 1, epoch: 0.1, tokensPerSecond: 10, elapsedSeconds: 1, etaSeconds: 1 },
+            recovered(req.id),
+          ];
+    case 'exportZip':
+      return [{ type: 'exported', requestId: req.id, folderName: 'tiny-gradprune-4L-recovered', files: [], zip: new Blob([]), adapter: req.adapter ?? null }];
     case 'applyPrune':
       return [{ type: 'error', requestId: req.id, error: { code: 'memory', message: 'does not fit' } }];
     default:
@@ -120,6 +142,51 @@ describe('journey actions', () => {
     useStudio.setState((s) => ({ score: { ...s.score, state: 'running' } }));
     await controlScoring('pause');
     expect(useStudio.getState().score.state).toBe('paused');
+  });
+
+  it('fine-tunes with live steps and shows the three-row table; a failure lands in the recover slice', async () => {
+    updateRecoverSettings({ steps: 2, seqLen: 32 });
+    const seen: string[] = [];
+    const unsubscribe = useStudio.subscribe((s) => seen.push(s.recover.state));
+    await startRecovery();
+    unsubscribe();
+    expect(seen).toContain('running');
+    const s = useStudio.getState();
+    expect(s.recover).toMatchObject({ state: 'idle', error: null, live: { step: 0, steps: 2, losses: [3.1] } });
+    expect(s.recover.result?.table.map((r) => r.layers)).toEqual([6, 4, 4]);
+    expect(sent.find((r) => r.type === 'recover')).toMatchObject({ settings: { ...DEFAULT_RECOVER_SETTINGS, steps: 2, seqLen: 32 }, evaluation: { maxExamples: s.evaluateOptions.maxExamples } });
+    expect(s.activity).toBeNull();
+
+    updateRecoverSettings({ lr: 2 });
+    await startRecovery();
+    expect(useStudio.getState().recover).toMatchObject({ state: 'idle', result: null, error: { message: 'The learning rate is too large.' } });
+  });
+
+  it('stops a recovery run through the shared run control; scoring or pruning meanwhile is refused in the page', async () => {
+    useStudio.setState((s) => ({ recover: { ...s.recover, state: 'running' } }));
+    await startScoring();
+    await applyPrune();
+    expect(sent.some((r) => r.type === 'score' || r.type === 'applyPrune')).toBe(false);
+    expect(useStudio.getState().score.error?.message).toMatch(/recovery fine-tuning is running/);
+    expect(useStudio.getState().prune.error?.message).toMatch(/recovery fine-tuning is running/);
+    expect(useStudio.getState().recover.state).toBe('running');
+    await controlRecovery('stop');
+    expect(useStudio.getState().recover.state).toBe('stopping');
+    expect(useStudio.getState().score.state).toBe('idle');
+  });
+
+  it('exports with the chosen adapter; changing the choice drops the prepared zip; a new prune drops the recovery', async () => {
+    await startRecovery();
+    await prepareDownload();
+    expect(sent.filter((r) => r.type === 'exportZip').at(-1)).toMatchObject({ adapter: 'merged' });
+    expect(useStudio.getState().download.result).not.toBeNull();
+    setExportAdapter('peft');
+    expect(useStudio.getState().download.result).toBeNull();
+    await prepareDownload();
+    expect(sent.filter((r) => r.type === 'exportZip').at(-1)).toMatchObject({ adapter: 'peft' });
+    expect(useStudio.getState().download.result?.adapter).toBe('peft');
+    await applyPrune();
+    expect(useStudio.getState().recover.result).toBeNull();
   });
 
   it('a new model clears every later step', async () => {

@@ -1,12 +1,12 @@
 // The steps after the model, as plain functions over the store and the worker: dataset, scoring (with pause /
-// resume / stop), prune, check, download. Each step's failure lands in that step's slice, with what to do next.
+// resume / stop), prune, check, recovery fine-tuning (pause / resume / stop likewise), download. Each step's failure lands in that step's slice, with what to do next.
 
 import type { ScoringSettings } from '../gradprune/pipeline';
-import type { DatasetOptions, PlanChoice } from '../worker/protocol';
+import type { AdapterExport, DatasetOptions, PlanChoice, RecoverSettings } from '../worker/protocol';
 import { toInfo, worker } from './actions';
 import { DEFAULT_DATASET_OPTIONS } from './defaults';
 import { saveSession } from './persist';
-import { emptyCheck, emptyDownload, emptyPrune, emptyScore, useStudio, type Activity } from './store';
+import { emptyCheck, emptyDownload, emptyPrune, emptyRecover, emptyScore, useStudio, type Activity } from './store';
 
 const set = useStudio.setState;
 const get = useStudio.getState;
@@ -32,6 +32,7 @@ const clearAfterDataset = () => ({
   score: get().score.restored ? get().score : emptyScore(),
   prune: emptyPrune(),
   check: emptyCheck(),
+  recover: emptyRecover(),
   download: emptyDownload(),
 });
 
@@ -83,9 +84,17 @@ export async function refreshMemoryEstimate(): Promise<void> {
   }
 }
 
+/** A recovery run owns the worker's one training run until it ends (its result needs the pruned model it started from). */
+const recovering = () => get().recover.state !== 'idle';
+const recoveringError = (what: string) => ({ code: 'input' as const, message: `A recovery fine-tuning is running in step 5: stop it (or let it finish) before ${what}.` });
+
 export async function startScoring(): Promise<void> {
+  if (recovering()) {
+    set((s) => ({ score: { ...s.score, error: recoveringError('scoring again') } }));
+    return;
+  }
   const { settings } = get();
-  set({ score: { ...emptyScore(), state: 'starting' }, prune: emptyPrune(), check: emptyCheck(), download: emptyDownload() });
+  set({ score: { ...emptyScore(), state: 'starting' }, prune: emptyPrune(), check: emptyCheck(), recover: emptyRecover(), download: emptyDownload() });
   try {
     const result = await withActivity('score', 'Starting', () => worker().request({ type: 'score', settings }));
     if (result) {
@@ -129,8 +138,12 @@ export function updatePlanChoice(patch: Partial<PlanChoice>): void {
 }
 
 export async function applyPrune(): Promise<void> {
+  if (recovering()) {
+    set((s) => ({ prune: { ...s.prune, error: recoveringError('applying another plan') } }));
+    return;
+  }
   const { planChoice, metric } = get();
-  set({ prune: { ...emptyPrune(), applying: true }, check: emptyCheck(), custom: { running: false, rows: [], error: null }, download: emptyDownload() });
+  set({ prune: { ...emptyPrune(), applying: true }, check: emptyCheck(), custom: { running: false, rows: [], error: null }, recover: emptyRecover(), download: emptyDownload() });
   try {
     const result = await withActivity('prune', 'Merging', () => worker().request({ type: 'applyPrune', plan: { ...planChoice, rankedBy: metric } }));
     set({ prune: { applying: false, result, error: null } });
@@ -167,11 +180,47 @@ export async function generateCustom(prompt: string): Promise<void> {
   }
 }
 
+export function updateRecoverSettings(patch: Partial<RecoverSettings>): void {
+  set((s) => ({ recoverSettings: { ...s.recoverSettings, ...patch } }));
+}
+
+/** Fine-tune the pruned model with a fresh LoRA; the zip prepared before it no longer holds what the Check shows. */
+export async function startRecovery(): Promise<void> {
+  const { recoverSettings, evaluateOptions } = get();
+  set({ recover: { ...emptyRecover(), state: 'starting' }, download: emptyDownload() });
+  try {
+    const result = await withActivity('recover', 'Starting', () =>
+      worker().request({ type: 'recover', settings: recoverSettings, evaluation: { maxExamples: evaluateOptions.maxExamples } }),
+    );
+    set((s) => ({ recover: { ...s.recover, state: 'idle', result, error: null } }));
+  } catch (err) {
+    const info = toInfo(err);
+    // Stopped before the first step: nothing to show, and nothing went wrong.
+    set((s) => ({ recover: { ...s.recover, state: 'idle', error: info.code === 'cancelled' ? null : info } }));
+  }
+}
+
+/** Pause, resume or stop the recovery run (the worker has one run control for scoring and recovery). */
+export async function controlRecovery(action: 'pause' | 'resume' | 'stop'): Promise<void> {
+  try {
+    const r = await worker().request({ type: action });
+    set((s) => ({ recover: { ...s.recover, state: r.state === 'idle' ? s.recover.state : r.state } }));
+  } catch (err) {
+    set((s) => ({ recover: { ...s.recover, error: toInfo(err) } }));
+  }
+}
+
+/** Merged into the weights, or a separate PEFT adapter: a zip prepared for the other choice is dropped. */
+export function setExportAdapter(adapter: AdapterExport): void {
+  set((s) => (s.exportAdapter === adapter ? s : { exportAdapter: adapter, download: emptyDownload() }));
+}
+
 /** Build the zip (and keep the files for a folder save). */
 export async function prepareDownload(): Promise<void> {
+  const adapter = get().exportAdapter;
   set({ download: { ...emptyDownload(), running: true } });
   try {
-    const result = await withActivity('download', 'Zipping', () => worker().request({ type: 'exportZip' }));
+    const result = await withActivity('download', 'Zipping', () => worker().request({ type: 'exportZip', adapter }));
     set({ download: { running: false, result, error: null, saved: null } });
   } catch (err) {
     set({ download: { running: false, result: null, error: toInfo(err), saved: null } });
@@ -187,7 +236,11 @@ export async function saveToFolder(): Promise<void> {
     const parent = await picker({ mode: 'readwrite' });
     const dir = await parent.getDirectoryHandle(result.folderName, { create: true });
     for (const f of result.files) {
-      const handle = await dir.getFileHandle(f.name, { create: true });
+      // A PEFT adapter's files sit in a subfolder ("adapter/adapter_config.json").
+      const parts = f.name.split('/');
+      let folder = dir;
+      for (const part of parts.slice(0, -1)) folder = await folder.getDirectoryHandle(part, { create: true });
+      const handle = await folder.getFileHandle(parts.at(-1)!, { create: true });
       const writable = await handle.createWritable();
       await writable.write(f.blob);
       await writable.close();

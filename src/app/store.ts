@@ -8,6 +8,7 @@ import type { ScoringSettings } from '../gradprune/pipeline';
 import type { ModelConfig } from '../model/config';
 import type { FitReport, ModelSummary } from '../model/summary';
 import type {
+  AdapterExport,
   DatasetInfo,
   EvaluatedEvent,
   EvaluateOptions,
@@ -16,11 +17,14 @@ import type {
   MemoryEstimatedEvent,
   PlanChoice,
   PrunedEvent,
+  RecoveredEvent,
+  RecoverSettings,
   ScoredEvent,
   ScoreSnapshot,
   WorkerEvent,
 } from '../worker/protocol';
 import { DEFAULT_EVALUATE_OPTIONS, DEFAULT_PLAN_CHOICE, DEFAULT_SETTINGS } from './defaults';
+import { DEFAULT_RECOVER_SETTINGS } from './recover-defaults';
 
 export type GpuStatus =
   | { state: 'probing' }
@@ -64,7 +68,7 @@ export interface DatasetSlice {
 
 /** What the running GPU job is doing (progress events of the step that is busy). */
 export interface Activity {
-  step: 'dataset' | 'score' | 'prune' | 'check' | 'download';
+  step: 'dataset' | 'score' | 'prune' | 'check' | 'recover' | 'download';
   stage: string;
   fraction?: number;
 }
@@ -109,6 +113,29 @@ export interface CheckSlice {
   custom: { running: boolean; rows: GenerationRow[]; error: ErrorInfo | null };
 }
 
+export interface LiveRecover {
+  step: number;
+  steps: number;
+  losses: number[];
+  lr: number;
+  epoch: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface RecoverSlice {
+  recoverSettings: RecoverSettings;
+  recover: {
+    state: 'idle' | 'starting' | 'running' | 'paused' | 'stopping';
+    live: LiveRecover | null;
+    result: RecoveredEvent | null;
+    error: ErrorInfo | null;
+  };
+  /** With a recovery run: the adapter merged into the weights, or a separate PEFT adapter beside the pruned weights. */
+  exportAdapter: AdapterExport;
+}
+
 export interface DownloadSlice {
   download: { running: boolean; result: ExportedEvent | null; error: ErrorInfo | null; saved: string | null };
 }
@@ -122,12 +149,13 @@ export interface ActivitySlice {
   activity: Activity | null;
 }
 
-export type StudioState = GpuSlice & ModelSlice & DatasetSlice & ScoreSlice & PruneSlice & CheckSlice & DownloadSlice & ActivitySlice & NoticeSlice;
+export type StudioState = GpuSlice & ModelSlice & DatasetSlice & ScoreSlice & PruneSlice & CheckSlice & RecoverSlice & DownloadSlice & ActivitySlice & NoticeSlice;
 
 /** The state of every step after the model, as a new model (or dataset) leaves it. */
 export const emptyScore = (): ScoreSlice['score'] => ({ state: 'idle', live: null, snapshots: [], result: null, restored: false, error: null });
 export const emptyPrune = (): PruneSlice['prune'] => ({ applying: false, result: null, error: null });
 export const emptyCheck = (): CheckSlice['check'] => ({ running: false, result: null, error: null });
+export const emptyRecover = (): RecoverSlice['recover'] => ({ state: 'idle', live: null, result: null, error: null });
 export const emptyDownload = (): DownloadSlice['download'] => ({ running: false, result: null, error: null, saved: null });
 
 
@@ -145,6 +173,9 @@ export const initialState = (): StudioState => ({
   evaluateOptions: { ...DEFAULT_EVALUATE_OPTIONS },
   check: emptyCheck(),
   custom: { running: false, rows: [], error: null },
+  recoverSettings: { ...DEFAULT_RECOVER_SETTINGS },
+  recover: emptyRecover(),
+  exportAdapter: 'merged',
   download: emptyDownload(),
   activity: null,
   notice: null,
@@ -198,6 +229,25 @@ export function applyWorkerEvent(event: WorkerEvent): void {
           activity: s.activity?.step === 'score' ? { step: 'score', stage: `Step ${event.step + 1} of ${event.steps}`, fraction: (event.step + 1) / event.steps } : s.activity,
         };
       });
+      return;
+    case 'recoverStep':
+      set((s) => ({
+        recover: {
+          ...s.recover,
+          state: s.recover.state === 'starting' ? 'running' : s.recover.state,
+          live: {
+            step: event.step,
+            steps: event.steps,
+            losses: event.losses,
+            lr: event.lr,
+            epoch: event.epoch,
+            tokensPerSecond: event.tokensPerSecond,
+            elapsedSeconds: event.elapsedSeconds,
+            etaSeconds: event.etaSeconds,
+          },
+        },
+        activity: s.activity?.step === 'recover' ? { step: 'recover', stage: `Step ${event.step + 1} of ${event.steps}`, fraction: (event.step + 1) / event.steps } : s.activity,
+      }));
       return;
     case 'error':
       if (event.requestId === null) set({ notice: event.error });

@@ -110,8 +110,10 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
         return journey().evaluate(msg.id, msg.options);
       case 'generate':
         return journey().generate(msg.id, msg.prompts, msg.maxNewTokens);
+      case 'recover':
+        return journey().recover(msg.id, msg.settings, msg.evaluation);
       case 'exportZip':
-        return journey().exportZip(msg.id);
+        return journey().exportZip(msg.id, msg.adapter);
       default: {
         const unknown = msg as { type?: unknown; id: number };
         throw new GradPruneError('input', `The worker got a request it does not know: ${JSON.stringify(unknown.type)}.`, {

@@ -6,10 +6,17 @@ import path from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../model/checkpoint';
+import { SafetensorsFile, TensorStore } from '../model/safetensors';
 import { openFolder } from '../model/node-files';
 import { DATASETS, fixtureDir } from '../testing/paths';
 import { createWorkerHost } from './host';
 import type { FileEntry, WorkerEvent } from './protocol';
+
+// tiny-llama's shapes (fixtures/README.md): hidden 64, 4 query heads and 2 kv heads of 16, MLP 176, vocab 512, untied.
+const LAYER_PARAMS = 64 * 64 + 2 * (64 * 32) + 64 * 64 + 3 * (64 * 176) + 2 * 64; // q, k + v, o, gate/up/down, 2 norms
+const OTHER_PARAMS = 2 * 512 * 64 + 64; // embedding, lm_head, final norm
+// A rank-8 LoRA on the seven modules of a layer: A (8, in) + B (out, 8) each.
+const LAYER_LORA_PARAMS = 8 * ((64 + 64) * 2 + (64 + 32) * 2 + (64 + 176) * 2 + (176 + 64));
 
 const ARC_ROWS = readFileSync(path.join(DATASETS, 'arc/arc_easy.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 20);
 
@@ -101,6 +108,15 @@ describe('worker host: the journey after the model', () => {
     expect(ev.generations).toHaveLength(1);
     expect(ev.generations[0].prompt).toMatch(/^Question:/);
 
+    // The table: dense and pruned with their sizes from the fixture's shapes and a measured forward time.
+    expect(ev.table.map((r) => [r.label, r.layers, r.parameters])).toEqual([
+      ['dense', 6, 6 * LAYER_PARAMS + OTHER_PARAMS],
+      ['pruned', 4, 4 * LAYER_PARAMS + OTHER_PARAMS],
+    ]);
+    expect(ev.table[1].weightBytes).toBe(4 * (4 * LAYER_PARAMS + OTHER_PARAMS)); // F32
+    for (const r of ev.table) expect(r.msPerToken).toBeGreaterThan(0);
+    expect(ev.table[1].heldOutLoss).toBe(ev.pruned.loss);
+
     await host.handle({ type: 'exportZip', id: 14 });
     const ex = result('exported', 14);
     expect(ex.folderName).toBe('tiny-llama-gradprune-4L');
@@ -116,5 +132,101 @@ describe('worker host: the journey after the model', () => {
     expect(card).toContain(ev.pruned.loss.toFixed(4));
     const reopened = await openCheckpoint(new Map(ex.files.map((f) => [f.name, f.blob])), ex.folderName);
     expect(reopened.config.numLayers).toBe(4);
+    expect(ex.adapter).toBeNull();
+
+    // A recovery run stopped after its first reported step still answers, with the steps done, measured.
+    const stopping = host.handle({ type: 'recover', id: 21, settings: { by: 'steps', steps: 6, epochs: 1, rank: 4, alpha: 8, lr: 1e-3, batchSize: 2, seqLen: 128, schedule: 'constant' }, evaluation: { maxExamples: 2 } });
+    while (!events.some((e) => e.type === 'recoverStep' && e.requestId === 21)) await new Promise((r) => setTimeout(r, 20));
+    await host.handle({ type: 'pause', id: 22 });
+    expect(result('scoreControl', 22).state).toBe('paused');
+    await host.handle({ type: 'stop', id: 23 });
+    expect(result('scoreControl', 23).state).toBe('stopping');
+    await stopping;
+    const early = result('recovered', 21);
+    expect(early.stopped).toBe(true);
+    expect(early.steps).toBeLessThan(6);
+    expect(early.losses).toHaveLength(early.steps);
+    expect(early.table.map((r) => r.layers)).toEqual([6, 4, 4]);
+    expect(early.adapterParameters).toBe((4 / 8) * 4 * LAYER_LORA_PARAMS); // rank 4: half of rank 8's
+    // The Check above covered the same 2 rows: its numbers are reused, the forward passes timed again.
+    expect(early.table[1].heldOutLoss).toBe(ev.pruned.loss);
+    for (const r of early.table) expect(r.msPerToken).toBeGreaterThan(0);
+
+    // Recovery: 3 steps of a fresh LoRA (step 0 is warmup at lr 0, then B moves), stopped or not by nobody.
+    const settings = { by: 'steps' as const, steps: 3, epochs: 1, rank: 8, alpha: 32, lr: 1e-3, batchSize: 2, seqLen: 128, schedule: 'linear' as const };
+    // All 4 held-out rows (the Check above used 2): the three models are measured afresh.
+    await host.handle({ type: 'recover', id: 15, settings, evaluation: { maxExamples: 4 } });
+    const rec = result('recovered', 15);
+    const steps = events.filter((e) => e.type === 'recoverStep' && e.requestId === 15);
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps.at(-1)).toMatchObject({ step: 2, steps: 3 });
+    expect(rec).toMatchObject({ steps: 3, stopped: false, trainExamples: 16, settings: { rank: 8, alpha: 32, lr: 1e-3, steps: 3 } });
+    expect(rec.losses).toHaveLength(3);
+    expect(rec.table.map((r) => [r.label, r.layers, r.parameters])).toEqual([
+      ['dense', 6, 6 * LAYER_PARAMS + OTHER_PARAMS],
+      ['pruned', 4, 4 * LAYER_PARAMS + OTHER_PARAMS],
+      ['pruned + recovered', 4, 4 * LAYER_PARAMS + OTHER_PARAMS], // merged: no extra parameters
+    ]);
+    expect(rec.adapterParameters).toBe(4 * LAYER_LORA_PARAMS);
+    // Before = the pruned model; after = the merged model, changed by the training. A Check on the same 4 rows
+    // (its own evaluation path) agrees with the table's dense and pruned numbers.
+    expect(rec.before?.rows).toBe(4);
+    expect(rec.after?.items).toBe(4);
+    expect(rec.after?.loss).not.toBe(rec.before?.loss);
+    for (const r of rec.table) expect(r.msPerToken).toBeGreaterThan(0);
+    await host.handle({ type: 'evaluate', id: 20, options: { maxExamples: 4, generations: 0, maxNewTokens: 1 } });
+    const ev4 = result('evaluated', 20);
+    expect(rec.before?.loss).toBeCloseTo(ev4.pruned.loss, 5);
+    expect(rec.table[0].heldOutLoss).toBeCloseTo(ev4.dense.loss, 5);
+    expect(rec.table[0].acc).toBe(ev4.dense.acc);
+
+    // Export with the adapter kept apart: the pruned weights plus a PEFT folder.
+    await host.handle({ type: 'exportZip', id: 16, adapter: 'peft' });
+    const peft = result('exported', 16);
+    expect(peft).toMatchObject({ folderName: 'tiny-llama-gradprune-4L', adapter: 'peft' });
+    const peftZip = unzipSync(new Uint8Array(await peft.zip.arrayBuffer()));
+    const root = 'tiny-llama-gradprune-4L/';
+    for (const f of ['adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'model.safetensors', 'config.json', 'gradprune_recovery.json']) expect(peftZip[root + f], f).toBeDefined();
+    const adapterConfig = JSON.parse(strFromU8(peftZip[root + 'adapter/adapter_config.json']));
+    expect(adapterConfig).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 32, base_model_name_or_path: 'tiny-llama-gradprune-4L' });
+    expect(strFromU8(peftZip[root + 'README.md'])).toContain('## Recovery fine-tuning');
+    expect(JSON.parse(strFromU8(peftZip[root + 'gradprune_recovery.json']))).toMatchObject({ steps: 3, merged: false, heldOutLossAfter: rec.after?.loss });
+
+    // Export merged (the default): W + (alpha/r)·B·A, checked by hand on one weight against the PEFT adapter's values.
+    await host.handle({ type: 'exportZip', id: 17 });
+    const merged = result('exported', 17);
+    expect(merged).toMatchObject({ folderName: 'tiny-llama-gradprune-4L-recovered', adapter: 'merged' });
+    const mergedZip = unzipSync(new Uint8Array(await merged.zip.arrayBuffer()));
+    const mroot = 'tiny-llama-gradprune-4L-recovered/';
+    expect(Object.keys(mergedZip).some((n) => n.includes('adapter_'))).toBe(false);
+    expect(JSON.parse(strFromU8(mergedZip[mroot + 'config.json'])).num_hidden_layers).toBe(4);
+    const read = async (bytes: Uint8Array, name: string) => {
+      const store = TensorStore.fromFiles([await SafetensorsFile.open(new Blob([bytes as BlobPart]), 'x.safetensors')]);
+      return { values: await store.readF32(name), shape: [...store.info(name).shape] };
+    };
+    const W = await read(peftZip[root + 'model.safetensors'], 'model.layers.1.mlp.up_proj.weight'); // (176, 64)
+    const A = await read(peftZip[root + 'adapter/adapter_model.safetensors'], 'base_model.model.model.layers.1.mlp.up_proj.lora_A.weight'); // (8, 64)
+    const B = await read(peftZip[root + 'adapter/adapter_model.safetensors'], 'base_model.model.model.layers.1.mlp.up_proj.lora_B.weight'); // (176, 8)
+    const M = await read(mergedZip[mroot + 'model.safetensors'], 'model.layers.1.mlp.up_proj.weight');
+    expect([W.shape, A.shape, B.shape, M.shape]).toEqual([[176, 64], [8, 64], [176, 8], [176, 64]]);
+    let maxErr = 0;
+    let maxDelta = 0;
+    for (let o = 0; o < 176; o++) {
+      for (let i = 0; i < 64; i++) {
+        let delta = 0;
+        for (let r = 0; r < 8; r++) delta += B.values[o * 8 + r] * A.values[r * 64 + i];
+        maxDelta = Math.max(maxDelta, Math.abs(4 * delta));
+        maxErr = Math.max(maxErr, Math.abs(M.values[o * 64 + i] - (W.values[o * 64 + i] + 4 * delta)));
+      }
+    }
+    expect(maxDelta).toBeGreaterThan(0);
+    expect(maxErr).toBeLessThan(1e-6);
+    const back = await openCheckpoint(new Map(merged.files.map((f) => [f.name, f.blob])), merged.folderName);
+    expect(back.config.numLayers).toBe(4);
+
+    // A new prune drops the recovery: the export is the plain pruned folder again.
+    await host.handle({ type: 'applyPrune', id: 18, plan: { prune: 1, merge: 0, keepFraction: 0.2, protectLast: false, rankedBy: 'paper' } });
+    await host.handle({ type: 'exportZip', id: 19, adapter: 'peft' });
+    expect(result('exported', 19)).toMatchObject({ folderName: 'tiny-llama-gradprune-5L', adapter: null });
   });
 });

@@ -5,11 +5,16 @@
 import { buildExamples, previewDataset, readDataset, splitTrainHeldOut, type Dataset, type TokenizedExample, type TokenizedSet } from '../data';
 import { evalBatches } from '../data/batch';
 import { GradPruneError, toErrorInfo } from '../errors';
+import { comparisonRows, measureModel, type ModelMeasurement } from '../eval/before-after';
+import { measureForward, type ForwardCost } from '../eval/cost';
 import { gpuScoringModel } from '../eval/engines';
 import { generateIds, stopIdsOf } from '../eval/generation';
 import { Generator } from '../nn/generate';
 import { heldOutLoss } from '../eval/loss';
 import { scoreMultipleChoice } from '../eval/multiple-choice';
+import { runRecovery, type RecoveryResult, type RecoverySettingsInput } from '../eval/recovery';
+import { exportMergedCheckpoint, RECOVERY_FILE } from '../export/merge-adapter';
+import { writePeftAdapter } from '../export/peft';
 import { modelCard } from '../export/model-card';
 import { RECIPE_FILE } from '../export/checkpoint';
 import type { PruneRunInfo } from '../export/recipe';
@@ -20,9 +25,12 @@ import { runPrune, runScoring, type ScoringResult, type ScoringSettings } from '
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
 import { GpuModel } from '../nn/model';
 import { checkMemory, estimateMemory } from '../nn/memory';
-import { factorBytes } from '../gradprune/igia';
+import { plannedWeightStorage } from '../nn/precision';
+import { igiaMemory } from '../gradprune/igia';
 import type { AdapterSummary } from '../gpu/device';
+import { recoveryCardSection, recoveryRecord } from './recovery-card';
 import type {
+  AdapterExport,
   DatasetInfo,
   DatasetOptions,
   EvaluateOptions,
@@ -30,6 +38,9 @@ import type {
   GenerationRow,
   ModelEval,
   PlanChoice,
+  RecoveredEvent,
+  RecoverEvaluation,
+  RecoverSettings,
   ScoreSnapshot,
   WorkerEvent,
 } from './protocol';
@@ -55,9 +66,22 @@ interface PrunedState {
   checkpoint: Checkpoint;
   /** The last Check of this pruned model, written into the model card and recipe on export. */
   evaluation: PruneRunInfo['evaluation'] | null;
+  /** The last recovery fine-tuning of this pruned model (a new prune drops it with the rest). */
+  recovery: RecoveryState | null;
+  /** The last Check's held-out numbers and how many held-out examples they cover (a recovery on the same examples reuses them). */
+  checked: { examples: number; dense: ModelEval; pruned: ModelEval } | null;
 }
 
-/** Pause / resume / stop of the one scoring run at a time. */
+interface RecoveryState {
+  /** The trained adapters (host values) and their LoRA config. */
+  result: RecoveryResult;
+  /** The pruned model with the adapter merged in, as checkpoint files. */
+  merged: Map<string, Blob>;
+  /** What the page was told (the numbers the model card repeats). */
+  event: RecoveredEvent;
+}
+
+/** Pause / resume / stop of the one training run (scoring or recovery) at a time. */
 class RunControl {
   paused = false;
   stopping = false;
@@ -80,6 +104,15 @@ const noDataset = () =>
   new GradPruneError('input', 'No dataset is loaded yet.', { subject: 'dataset', hint: 'Drop a dataset file in step 2 (or try the demo) first.' });
 const noScores = () => new GradPruneError('input', 'There are no scores yet.', { subject: 'scores', hint: 'Run the scoring in step 3 first.' });
 const noPruned = () => new GradPruneError('input', 'There is no pruned model yet.', { subject: 'prune', hint: 'Apply a plan in step 4 first.' });
+const busy = () => new GradPruneError('input', 'A training run (scoring or recovery) is already going.', { subject: 'run', hint: 'Stop it first.' });
+
+/** Where a separate PEFT adapter goes inside the exported folder. */
+export const PEFT_FOLDER = 'adapter';
+
+/** Batch size of the evaluation passes and of the timed forward passes (small: software GPUs are slow). */
+const EVAL_BATCH = 4;
+/** Timed forward passes per model (after one warm-up); the median counts. */
+const TIMED_PASSES = 3;
 
 const snapshot = (steps: number, layerScores: number[], moduleScores: number[][], layerScoresCode: number[]): ScoreSnapshot => ({
   steps,
@@ -87,6 +120,55 @@ const snapshot = (steps: number, layerScores: number[], moduleScores: number[][]
   moduleScores,
   layerScoresCode,
 });
+
+/** One model's Check as a row of the before / after table. */
+const measurementOf = (label: string, ckpt: Checkpoint, m: { eval: ModelEval; cost: ForwardCost }): ModelMeasurement => ({
+  label,
+  config: ckpt.config,
+  dtype: ckpt.dtype,
+  heldOut: { loss: m.eval.loss, perplexity: m.eval.perplexity, tokens: m.eval.tokens, rows: m.eval.rows },
+  accuracy: m.eval.acc !== undefined ? { acc: m.eval.acc, accNorm: m.eval.accNorm ?? NaN, items: m.eval.items ?? 0 } : null,
+  cost: m.cost,
+});
+
+/** A measured row's held-out numbers as the protocol's ModelEval (null when nothing was held out). */
+const evalOf = (m: ModelMeasurement): ModelEval | null =>
+  m.heldOut
+    ? {
+        loss: m.heldOut.loss,
+        perplexity: m.heldOut.perplexity,
+        tokens: m.heldOut.tokens,
+        rows: m.heldOut.rows,
+        ...(m.accuracy ? { acc: m.accuracy.acc, accNorm: m.accuracy.accNorm, items: m.accuracy.items } : {}),
+      }
+    : null;
+
+/** The Check's numbers as the recipe and model card list them. */
+function evaluationOf(dense: ModelEval, after: ModelEval, rows: string): NonNullable<PruneRunInfo['evaluation']> {
+  return [
+    { metric: `loss (${rows})`, before: dense.loss, after: after.loss },
+    { metric: `perplexity (${rows})`, before: dense.perplexity, after: after.perplexity },
+    ...(dense.acc !== undefined && after.acc !== undefined ? [{ metric: `acc (${after.items} questions)`, before: dense.acc, after: after.acc }] : []),
+    ...(dense.accNorm !== undefined && after.accNorm !== undefined ? [{ metric: `acc_norm (${after.items} questions)`, before: dense.accNorm, after: after.accNorm }] : []),
+  ];
+}
+
+/** The engine's settings for the page's choice; a one-step decay run gets no warmup (it would leave no step to decay over). */
+function recoveryInput(s: RecoverSettings, trainExamples: number): RecoverySettingsInput {
+  const steps = s.by === 'epochs' ? Math.max(1, Math.ceil((s.epochs * trainExamples) / s.batchSize)) : s.steps;
+  return {
+    ...(s.by === 'epochs' ? { epochs: s.epochs } : { steps: s.steps }),
+    rank: s.rank,
+    alpha: s.alpha,
+    lr: s.lr,
+    batchSize: s.batchSize,
+    seqLen: s.seqLen,
+    schedule: s.schedule,
+    ...(steps === 1 && s.schedule !== 'constant' ? { warmupSteps: 0 } : {}),
+    // The dataset's own split decides what is held out: the run trains on the training split only.
+    heldOut: 0,
+  };
+}
 
 export class Journey {
   private data: DatasetState | null = null;
@@ -146,14 +228,9 @@ export class Journey {
   async score(id: number, settings: Partial<ScoringSettings>): Promise<void> {
     const data = this.data;
     if (!data) throw noDataset();
-    if (this.run) throw new GradPruneError('input', 'A scoring run is already going.', { subject: 'scoring', hint: 'Stop it first.' });
+    if (this.run) throw busy();
     const seqLen = settings.seqLen ?? data.options.maxSeqLen;
-    // The engine holds rows of seqLen tokens: tokenize for it when the dataset was read for another length.
-    let train = data.train;
-    if (seqLen !== data.set.maxSeqLen) {
-      const set = buildExamples(data.dataset, this.ckpt.tokenizer, { maxSeqLen: seqLen });
-      train = splitTrainHeldOut(set.examples, { heldOut: data.options.heldOut, seed: data.options.seed }).train;
-    }
+    const train = this.trainSplitFor(data, seqLen);
     const longest = train.reduce((m, e) => Math.max(m, e.inputIds.length), 0);
     const gpu = await this.gpu();
     const control = new RunControl();
@@ -205,17 +282,24 @@ export class Journey {
     }
   }
 
+  /** The training split tokenized for rows of seqLen tokens (the engine holds rows of that length). */
+  private trainSplitFor(data: DatasetState, seqLen: number): TokenizedExample[] {
+    if (seqLen === data.set.maxSeqLen) return data.train;
+    const set = buildExamples(data.dataset, this.ckpt.tokenizer, { maxSeqLen: seqLen });
+    return splitTrainHeldOut(set.examples, { heldOut: data.options.heldOut, seed: data.options.seed }).train;
+  }
+
   estimateMemory(id: number, settings: ScoringSettings, adapter: AdapterSummary | null): void {
     const config = this.ckpt.config;
     const lora = { rank: settings.rank, alpha: settings.alpha, modules: settings.modules };
-    const estimate = estimateMemory(config, { batchSize: settings.batchSize, seqLen: settings.seqLen, lora, weights: settings.weights, checkpointing: settings.checkpointing, training: true });
-    // Factors are kept for every layer but 0 (never merged); the Gram and score buffers are negligible beside them.
-    let igiaBytes = 0;
-    for (let l = 1; l < config.numLayers; l++) for (const m of settings.modules) igiaBytes += factorBytes(config, m, settings.rank, settings.steps);
+    const estimate = estimateMemory(config, { batchSize: settings.batchSize, seqLen: settings.seqLen, lora, weights: plannedWeightStorage(settings.weights, adapter), checkpointing: settings.checkpointing, training: true });
+    // IGIA keeps the factors of every layer but 0 in host memory (igiaBytes); the GPU holds only its staging ring.
+    const igia = igiaMemory(config, settings.modules, settings.rank, settings.steps);
+    const igiaBytes = igia.hostBytes;
     let problem = null;
     if (adapter) {
       try {
-        checkMemory({ ...estimate, total: estimate.total + igiaBytes }, adapter);
+        checkMemory({ ...estimate, total: estimate.total + igia.gpuBytes }, adapter);
       } catch (e) {
         problem = toErrorInfo(e);
       }
@@ -237,6 +321,7 @@ export class Journey {
   async applyPrune(id: number, choice: PlanChoice): Promise<void> {
     const scoring = this.scoring;
     if (!scoring) throw noScores();
+    if (this.run) throw busy();
     const gpu = await this.gpu();
     this.pruned = null;
     this.post({ type: 'progress', requestId: id, stage: 'Merging on the GPU and writing the checkpoint' });
@@ -268,7 +353,7 @@ export class Journey {
       addedElements: result.merge.addedElements,
       createdAt,
     };
-    this.pruned = { choice, plan: result.plan, run, files: result.files, checkpoint, evaluation: null };
+    this.pruned = { choice, plan: result.plan, run, files: result.files, checkpoint, evaluation: null, recovery: null, checked: null };
     const files = [...result.files].map(([name, blob]) => ({ name, bytes: blob.size })).sort((a, b) => a.name.localeCompare(b.name));
     this.post({
       type: 'pruned',
@@ -301,15 +386,12 @@ export class Journey {
     const seqLen = Math.max(2, examples.reduce((m, e) => Math.max(m, e.inputIds.length), 0));
     const dense = await this.evalOne(id, gpu, this.ckpt, 'dense', examples, items, seqLen, data.set.padTokenId);
     const after = await this.evalOne(id, gpu, pruned.checkpoint, 'pruned', examples, items, seqLen, data.set.padTokenId);
+    const table = comparisonRows([measurementOf('dense', this.ckpt, dense), measurementOf('pruned', pruned.checkpoint, after)]);
     const generations = await this.sideBySide(id, gpu, pruned.checkpoint, examples.slice(0, opts.generations), opts.maxNewTokens);
-    const rows = `${after.rows} held-out rows of ${data.fileName}`;
-    pruned.evaluation = [
-      { metric: `loss (${rows})`, before: dense.loss, after: after.loss },
-      { metric: `perplexity (${rows})`, before: dense.perplexity, after: after.perplexity },
-      ...(dense.acc !== undefined && after.acc !== undefined ? [{ metric: `acc (${after.items} questions)`, before: dense.acc, after: after.acc }] : []),
-      ...(dense.accNorm !== undefined && after.accNorm !== undefined ? [{ metric: `acc_norm (${after.items} questions)`, before: dense.accNorm, after: after.accNorm }] : []),
-    ];
-    this.post({ type: 'evaluated', requestId: id, dense, pruned: after, generations });
+    const rows = `${after.eval.rows} held-out rows of ${data.fileName}`;
+    pruned.evaluation = evaluationOf(dense.eval, after.eval, rows);
+    pruned.checked = { examples: examples.length, dense: dense.eval, pruned: after.eval };
+    this.post({ type: 'evaluated', requestId: id, dense: dense.eval, pruned: after.eval, table, generations });
   }
 
   private async evalOne(
@@ -321,9 +403,9 @@ export class Journey {
     items: NonNullable<TokenizedExample['mc']>[],
     seqLen: number,
     padTokenId: number,
-  ): Promise<ModelEval> {
+  ): Promise<{ eval: ModelEval; cost: ForwardCost }> {
     this.post({ type: 'progress', requestId: id, stage: `Loading the ${label} model` });
-    const batchSize = 4;
+    const batchSize = EVAL_BATCH;
     const model = await GpuModel.load(gpu, ckpt.config, ckpt.store, { batchSize, seqLen, lora: null, training: false });
     try {
       const scoring = gpuScoringModel(model);
@@ -339,8 +421,10 @@ export class Journey {
         });
         Object.assign(out, { acc: mc.acc, accNorm: mc.accNorm, items: mc.items });
       }
+      this.post({ type: 'progress', requestId: id, stage: `Timing the ${label} model's forward pass` });
+      const cost = await measureForward(model, { repeats: TIMED_PASSES, warmup: 1 });
       gpu.throwIfFailed();
-      return out;
+      return { eval: out, cost };
     } finally {
       model.destroy();
     }
@@ -384,6 +468,102 @@ export class Journey {
     return prompts.map((p, i) => ({ prompt: tok.decode(p, { skipSpecialTokens: true }), dense: texts.dense[i], pruned: texts.pruned[i] }));
   }
 
+  /**
+   * Recovery fine-tuning: a fresh LoRA on the pruned model, trained on the training split (pause / resume / stop as
+   * for scoring); the adapter merged into the weights; then dense, pruned and pruned + recovered measured on the
+   * same held-out examples and the same device (loss, accuracy, forward time per token).
+   */
+  async recover(id: number, settings: RecoverSettings, evaluation: RecoverEvaluation): Promise<void> {
+    const data = this.data;
+    if (!data) throw noDataset();
+    const pruned = this.pruned;
+    if (!pruned) throw noPruned();
+    if (this.run) throw busy();
+    const control = new RunControl();
+    this.run = control;
+    pruned.recovery = null;
+    try {
+      const gpu = await this.gpu();
+      const train = this.trainSplitFor(data, settings.seqLen);
+      if (train.length === 0) {
+        throw new GradPruneError('dataset', 'The training split is empty, so there is nothing to fine-tune on.', { subject: 'train', hint: 'Hold out fewer examples in step 2.' });
+      }
+      // Rows never exceed the longest example: a shorter T saves memory and time.
+      const longest = train.reduce((m, e) => Math.max(m, e.inputIds.length), 0);
+      const given = recoveryInput({ ...settings, seqLen: Math.min(settings.seqLen, Math.max(2, longest)) }, train.length);
+      this.post({ type: 'progress', requestId: id, stage: 'Uploading the pruned weights' });
+      const result = await runRecovery(gpu, pruned.checkpoint, { examples: train, padTokenId: data.set.padTokenId }, given, {
+        onLoad: (done, total) => this.post({ type: 'progress', requestId: id, stage: 'Uploading the pruned weights', fraction: total ? done / total : undefined }),
+        progressIntervalMs: 200,
+        beforeStep: () => control.gate(),
+        onStep: (p) =>
+          this.post({
+            type: 'recoverStep',
+            requestId: id,
+            step: p.step,
+            steps: p.steps,
+            losses: p.losses,
+            lr: p.lr,
+            gradNorm: p.gradNorm,
+            epoch: p.epoch,
+            tokensPerSecond: p.tokensPerSecond,
+            elapsedSeconds: p.elapsedSeconds,
+            etaSeconds: p.etaSeconds,
+          }),
+      });
+      if (result.steps === 0) throw new GradPruneError('cancelled', 'Fine-tuning was stopped before its first step.', { subject: 'finetune' });
+
+      this.post({ type: 'progress', requestId: id, stage: 'Merging the adapter into the weights' });
+      const merged = await exportMergedCheckpoint(pruned.checkpoint, { lora: result.lora, adapters: result.adapters });
+      const mergedCkpt = await openCheckpoint(merged, `${pruned.checkpoint.name}-recovered`);
+
+      const examples = data.heldOut.slice(0, evaluation.maxExamples);
+      const items = examples.flatMap((e) => (e.mc ? [e.mc] : []));
+      const opts = {
+        batchSize: EVAL_BATCH,
+        seqLen: examples.length ? Math.max(2, examples.reduce((m, e) => Math.max(m, e.inputIds.length), 0)) : result.settings.seqLen,
+        heldOut: examples,
+        padTokenId: data.set.padTokenId,
+        multipleChoice: items.length ? { tokenizer: this.ckpt.tokenizer, items } : null,
+        repeats: TIMED_PASSES,
+      };
+      // Dense and pruned have not changed since a Check on the same examples: only their forward pass is timed again
+      // (all three timings come from this run).
+      const checked = pruned.checked?.examples === examples.length ? pruned.checked : null;
+      const rows: ModelMeasurement[] = [];
+      for (const [label, ckpt, known] of [['dense', this.ckpt, checked?.dense], ['pruned', pruned.checkpoint, checked?.pruned], ['pruned + recovered', mergedCkpt, undefined]] as const) {
+        this.post({ type: 'progress', requestId: id, stage: `Measuring the ${label} model`, fraction: rows.length / 3 });
+        if (!known) {
+          rows.push(await measureModel(gpu, label, ckpt, opts));
+          continue;
+        }
+        const timed = await measureModel(gpu, label, ckpt, { ...opts, heldOut: [], multipleChoice: null });
+        rows.push(measurementOf(label, ckpt, { eval: known, cost: timed.cost! }));
+      }
+      gpu.throwIfFailed();
+      const adapterParameters = result.adapters.reduce((n, a) => n + a.A.length + a.B.length, 0);
+      const event: RecoveredEvent = {
+        type: 'recovered',
+        requestId: id,
+        settings: result.settings,
+        steps: result.steps,
+        stopped: result.steps < result.settings.steps,
+        losses: result.losses,
+        trainExamples: result.trainExamples,
+        elapsedSeconds: result.elapsedSeconds,
+        before: evalOf(rows[1]),
+        after: evalOf(rows[2]),
+        table: comparisonRows(rows),
+        adapterParameters,
+        adapterBytes: adapterParameters * 4,
+      };
+      pruned.recovery = { result, merged, event };
+      this.post(event);
+    } finally {
+      this.run = null;
+    }
+  }
+
   /** The exported folder with the last Check's numbers in its model card and recipe (unchanged when there is none). */
   private async withEvaluation(pruned: PrunedState): Promise<Map<string, Blob>> {
     if (!pruned.evaluation) return pruned.files;
@@ -394,14 +574,39 @@ export class Journey {
     return files;
   }
 
-  async exportZip(id: number): Promise<void> {
+  async exportZip(id: number, adapter: AdapterExport = 'merged'): Promise<void> {
     const pruned = this.pruned;
     if (!pruned) throw noPruned();
-    const folderName = pruned.checkpoint.name;
+    const recovery = pruned.recovery;
+    const folderName = recovery && adapter === 'merged' ? `${pruned.checkpoint.name}-recovered` : pruned.checkpoint.name;
     this.post({ type: 'progress', requestId: id, stage: `Zipping ${folderName}` });
-    const folder = await this.withEvaluation(pruned);
+    const folder = recovery ? await this.withRecovery(pruned, recovery, adapter) : await this.withEvaluation(pruned);
     const zip = await zipFolder(folder, folderName);
     const files: FileEntry[] = [...folder].map(([name, blob]) => ({ name, blob }));
-    this.post({ type: 'exported', requestId: id, folderName, files, zip });
+    this.post({ type: 'exported', requestId: id, folderName, files, zip, adapter: recovery ? adapter : null });
+  }
+
+  /**
+   * The folder after a recovery run: the merged checkpoint, or the pruned one with the PEFT adapter in adapter/;
+   * either way the model card gains the recovery section and gradprune_recovery.json records the run.
+   */
+  private async withRecovery(pruned: PrunedState, recovery: RecoveryState, adapter: AdapterExport): Promise<Map<string, Blob>> {
+    const base = await this.withEvaluation(pruned);
+    const data = this.data;
+    const dataFile = data?.fileName ?? 'the task data';
+    const card = (await base.get('README.md')?.text()) ?? '';
+    const folder = new Map(adapter === 'merged' ? recovery.merged : base);
+    for (const name of ['README.md', RECIPE_FILE]) {
+      const blob = base.get(name);
+      if (blob) folder.set(name, blob);
+    }
+    folder.set('README.md', new Blob([`${card.trimEnd()}\n\n${recoveryCardSection(recovery.event, adapter, dataFile)}`]));
+    if (adapter === 'peft') {
+      const files = writePeftAdapter({ baseModel: pruned.checkpoint.name, lora: recovery.result.lora, adapters: recovery.result.adapters, model: pruned.checkpoint.config });
+      for (const [name, blob] of files) folder.set(`${PEFT_FOLDER}/${name}`, blob);
+    }
+    const record = recoveryRecord(recovery.event, adapter, pruned.checkpoint.name, { fileName: dataFile, rows: data?.dataset.totalRows ?? 0 });
+    folder.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
+    return folder;
   }
 }

@@ -5,11 +5,14 @@
 
 import type { ColumnMapping, DatasetFormat, DatasetPreview, MultipleChoiceSchema, RejectedRow } from '../data';
 import type { ErrorInfo } from '../errors';
+import type { ComparisonRow } from '../eval/before-after';
+import type { RecoverySettings } from '../eval/recovery';
 import type { AdapterSummary } from '../gpu/device';
 import type { ScoringSettings } from '../gradprune/pipeline';
 import type { PrunePlan } from '../gradprune/plan';
 import type { ModelConfig } from '../model/config';
 import type { MemoryEstimate } from '../nn/memory';
+import type { DecayKind } from '../nn/schedule';
 import type { FitReport, ModelSummary } from '../model/summary';
 
 /** One file of a model folder, keyed by its bare file name (folders are flattened). */
@@ -33,7 +36,7 @@ export type WorkerRequest =
   | { type: 'estimateMemory'; settings: ScoringSettings }
   /** Run GradPruner's scoring (the first LoRA steps). 'scoreStep' events while it runs; answered by 'scored'. */
   | { type: 'score'; settings: Partial<ScoringSettings> }
-  /** Pause, resume or stop the running score (a stopped run still answers 'scored' with the steps done). Answered by 'scoreControl'. */
+  /** Pause, resume or stop the running score or recovery (a stopped run still answers 'scored' / 'recovered' with the steps done). Answered by 'scoreControl'. */
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
@@ -43,8 +46,14 @@ export type WorkerRequest =
   | { type: 'evaluate'; options: EvaluateOptions }
   /** Greedy generations of both models for given prompts. Answered by 'generated'. */
   | { type: 'generate'; prompts: string[]; maxNewTokens: number }
-  /** The pruned checkpoint folder as files and as one zip. Answered by 'exported'. */
-  | { type: 'exportZip' };
+  /** Recovery fine-tuning of the pruned model (a fresh LoRA), then dense / pruned / recovered measured side by side. 'recoverStep' events while it trains; answered by 'recovered'. */
+  | { type: 'recover'; settings: RecoverSettings; evaluation: RecoverEvaluation }
+  /**
+   * The pruned checkpoint folder as files and as one zip. After a recovery run, `adapter` says how the adapter
+   * comes along: merged into the weights (the default) or as a PEFT adapter folder (adapter/) beside the pruned
+   * weights. Answered by 'exported'.
+   */
+  | { type: 'exportZip'; adapter?: AdapterExport };
 
 export type RequestType = WorkerRequest['type'];
 export type RequestMessage = WorkerRequest & { id: number };
@@ -143,7 +152,7 @@ export interface MemoryEstimatedEvent {
   type: 'memoryEstimated';
   requestId: number;
   estimate: MemoryEstimate;
-  /** GPU memory for the IGIA statistics and the per-step gradient factors a merge needs. */
+  /** Host memory for the per-step gradient factors a merge needs (the GPU holds only a small staging ring, counted in `estimate`). */
   igiaBytes: number;
   /** Why the run would not fit this adapter (null: it fits, or there is no adapter to check against). */
   problem: ErrorInfo | null;
@@ -223,6 +232,8 @@ export interface EvaluatedEvent {
   requestId: number;
   dense: ModelEval;
   pruned: ModelEval;
+  /** dense and pruned side by side: parameters, weight memory, measured forward time per token, loss, accuracy. */
+  table: ComparisonRow[];
   generations: GenerationRow[];
 }
 
@@ -237,7 +248,10 @@ export interface ExportedEvent {
   requestId: number;
   /** The folder's name (and the zip's, with .zip). */
   folderName: string;
+  /** Names are relative to the folder; a PEFT adapter's files are under "adapter/". */
   files: FileEntry[];
+  /** How the recovery adapter came along (null: there was no recovery run). */
+  adapter: AdapterExport | null;
   zip: Blob;
 }
 
@@ -260,6 +274,66 @@ export interface ErrorEvent {
   error: ErrorInfo;
 }
 
+/** Recovery fine-tuning as the page chooses it; the rest is the paper's (AdamW wd 0.1, clip 1, warmup 3%, seed 0). */
+export interface RecoverSettings {
+  /** Whether the run's length is given in steps or in passes over the training split. */
+  by: 'steps' | 'epochs';
+  steps: number;
+  epochs: number;
+  rank: number;
+  alpha: number;
+  lr: number;
+  batchSize: number;
+  /** Tokens per row (the dataset is tokenized again for it when it differs). */
+  seqLen: number;
+  schedule: DecayKind;
+}
+
+export interface RecoverEvaluation {
+  /** At most this many held-out examples for the before / after table (the Check's own cap). */
+  maxExamples: number;
+}
+
+export type AdapterExport = 'merged' | 'peft';
+
+export interface RecoverStepEvent {
+  type: 'recoverStep';
+  requestId: number;
+  /** 0-based index of the step just finished. */
+  step: number;
+  steps: number;
+  /** Every finished step's loss so far. */
+  losses: number[];
+  lr: number;
+  gradNorm: number;
+  /** Passes over the training split so far. */
+  epoch: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface RecoveredEvent {
+  type: 'recovered';
+  requestId: number;
+  /** The engine's settings as run (defaults filled in, steps resolved from epochs). */
+  settings: RecoverySettings;
+  /** Steps trained (fewer than settings.steps when stopped). */
+  steps: number;
+  stopped: boolean;
+  losses: number[];
+  trainExamples: number;
+  elapsedSeconds: number;
+  /** Held-out loss and accuracy of the pruned model before and after (merged); null when nothing is held out. */
+  before: ModelEval | null;
+  after: ModelEval | null;
+  /** dense, pruned, pruned + recovered (merged), measured one after the other on this device. */
+  table: ComparisonRow[];
+  /** What a separate PEFT adapter adds: parameters and bytes (f32). */
+  adapterParameters: number;
+  adapterBytes: number;
+}
+
 export type WorkerEvent =
   | AdapterEvent
   | ModelLoadedEvent
@@ -273,6 +347,8 @@ export type WorkerEvent =
   | EvaluatedEvent
   | GeneratedEvent
   | ExportedEvent
+  | RecoverStepEvent
+  | RecoveredEvent
   | ProgressEvent
   | DeviceLostEvent
   | ErrorEvent;
@@ -292,6 +368,7 @@ export interface ResultOf {
   applyPrune: PrunedEvent;
   evaluate: EvaluatedEvent;
   generate: GeneratedEvent;
+  recover: RecoveredEvent;
   exportZip: ExportedEvent;
 }
 
@@ -309,12 +386,13 @@ export const RESULT_EVENT_TYPE: { readonly [K in RequestType]: ResultOf[K]['type
   applyPrune: 'pruned',
   evaluate: 'evaluated',
   generate: 'generated',
+  recover: 'recovered',
   exportZip: 'exported',
 };
 
 const EVENT_TYPES = new Set<string>([
   'adapter', 'modelLoaded', 'modelUnloaded', 'datasetLoaded', 'scoreStep', 'scored', 'memoryEstimated', 'scoreControl', 'pruned', 'evaluated',
-  'generated', 'exported', 'progress', 'deviceLost', 'error',
+  'generated', 'exported', 'recoverStep', 'recovered', 'progress', 'deviceLost', 'error',
 ] satisfies WorkerEvent['type'][]);
 
 /** Structured-clone-safe check that a message from the worker is an event we know. */

@@ -1,7 +1,9 @@
 import { useState } from 'react';
-import type { GenerationRow, ModelEval } from '../../worker/protocol';
+import type { GenerationRow } from '../../worker/protocol';
 import { evaluate, generateCustom, updateEvaluateOptions } from '../journey-actions';
 import { useStudio } from '../store';
+import { ComparisonTable } from './ComparisonTable';
+import { RecoverPanel } from './RecoverPanel';
 import { ErrorBox, Progress } from './StepBits';
 
 /** Step 5: dense vs pruned on the held-out split, and a few generations side by side. */
@@ -10,6 +12,7 @@ export function CheckStep() {
   const heldOut = useStudio((s) => s.dataset.info?.heldOut ?? 0);
   const check = useStudio((s) => s.check);
   const options = useStudio((s) => s.evaluateOptions);
+  const recovering = useStudio((s) => s.recover.state !== 'idle');
   return (
     <section className="card" id="step-check" aria-labelledby="step-check-title" data-testid="check-step">
       <h2 id="step-check-title">5. Check</h2>
@@ -30,7 +33,7 @@ export function CheckStep() {
               <span>New tokens each</span>
               <input type="number" min={1} max={256} value={options.maxNewTokens} data-testid="eval-new-tokens" onChange={(e) => updateEvaluateOptions({ maxNewTokens: Math.max(1, Number(e.currentTarget.value)) })} />
             </label>
-            <button type="button" data-testid="evaluate" disabled={check.running} onClick={() => void evaluate()}>
+            <button type="button" data-testid="evaluate" disabled={check.running || recovering} onClick={() => void evaluate()}>
               Evaluate dense vs pruned
             </button>
           </div>
@@ -38,28 +41,16 @@ export function CheckStep() {
           {check.error && <ErrorBox error={check.error} testId="check-error" what="evaluate" next="Hold out more examples in step 2, or evaluate fewer." />}
           {check.result && (
             <>
-              <table className="before-after" data-testid="eval-table">
-                <thead>
-                  <tr><th scope="col"></th><th scope="col">Dense</th><th scope="col">Pruned</th></tr>
-                </thead>
-                <tbody>
-                  <Row label="Mean loss (nats/token)" id="loss" get={(m) => m.loss} fmt={(x) => x.toFixed(4)} dense={check.result.dense} pruned={check.result.pruned} />
-                  <Row label="Perplexity" id="ppl" get={(m) => m.perplexity} fmt={(x) => x.toFixed(2)} dense={check.result.dense} pruned={check.result.pruned} />
-                  {check.result.dense.acc !== undefined && (
-                    <>
-                      <Row label="Accuracy" id="acc" get={(m) => m.acc} fmt={(x) => `${(100 * x).toFixed(1)}%`} dense={check.result.dense} pruned={check.result.pruned} />
-                      <Row label="Accuracy (length-normalised)" id="acc-norm" get={(m) => m.accNorm} fmt={(x) => `${(100 * x).toFixed(1)}%`} dense={check.result.dense} pruned={check.result.pruned} />
-                    </>
-                  )}
-                </tbody>
-              </table>
+              <ComparisonTable rows={check.result.table} keys={['dense', 'pruned']} testId="eval-table" testPrefix="eval" />
               <p className="muted small">
                 On {check.result.dense.rows} held-out examples ({check.result.dense.tokens} target tokens){check.result.dense.items !== undefined && `, ${check.result.dense.items} multiple-choice questions`}.
+                Forward time per token: the median of a few timed passes over a full batch, both models on this GPU in the same run.
               </p>
               {check.result.generations.length > 0 && <Generations title="Generations on held-out prompts (greedy)" rows={check.result.generations} testId="generations" />}
             </>
           )}
           <OwnPrompt />
+          <RecoverPanel />
         </>
       )}
     </section>
@@ -86,7 +77,7 @@ function Generations({ title, rows, testId }: { title: string; rows: GenerationR
 function OwnPrompt() {
   const [prompt, setPrompt] = useState('');
   const custom = useStudio((s) => s.custom);
-  const busy = useStudio((s) => s.check.running || s.custom.running);
+  const busy = useStudio((s) => s.check.running || s.custom.running || s.recover.state !== 'idle');
   return (
     <div className="own-prompt">
       <label className="field field-wide">
@@ -100,17 +91,5 @@ function OwnPrompt() {
       {custom.error && <ErrorBox error={custom.error} testId="generate-error" what="generate" next="Try a shorter prompt." />}
       {custom.rows.length > 0 && <Generations title="Your prompts" rows={custom.rows} testId="own-generations" />}
     </div>
-  );
-}
-
-function Row({ label, id, get, fmt, dense, pruned }: { label: string; id: string; get: (m: ModelEval) => number | undefined; fmt: (x: number) => string; dense: ModelEval; pruned: ModelEval }) {
-  const d = get(dense);
-  const p = get(pruned);
-  return (
-    <tr>
-      <th scope="row">{label}</th>
-      <td data-testid={`eval-dense-${id}`} data-value={d}>{d === undefined ? '—' : fmt(d)}</td>
-      <td data-testid={`eval-pruned-${id}`} data-value={p}>{p === undefined ? '—' : fmt(p)}</td>
-    </tr>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useMemo } from 'react';
 import { formatBytes } from '../format';
-import { prepareDownload, saveToFolder } from '../journey-actions';
+import { prepareDownload, saveToFolder, setExportAdapter } from '../journey-actions';
 import { useStudio } from '../store';
 import { ErrorBox, Progress } from './StepBits';
 
@@ -10,6 +10,8 @@ const canSaveToFolder = () => typeof window !== 'undefined' && 'showDirectoryPic
 export function DownloadStep() {
   const pruned = useStudio((s) => s.prune.result);
   const download = useStudio((s) => s.download);
+  const recovered = useStudio((s) => s.recover.result);
+  const recovering = useStudio((s) => s.recover.state !== 'idle');
   const url = useMemo(() => (download.result ? URL.createObjectURL(download.result.zip) : null), [download.result]);
   useEffect(() => () => void (url && URL.revokeObjectURL(url)), [url]);
   return (
@@ -31,9 +33,10 @@ export function DownloadStep() {
             </tbody>
           </table>
           <p className="muted small">The model card (README.md) and the recipe (gradprune_recipe.json) describe how this checkpoint was made.</p>
+          {recovered && <AdapterChoice steps={recovered.steps} adapterBytes={recovered.adapterBytes} />}
           <div className="control-row">
             {!download.result ? (
-              <button type="button" data-testid="prepare-download" disabled={download.running} onClick={() => void prepareDownload()}>
+              <button type="button" data-testid="prepare-download" disabled={download.running || recovering} onClick={() => void prepareDownload()}>
                 Prepare the download
               </button>
             ) : (
@@ -55,5 +58,25 @@ export function DownloadStep() {
         </>
       )}
     </section>
+  );
+}
+
+/** After a recovery run: the adapter merged into the weights (one ordinary checkpoint), or kept apart in PEFT's layout. */
+function AdapterChoice({ steps, adapterBytes }: { steps: number; adapterBytes: number }) {
+  const choice = useStudio((s) => s.exportAdapter);
+  return (
+    <fieldset className="adapter-choice" data-testid="adapter-choice">
+      <legend>The recovery adapter ({steps} fine-tuning step{steps === 1 ? '' : 's'})</legend>
+      <label className="check">
+        <input type="radio" name="adapter" checked={choice === 'merged'} onChange={() => setExportAdapter('merged')} data-testid="adapter-merged" /> merge the adapter into the
+        weights: one ordinary checkpoint, the same size as the pruned one (recommended)
+      </label>
+      <br />
+      <label className="check">
+        <input type="radio" name="adapter" checked={choice === 'peft'} onChange={() => setExportAdapter('peft')} data-testid="adapter-peft" /> a separate PEFT adapter: the
+        pruned weights as above plus <code>adapter/</code> ({formatBytes(adapterBytes)}) for <code>PeftModel.from_pretrained</code>
+      </label>
+      <p className="muted small">Either way the model card lists the before / after numbers, and gradprune_recovery.json records the run.</p>
+    </fieldset>
   );
 }
