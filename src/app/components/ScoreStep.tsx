@@ -8,6 +8,8 @@ import { formatDuration, scoresFor, stabilityAgainstLatest } from '../plan-view'
 import { useStudio } from '../store';
 import { ALL_MODULES, warmupFor } from '../defaults';
 import { Heatmap } from './Heatmap';
+import { LossChart } from './LossChart';
+import { NumberField } from './NumberField';
 import { LayerBars } from './LayerBars';
 import { ErrorBox, Progress } from './StepBits';
 
@@ -60,27 +62,6 @@ export function ScoreStep() {
         </>
       )}
     </section>
-  );
-}
-
-function NumberField({ label, id, value, min, max, step, disabled, onChange }: { label: string; id: string; value: number; min: number; max?: number; step?: number; disabled: boolean; onChange: (v: number) => void }) {
-  return (
-    <label className="field">
-      <span>{label}</span>
-      <input
-        type="number"
-        data-testid={id}
-        value={value}
-        min={min}
-        max={max}
-        step={step ?? 1}
-        disabled={disabled}
-        onChange={(e) => {
-          const v = Number(e.currentTarget.value);
-          if (Number.isFinite(v) && e.currentTarget.value !== '') onChange(v);
-        }}
-      />
-    </label>
   );
 }
 
@@ -191,7 +172,6 @@ function LiveView() {
   const metric = useStudio((s) => s.metric);
   const latest = score.result?.scores ?? score.snapshots.at(-1) ?? null;
   const losses = score.live?.losses ?? score.result?.losses ?? [];
-  const lossData = useMemo(() => losses.map((loss, step) => ({ step: step + 1, loss })), [losses]);
   const stability = useMemo(() => {
     if (score.result) return score.result.kendall.map((tau, s) => ({ step: s + 1, tau: Number.isFinite(tau) ? tau : null }));
     return stabilityAgainstLatest(score.snapshots, metric);
@@ -211,18 +191,7 @@ function LiveView() {
         </dl>
       )}
       <div className="charts-grid">
-        <figure className="chart" data-testid="loss-chart" data-points={lossData.length}>
-          <figcaption><h3>Training loss</h3></figcaption>
-          <ResponsiveContainer width="100%" height={200}>
-            <LineChart data={lossData} margin={{ top: 6, right: 12, bottom: 14, left: 0 }}>
-              <CartesianGrid strokeDasharray="3 3" />
-              <XAxis dataKey="step" tick={{ fontSize: 10 }} label={{ value: 'step', position: 'insideBottom', offset: -6, fontSize: 11 }} />
-              <YAxis domain={['auto', 'auto']} tick={{ fontSize: 10 }} width={44} tickFormatter={(v: number) => v.toFixed(2)} />
-              <Tooltip formatter={(v) => Number(v).toFixed(4)} />
-              <Line type="monotone" dataKey="loss" stroke="#2f5bd3" dot={lossData.length < 40} isAnimationActive={false} />
-            </LineChart>
-          </ResponsiveContainer>
-        </figure>
+        <LossChart losses={losses} title="Training loss" testId="loss-chart" />
         <figure className="chart" data-testid="stability-chart" data-points={stability.length}>
           <figcaption><h3>Rank stability</h3><span className="muted small">Kendall τ of each step's layer ranking vs the latest</span></figcaption>
           <ResponsiveContainer width="100%" height={200}>
