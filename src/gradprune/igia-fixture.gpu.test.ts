@@ -1,17 +1,13 @@
 // End to end on the fixtures: the CPU reference trainer's clipped per-step LoRA gradients go through the GPU
 // IGIA kernels; the scores, the rebuilt F, the plan and the merged weights are checked against the
 // Hugging Face + PEFT reference (gradprune.safetensors, gradprune.json, pruned_*.safetensors).
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { createTensor, upload, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearWeightName } from '../model/config';
-import { DEFAULT_LORA, loadLoraAdapters } from '../nn/lora';
+import { DEFAULT_LORA } from '../nn/lora';
 import { ranking, relError, relL2 } from '../nn/reference/compare';
-import { loadFixtureModel, openReference } from '../nn/reference/fixture';
-import { loraState, ReferenceModel } from '../nn/reference/model';
-import { referenceScoringRun, warmupLr } from '../nn/reference/train';
+import { openReference, referenceFixtureScoring } from '../nn/reference/fixture';
 import { readback } from '../gpu/tensor';
 import { SCORED_FIXTURE_MODELS, fixtureDir } from '../testing/paths';
 import { IgiaScorer, type IgiaModuleGrads } from './igia';
@@ -29,20 +25,8 @@ describe('GPU IGIA on the reference trainer gradients vs gradprune.safetensors',
     it(name, async () => {
       const { device } = gpu;
       const dir = fixtureDir(name);
-      const { config, store, weights } = await loadFixtureModel(dir);
-      const ref = await openReference(dir, 'gradprune.safetensors');
-      const refJson = JSON.parse(await readFile(path.join(dir, 'reference/gradprune.json'), 'utf8'));
-      const adapters = await loadLoraAdapters(config, DEFAULT_LORA, (n) => ref.readF32(n), 'init.');
-      const model = new ReferenceModel(weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha));
-      const ids = await ref.readI32('input_ids');
-      const mask = await ref.readI32('loss_mask');
-      const [S, B, T] = ref.info('input_ids').shape;
-      const steps = referenceScoringRun(model, {
-        steps: S,
-        lr: (s) => warmupLr(1e-3, 2, s),
-        maxGradNorm: 1,
-        batch: (s) => ({ ids: ids.subarray(s * B * T, (s + 1) * B * T), lossMask: mask.subarray(s * B * T, (s + 1) * B * T), B, T }),
-      });
+      const { config, store, ref, refJson, adapters, steps } = await referenceFixtureScoring(dir);
+      const S = steps.length;
 
       // One gradient tensor per LoRA matrix (the unpacked layout).
       const rank = DEFAULT_LORA.rank;

@@ -1,15 +1,11 @@
 // The IGIA state saved to scores.igia.safetensors and loaded back rebuilds exactly the F the live scorer
 // rebuilds, and a merge from it equals the merge from the live scorer (and the Hugging Face reference).
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { createTensor, readback, upload, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearWeightName } from '../model/config';
-import { DEFAULT_LORA, loadLoraAdapters } from '../nn/lora';
-import { loadFixtureModel, openReference } from '../nn/reference/fixture';
-import { loraState, ReferenceModel } from '../nn/reference/model';
-import { referenceScoringRun, warmupLr } from '../nn/reference/train';
+import { DEFAULT_LORA } from '../nn/lora';
+import { openReference, referenceFixtureScoring } from '../nn/reference/fixture';
 import { fixtureDir } from '../testing/paths';
 import { modelFingerprint } from './fingerprint';
 import { IgiaScorer, type IgiaModuleGrads } from './igia';
@@ -27,20 +23,8 @@ describe('IGIA state: save, load, rebuild, merge (tiny-llama, reference trainer 
   it('a merge from the loaded state equals the merge from the live scorer and matches the reference', async () => {
     const { device } = gpu;
     const dir = fixtureDir('tiny-llama');
-    const { config, store, weights } = await loadFixtureModel(dir);
-    const ref = await openReference(dir, 'gradprune.safetensors');
-    const refJson = JSON.parse(await readFile(path.join(dir, 'reference/gradprune.json'), 'utf8'));
-    const adapters = await loadLoraAdapters(config, DEFAULT_LORA, (n) => ref.readF32(n), 'init.');
-    const model = new ReferenceModel(weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha));
-    const ids = await ref.readI32('input_ids');
-    const mask = await ref.readI32('loss_mask');
-    const [S, B, T] = ref.info('input_ids').shape;
-    const steps = referenceScoringRun(model, {
-      steps: S,
-      lr: (s) => warmupLr(1e-3, 2, s),
-      maxGradNorm: 1,
-      batch: (s) => ({ ids: ids.subarray(s * B * T, (s + 1) * B * T), lossMask: mask.subarray(s * B * T, (s + 1) * B * T), B, T }),
-    });
+    const { config, store, ref, refJson, adapters, steps } = await referenceFixtureScoring(dir);
+    const S = steps.length;
     const rank = DEFAULT_LORA.rank;
     const buffers: Tensor[] = [];
     const grads: IgiaModuleGrads[] = adapters.map((a) => {

@@ -1,9 +1,14 @@
-// Node only (tests, scripts): a fixture model folder → config, tensor store, f32 weights; and a reference file's tensors.
+// Node only (tests, scripts): a fixture model folder → config, tensor store, f32 weights; a reference file's tensors;
+// and the fixtures' scoring run replayed on the CPU reference.
 
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeConfig, type ModelConfig } from '../../model/config';
 import { openFile, openFolder } from '../../model/node-files';
 import { SafetensorsFile, TensorStore } from '../../model/safetensors';
+import { DEFAULT_LORA, loadLoraAdapters, type LoraAdapter } from '../lora';
+import { loraState, ReferenceModel } from './model';
+import { referenceScoringRun, warmupLr, type ScoringStep } from './train';
 import { loadModelWeights, type ModelWeights } from './weights';
 
 export interface FixtureModel {
@@ -23,4 +28,32 @@ export async function loadFixtureModel(dir: string): Promise<FixtureModel> {
 export async function openReference(dir: string, name: string): Promise<TensorStore> {
   const file = path.join(dir, 'reference', name);
   return TensorStore.fromFiles([await SafetensorsFile.open(await openFile(file), name)]);
+}
+
+export interface FixtureScoring extends FixtureModel {
+  /** reference/gradprune.safetensors and reference/gradprune.json (its plans). */
+  ref: TensorStore;
+  refJson: any; // gradprune.json as the fixture script wrote it (plans, receivers, counts)
+  /** The run's initial adapters (init.*) and each step's clipped gradients. */
+  adapters: LoraAdapter[];
+  steps: ScoringStep[];
+}
+
+/** The fixtures' scoring run on the CPU reference: their init adapters and batches, lr 1e-3·min(1, s/2), clip 1. */
+export async function referenceFixtureScoring(dir: string): Promise<FixtureScoring> {
+  const fixture = await loadFixtureModel(dir);
+  const ref = await openReference(dir, 'gradprune.safetensors');
+  const refJson = JSON.parse(await readFile(path.join(dir, 'reference/gradprune.json'), 'utf8'));
+  const adapters = await loadLoraAdapters(fixture.config, DEFAULT_LORA, (n) => ref.readF32(n), 'init.');
+  const model = new ReferenceModel(fixture.weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha));
+  const ids = await ref.readI32('input_ids');
+  const mask = await ref.readI32('loss_mask');
+  const [S, B, T] = ref.info('input_ids').shape;
+  const steps = referenceScoringRun(model, {
+    steps: S,
+    lr: (s) => warmupLr(1e-3, 2, s),
+    maxGradNorm: 1,
+    batch: (s) => ({ ids: ids.subarray(s * B * T, (s + 1) * B * T), lossMask: mask.subarray(s * B * T, (s + 1) * B * T), B, T }),
+  });
+  return { ...fixture, ref, refJson, adapters, steps };
 }

@@ -1,30 +1,16 @@
 // The CPU reference's 12-step GradPruner scoring run (clip + AdamW) and IGIA scores against gradprune.safetensors.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LORA, loadLoraAdapters } from '../lora';
+import { DEFAULT_LORA } from '../lora';
 import { SCORED_FIXTURE_MODELS, fixtureDir } from '../../testing/paths';
 import { ranking, relError, relL2 } from './compare';
-import { loadFixtureModel, openReference } from './fixture';
+import { referenceFixtureScoring } from './fixture';
 import { igiaFromSteps } from './igia';
-import { loraState, ReferenceModel } from './model';
-import { referenceScoringRun, warmupLr } from './train';
 
 describe.each(SCORED_FIXTURE_MODELS)('CPU reference scoring run on %s', (name) => {
   const dir = fixtureDir(name);
 
   it('matches the per-step loss, lr and grad norm, and the IGIA matrices and scores', async () => {
-    const { config, weights } = await loadFixtureModel(dir);
-    const ref = await openReference(dir, 'gradprune.safetensors');
-    const adapters = await loadLoraAdapters(config, DEFAULT_LORA, (n) => ref.readF32(n), 'init.');
-    const model = new ReferenceModel(weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha));
-    const ids = await ref.readI32('input_ids');
-    const mask = await ref.readI32('loss_mask');
-    const [S, B, T] = ref.info('input_ids').shape;
-    const steps = referenceScoringRun(model, {
-      steps: S,
-      lr: (s) => warmupLr(1e-3, 2, s),
-      maxGradNorm: 1,
-      batch: (s) => ({ ids: ids.subarray(s * B * T, (s + 1) * B * T), lossMask: mask.subarray(s * B * T, (s + 1) * B * T), B, T }),
-    });
+    const { config, ref, adapters, steps } = await referenceFixtureScoring(dir);
 
     const refLoss = await ref.readF32('loss');
     const refLr = await ref.readF32('lr');
