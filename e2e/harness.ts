@@ -5,25 +5,13 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
+import { launchChromium } from '../src/testing/chromium';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = path.resolve(REPO_ROOT, '../shared/fixtures');
 export const SCREENSHOTS = path.join(REPO_ROOT, 'test-results/e2e');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-const COMMON_FLAGS = [
-  '--no-sandbox',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader', '--enable-webgpu-developer-features'];
-
 export interface Studio {
   url: string;
   origin: string;
@@ -54,17 +42,12 @@ export async function startServer(): Promise<PreviewServer> {
 
 /** Serve dist/, launch Chromium and open the studio. `webgpu: false` launches without the WebGPU flags. */
 export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}): Promise<Studio> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`node scripts/ensure-chromium.mjs\` as root (npm test does).`);
   const server = await startServer();
   let browser: Browser | null = null;
   try {
     const url = server.resolvedUrls?.local[0];
     if (!url) throw new Error('vite preview did not report a URL');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [...COMMON_FLAGS, ...(opts.webgpu === false ? [] : WEBGPU_FLAGS)],
-    });
+    browser = await launchChromium({ webgpu: opts.webgpu });
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     page.setDefaultTimeout(60_000);

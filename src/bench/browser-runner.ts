@@ -2,32 +2,16 @@
 // page served by Vite's dev server on localhost (plain TS and ?raw WGSL need no plugins, so the studio's config
 // is not loaded); the report comes back through page.evaluate. Node only.
 
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
+import { CHROMIUM_PATH, launchChromium } from '../testing/chromium';
 import type { SizeName } from './cases';
 import type { BenchPageState } from './browser/page';
 import type { BenchReport, SectionKey } from './report';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// The flags of DESIGN.md's environment recipe (as e2e/harness.ts launches Chromium).
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-webgpu',
-  '--use-angle=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-webgpu-developer-features',
-];
-
 export interface BrowserBenchOptions {
   size?: SizeName;
   reps?: number;
@@ -39,7 +23,6 @@ export interface BrowserBenchOptions {
 }
 
 export async function runInBrowser(opts: BrowserBenchOptions, log: (line: string) => void): Promise<BenchReport> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (node scripts/ensure-chromium.mjs as root) or set CHROMIUM_PATH.`);
   let server: ViteDevServer | null = null;
   let browser: Browser | null = null;
   try {
@@ -63,8 +46,8 @@ export async function runInBrowser(opts: BrowserBenchOptions, log: (line: string
     if (opts.maxStepSeconds !== undefined) query.set('maxStepSeconds', String(opts.maxStepSeconds));
     if (opts.noOrt) query.set('noOrt', '1');
     const url = `${base}src/bench/browser/index.html?${query}`;
-    log(`browser: ${CHROMIUM} → ${url}`);
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+    log(`browser: ${CHROMIUM_PATH} → ${url}`);
+    browser = await launchChromium();
     const page = await browser.newPage();
     page.on('console', (m) => log(`[page] ${m.text()}`));
     page.on('pageerror', (e) => log(`[page error] ${e.message}`));

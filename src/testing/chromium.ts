@@ -1,0 +1,26 @@
+// Debian's Chromium as the e2e tests and the browser bench launch it: headless, WebGPU on SwiftShader, and no
+// background networking (this machine's network is closed). The flags are DESIGN.md's environment recipe. Node only.
+
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const QUIET_FLAGS = [
+  '--no-sandbox',
+  '--disable-dev-shm-usage',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader', '--enable-webgpu-developer-features'];
+
+/** `webgpu: false` launches without the WebGPU flags (the studio's no-WebGPU page). */
+export async function launchChromium(opts: { webgpu?: boolean } = {}): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`${CHROMIUM_PATH} is missing: run \`node scripts/ensure-chromium.mjs\` as root (npm test does), or set CHROMIUM_PATH.`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...QUIET_FLAGS, ...(opts.webgpu === false ? [] : WEBGPU_FLAGS)] });
+}
