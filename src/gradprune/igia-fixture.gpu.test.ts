@@ -6,7 +6,7 @@ import { requestGpu, type Gpu } from '../gpu/device';
 import { createTensor, upload, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearWeightName } from '../model/config';
 import { DEFAULT_LORA } from '../nn/lora';
-import { ranking, relError, relL2 } from '../nn/reference/compare';
+import { countMismatches, MAX_FLIPPED_FRACTION, ranking, relError, relL2 } from '../nn/reference/compare';
 import { openReference, referenceFixtureScoring } from '../nn/reference/fixture';
 import { readback } from '../gpu/tensor';
 import { SCORED_FIXTURE_MODELS, fixtureDir } from '../testing/paths';
@@ -78,9 +78,8 @@ describe('GPU IGIA on the reference trainer gradients vs gradprune.safetensors',
           for (const m of LINEAR_MODULES) {
             const got = result.weights.get(linearWeightName(r, m))!;
             const want = await expected.readF32(linearWeightName(plan.newIndex[r]!, m));
-            let flipped = 0;
-            for (let i = 0; i < want.length; i++) if (!(Math.abs(got[i] - want[i]) <= 1e-5)) flipped++;
-            expect(flipped / want.length, `${p.tag} layer ${r} ${m}`).toBeLessThanOrEqual(0.001);
+            const flipped = countMismatches(got, want);
+            expect(flipped / want.length, `${p.tag} layer ${r} ${m}`).toBeLessThanOrEqual(MAX_FLIPPED_FRACTION);
           }
         }
       }

@@ -1,6 +1,7 @@
 // The IGIA state saved to scores.igia.safetensors and loaded back rebuilds exactly the F the live scorer
 // rebuilds, and a merge from it equals the merge from the live scorer (and the Hugging Face reference).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countMismatches, MAX_FLIPPED_FRACTION } from '../nn/reference/compare';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { createTensor, readback, upload, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearWeightName } from '../model/config';
@@ -90,9 +91,8 @@ describe('IGIA state: save, load, rebuild, merge (tiny-llama, reference trainer 
         for (const m of LINEAR_MODULES) {
           const got = fromFile.weights.get(linearWeightName(r, m))!;
           const want = await expected.readF32(linearWeightName(plan.newIndex[r]!, m));
-          let flipped = 0;
-          for (let i = 0; i < want.length; i++) if (!(Math.abs(got[i] - want[i]) <= 1e-5)) flipped++;
-          expect(flipped / want.length, `${p.tag} layer ${r} ${m}`).toBeLessThanOrEqual(0.001);
+          const flipped = countMismatches(got, want);
+          expect(flipped / want.length, `${p.tag} layer ${r} ${m}`).toBeLessThanOrEqual(MAX_FLIPPED_FRACTION);
         }
       }
     }

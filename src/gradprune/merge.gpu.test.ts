@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countMismatches, MAX_FLIPPED_FRACTION } from '../nn/reference/compare';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { LINEAR_MODULES, linearShape, linearWeightName, normalizeConfig } from '../model/config';
 import { openFile, openFolder } from '../model/node-files';
@@ -50,11 +51,10 @@ describe('GPU merge reproduces the reference pruned checkpoints', () => {
           const merged = result.weights.get(from);
           const got = merged ?? (await model.readF32(from));
           expect(got.length, newName).toBe(want.length);
-          let flipped = 0;
-          for (let i = 0; i < want.length; i++) if (!(Math.abs(got[i] - want[i]) <= 1e-5)) flipped++;
+          const flipped = countMismatches(got, want);
           if (merged) {
             mergedTensors++;
-            expect(flipped / want.length, `${p.tag} ${newName}`).toBeLessThanOrEqual(0.001);
+            expect(flipped / want.length, `${p.tag} ${newName}`).toBeLessThanOrEqual(MAX_FLIPPED_FRACTION);
           } else expect(flipped, `${p.tag} ${newName}`).toBe(0);
         }
         expect(mergedTensors).toBe(7 * new Set(Object.values(plan.receiver)).size);

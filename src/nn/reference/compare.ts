@@ -27,3 +27,16 @@ export const relError = (a: number, b: number): number => Math.abs(a - b) / Math
 /** Indices sorted by value, ascending (ties by index): for comparing layer rankings. */
 export const ranking = (v: ArrayLike<number>): number[] =>
   Array.from({ length: v.length }, (_, i) => i).sort((i, j) => v[i] - v[j] || i - j);
+
+/**
+ * Elements farther than `tol` from the reference (NaN counts). The fixtures allow merge masks to flip where F sits
+ * within float rounding of the top-k threshold: ≤ 0.1% of a merged module's elements.
+ */
+export function countMismatches(got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-5): number {
+  let n = 0;
+  for (let i = 0; i < want.length; i++) if (!(Math.abs(got[i] - want[i]) <= tol)) n++;
+  return n;
+}
+
+/** The fixtures README's bound on flipped merge-mask elements, as a fraction of a module. */
+export const MAX_FLIPPED_FRACTION = 0.001;
