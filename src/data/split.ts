@@ -1,17 +1,6 @@
 // Seeded, reproducible order: the same seed gives the same split and the same shuffles in every JS engine.
 import { GradPruneError } from '../errors';
-
-/** mulberry32: a small 32-bit seeded generator; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../random';
 
 /** Fisher-Yates shuffle of a copy. */
 export function shuffled<T>(items: readonly T[], seed: number): T[] {

@@ -4,7 +4,7 @@
 
 import { GradPruneError } from '../errors';
 import type { TextTokenizer } from '../model/tokenizer';
-import { seededRandom } from '../nn/lora';
+import { seededRandom } from '../random';
 import { checkSamplingOptions, pickToken, type SamplingOptions } from './sampler';
 
 export interface NextTokenModel {

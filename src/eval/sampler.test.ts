@@ -2,7 +2,7 @@
 // then top-p, as Hugging Face's TopK / TopP warpers do; bad options are refused.
 import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
-import { seededRandom } from '../nn/lora';
+import { seededRandom } from '../random';
 import { argmaxId, checkSamplingOptions, pickToken, type SamplingOptions } from './sampler';
 
 /** Probabilities 0.1, 0.2, 0.3, 0.4 for ids 0..3 at temperature 1. */

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
 import { normalizeConfig } from '../model/config';
-import { DEFAULT_LORA, initLoraAdapters, seededRandom } from '../nn/lora';
+import { DEFAULT_LORA, initLoraAdapters } from '../nn/lora';
+import { seededRandom } from '../random';
 import { adaptersByWeight, mergeLoraDelta } from './merge-adapter';
 
 const config = normalizeConfig({

@@ -5,7 +5,7 @@ import { GradPruneError } from '../errors';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { createTensor, readback, upload, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, normalizeConfig, type ModelConfig } from '../model/config';
-import { seededRandom } from '../nn/lora';
+import { seededRandom } from '../random';
 import { relL2 } from '../nn/reference/compare';
 import { IgiaScorer, igiaMemory, type IgiaModuleGrads } from './igia';
 import { decodeIgiaState, encodeIgiaState, IgiaRebuilder, igiaStateFromScorer } from './igia-state';

@@ -4,6 +4,7 @@
 
 import { GradPruneError } from '../errors';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
+import { seededRandom } from '../random';
 
 export interface LoraConfig {
   rank: number;
@@ -60,18 +61,6 @@ function layout(model: ModelConfig, lora: LoraConfig): Array<{ layer: number; mo
     }
   }
   return out;
-}
-
-/** A small seeded generator (mulberry32) so an initialisation can be reproduced from its seed. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** PEFT's default init: A ~ U(±1/sqrt(in)) (kaiming_uniform with a = sqrt(5)), B = 0. */
