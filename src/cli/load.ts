@@ -1,16 +1,21 @@
-// What several commands need first: a model folder opened as a Checkpoint, and the WebGPU adapter when there is one.
+// What several commands need first: a model folder opened as a Checkpoint, the --data file read and tokenized,
+// and the WebGPU adapter when there is one.
 
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildExamples, readDataset, type Dataset, type DatasetFormat, type TokenizedSet } from '../data';
 import { GradPruneError } from '../errors';
 import { requestGpu, type AdapterSummary } from '../gpu/device';
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
-import { openFolder } from '../model/node-files';
+import { openFile, openFolder } from '../model/node-files';
+import type { TextTokenizer } from '../model/tokenizer';
+import type { CliIO } from './command';
 
-/** A Hugging Face model folder on disk, opened and validated; the folder's name names the model. */
 /** The demo model and dataset the studio embeds (public/demo in this package). */
 export const EMBEDDED_DEMO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../public/demo');
 
+/** A Hugging Face model folder on disk, opened and validated; the folder's name names the model. */
 export async function openModelFolder(dir: string): Promise<Checkpoint> {
   return openCheckpoint(await openFolder(dir), path.basename(path.resolve(dir)));
 }
@@ -27,4 +32,35 @@ export async function probeAdapter(): Promise<{ adapter: AdapterSummary | null; 
   } catch (e) {
     return { adapter: null, reason: e instanceof GradPruneError ? e.message : `WebGPU could not start (${(e as Error).message}).` };
   }
+}
+
+/** Fails early, before any slow work, when the `--data` file cannot be read. */
+export async function checkDataFile(dataFile: string): Promise<void> {
+  await stat(dataFile).catch((e: NodeJS.ErrnoException) => {
+    throw new GradPruneError('file', `Cannot read ${dataFile} (${e.code ?? e.message}).`, { subject: dataFile, hint: 'Give the path of the dataset file with --data.' });
+  });
+}
+
+/** The `--data` file read and tokenized for training, with one summary line on stderr; throws when no row is usable. */
+export async function readTrainingData(
+  dataFile: string,
+  tokenizer: TextTokenizer,
+  opts: { format?: DatasetFormat; maxSeqLen: number },
+  io: CliIO,
+): Promise<{ blob: Blob; fileName: string; dataset: Dataset; set: TokenizedSet }> {
+  const blob = await openFile(dataFile);
+  const fileName = path.basename(dataFile);
+  const dataset = await readDataset(blob, fileName, opts.format ? { format: opts.format } : {});
+  const set = buildExamples(dataset, tokenizer, { maxSeqLen: opts.maxSeqLen });
+  if (set.examples.length === 0) {
+    throw new GradPruneError('dataset', `${fileName}: no row could be tokenized (${set.rejected.length} rejected).`, { subject: fileName });
+  }
+  io.err(
+    `data  ${fileName}: ${set.examples.length} examples (${dataset.format}, ${dataset.detectedFrom})` +
+      (set.rejected.length ? `, ${set.rejected.length} rows skipped` : '') +
+      (set.stats.truncatedPrompt + set.stats.truncatedTarget
+        ? `; cut to ${set.maxSeqLen} tokens: ${set.stats.truncatedPrompt} prompts, ${set.stats.truncatedTarget} targets`
+        : ''),
+  );
+  return { blob, fileName, dataset, set };
 }

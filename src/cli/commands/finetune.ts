@@ -6,7 +6,6 @@
 import { constants } from 'node:fs';
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { buildExamples, readDataset } from '../../data';
 import { DATASET_FORMATS } from '../../data/formats';
 import type { MultipleChoiceItem, TokenizedExample } from '../../data/types';
 import { GradPruneError } from '../../errors';
@@ -17,11 +16,10 @@ import { writePeftAdapter } from '../../export/peft';
 import { sha256Hex } from '../../export/recipe';
 import { requestGpu, type Gpu } from '../../gpu/device';
 import type { Checkpoint } from '../../model/checkpoint';
-import { openFile } from '../../model/node-files';
 import { estimateMemory, memoryLine } from '../../nn/memory';
 import { precisionLine, resolveWeightStorage } from '../../nn/precision';
 import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type Command, type OptionValues } from '../command';
-import { openModelFolder } from '../load';
+import { checkDataFile, openModelFolder, readTrainingData } from '../load';
 import { bar, loadLine, throttled } from '../progress';
 
 /** Fine-tuning settings from the command line (checked again, with the data, by resolveRecoverySettings). */
@@ -123,21 +121,12 @@ export const finetuneCommand: Command = {
     const format = options.format === undefined ? undefined : stringOption(options, 'format', 'text', DATASET_FORMATS);
     const given = recoverySettingsFrom(options);
     const merge = flag(options, 'merge-adapter');
-    await stat(dataFile).catch((e: NodeJS.ErrnoException) => {
-      throw new GradPruneError('file', `Cannot read ${dataFile} (${e.code ?? e.message}).`, { subject: dataFile, hint: 'Give the path of the dataset file with --data.' });
-    });
+    await checkDataFile(dataFile);
     await prepareOutDir(out);
     const ckpt = await openModelFolder(positionals['model-dir']!);
     const dense = typeof options.dense === 'string' ? await openModelFolder(options.dense) : null;
 
-    const blob = await openFile(dataFile);
-    const fileName = path.basename(dataFile);
-    const dataset = await readDataset(blob, fileName, format ? { format } : {});
-    const set = buildExamples(dataset, ckpt.tokenizer, { maxSeqLen: given.seqLen ?? D.seqLen });
-    if (set.examples.length === 0) {
-      throw new GradPruneError('dataset', `${fileName}: no row could be tokenized (${set.rejected.length} rejected).`, { subject: fileName });
-    }
-    io.err(`data  ${fileName}: ${set.examples.length} examples (${dataset.format})${set.rejected.length ? `, ${set.rejected.length} rows skipped` : ''}`);
+    const { blob, fileName, dataset, set } = await readTrainingData(dataFile, ckpt.tokenizer, { format, maxSeqLen: given.seqLen ?? D.seqLen }, io);
 
     const gpu = await requestGpu();
     const report = throttled(io);

@@ -2,12 +2,10 @@
 // from the clipped gradients) on the GPU; writes scores.json and, beside it, scores.igia.safetensors (what a
 // later `gradprune prune` needs to merge layers). Progress on stderr; the layer ranking on stdout.
 
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASET_FORMATS } from '../../data/formats';
-import { buildExamples, readDataset } from '../../data/index';
 import type { DatasetFormat } from '../../data/types';
-import { GradPruneError } from '../../errors';
 import { readPeftAdapter } from '../../export/peft';
 import { sha256Hex } from '../../export/recipe';
 import { requestGpu } from '../../gpu/device';
@@ -19,11 +17,11 @@ import { DEFAULT_SCORING_SETTINGS, loraOf, resolveScoringSettings, runScoring, t
 import { rankLayers } from '../../gradprune/scores';
 import { igiaFileFor, scoresDocument } from '../../gradprune/scores-file';
 import type { Checkpoint } from '../../model/checkpoint';
-import { openFile, openFolder } from '../../model/node-files';
+import { openFolder } from '../../model/node-files';
 import type { LoraAdapter } from '../../nn/lora';
 import { resolveWeightStorage, precisionLine } from '../../nn/precision';
 import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionSpec, type OptionValues } from '../command';
-import { openModelFolder } from '../load';
+import { checkDataFile, openModelFolder, readTrainingData } from '../load';
 import { loadLine, scoringLine, throttled } from '../progress';
 
 const D = DEFAULT_SCORING_SETTINGS;
@@ -78,23 +76,8 @@ export interface ScoreJob {
 /** Read and tokenize the data, score on the GPU, write scores.json and its IGIA state. */
 export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: ScoringResult; scoresFile: string; igiaFile: string }> {
   const { ckpt, settings } = job;
-  await stat(job.dataFile).catch((e: NodeJS.ErrnoException) => {
-    throw new GradPruneError('file', `Cannot read ${job.dataFile} (${e.code ?? e.message}).`, { subject: job.dataFile, hint: 'Give the path of the dataset file with --data.' });
-  });
-  const blob = await openFile(job.dataFile);
-  const fileName = path.basename(job.dataFile);
-  const dataset = await readDataset(blob, fileName, job.format ? { format: job.format } : {});
-  const set = buildExamples(dataset, ckpt.tokenizer, { maxSeqLen: settings.seqLen ?? D.seqLen });
-  if (set.examples.length === 0) {
-    throw new GradPruneError('dataset', `${fileName}: no row could be tokenized (${set.rejected.length} rejected).`, { subject: fileName });
-  }
-  io.err(
-    `data  ${fileName}: ${set.examples.length} examples (${dataset.format}, ${dataset.detectedFrom})` +
-      (set.rejected.length ? `, ${set.rejected.length} rows skipped` : '') +
-      (set.stats.truncatedPrompt + set.stats.truncatedTarget
-        ? `; cut to ${set.maxSeqLen} tokens: ${set.stats.truncatedPrompt} prompts, ${set.stats.truncatedTarget} targets`
-        : ''),
-  );
+  await checkDataFile(job.dataFile);
+  const { blob, fileName, dataset, set } = await readTrainingData(job.dataFile, ckpt.tokenizer, { format: job.format, maxSeqLen: settings.seqLen ?? D.seqLen }, io);
   const gpu = await requestGpu();
   const report = throttled(io);
   try {
