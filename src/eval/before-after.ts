@@ -12,10 +12,9 @@ import { numel, type TensorStore } from '../model/safetensors';
 import type { TextTokenizer } from '../model/tokenizer';
 import type { Gpu } from '../gpu/device';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
-import { GpuModel } from '../nn/model';
 import type { WeightPrecision } from '../nn/precision';
 import { measureForward, type ForwardCost } from './cost';
-import { gpuScoringModel } from './engines';
+import { gpuScoringModel, loadEvalGpuModel } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
 import { scoreMultipleChoice } from './multiple-choice';
 import type { Accuracy } from './recovery';
@@ -107,14 +106,7 @@ export async function measureModel(
   opts: MeasureOptions,
 ): Promise<ModelMeasurement> {
   const lora = opts.lora ?? null;
-  const engine = await GpuModel.load(gpu, model.config, model.store, {
-    batchSize: opts.batchSize,
-    seqLen: opts.seqLen,
-    lora: lora?.config ?? null,
-    adapters: lora?.adapters,
-    training: false,
-    weights: opts.weights ?? 'auto',
-  });
+  const { model: engine } = await loadEvalGpuModel(gpu, model.config, model.store, opts);
   try {
     const scoring = gpuScoringModel(engine);
     const heldOut = opts.heldOut?.length

@@ -2,7 +2,7 @@
 // generation, its KV-cache Generator) and the CPU reference (tests, tiny models, `--cpu`).
 
 import { GradPruneError } from '../errors';
-import { requestGpu } from '../gpu/device';
+import { requestGpu, type Gpu } from '../gpu/device';
 import type { ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
@@ -133,6 +133,26 @@ async function loadReference(config: ModelConfig, store: TensorStore, lora: Engi
   return new ReferenceModel(weights, lora ? loraState(lora.adapters, lora.config.rank, lora.config.alpha) : null, maxLength);
 }
 
+/** The GPU model for evaluation (no training buffers) on `gpu`, with the weight storage it uses and why. */
+export async function loadEvalGpuModel(
+  gpu: Gpu,
+  config: ModelConfig,
+  store: TensorStore,
+  opts: { batchSize: number; seqLen: number; lora?: EngineLora; weights?: WeightPrecision },
+): Promise<{ model: GpuModel; precision: ResolvedPrecision }> {
+  const lora = opts.lora ?? null;
+  const precision = resolveWeightStorage(opts.weights ?? 'auto', gpu.adapter);
+  const model = await GpuModel.load(gpu, config, store, {
+    batchSize: opts.batchSize,
+    seqLen: opts.seqLen,
+    lora: lora?.config ?? null,
+    adapters: lora?.adapters,
+    training: false,
+    weights: precision.storage,
+  });
+  return { model, precision };
+}
+
 async function loadGpuModel(
   config: ModelConfig,
   store: TensorStore,
@@ -143,9 +163,7 @@ async function loadGpuModel(
 ): Promise<{ model: GpuModel; precision: ResolvedPrecision }> {
   const gpu = await requestGpu();
   try {
-    const precision = resolveWeightStorage(weights, gpu.adapter);
-    const model = await GpuModel.load(gpu, config, store, { batchSize, seqLen, lora: lora?.config ?? null, adapters: lora?.adapters, training: false, weights: precision.storage });
-    return { model, precision };
+    return await loadEvalGpuModel(gpu, config, store, { batchSize, seqLen, lora, weights });
   } catch (e) {
     gpu.device.destroy();
     throw e;

@@ -11,7 +11,7 @@ import type { TensorStore } from '../model/safetensors';
 import { configText, prunedConfig } from './config';
 import { modelCard } from './model-card';
 import { buildRecipe, sha256Hex, type PruneRunInfo } from './recipe';
-import { DEFAULT_MAX_SHARD_BYTES, writeWeightFiles, type ExportTensor } from './weights';
+import { DEFAULT_MAX_SHARD_BYTES, storedTensorBytes, writeWeightFiles, type ExportTensor } from './weights';
 
 /** What is exported from: the parts of an opened checkpoint (model/checkpoint.ts's Checkpoint fits). */
 export interface ExportSource {
@@ -56,8 +56,7 @@ export async function exportCheckpoint(source: ExportSource, opts: ExportOptions
       dtype,
       shape: [...info.shape],
       // Unchanged tensors keep their exact bytes when the dtype is the same; merged ones are rounded once.
-      bytes: async () =>
-        values ? fromFloat32(values, dtype) : info.dtype === dtype ? store.readBytes(from) : fromFloat32(await store.readF32(from), dtype),
+      bytes: async () => (values ? fromFloat32(values, dtype) : storedTensorBytes(store, from, dtype)),
     };
   });
 

@@ -1,8 +1,7 @@
 // Merging a LoRA adapter into the weights (W + (alpha/r)·B·A): the engine on the merged weights gives the logits of
 // the engine running with the adapter, and the loss Hugging Face + PEFT computed with that adapter (lora_grad fixture);
 // the exported folder re-opens as a checkpoint of the same dtype, every merged tensor rounded once from f32.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestGpu, type Gpu } from '../gpu/device';
+import { describe, expect, it } from 'vitest';
 import { openCheckpoint, expectedTensors, type Checkpoint } from '../model/checkpoint';
 import { LINEAR_MODULES, linearWeightName } from '../model/config';
 import { fromFloat32 } from '../model/dtype';
@@ -14,12 +13,10 @@ import { maxScaledAbsError, relError } from '../nn/reference/compare';
 import { openReference } from '../nn/reference/fixture';
 import { fixtureDir } from '../testing/paths';
 import { exportMergedCheckpoint, RECOVERY_FILE } from './merge-adapter';
+import { testGpu } from '../testing/gpu';
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await requestGpu();
-});
-afterAll(() => gpu?.device.destroy());
+const gpu = await testGpu();
+
 
 const rows = (a: Int32Array, B: number, T: number) => Array.from({ length: B }, (_, b) => a.subarray(b * T, (b + 1) * T));
 const bytesOf = async (blob: Blob) => new Uint8Array(await blob.arrayBuffer());

@@ -6,13 +6,13 @@
 
 import { GradPruneError } from '../errors';
 import { expectedTensors } from '../model/checkpoint';
-import { linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
+import { linearShape, linearWeightName, type ModelConfig } from '../model/config';
 import { fromFloat32, type WeightDType } from '../model/dtype';
 import type { TensorStore } from '../model/safetensors';
 import { adapterName, loraScale, validateLoraConfig, type LoraAdapter, type LoraConfig } from '../nn/lora';
 import { COPIED_FILE, RECIPE_FILE, type ExportSource } from './checkpoint';
 import { configText } from './config';
-import { DEFAULT_MAX_SHARD_BYTES, writeWeightFiles, type ExportTensor } from './weights';
+import { DEFAULT_MAX_SHARD_BYTES, storedTensorBytes, writeWeightFiles, type ExportTensor } from './weights';
 
 export const RECOVERY_FILE = 'gradprune_recovery.json';
 
@@ -66,10 +66,10 @@ export function adaptersByWeight(config: ModelConfig, lora: LoraConfig, adapters
   return byWeight;
 }
 
-/** One linear weight with its adapter merged in, f32. */
-export async function mergedWeight(store: TensorStore, config: ModelConfig, lora: LoraConfig, layer: number, module: LinearModule, adapter: AdapterValues): Promise<Float32Array> {
-  const [out, inp] = linearShape(config, module);
-  return mergeLoraDelta(await store.readF32(linearWeightName(layer, module)), adapter.A, adapter.B, { out, inp, rank: lora.rank }, loraScale(lora));
+/** The linear weight an adapter adapts, with the adapter merged in, f32. */
+export async function mergedWeight(store: TensorStore, config: ModelConfig, lora: LoraConfig, adapter: AdapterValues): Promise<Float32Array> {
+  const [out, inp] = linearShape(config, adapter.module);
+  return mergeLoraDelta(await store.readF32(linearWeightName(adapter.layer, adapter.module)), adapter.A, adapter.B, { out, inp, rank: lora.rank }, loraScale(lora));
 }
 
 export interface MergedExportOptions {
@@ -90,21 +90,13 @@ export async function exportMergedCheckpoint(source: ExportSource, opts: MergedE
   const { config, store } = source;
   const dtype = opts.dtype ?? source.dtype;
   const byWeight = adaptersByWeight(config, opts.lora, opts.adapters);
-  const scale = loraScale(opts.lora);
   const tensors: ExportTensor[] = expectedTensors(config).map(({ name, shape }) => {
-    const info = store.info(name);
     const adapter = byWeight.get(name);
     return {
       name,
       dtype,
       shape: [...shape],
-      bytes: async () => {
-        if (adapter) {
-          const [out, inp] = shape;
-          return fromFloat32(mergeLoraDelta(await store.readF32(name), adapter.A, adapter.B, { out, inp, rank: opts.lora.rank }, scale), dtype);
-        }
-        return info.dtype === dtype ? store.readBytes(name) : fromFloat32(await store.readF32(name), dtype);
-      },
+      bytes: async () => (adapter ? fromFloat32(await mergedWeight(store, config, opts.lora, adapter), dtype) : storedTensorBytes(store, name, dtype)),
     };
   });
   const files = await writeWeightFiles(tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);

@@ -3,8 +3,8 @@
 // Each tensor's bytes are produced on demand, so only the finished files (Blobs) accumulate.
 
 import { GradPruneError } from '../errors';
-import { dtypeBytes, type WeightDType } from '../model/dtype';
-import { encodeSafetensors, numel } from '../model/safetensors';
+import { dtypeBytes, fromFloat32, type WeightDType } from '../model/dtype';
+import { encodeSafetensors, numel, type TensorStore } from '../model/safetensors';
 
 export interface ExportTensor {
   name: string;
@@ -18,6 +18,11 @@ export interface ExportTensor {
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 
 export const tensorBytes = (t: Pick<ExportTensor, 'dtype' | 'shape'>): number => numel(t.shape) * dtypeBytes(t.dtype);
+
+/** A stored tensor's bytes in `dtype`: its exact bytes when the dtype is the same, else rounded once from f32. */
+export async function storedTensorBytes(store: TensorStore, name: string, dtype: WeightDType): Promise<Uint8Array> {
+  return store.info(name).dtype === dtype ? store.readBytes(name) : fromFloat32(await store.readF32(name), dtype);
+}
 
 /** Greedy as transformers' split: a new shard when the next tensor would push the current one over the limit. */
 export function planShards(tensors: ExportTensor[], maxShardBytes: number): ExportTensor[][] {

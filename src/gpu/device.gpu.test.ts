@@ -1,16 +1,13 @@
 // The GPU runtime on Dawn: a device with the adapter's real limits, a kernel round trip through Kernel /
 // KernelCall / tensors, and GPU validation errors surfacing as GradPruneErrors.
 
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
-import { requestGpu, type Gpu } from './device';
+import { testGpu } from '../testing/gpu';
 import { Kernel, run } from './kernel';
 import { createTensor, readback, readbackBytes, tensorFrom } from './tensor';
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await requestGpu();
-});
+const gpu = await testGpu();
 
 const SCALE_WGSL = `
 struct Params { n: u32, s: f32 }

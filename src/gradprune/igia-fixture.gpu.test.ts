@@ -1,8 +1,7 @@
 // End to end on the fixtures: the CPU reference trainer's clipped per-step LoRA gradients go through the GPU
 // IGIA kernels; the scores, the rebuilt F, the plan and the merged weights are checked against the
 // Hugging Face + PEFT reference (gradprune.safetensors, gradprune.json, pruned_*.safetensors).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestGpu, type Gpu } from '../gpu/device';
+import { describe, expect, it } from 'vitest';
 import { createTensor, upload, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearWeightName } from '../model/config';
 import { DEFAULT_LORA } from '../nn/lora';
@@ -13,14 +12,11 @@ import { SCORED_FIXTURE_MODELS, fixtureDir } from '../testing/paths';
 import { IgiaScorer, type IgiaModuleGrads } from './igia';
 import { mergeLayers } from './merge';
 import { makePlan } from './plan';
+import { testGpu } from '../testing/gpu';
+
+const gpu = await testGpu();
 
 describe('GPU IGIA on the reference trainer gradients vs gradprune.safetensors', () => {
-  let gpu: Gpu;
-  beforeAll(async () => {
-    gpu = await requestGpu();
-  });
-  afterAll(() => gpu?.device.destroy());
-
   for (const name of SCORED_FIXTURE_MODELS) {
     it(name, async () => {
       const { device } = gpu;

@@ -1,8 +1,7 @@
 // The IGIA state saved to scores.igia.safetensors and loaded back rebuilds exactly the F the live scorer
 // rebuilds, and a merge from it equals the merge from the live scorer (and the Hugging Face reference).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { countMismatches, MAX_FLIPPED_FRACTION } from '../nn/reference/compare';
-import { requestGpu, type Gpu } from '../gpu/device';
 import { createTensor, readback, upload, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearWeightName } from '../model/config';
 import { DEFAULT_LORA } from '../nn/lora';
@@ -13,14 +12,11 @@ import { IgiaScorer, type IgiaModuleGrads } from './igia';
 import { decodeIgiaState, encodeIgiaState, IgiaRebuilder, igiaStateFromScorer, mergeableLayers } from './igia-state';
 import { mergeLayers } from './merge';
 import { makePlan } from './plan';
+import { testGpu } from '../testing/gpu';
+
+const gpu = await testGpu();
 
 describe('IGIA state: save, load, rebuild, merge (tiny-llama, reference trainer gradients)', () => {
-  let gpu: Gpu;
-  beforeAll(async () => {
-    gpu = await requestGpu();
-  });
-  afterAll(() => gpu?.device.destroy());
-
   it('a merge from the loaded state equals the merge from the live scorer and matches the reference', async () => {
     const { device } = gpu;
     const dir = fixtureDir('tiny-llama');

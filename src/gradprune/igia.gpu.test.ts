@@ -1,12 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
-import { requestGpu, type Gpu } from '../gpu/device';
 import { createTensor, readback, upload, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, normalizeConfig, type ModelConfig } from '../model/config';
 import { IgiaScorer, type IgiaModuleGrads } from './igia';
 import { mergeLayers } from './merge';
 import { makePlan } from './plan';
 import { kendallTau } from './scores';
+import { testGpu } from '../testing/gpu';
+
+const gpu = await testGpu();
 
 // Odd sizes everywhere: hidden 30, head_dim 10, kv 10, intermediate 37, rank 5.
 const config: ModelConfig = normalizeConfig({
@@ -76,12 +78,6 @@ const relErr = (got: ArrayLike<number>, want: ArrayLike<number>) => {
 };
 
 describe('IGIA kernels vs a CPU computation on random factors', () => {
-  let gpu: Gpu;
-  beforeAll(async () => {
-    gpu = await requestGpu();
-  });
-  afterAll(() => gpu?.device.destroy());
-
   it('scores, history, Kendall τ and the rebuilt F match the dense formulas', async () => {
     const { device } = gpu;
     const total = packedLayout(null).total;

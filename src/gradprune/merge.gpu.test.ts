@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { countMismatches, MAX_FLIPPED_FRACTION } from '../nn/reference/compare';
-import { requestGpu, type Gpu } from '../gpu/device';
 import { LINEAR_MODULES, linearShape, linearWeightName, normalizeConfig } from '../model/config';
 import { openFile, openFolder } from '../model/node-files';
 import { TensorStore } from '../model/safetensors';
@@ -10,6 +9,9 @@ import { SCORED_FIXTURE_MODELS, fixtureDir } from '../testing/paths';
 import { mergeLayers } from './merge';
 import { makePlan } from './plan';
 import { prunedTensorNames } from './prune';
+import { testGpu } from '../testing/gpu';
+
+const gpu = await testGpu();
 
 interface FixturePlan {
   tag: string;
@@ -21,12 +23,6 @@ interface FixturePlan {
 const storeOf = async (file: string) => TensorStore.open(new Map([['model.safetensors', await openFile(file)]]));
 
 describe('GPU merge reproduces the reference pruned checkpoints', () => {
-  let gpu: Gpu;
-  beforeAll(async () => {
-    gpu = await requestGpu();
-  });
-  afterAll(() => gpu?.device.destroy());
-
   for (const name of SCORED_FIXTURE_MODELS) {
     it(name, async () => {
       const dir = fixtureDir(name);
@@ -71,12 +67,6 @@ describe('GPU merge reproduces the reference pruned checkpoints', () => {
 });
 
 describe('GPU merge vs a CPU merge on synthetic weights with tied and zero importances', () => {
-  let gpu: Gpu;
-  beforeAll(async () => {
-    gpu = await requestGpu();
-  });
-  afterAll(() => gpu?.device.destroy());
-
   it('selects the exact k-th largest F and adds sign-consistent donor elements', async () => {
     const config = normalizeConfig({ model_type: 'llama', hidden_size: 30, num_hidden_layers: 4, num_attention_heads: 3, num_key_value_heads: 1, intermediate_size: 37, vocab_size: 50 });
     const plan = makePlan([5, 1, 2, 0.5], config, { prune: 3, merge: 2 }); // 1 and 2 merge into 0; 3 dropped

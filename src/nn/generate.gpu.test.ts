@@ -1,10 +1,10 @@
 // Next-token logits with a KV cache: the logits at every position, fed one token at a time, equal Hugging Face's full
 // forward pass (forward.safetensors); prefix reuse and rewinding equal the CPU reference (with LoRA); bad input.
 // Generation over it (greedy and sampled, against the CPU reference's recompute path) is tested in src/eval/eval.gpu.test.ts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
-import { requestGpu, type Gpu } from '../gpu/device';
 import { fixtureDir } from '../testing/paths';
+import { testGpu } from '../testing/gpu';
 import { Generator } from './generate';
 import { DEFAULT_LORA, loadLoraAdapters } from './lora';
 import { GpuModel } from './model';
@@ -12,11 +12,7 @@ import { maxScaledAbsError } from './reference/compare';
 import { loadFixtureModel, openReference } from './reference/fixture';
 import { loraState, ReferenceModel } from './reference/model';
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await requestGpu();
-});
-afterAll(() => gpu?.device.destroy());
+const gpu = await testGpu();
 
 describe.each(['tiny-qwen2', 'tiny-mistral'])('KV-cache generation on %s', (name) => {
   it('gives the logits of forward.safetensors at every position, one token at a time', async () => {

@@ -1,10 +1,10 @@
 // The GPU engine against Hugging Face's numbers: logits, loss + every LoRA gradient (with and without gradient
 // checkpointing), right-padded batches, the memory estimate against what is allocated, and bad input.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
-import { requestGpu, type Gpu } from '../gpu/device';
 import { normalizeConfig } from '../model/config';
 import { FIXTURE_MODELS, fixtureDir } from '../testing/paths';
+import { testGpu } from '../testing/gpu';
 import { Generator } from './generate';
 import { DEFAULT_LORA, initLoraAdapters, loadLoraAdapters } from './lora';
 import { estimateMemory } from './memory';
@@ -13,11 +13,7 @@ import { maxScaledAbsError, relError, relL2 } from './reference/compare';
 import { loadFixtureModel, openReference } from './reference/fixture';
 import { loraState, ReferenceModel } from './reference/model';
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await requestGpu();
-});
-afterAll(() => gpu?.device.destroy());
+const gpu = await testGpu();
 
 const rows = (a: Int32Array, B: number, T: number) => Array.from({ length: B }, (_, b) => a.subarray(b * T, (b + 1) * T));
 

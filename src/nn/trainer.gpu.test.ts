@@ -1,9 +1,9 @@
 // The GPU training step against the fixtures' 12-step GradPruner run: per-step loss, lr and pre-clip gradient
 // norm; and, through the afterClip hook, the clipped gradients of every step, whose IGIA scores must match.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
-import { requestGpu, type Gpu } from '../gpu/device';
 import { SCORED_FIXTURE_MODELS, fixtureDir } from '../testing/paths';
+import { testGpu } from '../testing/gpu';
 import { DEFAULT_LORA, initLoraAdapters, loadLoraAdapters } from './lora';
 import { GpuModel } from './model';
 import { SCORING_ADAMW } from './optimizer';
@@ -13,11 +13,7 @@ import { igiaFromSteps, type StepGrad } from './reference/igia';
 import { SCORING_SCHEDULE } from './schedule';
 import { Trainer } from './trainer';
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await requestGpu();
-});
-afterAll(() => gpu?.device.destroy());
+const gpu = await testGpu();
 
 async function readBuffer(b: GPUBuffer): Promise<Float32Array> {
   await b.mapAsync(GPUMapMode.READ);

@@ -1,17 +1,14 @@
 // Causal grouped-query attention on the GPU against the CPU reference, forward (out and log-sum-exp) and
 // backward (dq, dk, dv accumulate), at sizes that cross the kernel's 64-wide key chunks.
 
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Gpu } from '../../gpu/device';
+import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
 import { attentionBackwardCpu, attentionForwardCpu } from './cpu';
 import { Kernels, type AttentionShape } from './index';
-import { addArrays, gpuTensor, maxRelErr, randomArray, runAndRead, testGpu, TUNINGS } from './test-utils';
+import { addArrays, gpuTensor, maxRelErr, randomArray, runAndRead, TUNINGS } from './test-utils';
+import { testGpu } from '../../testing/gpu';
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await testGpu();
-});
+const gpu = await testGpu();
 
 /** log Σ_j exp(score) of each row, from the CPU probabilities: lse = score_ij − log P_ij for any visible j (take j = i). */
 function lseFromCpu(q: Float32Array, kk: Float32Array, P: Float64Array, s: AttentionShape): Float64Array {
@@ -30,10 +27,7 @@ function lseFromCpu(q: Float32Array, kk: Float32Array, P: Float64Array, s: Atten
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(`${tuningName} (${tuning.attention})`, () => {
-    let k: Kernels;
-    beforeAll(() => {
-      k = new Kernels(gpu, tuning);
-    });
+    const k = new Kernels(gpu, tuning);
 
     describe('attention', () => {
       for (const [name, shape] of [

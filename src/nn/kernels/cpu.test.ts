@@ -16,8 +16,8 @@ import {
   ropeForwardCpu,
   swigluBackwardCpu,
   swigluForwardCpu,
-  type AttentionShapeCpu,
 } from './cpu';
+import type { AttentionShape } from './attention';
 import { ropeInvFreq, ropeTables } from './rope';
 import { randomArray, relL2 } from './test-utils';
 
@@ -93,7 +93,7 @@ describe('CPU reference backward passes match finite differences', () => {
   for (const [name, shape] of [
     ['grouped-query', { B: 2, T: 6, NH: 4, NKV: 2, HD: 3 }],
     ['sliding window', { B: 1, T: 7, NH: 2, NKV: 1, HD: 4, window: 3 }],
-  ] as [string, AttentionShapeCpu][]) {
+  ] as [string, AttentionShape][]) {
     it(`attention (${name}): q, k, v`, () => {
       const { B, T, NH, NKV, HD } = shape;
       const q = randomArray(B * T * NH * HD, 14);

@@ -2,6 +2,9 @@
 // and these against finite differences. Layouts and semantics are the kernels' (see index.ts); each function
 // returns fresh arrays (the gradient itself, which a `+=` kernel adds to what its buffer held).
 
+import type { AttentionShape } from './attention';
+import type { AdamWHyper } from './optimizer';
+
 type Arr = ArrayLike<number>;
 const zeros = (n: number) => new Float64Array(n);
 
@@ -101,19 +104,11 @@ export function ropeBackwardCpu(dout: Arr, cos: Arr, sin: Arr, T: number, H: num
   return ropeForwardCpu(dout, cos, negSin, T, H, HD);
 }
 
-export interface AttentionShapeCpu {
-  B: number;
-  T: number;
-  NH: number;
-  NKV: number;
-  HD: number;
-  window?: number | null;
-}
 
-const visible = (s: AttentionShapeCpu, i: number, j: number) => j <= i && (!s.window || i - j < s.window);
+const visible = (s: AttentionShape, i: number, j: number) => j <= i && (!s.window || i - j < s.window);
 
 /** Probabilities P (B, NH, T, T) of causal GQA attention, the plain way. */
-function attentionProbs(q: Arr, k: Arr, s: AttentionShapeCpu): Float64Array {
+function attentionProbs(q: Arr, k: Arr, s: AttentionShape): Float64Array {
   const { B, T, NH, NKV, HD } = s;
   const P = zeros(B * NH * T * T);
   const scale = 1 / Math.sqrt(HD);
@@ -139,7 +134,7 @@ function attentionProbs(q: Arr, k: Arr, s: AttentionShapeCpu): Float64Array {
   return P;
 }
 
-export function attentionForwardCpu(q: Arr, k: Arr, v: Arr, s: AttentionShapeCpu) {
+export function attentionForwardCpu(q: Arr, k: Arr, v: Arr, s: AttentionShape) {
   const { B, T, NH, NKV, HD } = s;
   const P = attentionProbs(q, k, s);
   const out = zeros(B * T * NH * HD);
@@ -156,7 +151,7 @@ export function attentionForwardCpu(q: Arr, k: Arr, v: Arr, s: AttentionShapeCpu
   return { out, P };
 }
 
-export function attentionBackwardCpu(dout: Arr, q: Arr, k: Arr, v: Arr, s: AttentionShapeCpu) {
+export function attentionBackwardCpu(dout: Arr, q: Arr, k: Arr, v: Arr, s: AttentionShape) {
   const { B, T, NH, NKV, HD } = s;
   const P = attentionProbs(q, k, s);
   const scale = 1 / Math.sqrt(HD);
@@ -235,12 +230,8 @@ export function crossentropyCpu(logits: Arr, ids: Arr, mask: Arr, B: number, T: 
   return { losses, loss: count ? sum / count : 0, count, dlogits };
 }
 
-export interface AdamWCpuHyper {
+export interface AdamWCpuHyper extends AdamWHyper {
   lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
 }
 
 /** One PyTorch AdamW step (t from 1), written as torch.optim.AdamW's single-tensor path computes it. */

@@ -1,21 +1,17 @@
 // Grids over 65535 workgroups are folded into 2-D dispatches; the kernels unfold them. Checked here with
 // enough rows / elements to fold under the software-adapter workgroup sizes.
 
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Gpu } from '../../gpu/device';
+import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
 import { crossentropyCpu, rmsnormForwardCpu } from './cpu';
 import { Kernels, SOFTWARE_TUNING } from './index';
 import { grid1D } from './lib';
-import { gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, testGpu } from './test-utils';
+import { gpuTensor, maxRelErr, randomArray, randomInts, runAndRead } from './test-utils';
+import { testGpu } from '../../testing/gpu';
 
-let gpu: Gpu;
-let k: Kernels;
-beforeAll(async () => {
-  gpu = await testGpu();
-  // Small reduction workgroups: 65k of them stay quick on a software adapter.
-  k = new Kernels(gpu, { ...SOFTWARE_TUNING, reductionWorkgroup: 4 });
-});
+const gpu = await testGpu();
+// Small reduction workgroups: 65k of them stay quick on a software adapter.
+const k = new Kernels(gpu, { ...SOFTWARE_TUNING, reductionWorkgroup: 4 });
 
 describe('folded grids', () => {
   it('grid1D folds past 65535 workgroups and covers every item', () => {

@@ -1,27 +1,21 @@
 // Embedding, RMSNorm, RoPE, SwiGLU, residual and buffer utilities on the GPU against the CPU references,
 // forward and backward, at odd sizes.
 
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Gpu } from '../../gpu/device';
+import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
 import { embeddingForwardCpu, rmsnormBackwardCpu, rmsnormForwardCpu, ropeBackwardCpu, ropeForwardCpu, swigluBackwardCpu, swigluForwardCpu } from './cpu';
 import { Kernels, ropeTables } from './index';
-import { addArrays, gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, testGpu, TUNINGS } from './test-utils';
+import { addArrays, gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, TUNINGS } from './test-utils';
+import { testGpu } from '../../testing/gpu';
 
 const [B, T, C, V, NH, HD, I] = [2, 7, 45, 19, 3, 10, 53];
 const TOL = 2e-5;
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await testGpu();
-});
+const gpu = await testGpu();
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(tuningName, () => {
-    let k: Kernels;
-    beforeAll(() => {
-      k = new Kernels(gpu, tuning);
-    });
+    const k = new Kernels(gpu, tuning);
 
     describe('embedding', () => {
       it('embeddingForward gathers rows of wte; ids outside the vocabulary give zeros', async () => {

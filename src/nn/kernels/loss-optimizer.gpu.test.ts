@@ -1,24 +1,18 @@
 // Cross-entropy with the loss mask, AdamW and global-norm clipping on the GPU against the CPU references.
 
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Gpu } from '../../gpu/device';
+import { describe, expect, it } from 'vitest';
 import { run } from '../../gpu/kernel';
 import { createTensor, upload } from '../../gpu/tensor';
 import { adamwCpu, crossentropyCpu, gradNormCpu } from './cpu';
 import { Kernels } from './index';
-import { gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, testGpu, TUNINGS } from './test-utils';
+import { gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, TUNINGS } from './test-utils';
+import { testGpu } from '../../testing/gpu';
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await testGpu();
-});
+const gpu = await testGpu();
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(tuningName, () => {
-    let k: Kernels;
-    beforeAll(() => {
-      k = new Kernels(gpu, tuning);
-    });
+    const k = new Kernels(gpu, tuning);
 
     describe('cross-entropy', () => {
       it('per-position losses, the masked mean, and dlogits (overwritten) over a vocabulary wider than a workgroup', async () => {

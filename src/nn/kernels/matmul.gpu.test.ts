@@ -1,26 +1,20 @@
 // The matmul family on the GPU against the CPU references, at ragged sizes (not multiples of the 64×64 tile).
 
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { Gpu } from '../../gpu/device';
+import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
 import { linearBackwardCpu, linearForwardCpu, loraBackwardCpu, loraForwardCpu, matmulCpu } from './cpu';
 import { Kernels } from './index';
-import { addArrays, gpuTensor, maxRelErr, randomArray, relL2, runAndRead, testGpu, TUNINGS } from './test-utils';
+import { addArrays, gpuTensor, maxRelErr, randomArray, relL2, runAndRead, TUNINGS } from './test-utils';
+import { testGpu } from '../../testing/gpu';
 
 const [N, IC, OC, r, scale] = [37, 70, 131, 5, 4];
 const TOL = 2e-5;
 
-let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await testGpu();
-});
+const gpu = await testGpu();
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(tuningName, () => {
-    let k: Kernels;
-    beforeAll(() => {
-      k = new Kernels(gpu, tuning);
-    });
+    const k = new Kernels(gpu, tuning);
 
     describe('matmul family (f32)', () => {
       const inp = randomArray(N * IC, 1);

@@ -1,6 +1,6 @@
 // Shared by the kernel tests: seeded random data, GPU round trips, and error measures.
 
-import { requestGpu, type Gpu } from '../../gpu/device';
+import type { Gpu } from '../../gpu/device';
 import { f16BitsToNumber, numberToF16Bits } from '../../model/dtype';
 import { run, type KernelCall } from '../../gpu/kernel';
 import { readback, tensorFrom, type GpuDType, type Tensor } from '../../gpu/tensor';
@@ -29,10 +29,6 @@ export const TUNINGS: [string, Tuning][] = [
   ['software-adapter workgroups', SOFTWARE_TUNING],
   ['GPU workgroups', GPU_TUNING],
 ];
-
-let shared: Promise<Gpu> | undefined;
-/** One device for a whole test file (creating devices is slow on SwiftShader). */
-export const testGpu = (): Promise<Gpu> => (shared ??= requestGpu());
 
 export function gpuTensor(gpu: Gpu, label: string, shape: number[], data: Float32Array | Int32Array | Uint16Array, dtype: GpuDType = 'f32'): Tensor {
   return tensorFrom(gpu.device, label, shape, data, dtype);

@@ -2,6 +2,7 @@
 // GradPruner scoring run (t steps, clipped gradients recorded per step for IGIA).
 
 import type { LoraAdapter } from '../lora';
+import { SCORING_ADAMW, type AdamWHyper } from '../optimizer';
 import type { AdapterGrad, ReferenceModel } from './model';
 
 /** PyTorch clip_grad_norm_: returns the pre-clip total norm; scales every gradient in place by min(1, max/(total+1e-6)). */
@@ -15,22 +16,13 @@ export function clipGradNorm(grads: Iterable<AdapterGrad>, maxNorm: number): num
   return total;
 }
 
-export interface AdamWOptions {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-}
-
-export const DEFAULT_ADAMW: AdamWOptions = Object.freeze({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 });
-
 /** PyTorch AdamW (single-tensor path) over a set of parameters with moments; step counts from 1. */
 export class AdamW {
   private readonly m = new Map<Float32Array, Float32Array>();
   private readonly v = new Map<Float32Array, Float32Array>();
   step = 0;
 
-  constructor(readonly opts: AdamWOptions = DEFAULT_ADAMW) {}
+  constructor(readonly opts: AdamWHyper = SCORING_ADAMW) {}
 
   /** Update every (param, grad) pair with learning rate lr. */
   update(pairs: Array<[param: Float32Array, grad: Float32Array]>, lr: number): void {
@@ -72,7 +64,7 @@ export interface ScoringRunOptions {
   steps: number;
   lr: (step: number) => number;
   maxGradNorm: number;
-  adamw?: AdamWOptions;
+  adamw?: AdamWHyper;
   /** Batch of step s: ids and loss mask (B, T). */
   batch: (step: number) => { ids: Int32Array; lossMask: Int32Array; B: number; T: number };
 }
