@@ -5,19 +5,12 @@ import { f16BitsToNumber, numberToF16Bits } from '../../model/dtype';
 import { run, type KernelCall } from '../../gpu/kernel';
 import { readback, tensorFrom, type GpuDType, type Tensor } from '../../gpu/tensor';
 import { GPU_TUNING, SOFTWARE_TUNING, type Tuning } from './lib';
+import { seededRandom } from '../../random';
 
-/** Deterministic uniform numbers in [lo, hi) (mulberry32). */
+/** Deterministic uniform numbers in [lo, hi). */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * random());
 }
 
 export function randomInts(n: number, seed: number, hi: number): Int32Array {
