@@ -123,8 +123,9 @@ export async function controlScoring(action: 'pause' | 'resume' | 'stop'): Promi
   }
 }
 
-export function setMetric(metric: 'paper' | 'code'): void {
-  set((s) => ({ metric, planChoice: { ...s.planChoice, rankedBy: metric } }));
+/** Which score ranks the layers (the plan's rankedBy): the paper's Σ F or the released code's Σ‖S‖_F. */
+export function setMetric(metric: PlanChoice['rankedBy']): void {
+  set((s) => ({ planChoice: { ...s.planChoice, rankedBy: metric } }));
   void saveSession();
 }
 
@@ -142,10 +143,10 @@ export async function applyPrune(): Promise<void> {
     set((s) => ({ prune: { ...s.prune, error: recoveringError('applying another plan') } }));
     return;
   }
-  const { planChoice, metric } = get();
+  const { planChoice } = get();
   set({ prune: { ...emptyPrune(), applying: true }, check: emptyCheck(), custom: { running: false, rows: [], error: null }, recover: emptyRecover(), download: emptyDownload() });
   try {
-    const result = await withActivity('prune', 'Merging', () => worker().request({ type: 'applyPrune', plan: { ...planChoice, rankedBy: metric } }));
+    const result = await withActivity('prune', 'Merging', () => worker().request({ type: 'applyPrune', plan: planChoice }));
     set({ prune: { applying: false, result, error: null } });
   } catch (err) {
     set({ prune: { applying: false, result: null, error: toInfo(err) } });

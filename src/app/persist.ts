@@ -1,4 +1,4 @@
-// What survives a reload, in IndexedDB: the scoring settings, the score metric, the plan choice and the last
+// What survives a reload, in IndexedDB: the scoring settings, the plan choice (with the score it ranks by) and the last
 // scores (a few numbers per layer; never weights). Restored scores are shown for the same model only; pruning
 // needs the run's gradient factors, which live in the worker, so a restored run must be scored again to prune.
 
@@ -11,7 +11,6 @@ const KEY = 'v1';
 
 export interface SavedSession {
   settings: StudioState['settings'];
-  metric: StudioState['metric'];
   planChoice: StudioState['planChoice'];
   /** The last scores and the model they belong to (name and layer count). */
   lastScores: { model: string; layers: number; result: ScoredEvent } | null;
@@ -23,7 +22,6 @@ export function sessionOf(s: StudioState, previous: SavedSession['lastScores'] =
   const result = s.score.result;
   return {
     settings: s.settings,
-    metric: s.metric,
     planChoice: s.planChoice,
     lastScores: model && result && !s.score.restored ? { model: model.name, layers: model.numLayers, result } : previous,
   };
@@ -71,11 +69,11 @@ export async function saveSession(): Promise<void> {
   });
 }
 
-/** On start: settings, metric and plan choice from the last visit. */
+/** On start: settings and plan choice (with its metric) from the last visit. */
 export async function restoreSession(): Promise<SavedSession | null> {
   const saved = await loadSession();
   lastSaved = saved;
-  if (saved) useStudio.setState({ settings: { ...useStudio.getState().settings, ...saved.settings }, metric: saved.metric, planChoice: saved.planChoice });
+  if (saved) useStudio.setState({ settings: { ...useStudio.getState().settings, ...saved.settings }, planChoice: saved.planChoice });
   return saved;
 }
 

@@ -97,8 +97,6 @@ export interface ScoreSlice {
     restored: boolean;
     error: ErrorInfo | null;
   };
-  /** Which score ranks the layers: the paper's Σ F or the released code's Σ‖S‖_F. */
-  metric: 'paper' | 'code';
 }
 
 export interface PruneSlice {
@@ -167,7 +165,6 @@ export const initialState = (): StudioState => ({
   settings: { ...DEFAULT_SETTINGS, modules: [...DEFAULT_SETTINGS.modules] },
   memory: null,
   score: emptyScore(),
-  metric: 'paper',
   planChoice: { ...DEFAULT_PLAN_CHOICE },
   prune: emptyPrune(),
   evaluateOptions: { ...DEFAULT_EVALUATE_OPTIONS },

@@ -4,7 +4,7 @@
 
 import { GradPruneError, toErrorInfo, type ErrorInfo } from '../errors';
 import { requestGpu, type Gpu } from '../gpu/device';
-import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
+import { openCheckpoint } from '../model/checkpoint';
 import { checkFit, summarizeModel } from '../model/summary';
 import { Journey } from './journey';
 import type { RequestMessage, WorkerEvent } from './protocol';
@@ -28,7 +28,7 @@ type GpuProbe = { gpu: Gpu; error?: undefined } | { gpu: null; error: ErrorInfo 
 
 export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostDeps = { requestGpu }): WorkerHost {
   let probe: Promise<GpuProbe> | null = null;
-  let checkpoint: { name: string; ckpt: Checkpoint; journey: Journey } | null = null;
+  let checkpoint: { name: string; journey: Journey } | null = null;
 
   /** The current device, or why there is none; a failed probe is remembered until probeGpu asks again. */
   const ensureGpu = (retry = false): Promise<GpuProbe> => {
@@ -80,7 +80,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
         const summary = summarizeModel(ckpt);
         const { gpu } = await ensureGpu();
         const fit = gpu ? checkFit(summary, gpu.adapter) : null;
-        checkpoint = { name: msg.name, ckpt, journey: new Journey(ckpt, needGpu, post) };
+        checkpoint = { name: msg.name, journey: new Journey(ckpt, needGpu, post) };
         post({ type: 'modelLoaded', requestId: msg.id, summary, config: ckpt.config, fit });
         return;
       }

@@ -20,14 +20,13 @@ import { RECIPE_FILE } from '../export/checkpoint';
 import type { PruneRunInfo } from '../export/recipe';
 import { zipFolder } from '../export/zip';
 import type { PrunePlan } from '../gradprune/plan';
-import type { Gpu } from '../gpu/device';
+import type { AdapterSummary, Gpu } from '../gpu/device';
 import { runPrune, runScoring, type ScoringResult, type ScoringSettings } from '../gradprune/pipeline';
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
 import { GpuModel } from '../nn/model';
 import { checkMemory, estimateMemory } from '../nn/memory';
 import { plannedWeightStorage } from '../nn/precision';
 import { igiaMemory } from '../gradprune/igia';
-import type { AdapterSummary } from '../gpu/device';
 import { recoveryCardSection, recoveryRecord } from './recovery-card';
 import type {
   AdapterExport,
@@ -55,6 +54,8 @@ interface DatasetState {
   train: TokenizedExample[];
   heldOut: TokenizedExample[];
   options: DatasetOptions;
+  /** The training split re-tokenized for other row lengths (runs at a seqLen below the dataset's), kept for the next run. */
+  trainBySeqLen: Map<number, TokenizedExample[]>;
 }
 
 interface PrunedState {
@@ -113,6 +114,9 @@ export const PEFT_FOLDER = 'adapter';
 const EVAL_BATCH = 4;
 /** Timed forward passes per model (after one warm-up); the median counts. */
 const TIMED_PASSES = 3;
+
+/** The longest row of a split, in tokens (at least 2: a row needs a next token to predict); rows never need to be longer. */
+const rowLength = (examples: readonly TokenizedExample[]): number => Math.max(2, examples.reduce((m, e) => Math.max(m, e.inputIds.length), 0));
 
 const snapshot = (steps: number, layerScores: number[], moduleScores: number[][], layerScoresCode: number[]): ScoreSnapshot => ({
   steps,
@@ -195,7 +199,7 @@ export class Journey {
     }
     const { train, heldOut } = splitTrainHeldOut(set.examples, { heldOut: options.heldOut, seed: options.seed });
     // A new dataset makes scores, plans and the pruned model stale.
-    this.data = { file, fileName, dataset, set, train, heldOut, options };
+    this.data = { file, fileName, dataset, set, train, heldOut, options, trainBySeqLen: new Map() };
     this.scoring = null;
     this.pruned = null;
     const preview = previewDataset(set, this.ckpt.tokenizer, { rows: 5, bins: 20, rejected: 50 });
@@ -231,7 +235,6 @@ export class Journey {
     if (this.run) throw busy();
     const seqLen = settings.seqLen ?? data.options.maxSeqLen;
     const train = this.trainSplitFor(data, seqLen);
-    const longest = train.reduce((m, e) => Math.max(m, e.inputIds.length), 0);
     const gpu = await this.gpu();
     const control = new RunControl();
     this.run = control;
@@ -244,7 +247,7 @@ export class Journey {
         gpu,
         this.ckpt,
         { kind: 'examples', examples: train, padTokenId: data.set.padTokenId },
-        { ...settings, seqLen: Math.min(seqLen, Math.max(2, longest)) },
+        { ...settings, seqLen: Math.min(seqLen, rowLength(train)) },
         {
           onLoad: (done, total) => this.post({ type: 'progress', requestId: id, stage: 'Uploading the weights', fraction: total ? done / total : undefined }),
           progressIntervalMs: 200,
@@ -285,8 +288,13 @@ export class Journey {
   /** The training split tokenized for rows of seqLen tokens (the engine holds rows of that length). */
   private trainSplitFor(data: DatasetState, seqLen: number): TokenizedExample[] {
     if (seqLen === data.set.maxSeqLen) return data.train;
-    const set = buildExamples(data.dataset, this.ckpt.tokenizer, { maxSeqLen: seqLen });
-    return splitTrainHeldOut(set.examples, { heldOut: data.options.heldOut, seed: data.options.seed }).train;
+    let train = data.trainBySeqLen.get(seqLen);
+    if (!train) {
+      const set = buildExamples(data.dataset, this.ckpt.tokenizer, { maxSeqLen: seqLen });
+      train = splitTrainHeldOut(set.examples, { heldOut: data.options.heldOut, seed: data.options.seed }).train;
+      data.trainBySeqLen.set(seqLen, train);
+    }
+    return train;
   }
 
   estimateMemory(id: number, settings: ScoringSettings, adapter: AdapterSummary | null): void {
@@ -383,7 +391,7 @@ export class Journey {
       });
     }
     const items = examples.flatMap((e) => (e.mc ? [e.mc] : []));
-    const seqLen = Math.max(2, examples.reduce((m, e) => Math.max(m, e.inputIds.length), 0));
+    const seqLen = rowLength(examples);
     const dense = await this.evalOne(id, gpu, this.ckpt, 'dense', examples, items, seqLen, data.set.padTokenId);
     const after = await this.evalOne(id, gpu, pruned.checkpoint, 'pruned', examples, items, seqLen, data.set.padTokenId);
     const table = comparisonRows([measurementOf('dense', this.ckpt, dense), measurementOf('pruned', pruned.checkpoint, after)]);
@@ -489,8 +497,7 @@ export class Journey {
         throw new GradPruneError('dataset', 'The training split is empty, so there is nothing to fine-tune on.', { subject: 'train', hint: 'Hold out fewer examples in step 2.' });
       }
       // Rows never exceed the longest example: a shorter T saves memory and time.
-      const longest = train.reduce((m, e) => Math.max(m, e.inputIds.length), 0);
-      const given = recoveryInput({ ...settings, seqLen: Math.min(settings.seqLen, Math.max(2, longest)) }, train.length);
+      const given = recoveryInput({ ...settings, seqLen: Math.min(settings.seqLen, rowLength(train)) }, train.length);
       this.post({ type: 'progress', requestId: id, stage: 'Uploading the pruned weights' });
       const result = await runRecovery(gpu, pruned.checkpoint, { examples: train, padTokenId: data.set.padTokenId }, given, {
         onLoad: (done, total) => this.post({ type: 'progress', requestId: id, stage: 'Uploading the pruned weights', fraction: total ? done / total : undefined }),
@@ -521,7 +528,7 @@ export class Journey {
       const items = examples.flatMap((e) => (e.mc ? [e.mc] : []));
       const opts = {
         batchSize: EVAL_BATCH,
-        seqLen: examples.length ? Math.max(2, examples.reduce((m, e) => Math.max(m, e.inputIds.length), 0)) : result.settings.seqLen,
+        seqLen: examples.length ? rowLength(examples) : result.settings.seqLen,
         heldOut: examples,
         padTokenId: data.set.padTokenId,
         multipleChoice: items.length ? { tokenizer: this.ckpt.tokenizer, items } : null,

@@ -11,7 +11,7 @@ export function PruneStep() {
   const result = useStudio((s) => s.score.result);
   const restored = useStudio((s) => s.score.restored);
   const config = useStudio((s) => s.model.loaded?.config);
-  const metric = useStudio((s) => s.metric);
+  const metric = useStudio((s) => s.planChoice.rankedBy);
   const choice = useStudio((s) => s.planChoice);
   const prune = useStudio((s) => s.prune);
   const scoring = useStudio((s) => s.score.state !== 'idle');

@@ -169,7 +169,7 @@ function MemoryLine({ memory }: { memory: NonNullable<ReturnType<typeof useStudi
 
 function LiveView() {
   const score = useStudio((s) => s.score);
-  const metric = useStudio((s) => s.metric);
+  const metric = useStudio((s) => s.planChoice.rankedBy);
   const latest = score.result?.scores ?? score.snapshots.at(-1) ?? null;
   const losses = score.live?.losses ?? score.result?.losses ?? [];
   const stability = useMemo(() => {
