@@ -30,7 +30,7 @@ async function checkpointError(files: ReadonlyMap<string, Blob>): Promise<GradPr
 
 describe('openCheckpoint on the fixtures and the demo', () => {
   // Stored dtypes from the fixtures README table and the demo README.
-  const STORED: Record<string, string> = { 'tiny-llama': 'F32', 'tiny-qwen2': 'BF16', 'tiny-mistral': 'F16', 'tiny-random-llama-2': 'F16', demo: 'F16' };
+  const STORED: Record<string, string> = { 'tiny-llama': 'F32', 'tiny-qwen2': 'BF16', 'tiny-mistral': 'F16', 'tiny-qwen3': 'BF16', 'tiny-random-llama-2': 'F16', demo: 'F16' };
   for (const dir of [...FIXTURE_MODELS.map(fixtureDir), DEMO]) {
     it(`opens ${dir.split('/').pop()} with every tensor it needs and nothing extra`, async () => {
       const ckpt = await openCheckpoint(await openFolder(dir), 'm');
@@ -49,6 +49,19 @@ describe('openCheckpoint on the fixtures and the demo', () => {
     expect(names).not.toContain('model.layers.4.self_attn.o_proj.bias');
     expect(ckpt.dtype).toBe('BF16');
     expect(ckpt.generationConfig).toMatchObject({ bos_token_id: 1, eos_token_id: 2 });
+  });
+  it('expects per-head q/k norms [head_dim], no biases and no lm_head for tied Qwen3 (tiny-qwen3)', async () => {
+    const ckpt = await openCheckpoint(await openFolder(fixtureDir('tiny-qwen3')));
+    expect(ckpt.config.qkNorm).toBe(true);
+    expect(ckpt.config.headDim).toBe(24);
+    const expected = expectedTensors(ckpt.config);
+    const names = expected.map((t) => t.name);
+    expect(names).not.toContain('lm_head.weight');
+    expect(names.some((n) => n.endsWith('.bias'))).toBe(false);
+    for (let l = 0; l < ckpt.config.numLayers; l++) {
+      for (const n of ['q_norm', 'k_norm']) expect(expected.find((t) => t.name === `model.layers.${l}.self_attn.${n}.weight`)?.shape).toEqual([24]);
+    }
+    expect(ckpt.dtype).toBe('BF16');
   });
   it('names the model after config _name_or_path, else its architecture', async () => {
     expect((await openCheckpoint(await editedFixture('tiny-mistral', undefined, { _name_or_path: 'org/My-Model' }))).name).toBe('My-Model');

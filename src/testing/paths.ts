@@ -8,6 +8,6 @@ export const FIXTURES = path.join(SHARED, 'fixtures');
 export const DATASETS = path.join(SHARED, 'datasets');
 export const DEMO = path.join(REPO_ROOT, 'public/demo');
 
-export const FIXTURE_MODELS = ['tiny-llama', 'tiny-qwen2', 'tiny-mistral', 'tiny-random-llama-2'] as const;
-export const SCORED_FIXTURE_MODELS = ['tiny-llama', 'tiny-qwen2', 'tiny-mistral'] as const;
+export const FIXTURE_MODELS = ['tiny-llama', 'tiny-qwen2', 'tiny-mistral', 'tiny-qwen3', 'tiny-random-llama-2'] as const;
+export const SCORED_FIXTURE_MODELS = ['tiny-llama', 'tiny-qwen2', 'tiny-mistral', 'tiny-qwen3'] as const;
 export const fixtureDir = (name: string) => path.join(FIXTURES, name);

@@ -17,11 +17,11 @@ describe('CPU reference input checks', () => {
     await expect(loadModelWeights(wrong, store)).rejects.toThrow(/model\.layers\.0\.mlp\.gate_proj\.weight.*\[176, 64\].*\[128, 64\]/);
   });
 
-  it('refuses a model type it does not implement (Qwen3 q/k norm)', async () => {
+  it('refuses a Qwen3 config over weights without q/k norms, naming the missing tensor', async () => {
     const files = await openFolder(fixtureDir('tiny-llama'));
     const raw = JSON.parse(await files.get('config.json')!.text());
     const qwen3 = normalizeConfig({ ...raw, model_type: 'qwen3' });
-    await expect(loadModelWeights(qwen3, await TensorStore.open(files))).rejects.toThrow(/q\/k norm/);
+    await expect(loadModelWeights(qwen3, await TensorStore.open(files))).rejects.toThrow(/model\.layers\.0\.self_attn\.q_norm\.weight/);
   });
 
   it('refuses token ids outside the vocabulary, naming the position', async () => {

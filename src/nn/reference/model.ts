@@ -1,6 +1,9 @@
 // The CPU reference of a Llama-family decoder with LoRA: forward to logits, masked cross-entropy, and backward to
 // dA/dB of every adapter (frozen weights get no gradients; the gradient flows through them).
 // Float32 storage, double accumulation. Slow by design: tiny models only (tests and validation of the GPU engine).
+// Qwen3's q/k norm: each head of the q and k projections is RMS-normalised over head_dim (weights q_norm / k_norm,
+// frozen) after the projection and before RoPE; the same rmsnorm pair as the hidden-size norms, on rows N·NH (N·NKV)
+// of width HD.
 
 import type { LinearModule } from '../../model/config';
 import { linearShape } from '../../model/config';
@@ -38,6 +41,8 @@ interface LayerTape {
   x: Float32Array; // (N, C) residual stream in
   h1: Float32Array; rstd1: Float32Array; // (N, C), (N)
   q: Float32Array; k: Float32Array; v: Float32Array; // (N, NH·HD), (N, NKV·HD) ×2, after RoPE
+  /** Qwen3 q/k norm: the projections before the norm and the per-head 1/rms, null without q/k norm. */
+  qkNorm: { qLin: Float32Array; kLin: Float32Array; rstdQ: Float32Array; rstdK: Float32Array } | null; // (N, NH·HD), (N, NKV·HD), (N·NH), (N·NKV)
   att: Float32Array; // (B, NH, T, T)
   y: Float32Array; // (N, NH·HD) attention output
   x2: Float32Array; // (N, C)
@@ -125,6 +130,12 @@ export class ReferenceModel {
       lin.q_proj = this.linear(q, h1, l, 'q_proj', N);
       lin.k_proj = this.linear(k, h1, l, 'k_proj', N);
       lin.v_proj = this.linear(v, h1, l, 'v_proj', N);
+      let qkNorm: LayerTape['qkNorm'] = null;
+      if (lw.qNorm && lw.kNorm) {
+        qkNorm = { qLin: q.slice(), kLin: k.slice(), rstdQ: new Float32Array(N * NH), rstdK: new Float32Array(N * NKV) };
+        rmsnormForward(q, qkNorm.rstdQ, qkNorm.qLin, lw.qNorm, N * NH, HD, c.rmsNormEps);
+        rmsnormForward(k, qkNorm.rstdK, qkNorm.kLin, lw.kNorm, N * NKV, HD, c.rmsNormEps);
+      }
       ropeForward(q, this.cos, this.sin, B, T, NH, HD);
       ropeForward(k, this.cos, this.sin, B, T, NKV, HD);
       const att = new Float32Array(B * NH * T * T), y = new Float32Array(N * NH * HD);
@@ -143,7 +154,7 @@ export class ReferenceModel {
       lin.down_proj = this.linear(down, act, l, 'down_proj', N);
       const x3 = new Float32Array(N * C);
       for (let i = 0; i < x3.length; i++) x3[i] = x2[i] + down[i];
-      layers.push({ x, h1, rstd1, q, k, v, att, y, x2, h2, rstd2, gate, up, act, lin });
+      layers.push({ x, h1, rstd1, q, k, v, qkNorm, att, y, x2, h2, rstd2, gate, up, act, lin });
       x = x3;
     }
     const hf = new Float32Array(N * C), rstdf = new Float32Array(N);
@@ -184,9 +195,16 @@ export class ReferenceModel {
       attentionBackward(dq, dk, dv, dy, t.q, t.k, t.v, t.att, B, T, NH, NKV, HD);
       ropeBackward(dq, this.cos, this.sin, B, T, NH, HD);
       ropeBackward(dk, this.cos, this.sin, B, T, NKV, HD);
+      let dqLin = dq, dkLin = dk; // d(projection outputs)
+      if (t.qkNorm) {
+        dqLin = new Float32Array(N * NH * HD);
+        dkLin = new Float32Array(N * NKV * HD);
+        rmsnormBackward(dqLin, dq, t.qkNorm.qLin, lw.qNorm!, t.qkNorm.rstdQ, N * NH, HD);
+        rmsnormBackward(dkLin, dk, t.qkNorm.kLin, lw.kNorm!, t.qkNorm.rstdK, N * NKV, HD);
+      }
       const dh1 = new Float32Array(N * C);
-      this.linearBackward(dh1, dq, l, 'q_proj', t.lin.q_proj, N, grads);
-      this.linearBackward(dh1, dk, l, 'k_proj', t.lin.k_proj, N, grads);
+      this.linearBackward(dh1, dqLin, l, 'q_proj', t.lin.q_proj, N, grads);
+      this.linearBackward(dh1, dkLin, l, 'k_proj', t.lin.k_proj, N, grads);
       this.linearBackward(dh1, dv, l, 'v_proj', t.lin.v_proj, N, grads);
       rmsnormBackward(dx2, dh1, t.x, lw.inputNorm, t.rstd1, N, C);
       dx = dx2;

@@ -12,6 +12,9 @@ export interface LinearWeights {
 export interface LayerWeights {
   inputNorm: Float32Array; // (C)
   postNorm: Float32Array; // (C)
+  /** Qwen3's per-head RMSNorm weights on q and k (self_attn.q_norm / k_norm), null where the model has none. */
+  qNorm: Float32Array | null; // (HD)
+  kNorm: Float32Array | null; // (HD)
   linear: Record<LinearModule, LinearWeights>;
 }
 
@@ -39,12 +42,6 @@ async function readChecked(store: TensorStore, name: string, shape: number[]): P
 }
 
 export async function loadModelWeights(config: ModelConfig, store: TensorStore): Promise<ModelWeights> {
-  if (config.qkNorm) {
-    throw new GradPruneError('config', `The CPU reference does not implement ${config.architecture}'s q/k norm.`, {
-      subject: 'config.json',
-      hint: 'Use a Llama, Mistral or Qwen2 model.',
-    });
-  }
   const C = config.hiddenSize;
   const V = config.vocabSize;
   const embed = await readChecked(store, 'model.embed_tokens.weight', [V, C]);
@@ -61,6 +58,8 @@ export async function loadModelWeights(config: ModelConfig, store: TensorStore):
     layers.push({
       inputNorm: await readChecked(store, `model.layers.${l}.input_layernorm.weight`, [C]),
       postNorm: await readChecked(store, `model.layers.${l}.post_attention_layernorm.weight`, [C]),
+      qNorm: config.qkNorm ? await readChecked(store, `model.layers.${l}.self_attn.q_norm.weight`, [config.headDim]) : null,
+      kNorm: config.qkNorm ? await readChecked(store, `model.layers.${l}.self_attn.k_norm.weight`, [config.headDim]) : null,
       linear,
     });
   }
