@@ -1,4 +1,5 @@
-// safetensors: read lazily over a Blob (browser File or Node's fs.openAsBlob), validate everything, write.
+// safetensors: read lazily over a Blob (browser File or Node's NodeFileBlob), validate everything, write.
+// Offsets are Numbers (exact to 2^53: files far beyond 4 GiB); nothing here uses 32-bit integer arithmetic.
 // Layout: u64 little-endian header length N, N bytes of JSON header, then the data; a tensor's
 // `data_offsets` [begin, end) are relative to the start of the data.
 
@@ -74,16 +75,19 @@ export class SafetensorsFile {
       if (!isSafetensorsDType(t.dtype)) {
         throw fail(`tensor "${name}" has an unknown dtype "${t.dtype}"`, 'Known dtypes: F32, F16, BF16 (and the integer types).');
       }
-      if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
         throw fail(`tensor "${name}" has an invalid shape ${JSON.stringify(t.shape)}`);
       }
       const off = t.data_offsets;
-      if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isInteger(o) && o >= 0) || off[0] > off[1]) {
+      if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[0] > off[1]) {
         throw fail(`tensor "${name}" has invalid data_offsets ${JSON.stringify(off)}`);
       }
       const [b, e] = off as [number, number];
       if (e > dataLen) {
-        throw fail(`tensor "${name}" ends at byte ${dataStart + e}, past the end of the file (${blob.size} bytes); the file is truncated`);
+        throw fail(
+          `tensor "${name}" ends at byte ${dataStart + e}, past the end of the file (${blob.size} bytes); the file is truncated`,
+          'The download or copy stopped early: download (or export) the file again.',
+        );
       }
       const shape = t.shape as number[];
       const expected = numel(shape) * dtypeBytes(t.dtype);
