@@ -13,7 +13,7 @@ const fileParameters = (ckpt: Awaited<ReturnType<typeof open>>) => [...ckpt.stor
 
 describe('comparisonRows', () => {
   it('counts parameters as the checkpoint holds them (a tied head once) and weight bytes in the stored dtype', async () => {
-    for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-mistral']) {
+    for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-mistral', 'tiny-qwen3']) {
       const ckpt = await open(name);
       expect(parameterCount(ckpt.config), name).toBe(fileParameters(ckpt));
     }

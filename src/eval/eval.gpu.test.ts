@@ -90,6 +90,7 @@ describe('generation: the GPU KV cache against the CPU reference recomputing', (
   it.each([
     ['tiny-llama', true],
     ['tiny-qwen2', false],
+    ['tiny-qwen3', true],
   ])('%s (LoRA: %s): the same 8 greedy ids, and the same seeded top-k / top-p samples', async (name, lora) => {
     const { gpu, cpu } = await engines(name, lora);
     try {

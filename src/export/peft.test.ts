@@ -23,7 +23,7 @@ async function fixtureAdapters(name: string): Promise<{ config: ModelConfig; ada
   return { config, adapters, ref };
 }
 
-describe.each(['tiny-llama', 'tiny-qwen2', 'tiny-mistral'])('PEFT adapter round trip on %s', (name) => {
+describe.each(['tiny-llama', 'tiny-qwen2', 'tiny-mistral', 'tiny-qwen3'])('PEFT adapter round trip on %s', (name) => {
   it("writes PEFT's config and tensor names/shapes, and reads the fixture values back exactly", async () => {
     const { config, adapters, ref } = await fixtureAdapters(name);
     const files = writePeftAdapter({ baseModel: `fixtures/${name}`, lora: DEFAULT_LORA, adapters, model: config });

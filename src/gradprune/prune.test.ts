@@ -25,6 +25,16 @@ describe('prunedTensorNames', () => {
       { name: 'lm_head.weight', from: 'lm_head.weight' },
     ]);
   });
+  it('renumbers Qwen3\'s per-head q/k norms with their layer and drops those of pruned layers', () => {
+    const plan = makePlan([9, 1, 5, 3], config, { prune: 2, merge: 1 }); // prune 1, 3; keep 0, 2
+    const names = [0, 1, 2, 3].flatMap((l) => [`model.layers.${l}.self_attn.q_norm.weight`, `model.layers.${l}.self_attn.k_norm.weight`]);
+    expect(prunedTensorNames(plan, names)).toEqual([
+      { name: 'model.layers.0.self_attn.q_norm.weight', from: 'model.layers.0.self_attn.q_norm.weight' },
+      { name: 'model.layers.0.self_attn.k_norm.weight', from: 'model.layers.0.self_attn.k_norm.weight' },
+      { name: 'model.layers.1.self_attn.q_norm.weight', from: 'model.layers.2.self_attn.q_norm.weight' },
+      { name: 'model.layers.1.self_attn.k_norm.weight', from: 'model.layers.2.self_attn.k_norm.weight' },
+    ]);
+  });
   it('refuses a layer beyond the config with a tensor error naming it', () => {
     const plan = makePlan([9, 1, 5, 3], config, { prune: 1 });
     expect(() => prunedTensorNames(plan, ['model.layers.7.mlp.up_proj.weight'])).toThrow(/"model.layers.7.mlp.up_proj.weight" but the config declares 4 layers/);

@@ -12,6 +12,7 @@ const TABLE = [
   { dir: fixtureDir('tiny-llama'), arch: 'LlamaForCausalLM', type: 'llama', layers: 6, hidden: 64, heads: 4, kv: 2, headDim: 16, inter: 176, vocab: 512, tied: false, qkvBias: false, dtype: 'F32', theta: 10000 },
   { dir: fixtureDir('tiny-qwen2'), arch: 'Qwen2ForCausalLM', type: 'qwen2', layers: 5, hidden: 96, heads: 6, kv: 2, headDim: 16, inter: 256, vocab: 512, tied: true, qkvBias: true, dtype: 'BF16', theta: 1e6 },
   { dir: fixtureDir('tiny-mistral'), arch: 'MistralForCausalLM', type: 'mistral', layers: 4, hidden: 80, heads: 5, kv: 1, headDim: 16, inter: 200, vocab: 512, tied: false, qkvBias: false, dtype: 'F16', theta: 1e6 },
+  { dir: fixtureDir('tiny-qwen3'), arch: 'Qwen3ForCausalLM', type: 'qwen3', layers: 5, hidden: 64, heads: 4, kv: 2, headDim: 24, inter: 160, vocab: 512, tied: true, qkvBias: false, dtype: 'BF16', theta: 1e6 },
   { dir: fixtureDir('tiny-random-llama-2'), arch: 'LlamaForCausalLM', type: 'llama', layers: 2, hidden: 16, heads: 1, kv: 1, headDim: 16, inter: 64, vocab: 32000, tied: false, qkvBias: false, dtype: 'F16', theta: 10000 },
   { dir: DEMO, arch: 'LlamaForCausalLM', type: 'llama', layers: 8, hidden: 192, heads: 6, kv: 2, headDim: 32, inter: 512, vocab: 2048, tied: true, qkvBias: false, dtype: 'F16', theta: 10000 },
 ] as const;
@@ -33,7 +34,7 @@ describe('normalizeConfig on the fixtures and the demo', () => {
       expect(c.declaredDType).toBe(row.dtype);
       expect(c.rope).toEqual({ type: 'default', theta: row.theta });
       expect(c.bias).toEqual({ q_proj: row.qkvBias, k_proj: row.qkvBias, v_proj: row.qkvBias, o_proj: false, gate_proj: false, up_proj: false, down_proj: false });
-      expect(c.qkNorm).toBe(false);
+      expect(c.qkNorm).toBe(row.type === 'qwen3');
       expect(c.slidingWindow).toBe(null);
     });
   }

@@ -51,6 +51,19 @@ describe('summarizeModel', () => {
     expect(s.tensorCount).toBe(Object.keys(header).length);
     expect(s).toMatchObject({ architecture: 'Qwen2ForCausalLM', numLayers: 5, hiddenSize: 96, numHeads: 6, numKvHeads: 2, headDim: 16, dtype: 'BF16', tiedEmbeddings: true });
   });
+  it('counts tiny-qwen3 (tied, head_dim 24 ≠ hidden / heads) with its q/k norms exactly', async () => {
+    const header = await headerShapes(fixtureDir('tiny-qwen3'));
+    const sum = (pred: (name: string) => boolean) => Object.entries(header).reduce((s, [n, t]) => (pred(n) ? s + product(t.shape) : s), 0);
+    const s = summarizeModel(await openCheckpoint(await openFolder(fixtureDir('tiny-qwen3')), 'tiny-qwen3'));
+    expect(s.params.total).toBe(sum(() => true));
+    expect(s.params.perLayer).toBe(sum((n) => n.startsWith('model.layers.0.')));
+    // By hand (hidden 64, 4/2 heads of 24, intermediate 160, vocab 512, no biases, q_norm + k_norm of 24 each):
+    const perLayer = 2 * 64 + 96 * 64 + 2 * 48 * 64 + 64 * 96 + 3 * 160 * 64 + 2 * 24;
+    expect(s.params.perLayer).toBe(perLayer);
+    expect(s.params.total).toBe(512 * 64 + 5 * perLayer + 64);
+    expect(s.tensorCount).toBe(Object.keys(header).length);
+    expect(s).toMatchObject({ architecture: 'Qwen3ForCausalLM', numLayers: 5, hiddenSize: 64, numHeads: 4, numKvHeads: 2, headDim: 24, dtype: 'BF16', tiedEmbeddings: true });
+  });
   it('counts an untied model\'s lm_head (tiny-llama, F32)', async () => {
     const header = await headerShapes(fixtureDir('tiny-llama'));
     const s = summarizeModel(await openCheckpoint(await openFolder(fixtureDir('tiny-llama'))));

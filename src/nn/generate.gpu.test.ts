@@ -14,7 +14,7 @@ import { loraState, ReferenceModel } from './reference/model';
 
 const gpu = await testGpu();
 
-describe.each(['tiny-qwen2', 'tiny-mistral'])('KV-cache generation on %s', (name) => {
+describe.each(['tiny-qwen2', 'tiny-mistral', 'tiny-qwen3'])('KV-cache generation on %s', (name) => {
   it('gives the logits of forward.safetensors at every position, one token at a time', async () => {
     const dir = fixtureDir(name);
     const { config, store } = await loadFixtureModel(dir);

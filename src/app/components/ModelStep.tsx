@@ -10,7 +10,7 @@ export function ModelStep() {
     <section className="card" id="step-model" aria-labelledby="step-model-title">
       <h2 id="step-model-title">1. Model</h2>
       <p className="muted">
-        A Hugging Face Llama, Mistral or Qwen2 checkpoint: <code>config.json</code>, <code>model.safetensors</code> (or shards with{' '}
+        A Hugging Face Llama, Mistral, Qwen2 or Qwen3 checkpoint: <code>config.json</code>, <code>model.safetensors</code> (or shards with{' '}
         <code>model.safetensors.index.json</code>), <code>tokenizer.json</code>, <code>tokenizer_config.json</code>. Files stay on this
         machine.
       </p>
