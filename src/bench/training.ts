@@ -106,7 +106,7 @@ export async function benchTraining(gpu: Gpu, shapes: TrainingShape[], opts: Tra
       const { optimizer } = trainer;
       const encodeStep = (withIgia: boolean) => (encoder: GPUCommandEncoder) => {
         const pass = encoder.beginComputePass({ label: 'forward, backward, clip' });
-        for (const calls of [model.forwardCalls, model.zeroGradCalls, model.backwardCalls, optimizer.clipCalls]) GpuModel.encode(pass, calls);
+        for (const calls of [model.passCalls(true), optimizer.clipCalls]) GpuModel.encode(pass, calls);
         pass.end();
         if (withIgia) scorer.record(encoder);
         const update = encoder.beginComputePass({ label: 'update' });

@@ -57,6 +57,9 @@ export class Generator {
     this.logits = t('logits', [1, c.vocabSize]);
     const x = t('x', [1, C]), x2 = t('x2', [1, C]), h = t('h', [1, C]), rstd = t('rstd', [1]), proj = t('proj', [1, C]);
     const qPre = t('q_pre', [1, NH, HD]), q = t('q', [1, NH, HD]), kPre = t('k_pre', [1, NKV, HD]), kNew = t('k', [1, NKV, HD]), vNew = t('v', [1, NKV, HD]);
+    // Qwen3: q and k as projected, before the per-head norm.
+    const qLin = c.qkNorm ? t('q_lin', [1, NH, HD]) : null, kLin = c.qkNorm ? t('k_lin', [1, NKV, HD]) : null;
+    const rstdQ = c.qkNorm ? t('rstd_q', [1, NH]) : null, rstdK = c.qkNorm ? t('rstd_k', [1, NKV]) : null;
     const att = t('att', [1, NH, HD]), scores = t('scores', [NH, P]);
     const gate = t('gate', [1, F]), up = t('up', [1, F]), act = t('act', [1, F]);
     const r = model.lora?.rank ?? 0;
@@ -64,7 +67,7 @@ export class Generator {
     const scale = model.lora ? loraScale(model.lora) : 0;
     const adapterOf = new Map(model.adapters.map((a) => [a.name, a]));
     const linear = (l: number, m: LinearModule, out: Tensor, inp: Tensor): KernelCall[] => {
-      const p = model.layers[l].linear[m];
+      const p = model.weights.layer(l).linear[m];
       const calls = k.linearForward(out, inp, p.W, p.b);
       const ad = adapterOf.get(adapterName(l, m));
       if (ad) calls.push(...k.loraForward(out, loraH!, inp, ad.A, ad.B, scale));
@@ -74,12 +77,15 @@ export class Generator {
 
     let seg: Segment = { calls: [...k.embeddingForward(x, this.id, model.embed)], copies: [] };
     for (let l = 0; l < c.numLayers; l++) {
-      const p = model.layers[l];
+      const p = model.weights.layer(l);
+      /** q (or k) into RoPE's input: through the per-head norm where the model has one. */
+      const qk = (m: 'q_proj' | 'k_proj', pre: Tensor, lin: Tensor | null, rstdH: Tensor | null, norm: Tensor | null): KernelCall[] =>
+        lin ? [...linear(l, m, lin, h), ...k.rmsnormForward(pre, rstdH!, lin, norm!, c.rmsNormEps)] : linear(l, m, pre, h);
       const kCache = t(`k_cache.${l}`, [P, NKV, HD]), vCache = t(`v_cache.${l}`, [P, NKV, HD]);
       seg.calls.push(
         ...k.rmsnormForward(h, rstd, x, p.inputNorm, c.rmsNormEps),
-        ...linear(l, 'q_proj', qPre, h),
-        ...linear(l, 'k_proj', kPre, h),
+        ...qk('q_proj', qPre, qLin, rstdQ, p.qNorm),
+        ...qk('k_proj', kPre, kLin, rstdK, p.kNorm),
         ...linear(l, 'v_proj', vNew, h),
         ...k.ropeForward(q, qPre, this.cos, this.sin, 1, NH),
         ...k.ropeForward(kNew, kPre, this.cos, this.sin, 1, NKV),
@@ -115,7 +121,7 @@ export class Generator {
    * been run; running an earlier position again rewinds the cache to it.
    */
   async nextLogits(id: number, pos: number): Promise<Float32Array> {
-    this.submit(id, pos);
+    await this.submit(id, pos);
     const logits = await readback(this.model.gpu.device, this.logits);
     this.model.gpu.throwIfFailed();
     return logits;
@@ -132,11 +138,15 @@ export class Generator {
     }
     let from = 0;
     while (from < ids.length - 1 && from < this.cached.length && ids[from] === this.cached[from]) from++;
-    for (let pos = from; pos < ids.length - 1; pos++) this.submit(ids[pos], pos);
+    for (let pos = from; pos < ids.length - 1; pos++) await this.submit(ids[pos], pos);
     return this.nextLogits(ids[ids.length - 1], ids.length - 1);
   }
 
-  private submit(id: number, pos: number): void {
+  /**
+   * Segment i (i < L) is the first to use layer i's weights: streamed weights are queued before it, with at most two
+   * segments in flight (the staging of two layers); resident weights go in one submit.
+   */
+  private async submit(id: number, pos: number): Promise<void> {
     if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
       throw new GradPruneError('input', `Token id ${id} is outside the vocabulary (0..${this.vocabSize - 1}).`, { subject: 'prompt' });
     }
@@ -155,8 +165,19 @@ export class Generator {
     upload(device, this.cos, this.table.cos.subarray(pos * HD, (pos + 1) * HD));
     upload(device, this.sin, this.table.sin.subarray(pos * HD, (pos + 1) * HD));
     for (const a of this.attnCalls) a.setUniforms(this.attnUniforms(pos + 1));
-    const encoder = device.createCommandEncoder({ label: `generate position ${pos}` });
-    for (const s of this.segments) {
+    const { weights } = this.model;
+    const inFlight: Promise<void>[] = [];
+    let encoder = device.createCommandEncoder({ label: `generate position ${pos}` });
+    for (const [i, s] of this.segments.entries()) {
+      if (weights.streamed && i < this.model.config.numLayers) {
+        if (i > 0) {
+          device.queue.submit([encoder.finish()]);
+          inFlight.push(device.queue.onSubmittedWorkDone());
+          if (inFlight.length > 2) await inFlight.shift();
+          encoder = device.createCommandEncoder({ label: `generate position ${pos}, layer ${i}` });
+        }
+        weights.ensureLayer(i);
+      }
       const pass = encoder.beginComputePass();
       GpuModel.encode(pass, s.calls);
       pass.end();

@@ -9,6 +9,9 @@ import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
 import { formatBytes, WEIGHT_BUDGET_BUFFERS } from '../model/summary';
 import type { LoraConfig } from './lora';
 import type { WeightStorage } from './precision';
+import type { Residency } from './weights';
+
+export type ResidencyChoice = 'auto' | Residency;
 
 export interface MemoryPlan {
   batchSize: number;
@@ -18,9 +21,13 @@ export interface MemoryPlan {
   checkpointing: boolean;
   /** Gradients, optimizer moments and backward buffers. */
   training: boolean;
+  /** Where the decoder layers' weights live (default resident). Streamed implies checkpointing. */
+  residency?: Residency;
 }
 
 export interface MemoryEstimate {
+  residency: Residency;
+  /** GPU bytes of the weights (streamed: embedding, lm_head, final norm and two layer slots). */
   weights: number;
   /** Adapter values, gradients and AdamW moments. */
   adapters: number;
@@ -31,31 +38,56 @@ export interface MemoryEstimate {
   total: number;
   /** The largest single buffer, which must fit one storage binding. */
   largest: { name: string; bytes: number };
+  /** Host memory for streamed layer weights (0 when resident). */
+  hostBytes: number;
+  /** Bytes uploaded to the GPU per step once running (streamed: per training step, or per forward pass without training). */
+  uploadBytesPerStep: number;
 }
 
 /** A buffer's size as createTensor allocates it: rounded up to 4 bytes, at least 4. */
 const buf = (numel: number, bytesPerElement = 4) => Math.max(4, Math.ceil((numel * bytesPerElement) / 4) * 4);
 
+type Noter = (name: string, bytes: number) => number;
+
+/** GPU bytes of one decoder layer's weights: matrices in the storage dtype, norms and biases f32. */
+function layerWeightBytes(c: ModelConfig, storage: WeightStorage, note: Noter = (_, b) => b): number {
+  const wb = storage === 'f16' ? 2 : 4;
+  let bytes = 2 * buf(c.hiddenSize) + (c.qkNorm ? 2 * buf(c.headDim) : 0);
+  for (const m of LINEAR_MODULES) {
+    const [out, inp] = linearShape(c, m);
+    bytes += note(`${m}.weight`, buf(out * inp, wb));
+    if (c.bias[m]) bytes += buf(out);
+  }
+  return bytes;
+}
+
+/**
+ * Layer uploads per step once running, with two slots: a training step's forward finds layers 0 and 1 still in
+ * the slots from the last backward, and its backward finds L-1 and L-2 from the forward; plain forwards upload all.
+ */
+export function streamedUploadsPerStep(L: number, training: boolean): number {
+  return training ? 2 * Math.max(0, L - 2) : L <= 2 ? 0 : L;
+}
+
 export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate {
+  const residency = plan.residency ?? 'resident';
+  const streamed = residency === 'streamed';
   const { batchSize: B, seqLen: T } = plan;
   const N = B * T;
   const C = c.hiddenSize, L = c.numLayers, V = c.vocabSize, F = c.intermediateSize, HD = c.headDim;
   const Q = c.numHeads * HD, KV = c.numKvHeads * HD;
   const wb = plan.weights === 'f16' ? 2 : 4;
   let largest = { name: '', bytes: 0 };
-  const note = (name: string, bytes: number) => {
+  const note: Noter = (name, bytes) => {
     if (bytes > largest.bytes) largest = { name, bytes };
     return bytes;
   };
 
   let weights = note('model.embed_tokens.weight', buf(V * C, wb));
   if (!c.tiedEmbeddings) weights += note('lm_head.weight', buf(V * C, wb));
-  weights += buf(C) * (2 * L + 1);
-  for (const m of LINEAR_MODULES) {
-    const [out, inp] = linearShape(c, m);
-    weights += L * note(`${m}.weight`, buf(out * inp, wb));
-    if (c.bias[m]) weights += L * buf(out);
-  }
+  weights += buf(C);
+  const layer = layerWeightBytes(c, plan.weights, note);
+  weights += (streamed ? Math.min(2, L) : L) * layer;
 
   const r = plan.lora?.rank ?? 0;
   const modules = plan.lora ? LINEAR_MODULES.filter((m) => plan.lora!.modules.includes(m)) : [];
@@ -65,8 +97,9 @@ export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate
     adapters += L * 4 * (buf(r * inp) + buf(out * r)); // value, gradient, two moments
   }
 
-  const perLayer = 3 * buf(N * C) + 2 * buf(N) + 2 * buf(N * Q) + 2 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + modules.length * buf(N * r);
-  const layersKept = plan.checkpointing ? 1 : L;
+  const qkNorm = c.qkNorm ? buf(N * Q) + buf(N * KV) + buf(N * c.numHeads) + buf(N * c.numKvHeads) : 0; // pre-norm q, k and their rstd
+  const perLayer = 3 * buf(N * C) + 2 * buf(N) + 2 * buf(N * Q) + 2 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + modules.length * buf(N * r) + qkNorm;
+  const layersKept = plan.checkpointing || streamed ? 1 : L;
   const logits = note('logits', buf(N * V));
   const activations =
     2 * buf(N, 4) + logits + buf(2) + // ids, loss mask (i32), logits, loss stats
@@ -77,9 +110,51 @@ export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate
     buf(N * C) + 3 * buf(N); // final norm out and rstd; per-position losses and their lse
 
   const backward = plan.training
-    ? note('grad.logits', buf(N * V)) + 2 * buf(N * C) + 3 * buf(N * Q) + 3 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + (r > 0 ? buf(N * r) : 0)
+    ? note('grad.logits', buf(N * V)) + 2 * buf(N * C) + 3 * buf(N * Q) + 3 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + (r > 0 ? buf(N * r) : 0) +
+      (c.qkNorm ? buf(N * Q) + buf(N * KV) : 0)
     : 0;
-  return { weights, adapters, activations, backward, total: weights + adapters + activations + backward, largest };
+  const hostBytes = streamed ? L * layer : 0;
+  const uploadBytesPerStep = streamed ? streamedUploadsPerStep(L, plan.training) * layer : 0;
+  return { residency, weights, adapters, activations, backward, total: weights + adapters + activations + backward, largest, hostBytes, uploadBytesPerStep };
+}
+
+/** The default GPU budget: WEIGHT_BUDGET_BUFFERS × maxBufferSize, as the model summary assumes (WebGPU does not reveal total GPU memory). */
+export const defaultGpuBudget = (adapter: Pick<AdapterSummary, 'maxBufferSize'>): number => WEIGHT_BUDGET_BUFFERS * adapter.maxBufferSize;
+
+/**
+ * Where the weights of a job go: resident when weights and job fit the budget, else streamed when that fits
+ * (checkpointing forced), else the refusal (GradPruneError 'memory') of the smallest way, before any allocation.
+ * A forced choice is checked as it is.
+ */
+export function planResidency(
+  c: ModelConfig,
+  plan: MemoryPlan,
+  adapter: AdapterSummary,
+  choice: ResidencyChoice = 'auto',
+  availableBytes = defaultGpuBudget(adapter),
+): { residency: Residency; estimate: MemoryEstimate } {
+  const estimateOf = (residency: Residency) => estimateMemory(c, { ...plan, residency, checkpointing: plan.checkpointing || residency === 'streamed' });
+  if (choice !== 'auto') {
+    const estimate = estimateOf(choice);
+    checkMemory(estimate, adapter, availableBytes);
+    return { residency: choice, estimate };
+  }
+  const resident = estimateOf('resident');
+  try {
+    checkMemory(resident, adapter, availableBytes);
+    return { residency: 'resident', estimate: resident };
+  } catch (e) {
+    if (!(e instanceof GradPruneError) || c.numLayers <= 2) throw e;
+  }
+  const streamed = estimateOf('streamed');
+  checkMemory(streamed, adapter, availableBytes);
+  return { residency: 'streamed', estimate: streamed };
+}
+
+/** Refuse a job on weights already on the device when weights and job together exceed the budget. */
+export function checkJobMemory(w: { config: ModelConfig; gpu: { adapter: AdapterSummary }; allocatedBytes: number; residency: Residency; storage: WeightStorage }, plan: MemoryPlan, availableBytes?: number): void {
+  const e = estimateMemory(w.config, { ...plan, weights: w.storage, residency: w.residency });
+  checkMemory({ ...e, weights: w.allocatedBytes, total: e.total - e.weights + w.allocatedBytes }, w.gpu.adapter, availableBytes);
 }
 
 /**
@@ -87,7 +162,7 @@ export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate
  * budget (`availableBytes`, default WEIGHT_BUDGET_BUFFERS × maxBufferSize, as the model summary assumes:
  * WebGPU does not reveal total GPU memory).
  */
-export function checkMemory(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = WEIGHT_BUDGET_BUFFERS * adapter.maxBufferSize): void {
+export function checkMemory(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = defaultGpuBudget(adapter)): void {
   const binding = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
   const parts = memoryParts(e);
   if (e.largest.bytes > binding) {
@@ -108,6 +183,9 @@ const memoryParts = (e: MemoryEstimate): string =>
   `weights ${formatBytes(e.weights)}, LoRA state ${formatBytes(e.adapters)}, activations ${formatBytes(e.activations)}, backward ${formatBytes(e.backward)}`;
 
 /** The estimate as one line for a terminal, shown before a run starts. */
-export function memoryLine(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = WEIGHT_BUDGET_BUFFERS * adapter.maxBufferSize): string {
-  return `memory ${formatBytes(e.total)} of GPU memory (${memoryParts(e)}); ${formatBytes(availableBytes)} allowed`;
+export function memoryLine(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = defaultGpuBudget(adapter)): string {
+  const mode = e.residency === 'streamed'
+    ? `weights streamed layer by layer: ${formatBytes(e.hostBytes)} of host memory, ${formatBytes(e.uploadBytesPerStep)} uploaded per step`
+    : 'weights resident';
+  return `memory ${formatBytes(e.total)} of GPU memory (${memoryParts(e)}); ${formatBytes(availableBytes)} allowed; ${mode}`;
 }

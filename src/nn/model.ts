@@ -1,29 +1,33 @@
-// The GPU engine of a Llama-family decoder (Llama, Mistral, Qwen2) with LoRA adapters.
-// Weights are uploaded tensor by tensor (f32, or f16 storage on a device with shader-f16); activations are
-// allocated once for (B, T); every KernelCall is built here, once. The step loop only writes the batch and
-// uniforms and encodes the prepared calls: forwardCalls → zeroGradCalls → backwardCalls.
+// One job of the GPU engine on a Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) with LoRA adapters: the
+// activations of one (B, T) shape and every KernelCall over them, built once, on weights that live apart
+// (./weights.ts: uploaded once per device and shared by every job; resident, or streamed layer by layer).
+// The step loop only writes the batch and uniforms and encodes the prepared calls: forward → zero grads → backward.
 // Frozen weights get no gradients; the gradient flows through them (dx = dy·W). Full fine-tuning would add
 // dweight tensors to `LinearParams` and pass them to linearBackward where it now passes null.
 // With gradient checkpointing a layer keeps only its input (the residual stream); its internals live in one
 // shared set of buffers and the backward pass re-runs the layer's forward calls before its backward calls.
+// Streamed weights imply checkpointing: each layer is submitted on its own, after its weights are queued.
 
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
 import type { KernelCall } from '../gpu/kernel';
-import { bytesOf, createTensor, readback, upload, type GpuDType, type Tensor } from '../gpu/tensor';
-import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
+import { createTensor, readback, upload, type GpuDType, type Tensor } from '../gpu/tensor';
+import { LINEAR_MODULES, linearShape, type LinearModule, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import { Kernels, ropeTables, type AttentionShape } from './kernels';
 import { adapterName, loraScale, type LoraAdapter, type LoraConfig } from './lora';
-import { checkMemory, estimateMemory } from './memory';
+import { checkJobMemory, planResidency, type ResidencyChoice } from './memory';
 import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
+import { ModelWeights, type LayerParams } from './weights';
 
 export type { WeightPrecision, WeightStorage } from './precision';
+export type { LayerParams, LinearParams, Residency } from './weights';
 
 /** f16 weight storage when the device has shader-f16 (half the memory), else f32: what 'auto' resolves to. */
 export const preferredWeightStorage = (gpu: Gpu): WeightStorage => resolveWeightStorage('auto', gpu.adapter).storage;
 
-export interface EngineOptions {
+/** The shape and kind of one job on a model's weights. */
+export interface JobOptions {
   /** Rows per batch (B) and tokens per row (T): activations are allocated for exactly this. */
   batchSize: number;
   seqLen: number;
@@ -31,31 +35,25 @@ export interface EngineOptions {
   lora: LoraConfig | null;
   /** Initial adapter values (e.g. initLoraAdapters or a fixture); required when lora is set. */
   adapters?: readonly LoraAdapter[];
+  /** Recompute each layer's forward in its backward pass, keeping only layer inputs (default false; always on when streamed). */
+  checkpointing?: boolean;
+  /** Allocate gradients and backward buffers (default: true when lora is set). */
+  training?: boolean;
+  /** GPU memory the weights and this job may use together (default: checkMemory's budget; `--max-gpu-memory`). */
+  memoryBudget?: number;
+}
+
+export interface EngineOptions extends JobOptions {
   /**
    * 'auto' (f16 with shader-f16, else f32), 'f32', or 'f16' (refused without shader-f16). Default f32, the precision
    * the fixtures are checked at: every setting a person chooses (run settings, eval engines, CLI, studio) passes
    * 'auto' unless told otherwise.
    */
   weights?: WeightPrecision;
-  /** Recompute each layer's forward in its backward pass, keeping only layer inputs (default false). */
-  checkpointing?: boolean;
-  /** Allocate gradients and backward buffers (default: true when lora is set). */
-  training?: boolean;
-  /** GPU memory the job may use (default: the budget of checkMemory, as WebGPU does not reveal the real size). */
-  memoryBudget?: number;
-  /** Called after each uploaded tensor with (done, total) bytes. */
+  /** 'auto' (default): resident when weights and job fit the budget, else streamed; or forced. */
+  residency?: ResidencyChoice;
+  /** Called after each tensor read from the checkpoint with (done, total) bytes. */
   onProgress?: (done: number, total: number) => void;
-}
-
-export interface LinearParams {
-  W: Tensor; // (out, in)
-  b: Tensor | null; // (out)
-}
-
-export interface LayerParams {
-  inputNorm: Tensor; // (C)
-  postNorm: Tensor; // (C)
-  linear: Record<LinearModule, LinearParams>;
 }
 
 /** One adapter on the GPU: values, clipped gradients (after a step's clip), and AdamW moments. */
@@ -77,6 +75,9 @@ export interface GpuAdapter {
 interface LayerActs {
   h1: Tensor; rstd1: Tensor; // (B, T, C), (B, T)
   q: Tensor; k: Tensor; v: Tensor; // (B, T, NH, HD), (B, T, NKV, HD) ×2; q and k after RoPE
+  /** Qwen3: q and k as projected (before the per-head norm) and the norms' rstd; null elsewhere. */
+  qLin: Tensor | null; kLin: Tensor | null; // (B, T, NH, HD), (B, T, NKV, HD)
+  rstdQ: Tensor | null; rstdK: Tensor | null; // (B, T, NH), (B, T, NKV)
   att: Tensor; lse: Tensor; // (B, T, NH, HD), (B, NH, T)
   x2: Tensor; // (B, T, C) residual stream after attention
   h2: Tensor; rstd2: Tensor; // (B, T, C), (B, T)
@@ -90,19 +91,22 @@ export interface Batch {
   lossMask: ArrayLike<number>[];
 }
 
+/** Work for one submit: when streamed, the layer whose weights must be queued first. */
+interface Segment {
+  layer: number | null;
+  calls: KernelCall[];
+}
+
 export class GpuModel {
   readonly kernels: Kernels;
+  readonly gpu: Gpu;
+  readonly config: ModelConfig;
   readonly B: number;
   readonly T: number;
   readonly weightStorage: WeightStorage;
   readonly checkpointing: boolean;
   readonly training: boolean;
   readonly lora: LoraConfig | null;
-
-  embed!: Tensor; // (V, C)
-  layers: LayerParams[] = [];
-  finalNorm!: Tensor; // (C)
-  lmHead!: Tensor; // (V, C), the embedding itself when tied
   adapters: GpuAdapter[] = [];
 
   // Batch inputs and outputs.
@@ -113,33 +117,38 @@ export class GpuModel {
   /** Per-position loss of the last forward: −log p(ids[t+1] | ids[..t]) where lossMask[t+1] == 1, else 0 (eval reads it). */
   readonly tokenLosses: Tensor; // (B, T)
 
-  readonly forwardCalls: KernelCall[] = [];
+  private readonly embedCalls: KernelCall[] = [];
+  private readonly layerForwardCalls: KernelCall[][] = [];
+  private readonly headForwardCalls: KernelCall[] = [];
   readonly zeroGradCalls: KernelCall[] = [];
-  readonly backwardCalls: KernelCall[] = [];
+  private readonly headBackwardCalls: KernelCall[] = [];
+  private readonly layerBackwardCalls: KernelCall[][] = [];
 
-  /** Bytes of every GPU buffer this model allocated (kernel uniforms and the kernels' own scratch aside). */
-  allocatedBytes = 0;
+  /** Bytes of every GPU buffer this job allocated (kernel uniforms and the kernels' own scratch aside; weights apart). */
+  jobBytes = 0;
   private readonly owned: Tensor[] = [];
   private readonly hostIds: Int32Array;
   private readonly hostMask: Int32Array;
 
   private constructor(
-    readonly gpu: Gpu,
-    readonly config: ModelConfig,
-    opts: EngineOptions,
-    weightStorage: WeightStorage,
+    readonly weights: ModelWeights,
+    opts: JobOptions,
+    /** Whether destroy() also frees the weights (a model loaded by GpuModel.load owns its weights). */
+    private readonly ownsWeights: boolean,
   ) {
-    this.kernels = new Kernels(gpu);
+    this.gpu = weights.gpu;
+    this.config = weights.config;
+    this.kernels = new Kernels(this.gpu);
     this.B = opts.batchSize;
     this.T = opts.seqLen;
-    this.weightStorage = weightStorage;
-    this.checkpointing = opts.checkpointing ?? false;
+    this.weightStorage = weights.storage;
+    this.checkpointing = weights.streamed || (opts.checkpointing ?? false);
     this.lora = opts.lora;
     this.training = opts.training ?? opts.lora !== null;
     const N = this.B * this.T;
     this.ids = this.alloc('ids', [this.B, this.T], 'i32');
     this.lossMask = this.alloc('lossMask', [this.B, this.T], 'i32');
-    this.logits = this.alloc('logits', [this.B, this.T, config.vocabSize]);
+    this.logits = this.alloc('logits', [this.B, this.T, this.config.vocabSize]);
     this.stats = this.alloc('loss.stats', [2]);
     this.tokenLosses = this.alloc('loss.per_position', [this.B, this.T]);
     this.hostIds = new Int32Array(N);
@@ -147,87 +156,71 @@ export class GpuModel {
   }
 
   /**
-   * Check that the job fits the device, upload the weights and adapters, allocate everything, build every call.
-   * Throws GradPruneError('memory') before any allocation when it does not fit.
+   * Load the weights (resident when they fit beside the job, else streamed) and set up the job on them; the job
+   * owns the weights. Throws GradPruneError('memory') before any allocation when neither fits.
    */
   static async load(gpu: Gpu, config: ModelConfig, store: TensorStore, opts: EngineOptions): Promise<GpuModel> {
     validateOptions(config, opts);
-    const weights = resolveWeightStorage(opts.weights ?? 'f32', gpu.adapter).storage;
-    checkMemory(
-      estimateMemory(config, {
-        batchSize: opts.batchSize,
-        seqLen: opts.seqLen,
-        lora: opts.lora,
-        weights,
-        checkpointing: opts.checkpointing ?? false,
-        training: opts.training ?? opts.lora !== null,
-      }),
-      gpu.adapter,
-      opts.memoryBudget,
-    );
-    const model = new GpuModel(gpu, config, opts, weights);
-    await model.uploadWeights(store, opts.onProgress);
+    const storage = resolveWeightStorage(opts.weights ?? 'f32', gpu.adapter).storage;
+    const { residency } = planResidency(config, jobPlanOf(opts, storage), gpu.adapter, opts.residency ?? 'auto', opts.memoryBudget);
+    const weights = await ModelWeights.load(gpu, config, store, { storage, residency, onProgress: opts.onProgress });
+    try {
+      return GpuModel.create(weights, opts, true);
+    } catch (e) {
+      weights.destroy();
+      throw e;
+    }
+  }
+
+  /**
+   * A job on weights already on the device (shared: destroying the job leaves them). Throws GradPruneError('memory')
+   * before allocating when the job does not fit beside them.
+   */
+  static create(weights: ModelWeights, opts: JobOptions, ownsWeights = false): GpuModel {
+    validateOptions(weights.config, opts);
+    const checkpointing = weights.streamed || (opts.checkpointing ?? false);
+    checkJobMemory(weights, jobPlanOf({ ...opts, checkpointing }, weights.storage), opts.memoryBudget);
+    const model = new GpuModel(weights, opts, ownsWeights);
     if (opts.lora) model.uploadAdapters(opts.lora, opts.adapters);
     model.build();
-    await gpu.device.queue.onSubmittedWorkDone();
-    gpu.throwIfFailed();
     return model;
+  }
+
+  /** GPU bytes this job runs on: the weights (shared or not) and its own buffers; nn/memory.ts estimates the same. */
+  get allocatedBytes(): number {
+    return this.weights.allocatedBytes + this.jobBytes;
+  }
+
+  /** The layers' tensors as a job binds them (when streamed, the two slots). */
+  get layers(): LayerParams[] {
+    return Array.from({ length: this.config.numLayers }, (_, l) => this.weights.layer(l));
+  }
+  get embed(): Tensor {
+    return this.weights.embed;
+  }
+  get finalNorm(): Tensor {
+    return this.weights.finalNorm;
+  }
+  get lmHead(): Tensor {
+    return this.weights.lmHead;
+  }
+
+  /** The whole forward pass as one list of calls (resident weights only; for benchmarks and timing). */
+  get forwardCalls(): KernelCall[] {
+    return this.passCalls(false);
+  }
+
+  /** Forward (and zero grads and backward) as one list of calls, as submitPasses encodes them on resident weights. */
+  passCalls(grads: boolean): KernelCall[] {
+    if (this.weights.streamed) throw new Error('passCalls: streamed weights need their uploads between layers; use submitPasses');
+    return this.segments(grads)[0].calls;
   }
 
   private alloc(label: string, shape: readonly number[], dtype: GpuDType = 'f32'): Tensor {
     const t = createTensor(this.gpu.device, label, shape, dtype);
-    this.allocatedBytes += t.buffer.size;
+    this.jobBytes += t.buffer.size;
     this.owned.push(t);
     return t;
-  }
-
-  private async uploadWeights(store: TensorStore, onProgress?: (done: number, total: number) => void): Promise<void> {
-    const c = this.config;
-    const C = c.hiddenSize;
-    const names: string[] = ['model.embed_tokens.weight'];
-    for (let l = 0; l < c.numLayers; l++) {
-      names.push(`model.layers.${l}.input_layernorm.weight`, `model.layers.${l}.post_attention_layernorm.weight`);
-      for (const m of LINEAR_MODULES) {
-        names.push(linearWeightName(l, m));
-        if (c.bias[m]) names.push(linearWeightName(l, m).replace(/weight$/, 'bias'));
-      }
-    }
-    names.push('model.norm.weight');
-    if (!c.tiedEmbeddings) names.push('lm_head.weight');
-    const total = names.reduce((s, n) => s + store.info(n).end - store.info(n).begin, 0);
-    let done = 0;
-    const f16 = this.weightStorage === 'f16';
-    /** Matrices may be f16; norms and biases stay f32 (small, and read by f32-only kernels). */
-    const load = async (name: string, shape: number[], matrix: boolean): Promise<Tensor> => {
-      const info = store.info(name);
-      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-        throw new GradPruneError('tensor', `Tensor "${name}" in ${info.file} has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`, {
-          subject: name,
-          hint: 'The weights and config.json do not belong together: use the files of one checkpoint.',
-        });
-      }
-      const t = this.alloc(name, shape, matrix && f16 ? 'f16' : 'f32');
-      upload(this.gpu.device, t, matrix && f16 ? await store.readF16Bits(name) : await store.readF32(name));
-      done += info.end - info.begin;
-      onProgress?.(done, total);
-      return t;
-    };
-    this.embed = await load('model.embed_tokens.weight', [c.vocabSize, C], true);
-    for (let l = 0; l < c.numLayers; l++) {
-      const linear = {} as Record<LinearModule, LinearParams>;
-      for (const m of LINEAR_MODULES) {
-        const shape = linearShape(c, m);
-        const name = linearWeightName(l, m);
-        linear[m] = { W: await load(name, shape, true), b: c.bias[m] ? await load(name.replace(/weight$/, 'bias'), [shape[0]], false) : null };
-      }
-      this.layers.push({
-        inputNorm: await load(`model.layers.${l}.input_layernorm.weight`, [C], false),
-        postNorm: await load(`model.layers.${l}.post_attention_layernorm.weight`, [C], false),
-        linear,
-      });
-    }
-    this.finalNorm = await load('model.norm.weight', [C], false);
-    this.lmHead = c.tiedEmbeddings ? this.embed : await load('lm_head.weight', [c.vocabSize, C], true);
   }
 
   private uploadAdapters(lora: LoraConfig, given?: readonly LoraAdapter[]): void {
@@ -264,12 +257,14 @@ export class GpuModel {
   private build(): void {
     const c = this.config;
     const k = this.kernels;
+    const w = this.weights;
     const { B, T } = this;
     const C = c.hiddenSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize, V = c.vocabSize;
     const r = this.lora?.rank ?? 0;
     const scale = this.lora ? loraScale(this.lora) : 0;
     const attnShape: AttentionShape = { B, T, NH, NKV, HD, window: c.slidingWindow };
     const adapterOf = new Map(this.adapters.map((a) => [a.name, a]));
+    const qk = c.qkNorm;
 
     const tables = ropeTables(c.rope, HD, T);
     const cos = this.alloc('rope.cos', [T, HD]); // (T, HD)
@@ -285,6 +280,8 @@ export class GpuModel {
       return {
         h1: this.alloc(`${tag}.h1`, [B, T, C]), rstd1: this.alloc(`${tag}.rstd1`, [B, T]),
         q: this.alloc(`${tag}.q`, [B, T, NH, HD]), k: this.alloc(`${tag}.k`, [B, T, NKV, HD]), v: this.alloc(`${tag}.v`, [B, T, NKV, HD]),
+        qLin: qk ? this.alloc(`${tag}.q_lin`, [B, T, NH, HD]) : null, kLin: qk ? this.alloc(`${tag}.k_lin`, [B, T, NKV, HD]) : null,
+        rstdQ: qk ? this.alloc(`${tag}.rstd_q`, [B, T, NH]) : null, rstdK: qk ? this.alloc(`${tag}.rstd_k`, [B, T, NKV]) : null,
         att: this.alloc(`${tag}.att`, [B, T, NH, HD]), lse: this.alloc(`${tag}.lse`, [B, NH, T]),
         x2: this.alloc(`${tag}.x2`, [B, T, C]),
         h2: this.alloc(`${tag}.h2`, [B, T, C]), rstd2: this.alloc(`${tag}.rstd2`, [B, T]),
@@ -301,20 +298,26 @@ export class GpuModel {
 
     /** out = inp·Wᵀ (+ b) (+ s·(inp·Aᵀ)·Bᵀ) */
     const linear = (l: number, m: LinearModule, out: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
-      const p = this.layers[l].linear[m];
+      const p = w.layer(l).linear[m];
       const calls = k.linearForward(out, inp, p.W, p.b);
       const ad = adapterOf.get(adapterName(l, m));
       if (ad) calls.push(...k.loraForward(out, a.loraH[m]!, inp, ad.A, ad.B, scale));
       return calls;
     };
+    /** q (or k) projection into `pre` (RoPE's input): through Qwen3's per-head norm where the model has one. */
+    const qkProjection = (l: number, m: 'q_proj' | 'k_proj', pre: Tensor, a: LayerActs): KernelCall[] => {
+      const [lin, rstd, norm] = m === 'q_proj' ? [a.qLin, a.rstdQ, w.layer(l).qNorm] : [a.kLin, a.rstdK, w.layer(l).kNorm];
+      if (!lin) return linear(l, m, pre, a.h1, a);
+      return [...linear(l, m, lin, a.h1, a), ...k.rmsnormForward(pre, rstd!, lin, norm!, c.rmsNormEps)];
+    };
 
     const layerForward = (l: number): KernelCall[] => {
-      const p = this.layers[l];
+      const p = w.layer(l);
       const a = acts[l];
       return [
         ...k.rmsnormForward(a.h1, a.rstd1, resid[l], p.inputNorm, c.rmsNormEps),
-        ...linear(l, 'q_proj', qPre, a.h1, a),
-        ...linear(l, 'k_proj', kPre, a.h1, a),
+        ...qkProjection(l, 'q_proj', qPre, a),
+        ...qkProjection(l, 'k_proj', kPre, a),
         ...linear(l, 'v_proj', a.v, a.h1, a),
         ...k.ropeForward(a.q, qPre, cos, sin, T, NH),
         ...k.ropeForward(a.k, kPre, cos, sin, T, NKV),
@@ -329,17 +332,16 @@ export class GpuModel {
         ...k.residualForward(resid[l + 1], a.x2, proj),
       ];
     };
-    const layerForwardCalls = Array.from({ length: c.numLayers }, (_, l) => layerForward(l));
+    for (let l = 0; l < c.numLayers; l++) this.layerForwardCalls.push(layerForward(l));
 
     const hf = this.alloc('final.h', [B, T, C]);
     const rstdf = this.alloc('final.rstd', [B, T]);
     const losses = this.tokenLosses;
     const lossLse = this.alloc('loss.lse', [B, T]);
-    this.forwardCalls.push(
-      ...k.embeddingForward(resid[0], this.ids, this.embed),
-      ...layerForwardCalls.flat(),
-      ...k.rmsnormForward(hf, rstdf, resid[c.numLayers], this.finalNorm, c.rmsNormEps),
-      ...k.linearForward(this.logits, hf, this.lmHead, null),
+    this.embedCalls.push(...k.embeddingForward(resid[0], this.ids, w.embed));
+    this.headForwardCalls.push(
+      ...k.rmsnormForward(hf, rstdf, resid[c.numLayers], w.finalNorm, c.rmsNormEps),
+      ...k.linearForward(this.logits, hf, w.lmHead, null),
       ...k.crossentropyForward(losses, lossLse, this.stats, this.logits, this.ids, this.lossMask, T),
     );
     if (!this.training) return;
@@ -356,6 +358,8 @@ export class GpuModel {
     const dv = this.alloc('grad.v', [B, T, NKV, HD]);
     const dqPre = this.alloc('grad.q_pre', [B, T, NH, HD]);
     const dkPre = this.alloc('grad.k_pre', [B, T, NKV, HD]);
+    const dqLin = qk ? this.alloc('grad.q_lin', [B, T, NH, HD]) : null;
+    const dkLin = qk ? this.alloc('grad.k_lin', [B, T, NKV, HD]) : null;
     const delta = this.alloc('grad.att_delta', [B, NH, T]);
     const dact = this.alloc('grad.act', [B, T, F]);
     const dgate = this.alloc('grad.gate', [B, T, F]);
@@ -364,25 +368,29 @@ export class GpuModel {
 
     /** dinp += dout·(W + s·B·A); the adapter's dA, dB accumulate. */
     const linearBack = (l: number, m: LinearModule, dinp: Tensor, dout: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
-      const calls = k.linearBackward(dinp, null, null, dout, inp, this.layers[l].linear[m].W);
+      const calls = k.linearBackward(dinp, null, null, dout, inp, w.layer(l).linear[m].W);
       const ad = adapterOf.get(adapterName(l, m));
       if (ad) calls.push(...k.loraBackward(dinp, ad.dA, ad.dB, dloraH!, dout, inp, a.loraH[m]!, ad.A, ad.B, scale));
       return calls;
     };
-    const zero = (...ts: Tensor[]) => ts.flatMap((t) => k.fill(t));
+    /** The q (or k) projection's backward from d(RoPE input): through the per-head norm first where there is one. */
+    const qkProjectionBack = (l: number, m: 'q_proj' | 'k_proj', dpre: Tensor, a: LayerActs): KernelCall[] => {
+      const [lin, rstd, norm, dlin] = m === 'q_proj' ? [a.qLin, a.rstdQ, w.layer(l).qNorm, dqLin] : [a.kLin, a.rstdK, w.layer(l).kNorm, dkLin];
+      if (!lin) return linearBack(l, m, dh, dpre, a.h1, a);
+      return [...k.rmsnormBackward(dlin!, null, dpre, lin, norm!, rstd!), ...linearBack(l, m, dh, dlin!, a.h1, a)];
+    };
+    const zero = (...ts: Array<Tensor | null>) => ts.flatMap((t) => (t ? k.fill(t) : []));
 
-    const bw = this.backwardCalls;
-    bw.push(
+    this.headBackwardCalls.push(
       ...k.crossentropyBackward(dlogits, this.logits, lossLse, this.stats, this.ids, this.lossMask, T),
       ...zero(dh, dresid),
-      ...k.linearBackward(dh, null, null, dlogits, hf, this.lmHead),
-      ...k.rmsnormBackward(dresid, null, dh, resid[c.numLayers], this.finalNorm, rstdf),
+      ...k.linearBackward(dh, null, null, dlogits, hf, w.lmHead),
+      ...k.rmsnormBackward(dresid, null, dh, resid[c.numLayers], w.finalNorm, rstdf),
     );
-    for (let l = c.numLayers - 1; l >= 0; l--) {
-      const p = this.layers[l];
+    for (let l = 0; l < c.numLayers; l++) {
+      const p = w.layer(l);
       const a = acts[l];
-      if (this.checkpointing) bw.push(...layerForwardCalls[l]);
-      bw.push(
+      this.layerBackwardCalls.push([
         // resid[l+1] = x2 + down(act): dresid flows on to x2 unchanged
         ...zero(dact, dgate, dup, dh),
         ...linearBack(l, 'down_proj', dact, dresid, a.act, a),
@@ -391,21 +399,66 @@ export class GpuModel {
         ...linearBack(l, 'up_proj', dh, dup, a.h2, a),
         ...k.rmsnormBackward(dresid, null, dh, a.x2, p.postNorm, a.rstd2),
         // x2 = resid[l] + o_proj(att)
-        ...zero(datt, dq, dk, dv, dqPre, dkPre, dh),
+        ...zero(datt, dq, dk, dv, dqPre, dkPre, dqLin, dkLin, dh),
         ...linearBack(l, 'o_proj', datt, dresid, a.att, a),
         ...k.attentionBackward(dq, dk, dv, delta, datt, a.att, a.q, a.k, a.v, a.lse, attnShape),
         ...k.ropeBackward(dqPre, dq, cos, sin, T, NH),
         ...k.ropeBackward(dkPre, dk, cos, sin, T, NKV),
-        ...linearBack(l, 'q_proj', dh, dqPre, a.h1, a),
-        ...linearBack(l, 'k_proj', dh, dkPre, a.h1, a),
+        ...qkProjectionBack(l, 'q_proj', dqPre, a),
+        ...qkProjectionBack(l, 'k_proj', dkPre, a),
         ...linearBack(l, 'v_proj', dh, dv, a.h1, a),
-      );
-      // The embedding is frozen: layer 0's input needs no gradient.
-      if (l > 0) bw.push(...k.rmsnormBackward(dresid, null, dh, resid[l], p.inputNorm, a.rstd1));
+        // The embedding is frozen: layer 0's input needs no gradient.
+        ...(l > 0 ? k.rmsnormBackward(dresid, null, dh, resid[l], p.inputNorm, a.rstd1) : []),
+      ]);
     }
   }
 
-  /** Write a batch (right-padded to T with token 0 and loss mask 0; missing rows are all padding). */
+  /**
+   * The submits of one pass in order. Resident: everything in one. Streamed: each decoder layer on its own, after
+   * its weights; the backward walks the layers down again, re-running each layer's forward (checkpointing).
+   */
+  private segments(grads: boolean): Segment[] {
+    const L = this.config.numLayers;
+    const layers = Array.from({ length: L }, (_, l) => l);
+    const forward: Segment[] = [
+      { layer: null, calls: this.embedCalls },
+      ...layers.map((l) => ({ layer: l, calls: this.layerForwardCalls[l] })),
+      { layer: null, calls: grads ? [...this.headForwardCalls, ...this.zeroGradCalls, ...this.headBackwardCalls] : this.headForwardCalls },
+    ];
+    const backward: Segment[] = grads
+      ? layers.reverse().map((l) => ({ layer: l, calls: this.checkpointing ? [...this.layerForwardCalls[l], ...this.layerBackwardCalls[l]] : this.layerBackwardCalls[l] }))
+      : [];
+    const all = [...forward, ...backward];
+    return this.weights.streamed ? all : [{ layer: null, calls: all.flatMap((s) => s.calls) }];
+  }
+
+  /**
+   * Submit the forward pass of the batch set by setBatch (and, when `grads`, zero the gradients and run the backward
+   * pass). `tail` records more work (a trainer's clip and update) into the last command encoder.
+   * Streamed weights: at most two submits are in flight, which bounds the upload staging to two layers.
+   */
+  async submitPasses(grads: boolean, tail?: (encoder: GPUCommandEncoder) => void): Promise<void> {
+    if (grads && !this.training) throw new GradPruneError('input', 'This model was loaded for inference; load it with training enabled to compute gradients.');
+    const { device } = this.gpu;
+    const segments = this.segments(grads);
+    const inFlight: Promise<void>[] = [];
+    for (const [i, seg] of segments.entries()) {
+      if (seg.layer !== null) this.weights.ensureLayer(seg.layer);
+      const label = grads ? 'forward+backward' : 'forward';
+      const encoder = device.createCommandEncoder({ label });
+      const pass = encoder.beginComputePass({ label });
+      GpuModel.encode(pass, seg.calls);
+      pass.end();
+      if (i === segments.length - 1) tail?.(encoder);
+      device.queue.submit([encoder.finish()]);
+      if (segments.length > 1) {
+        inFlight.push(device.queue.onSubmittedWorkDone());
+        if (inFlight.length > 2) await inFlight.shift();
+      }
+    }
+  }
+
+/** Write a batch (right-padded to T with token 0 and loss mask 0; missing rows are all padding). */
   setBatch(batch: Batch): void {
     const { B, T } = this;
     if (batch.ids.length > B || batch.ids.length !== batch.lossMask.length) {
@@ -447,17 +500,8 @@ export class GpuModel {
 
   /** Forward the batch (and, when `grads`, zero the gradients and run the backward pass); returns the mean loss. */
   async run(batch: Batch, grads = false): Promise<{ loss: number; count: number }> {
-    if (grads && !this.training) throw new GradPruneError('input', 'This model was loaded for inference; load it with training enabled to compute gradients.');
     this.setBatch(batch);
-    const encoder = this.gpu.device.createCommandEncoder({ label: grads ? 'forward+backward' : 'forward' });
-    const pass = encoder.beginComputePass({ label: grads ? 'forward+backward' : 'forward' });
-    GpuModel.encode(pass, this.forwardCalls);
-    if (grads) {
-      GpuModel.encode(pass, this.zeroGradCalls);
-      GpuModel.encode(pass, this.backwardCalls);
-    }
-    pass.end();
-    this.gpu.device.queue.submit([encoder.finish()]);
+    await this.submitPasses(grads);
     const [loss, count] = await readback(this.gpu.device, this.stats);
     this.gpu.throwIfFailed();
     return { loss, count };
@@ -483,37 +527,38 @@ export class GpuModel {
     return out;
   }
 
-  /** Bytes of the model's weights as stored on the GPU. */
+  /** Bytes of the model's weights as stored on the GPU when resident (the model's size, streamed or not). */
   weightBytes(): number {
-    const seen = new Set<Tensor>();
-    const add = (t: Tensor | null) => t && seen.add(t);
-    add(this.embed); add(this.finalNorm); add(this.lmHead);
-    for (const l of this.layers) {
-      add(l.inputNorm); add(l.postNorm);
-      for (const m of LINEAR_MODULES) { add(l.linear[m].W); add(l.linear[m].b); }
-    }
-    return [...seen].reduce((s, t) => s + bytesOf(t), 0);
+    return this.weights.modelBytes();
   }
 
   destroy(): void {
     for (const t of this.owned) t.buffer.destroy();
-    for (const c of [...this.forwardCalls, ...this.zeroGradCalls, ...this.backwardCalls]) c.destroy();
+    const calls = [this.embedCalls, ...this.layerForwardCalls, this.headForwardCalls, this.zeroGradCalls, this.headBackwardCalls, ...this.layerBackwardCalls];
+    for (const c of calls.flat()) c.destroy();
     this.kernels.lib.unused.buffer.destroy();
+    if (this.ownsWeights) this.weights.destroy();
   }
 }
 
-function validateOptions(config: ModelConfig, opts: EngineOptions): void {
+/** The memory plan of a job (streamed weights force checkpointing; the memory module decides that too). */
+function jobPlanOf(opts: JobOptions, weights: WeightStorage) {
+  return {
+    batchSize: opts.batchSize,
+    seqLen: opts.seqLen,
+    lora: opts.lora,
+    weights,
+    checkpointing: opts.checkpointing ?? false,
+    training: opts.training ?? opts.lora !== null,
+  };
+}
+
+function validateOptions(config: ModelConfig, opts: JobOptions): void {
   const positive = (v: number, what: string) => {
     if (!Number.isInteger(v) || v <= 0) throw new GradPruneError('input', `${what} must be a positive integer (got ${v}).`, { subject: what });
   };
   positive(opts.batchSize, 'batch size');
   positive(opts.seqLen, 'sequence length');
-  if (config.qkNorm) {
-    throw new GradPruneError('config', `${config.architecture}'s per-head q/k norm is not implemented by the training engine yet.`, {
-      subject: 'config.json',
-      hint: 'Use a Llama, Mistral or Qwen2 model.',
-    });
-  }
   if (opts.seqLen > config.maxPositionEmbeddings) {
     throw new GradPruneError('input', `Sequence length ${opts.seqLen} is longer than the model's ${config.maxPositionEmbeddings} positions.`, {
       subject: 'sequence length',

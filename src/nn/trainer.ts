@@ -1,5 +1,6 @@
 // One LoRA training step on the GPU: next batch → forward → zero grads → backward → clip → (hook) → update,
-// recorded into one command encoder and submitted once. The hook sees the clipped gradients of every adapter
+// recorded into one command encoder and submitted once (streamed weights: one submit per layer, the clip and
+// update in the last). The hook sees the clipped gradients of every adapter
 // (model.adapters[i].dA / dB) and may record its own passes into the same encoder (GradPruner's IGIA does).
 
 import { GradPruneError } from '../errors';
@@ -39,20 +40,19 @@ export class Trainer {
 
   async trainStep(batch: Batch): Promise<StepResult> {
     const { model, optimizer, step } = this;
-    const device = model.gpu.device;
     model.setBatch(batch);
     const lr = optimizer.prepare(step);
-    const encoder = device.createCommandEncoder({ label: `train step ${step}` });
-    const pass = encoder.beginComputePass({ label: 'forward, backward, clip' });
-    for (const calls of [model.forwardCalls, model.zeroGradCalls, model.backwardCalls, optimizer.clipCalls]) GpuModel.encode(pass, calls);
-    pass.end();
-    this.opts.afterClip?.(encoder, step);
-    const update = encoder.beginComputePass({ label: 'update' });
-    GpuModel.encode(update, optimizer.updateCalls);
-    update.end();
-    encoder.copyBufferToBuffer(model.stats.buffer, 0, this.staging, 0, 8);
-    encoder.copyBufferToBuffer(optimizer.norm.buffer, 0, this.staging, 8, 8);
-    device.queue.submit([encoder.finish()]);
+    await model.submitPasses(true, (encoder) => {
+      const clip = encoder.beginComputePass({ label: 'clip' });
+      GpuModel.encode(clip, optimizer.clipCalls);
+      clip.end();
+      this.opts.afterClip?.(encoder, step);
+      const update = encoder.beginComputePass({ label: 'update' });
+      GpuModel.encode(update, optimizer.updateCalls);
+      update.end();
+      encoder.copyBufferToBuffer(model.stats.buffer, 0, this.staging, 0, 8);
+      encoder.copyBufferToBuffer(optimizer.norm.buffer, 0, this.staging, 8, 8);
+    });
     await this.staging.mapAsync(MAP_READ);
     const [loss, tokens, gradNorm] = new Float32Array(this.staging.getMappedRange().slice(0));
     this.staging.unmap();

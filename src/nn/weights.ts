@@ -1,0 +1,241 @@
+// A model's weights on one device, apart from every program that runs on them (llm.c keeps parameters and
+// activations apart): uploaded once and shared by every job — scoring, checking, recovery, generation — each of
+// which allocates only its own (B, T) activations (./model.ts).
+//
+// Two residencies:
+// - resident: every tensor lives on the GPU for as long as the weights do;
+// - streamed: the decoder layers' weights stay in host memory (converted once to the storage dtype) and are
+//   uploaded layer by layer into two GPU slots — layer l runs on slot l % 2, so layer l+1's upload is queued while
+//   layer l computes (double buffering). Embedding, lm_head and the final norm stay resident.
+// A job reads `layer(l)` to bind a layer's tensors (the slot, when streamed) and calls `ensureLayer(l)` before it
+// submits work for layer l. The same kernels run on the same values either way: results are identical.
+
+import { GradPruneError } from '../errors';
+import type { Gpu } from '../gpu/device';
+import { bytesOf, createTensor, upload, type GpuDType, type Tensor } from '../gpu/tensor';
+import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
+import type { TensorStore } from '../model/safetensors';
+import type { WeightStorage } from './precision';
+
+export type Residency = 'resident' | 'streamed';
+
+export interface LinearParams {
+  W: Tensor; // (out, in)
+  b: Tensor | null; // (out)
+}
+
+export interface LayerParams {
+  inputNorm: Tensor; // (C)
+  postNorm: Tensor; // (C)
+  /** Qwen3's per-head RMSNorm on q and k, null elsewhere. */
+  qNorm: Tensor | null; // (HD)
+  kNorm: Tensor | null; // (HD)
+  linear: Record<LinearModule, LinearParams>;
+}
+
+export interface WeightsOptions {
+  storage: WeightStorage;
+  residency: Residency;
+  /** Called after each tensor read from the store with (done, total) bytes of the checkpoint. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+type HostData = Float32Array | Uint16Array;
+
+/** Where a layer tensor lives in LayerParams. */
+type Field = { norm: 'inputNorm' | 'postNorm' | 'qNorm' | 'kNorm' } | { module: LinearModule; part: 'W' | 'b' };
+
+/** One tensor of a decoder layer: its checkpoint name, shape, field, and whether it is a matrix (f16-capable). */
+interface LayerTensor {
+  name: string;
+  shape: number[];
+  matrix: boolean;
+  field: Field;
+}
+
+const getField = (p: LayerParams, f: Field): Tensor | null => ('norm' in f ? p[f.norm] : p.linear[f.module][f.part]);
+function setField(p: LayerParams, f: Field, t: Tensor): void {
+  if ('norm' in f) p[f.norm] = t;
+  else p.linear[f.module][f.part] = t;
+}
+
+function layerTensors(c: ModelConfig, l: number): LayerTensor[] {
+  const C = c.hiddenSize;
+  const list: LayerTensor[] = [
+    { name: `model.layers.${l}.input_layernorm.weight`, shape: [C], matrix: false, field: { norm: 'inputNorm' } },
+    { name: `model.layers.${l}.post_attention_layernorm.weight`, shape: [C], matrix: false, field: { norm: 'postNorm' } },
+  ];
+  if (c.qkNorm) {
+    list.push(
+      { name: `model.layers.${l}.self_attn.q_norm.weight`, shape: [c.headDim], matrix: false, field: { norm: 'qNorm' } },
+      { name: `model.layers.${l}.self_attn.k_norm.weight`, shape: [c.headDim], matrix: false, field: { norm: 'kNorm' } },
+    );
+  }
+  for (const m of LINEAR_MODULES) {
+    const shape = linearShape(c, m);
+    const name = linearWeightName(l, m);
+    list.push({ name, shape, matrix: true, field: { module: m, part: 'W' } });
+    if (c.bias[m]) list.push({ name: name.replace(/weight$/, 'bias'), shape: [shape[0]], matrix: false, field: { module: m, part: 'b' } });
+  }
+  return list;
+}
+
+const emptyLayer = (): LayerParams => ({
+  inputNorm: null!, postNorm: null!, qNorm: null, kNorm: null,
+  linear: Object.fromEntries(LINEAR_MODULES.map((m) => [m, { W: null, b: null }])) as unknown as Record<LinearModule, LinearParams>,
+});
+
+/** Every checkpoint tensor the engine reads, in upload order. */
+export function engineTensorNames(c: ModelConfig): string[] {
+  const names = ['model.embed_tokens.weight'];
+  for (let l = 0; l < c.numLayers; l++) names.push(...layerTensors(c, l).map((t) => t.name));
+  names.push('model.norm.weight');
+  if (!c.tiedEmbeddings) names.push('lm_head.weight');
+  return names;
+}
+
+export class ModelWeights {
+  embed!: Tensor; // (V, C)
+  finalNorm!: Tensor; // (C)
+  lmHead!: Tensor; // (V, C), the embedding itself when tied
+  /** Bytes of every GPU buffer the weights hold. */
+  allocatedBytes = 0;
+  /** Bytes written to the GPU for streamed layers so far (a job's per-step upload is the difference). */
+  uploadedBytes = 0;
+  /** Host memory held for streamed layers (0 when resident). */
+  hostBytes = 0;
+
+  /** resident: one LayerParams per layer; streamed: the two slots. */
+  private readonly gpuLayers: LayerParams[] = [];
+  private readonly host: HostData[][] = []; // streamed: per layer, per tensor of layerTensors
+  private readonly slotHolds = [-1, -1];
+  private readonly owned: Tensor[] = [];
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: ModelConfig,
+    readonly storage: WeightStorage,
+    readonly residency: Residency,
+  ) {}
+
+  static async load(gpu: Gpu, config: ModelConfig, store: TensorStore, opts: WeightsOptions): Promise<ModelWeights> {
+    const w = new ModelWeights(gpu, config, opts.storage, opts.residency);
+    try {
+      await w.read(store, opts.onProgress);
+      await gpu.device.queue.onSubmittedWorkDone();
+      gpu.throwIfFailed();
+    } catch (e) {
+      w.destroy();
+      throw e;
+    }
+    return w;
+  }
+
+  get streamed(): boolean {
+    return this.residency === 'streamed';
+  }
+
+  /** The tensors layer l runs on (when streamed, its slot: call ensureLayer(l) before submitting its work). */
+  layer(l: number): LayerParams {
+    return this.gpuLayers[this.streamed ? l % 2 : l];
+  }
+
+  /** Streamed: queue the upload of layer l into its slot unless the slot holds it already. Resident: nothing. */
+  ensureLayer(l: number): void {
+    if (!this.streamed) return;
+    const slot = l % 2;
+    if (this.slotHolds[slot] === l) return;
+    const params = this.gpuLayers[slot];
+    const data = this.host[l];
+    layerTensors(this.config, l).forEach((lt, i) => {
+      const t = getField(params, lt.field)!;
+      upload(this.gpu.device, t, data[i]);
+      this.uploadedBytes += bytesOf(t);
+    });
+    this.slotHolds[slot] = l;
+  }
+
+  /** GPU bytes of one decoder layer's weights in this storage. */
+  layerBytes(l = 0): number {
+    return layerTensors(this.config, l).reduce((s, t) => s + bytesOf({ numel: t.shape.reduce((a, b) => a * b, 1), dtype: this.dtypeOf(t) }), 0);
+  }
+
+  /** Bytes of the weights as stored on the GPU if every tensor were resident (the model's size, not its footprint). */
+  modelBytes(): number {
+    const seen = new Set<Tensor>([this.embed, this.finalNorm, this.lmHead]);
+    const fixed = [...seen].reduce((s, t) => s + bytesOf(t), 0);
+    let layers = 0;
+    for (let l = 0; l < this.config.numLayers; l++) layers += this.layerBytes(l);
+    return fixed + layers;
+  }
+
+  destroy(): void {
+    for (const t of this.owned) t.buffer.destroy();
+    this.owned.length = 0;
+    this.host.length = 0;
+  }
+
+  private dtypeOf(t: LayerTensor): GpuDType {
+    return t.matrix && this.storage === 'f16' ? 'f16' : 'f32';
+  }
+
+  private alloc(label: string, shape: readonly number[], dtype: GpuDType): Tensor {
+    const t = createTensor(this.gpu.device, label, shape, dtype);
+    this.allocatedBytes += t.buffer.size;
+    this.owned.push(t);
+    return t;
+  }
+
+  private async read(store: TensorStore, onProgress?: (done: number, total: number) => void): Promise<void> {
+    const c = this.config;
+    const C = c.hiddenSize;
+    const total = engineTensorNames(c).reduce((s, n) => s + store.info(n).end - store.info(n).begin, 0);
+    let done = 0;
+    /** Matrices may be f16; norms and biases stay f32 (small, and read by f32-only kernels). */
+    const readHost = async (name: string, shape: number[], dtype: GpuDType): Promise<HostData> => {
+      const info = store.info(name);
+      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+        throw new GradPruneError('tensor', `Tensor "${name}" in ${info.file} has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`, {
+          subject: name,
+          hint: 'The weights and config.json do not belong together: use the files of one checkpoint.',
+        });
+      }
+      const data = dtype === 'f16' ? await store.readF16Bits(name) : await store.readF32(name);
+      done += info.end - info.begin;
+      onProgress?.(done, total);
+      return data;
+    };
+    const resident = async (name: string, shape: number[], dtype: GpuDType): Promise<Tensor> => {
+      const t = this.alloc(name, shape, dtype);
+      upload(this.gpu.device, t, await readHost(name, shape, dtype));
+      return t;
+    };
+    const matrix: GpuDType = this.storage === 'f16' ? 'f16' : 'f32';
+
+    this.embed = await resident('model.embed_tokens.weight', [c.vocabSize, C], matrix);
+    if (this.streamed) {
+      for (let s = 0; s < Math.min(2, c.numLayers); s++) {
+        const p = emptyLayer();
+        for (const t of layerTensors(c, s)) setField(p, t.field, this.alloc(`slot${s}.${t.name.replace(/^model\.layers\.\d+\./, '')}`, t.shape, this.dtypeOf(t)));
+        this.gpuLayers.push(p);
+      }
+      for (let l = 0; l < c.numLayers; l++) {
+        const data: HostData[] = [];
+        for (const t of layerTensors(c, l)) {
+          const d = await readHost(t.name, t.shape, this.dtypeOf(t));
+          this.hostBytes += d.byteLength;
+          data.push(d);
+        }
+        this.host.push(data);
+      }
+    } else {
+      for (let l = 0; l < c.numLayers; l++) {
+        const p = emptyLayer();
+        for (const t of layerTensors(c, l)) setField(p, t.field, await resident(t.name, t.shape, this.dtypeOf(t)));
+        this.gpuLayers.push(p);
+      }
+    }
+    this.finalNorm = await resident('model.norm.weight', [C], 'f32');
+    this.lmHead = c.tiedEmbeddings ? this.embed : await resident('lm_head.weight', [c.vocabSize, C], matrix);
+  }
+}
