@@ -131,8 +131,11 @@ export function hfTensorShapes(config: Record<string, unknown>): { name: string;
   return out;
 }
 
-/** Tokenizer files to put beside the weights: a package's, a fixture's, or none. */
-export type TokenizerSource = 'llama3_1' | 'qwen3' | 'llama2' | null;
+/**
+ * Tokenizer files to put beside the weights: a package's (Llama-3.1's, Qwen3's), a fixture's (Llama-2's 32,000
+ * tokens; 'tiny': tiny-llama's 512, which loads in milliseconds where a real one takes a second or two), or none.
+ */
+export type TokenizerSource = 'llama3_1' | 'qwen3' | 'llama2' | 'tiny' | null;
 
 const require = createRequire(import.meta.url);
 
@@ -146,6 +149,8 @@ export function tokenizerDir(source: Exclude<TokenizerSource, null>): string {
     case 'llama2':
       // The Llama-2 tokenizer (32,000 tokens) of the tiny-random-llama-2 fixture: small enough for Mistral's 32,768.
       return fixtureDir('tiny-random-llama-2');
+    case 'tiny':
+      return fixtureDir('tiny-llama');
   }
 }
 
@@ -167,6 +172,8 @@ export interface SparseCheckpointOptions {
   name?: string;
   /** Tokenizer files to add (default: defaultTokenizer(config)). */
   tokenizer?: TokenizerSource;
+  /** With tied embeddings, store lm_head.weight anyway (as some published checkpoints do); the model ignores it. */
+  storeTiedHead?: boolean;
   /** Where to make the temp folder (default os.tmpdir()). */
   parent?: string;
 }
@@ -216,7 +223,9 @@ export async function writeSparseCheckpoint(
   const dtype = opts.dtype ?? 'BF16';
   const bytesPerElement = BYTES[dtype];
   const shardBytes = opts.shardBytes ?? 5e9;
-  const specs = hfTensorShapes(raw).map((t) => ({ ...t, dtype, bytesPerElement }));
+  const shapes = hfTensorShapes(raw);
+  if (opts.storeTiedHead && !shapes.some((t) => t.name === 'lm_head.weight')) shapes.push({ name: 'lm_head.weight', shape: [...shapes[0].shape] });
+  const specs = shapes.map((t) => ({ ...t, dtype, bytesPerElement }));
   const tensorBytes = (t: SparseTensorSpec) => t.shape.reduce((a, b) => a * b, 1) * t.bytesPerElement;
 
   const groups: SparseTensorSpec[][] = [[]];
