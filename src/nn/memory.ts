@@ -172,7 +172,8 @@ export function checkMemory(e: MemoryEstimate, adapter: AdapterSummary, availabl
     });
   }
   if (e.total > availableBytes) {
-    throw new GradPruneError('memory', `This job needs ${formatBytes(e.total)} of GPU memory (${parts}), more than the ${formatBytes(availableBytes)} available.`, {
+    const how = e.residency === 'streamed' ? ' even with the weights streamed layer by layer' : '';
+    throw new GradPruneError('memory', `This job needs ${formatBytes(e.total)} of GPU memory${how} (${parts}), more than the ${formatBytes(availableBytes)} available.`, {
       subject: 'memory',
       hint: 'Use a smaller batch, a shorter sequence, gradient checkpointing, a lower LoRA rank, or f16 weights.',
     });
