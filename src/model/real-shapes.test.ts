@@ -5,7 +5,6 @@
 // shapes prune and keep the layers the rules say.
 
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../cli/main';
 import { makePlan } from '../gradprune/plan';
