@@ -1,28 +1,31 @@
 enable f16;
 
-// Token embedding: out (B, T, C) = wte[ids] (wte (V, C) stored f16). A token id outside [0, V) gives a zero row
-// (the data pipeline validates ids before they reach the GPU). No backward: embeddings stay frozen under LoRA.
-// Write semantics: embeddingForward: out `=`. The body of embedding.wgsl: keep the two in step.
+// Token embedding: out (B, T, C) = wte[ids] (wte (V, C) stored f16). No backward: embeddings stay frozen under LoRA.
+// Row parts and zero_outside as in embedding.wgsl.
+// Write semantics: embeddingForward: out `=` on rows whose id is in the part; other rows untouched, or `= 0` when
+// zero_outside == 1. The body of embedding.wgsl: keep the two in step.
 
 struct Params {
   n: u32, // B·T·C
   C: u32,
-  V: u32,
+  Vp: u32, // rows of this part (V for a whole table)
+  row_start: u32, // first row of the whole table this part holds
+  zero_outside: u32, // 1: rows whose id is not in the part are zeroed; 0: left untouched
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>; // (B, T, C)
 @group(0) @binding(1) var<storage, read> ids: array<i32>; // (B, T)
-@group(0) @binding(2) var<storage, read> wte: array<f16>; // (V, C)
+@group(0) @binding(2) var<storage, read> wte: array<f16>; // (Vp, C): rows [row_start, row_start + Vp) of the whole (V, C)
 @group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn embeddingForward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.n) { return; }
-  let id = ids[i / p.C];
-  if (id < 0 || u32(id) >= p.V) {
-    out[i] = 0.0;
+  let local = ids[i / p.C] - i32(p.row_start);
+  if (local < 0 || u32(local) >= p.Vp) {
+    if (p.zero_outside == 1u) { out[i] = 0.0; }
     return;
   }
-  out[i] = f32(wte[u32(id) * p.C + i % p.C]);
+  out[i] = f32(wte[u32(local) * p.C + i % p.C]);
 }

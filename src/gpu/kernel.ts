@@ -1,8 +1,8 @@
 // Build once, encode many. A Kernel owns one labelled compute pipeline and its explicit bind-group layout;
 // a KernelCall is one use of it with its buffers and uniform values fixed (built when a model is set up),
-// so the step loop only writes uniforms and records dispatches.
+// so the step loop only writes uniforms and records dispatches. A view (tensor.ts) is bound as its byte range.
 
-import type { Tensor } from './tensor';
+import { bindingBytes, type Tensor } from './tensor';
 
 /** How a kernel binds each buffer, in binding order: inputs are bound read-only. */
 export type BindingKind = 'read' | 'write' | 'uniform';
@@ -63,7 +63,7 @@ export class KernelCall {
     uniforms?: Uniforms,
   ) {
     const { device, spec } = kernel;
-    const resources: GPUBuffer[] = buffers.map((b) => ('buffer' in b ? b.buffer : b));
+    const resources: GPUBufferBinding[] = buffers.map((b) => ('buffer' in b ? tensorBinding(device, label, b) : { buffer: b }));
     if (uniforms) {
       this.uniformData = new ArrayBuffer(Math.max(16, Math.ceil((uniforms.length * 4) / 16) * 16));
       this.uniformBuffer = device.createBuffer({
@@ -72,7 +72,7 @@ export class KernelCall {
         usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       });
       this.setUniforms(uniforms);
-      resources.push(this.uniformBuffer);
+      resources.push({ buffer: this.uniformBuffer });
     }
     if (resources.length !== spec.bindings.length) {
       throw new Error(`${label}: kernel ${spec.label} takes ${spec.bindings.length} bindings, got ${resources.length}`);
@@ -80,7 +80,7 @@ export class KernelCall {
     this.bindGroup = device.createBindGroup({
       label,
       layout: kernel.layout,
-      entries: resources.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: resources.map((resource, binding) => ({ binding, resource })),
     });
   }
 
@@ -106,6 +106,14 @@ export class KernelCall {
   destroy(): void {
     this.uniformBuffer?.destroy();
   }
+}
+
+/** A tensor's binding: the whole buffer, or for a view its byte range (offset, size rounded up to 4). */
+function tensorBinding(device: GPUDevice, label: string, t: Tensor): GPUBufferBinding {
+  if (!t.viewOf && t.offset === 0) return { buffer: t.buffer };
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  if (t.offset % align !== 0) throw new Error(`${label}: view ${t.label} starts at byte ${t.offset}, not a multiple of this device's minStorageBufferOffsetAlignment ${align}`);
+  return { buffer: t.buffer, offset: t.offset, size: bindingBytes(t) };
 }
 
 /** Encode a list of calls into one compute pass of a fresh encoder, and submit. */

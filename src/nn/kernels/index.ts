@@ -3,7 +3,8 @@
 // Argument order: outputs first, then gradients (prefixed d), then inputs; shapes are read from the tensors
 // (T, H and the attention shape are passed where a flat tensor cannot tell them).
 // Write semantics: forward outputs `=`; gradients `+=` (zero them with fill first), except where noted:
-// loraForward's out `+=` (it adds to the base output), loraBackward's dh `=`, crossentropyBackward's dlogits `=`.
+// loraForward's out `+=` (it adds to the base output), loraBackward's dh `=`, crossentropyBackward's dlogits `=`,
+// embeddingForward over one part of a row-split table writes only the rows whose id is in that part.
 //
 // Shapes: N = B·T rows; C hidden; NH, NKV heads; HD head_dim; I intermediate; V vocab; r LoRA rank.
 // Linear weights are [out, in] (f32, or f16 on a device with shader-f16); everything else is f32; ids i32.
@@ -13,18 +14,26 @@
 
 import type { Gpu } from '../../gpu/device';
 import type { KernelCall } from '../../gpu/kernel';
-import type { Tensor } from '../../gpu/tensor';
+import type { RowPart, Tensor } from '../../gpu/tensor';
 import { attentionBackward, attentionForward, type AttentionShape } from './attention';
-import { crossentropyBackward, crossentropyForward } from './crossentropy';
+import {
+  crossentropyBackward,
+  crossentropyChunkBackward,
+  crossentropyChunkFinish,
+  crossentropyChunkForward,
+  crossentropyForward,
+  crossentropyReduce,
+  type LogitsChunk,
+} from './crossentropy';
 import { accumulate, copy, fill, residualBackward, residualForward, swigluBackward, swigluForward } from './elementwise';
-import { embeddingForward } from './embedding';
+import { embeddingForward, embeddingForwardParts } from './embedding';
 import { GPU_TUNING, KernelLib, SOFTWARE_TUNING, type Tuning } from './lib';
 import { biasBackward, linearBackward, linearForward, loraBackward, loraForward, matmul, type MatmulArgs } from './matmul';
 import { AdamWUpdate, GlobalGradNorm, type AdamWHyper } from './optimizer';
 import { rmsnormBackward, rmsnormForward } from './rmsnorm';
 import { ropeBackward, ropeForward } from './rope';
 
-export type { AttentionShape, AdamWHyper, MatmulArgs, Tuning };
+export type { AttentionShape, AdamWHyper, LogitsChunk, MatmulArgs, Tuning };
 export { AdamWUpdate, GlobalGradNorm, GPU_TUNING, KernelLib, SOFTWARE_TUNING };
 export { ropeInvFreq, ropeTables } from './rope';
 
@@ -74,9 +83,16 @@ export class Kernels {
   }
 
   // ── layers ───────────────────────────────────────────────────────────────────────────────────────────────
-  /** out (B, T, C) = wte (V, C)[ids (B, T)] */
-  embeddingForward(out: Tensor, ids: Tensor, wte: Tensor): KernelCall[] {
-    return embeddingForward(this.lib, out, ids, wte);
+  /**
+   * out (B, T, C) = wte (V, C)[ids (B, T)]; ids outside [0, V) give zero rows. With rowStart, wte (Vp, C) is rows
+   * [rowStart, rowStart + Vp) of a row-split table and only rows of out whose id falls there are written.
+   */
+  embeddingForward(out: Tensor, ids: Tensor, wte: Tensor, rowStart?: number): KernelCall[] {
+    return embeddingForward(this.lib, out, ids, wte, rowStart);
+  }
+  /** out (B, T, C) = wte[ids] over a table held as row parts (createRowParts); ids outside it give zero rows. */
+  embeddingForwardParts(out: Tensor, ids: Tensor, parts: readonly RowPart[]): KernelCall[] {
+    return embeddingForwardParts(this.lib, out, ids, parts);
   }
   /** out (rows, C) = weight ⊙ inp · rstd; rstd (rows). rows = N (or N·NH with C = HD for per-head q/k norm). */
   rmsnormForward(out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, eps: number): KernelCall[] {
@@ -127,6 +143,23 @@ export class Kernels {
   /** dlogits (B, T, V) = dloss · (softmax − onehot) / count on counted rows, else 0 (overwrites) */
   crossentropyBackward(dlogits: Tensor, logits: Tensor, lse: Tensor, stats: Tensor, ids: Tensor, mask: Tensor, T: number, dloss = 1): KernelCall[] {
     return crossentropyBackward(this.lib, dlogits, logits, lse, stats, ids, mask, T, dloss);
+  }
+
+  /** stats (2) = [mean of losses (B, T) over counted positions, count] */
+  crossentropyReduce(stats: Tensor, losses: Tensor, mask: Tensor, T: number): KernelCall[] {
+    return crossentropyReduce(this.lib, stats, losses, mask, T);
+  }
+  /** state (R, 3) folds (= on `first`) the logits chunk (R, Vp) at rows r0…, vocabulary ids v0… (online log-sum-exp) */
+  crossentropyChunkForward(state: Tensor, logits: Tensor, ids: Tensor, mask: Tensor, chunk: LogitsChunk, first: boolean): KernelCall[] {
+    return crossentropyChunkForward(this.lib, state, logits, ids, mask, chunk, first);
+  }
+  /** losses, lse (B, T) rows [r0, r0 + R) = from state (R, 3) */
+  crossentropyChunkFinish(losses: Tensor, lse: Tensor, state: Tensor, ids: Tensor, mask: Tensor, chunk: Omit<LogitsChunk, 'v0'>, R: number): KernelCall[] {
+    return crossentropyChunkFinish(this.lib, losses, lse, state, ids, mask, chunk, R);
+  }
+  /** dlogits chunk (R, Vp) = dloss · (softmax − onehot) / count on counted rows, else 0 (overwrites) */
+  crossentropyChunkBackward(dlogits: Tensor, logits: Tensor, lse: Tensor, stats: Tensor, ids: Tensor, mask: Tensor, chunk: LogitsChunk, dloss = 1): KernelCall[] {
+    return crossentropyChunkBackward(this.lib, dlogits, logits, lse, stats, ids, mask, chunk, dloss);
   }
 
   // ── optimizer ────────────────────────────────────────────────────────────────────────────────────────────
