@@ -52,7 +52,8 @@ export async function loadTokenizer(files: ReadonlyMap<string, Blob>): Promise<T
   const hasTemplate = typeof tokenizerConfig.chat_template === 'string' || Array.isArray(tokenizerConfig.chat_template);
   return {
     encode: (text, opts) => tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? true }),
-    decode: (ids, opts) => tok.decode([...ids], { skip_special_tokens: opts?.skipSpecialTokens ?? true }),
+    // transformers.js refuses an empty list ("token_ids must be a non-empty array"); nothing decodes to ''.
+    decode: (ids, opts) => (ids.length === 0 ? '' : tok.decode([...ids], { skip_special_tokens: opts?.skipSpecialTokens ?? true })),
     bosTokenId: idOf(tok.bos_token_id),
     eosTokenId: idOf(tok.eos_token_id),
     padTokenId: idOf(tok.pad_token_id),
