@@ -12,7 +12,8 @@ import type { TensorStore } from '../model/safetensors';
 import { adapterName, loraScale, validateLoraConfig, type LoraAdapter, type LoraConfig } from '../nn/lora';
 import { COPIED_FILE, RECIPE_FILE, type ExportSource } from './checkpoint';
 import { configText } from './config';
-import { DEFAULT_MAX_SHARD_BYTES, storedTensorBytes, writeWeightFiles, type ExportTensor } from './weights';
+import { MemorySink, withSink, writeBlobFile, writeBytesFile, type CheckpointSink, type WrittenFiles } from './sink';
+import { DEFAULT_MAX_SHARD_BYTES, storedTensorBytes, streamWeightFiles, type ExportStats, type ExportTensor } from './weights';
 
 export const RECOVERY_FILE = 'gradprune_recovery.json';
 
@@ -81,12 +82,14 @@ export interface MergedExportOptions {
   recovery?: Record<string, unknown>;
   /** Shard the weights above this many bytes (default 5 GB, as transformers). */
   maxShardBytes?: number;
+  /** Filled in while writing: the most bytes held at once vs the largest tensor. */
+  stats?: ExportStats;
 }
 
 const TORCH_DTYPE: Record<WeightDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
-/** The merged model as checkpoint files (file name → Blob); weights are merged one tensor at a time while writing. */
-export async function exportMergedCheckpoint(source: ExportSource, opts: MergedExportOptions): Promise<Map<string, Blob>> {
+/** The merged model streamed into `sink`: weights merged one tensor at a time while writing; committed at the end. */
+export async function exportMergedCheckpointTo(sink: CheckpointSink, source: ExportSource, opts: MergedExportOptions): Promise<WrittenFiles> {
   const { config, store } = source;
   const dtype = opts.dtype ?? source.dtype;
   const byWeight = adaptersByWeight(config, opts.lora, opts.adapters);
@@ -99,18 +102,27 @@ export async function exportMergedCheckpoint(source: ExportSource, opts: MergedE
       bytes: async () => (adapter ? fromFloat32(await mergedWeight(store, config, opts.lora, adapter), dtype) : storedTensorBytes(store, name, dtype)),
     };
   });
-  const files = await writeWeightFiles(tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
-  const configBlob = source.files.get('config.json');
-  if (dtype !== source.dtype || !configBlob) {
-    const raw: Record<string, unknown> = { ...config.raw };
-    for (const key of ['torch_dtype', 'dtype']) if (key in raw) raw[key] = TORCH_DTYPE[dtype];
-    files.set('config.json', new Blob([configText(raw)]));
-  } else {
-    files.set('config.json', configBlob);
-  }
-  for (const [name, blob] of source.files) {
-    if (COPIED_FILE.test(name) || name === RECIPE_FILE || name === 'README.md') files.set(name, blob);
-  }
-  if (opts.recovery) files.set(RECOVERY_FILE, new Blob([JSON.stringify(opts.recovery, null, 2) + '\n']));
-  return files;
+  return withSink(sink, async () => {
+    const written = await streamWeightFiles(sink, tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, opts.stats);
+    const configBlob = source.files.get('config.json');
+    if (dtype !== source.dtype || !configBlob) {
+      const raw: Record<string, unknown> = { ...config.raw };
+      for (const key of ['torch_dtype', 'dtype']) if (key in raw) raw[key] = TORCH_DTYPE[dtype];
+      written.set('config.json', await writeBytesFile(sink, 'config.json', new TextEncoder().encode(configText(raw))));
+    } else {
+      written.set('config.json', await writeBlobFile(sink, 'config.json', configBlob));
+    }
+    for (const [name, blob] of source.files) {
+      if (COPIED_FILE.test(name) || name === RECIPE_FILE || name === 'README.md') written.set(name, await writeBlobFile(sink, name, blob));
+    }
+    if (opts.recovery) written.set(RECOVERY_FILE, await writeBytesFile(sink, RECOVERY_FILE, new TextEncoder().encode(JSON.stringify(opts.recovery, null, 2) + '\n')));
+    return written;
+  });
+}
+
+/** The merged model as checkpoint files in memory (file name → Blob). */
+export async function exportMergedCheckpoint(source: ExportSource, opts: MergedExportOptions): Promise<Map<string, Blob>> {
+  const sink = new MemorySink();
+  await exportMergedCheckpointTo(sink, source, opts);
+  return sink.files;
 }

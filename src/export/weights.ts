@@ -1,10 +1,12 @@
 // The pruned model's weight files: `model.safetensors`, or HF-style shards `model-00001-of-0000N.safetensors`
 // with `model.safetensors.index.json` ({ metadata: { total_size }, weight_map }) above a size limit.
-// Each tensor's bytes are produced on demand, so only the finished files (Blobs) accumulate.
+// Streamed: each file's header is computed from names, dtypes and shapes, then each tensor's bytes are produced on
+// demand and written to a CheckpointSink before the next is made, so JavaScript holds one tensor at a time.
 
 import { GradPruneError } from '../errors';
 import { dtypeBytes, fromFloat32, type WeightDType } from '../model/dtype';
-import { encodeSafetensors, numel, type TensorStore } from '../model/safetensors';
+import { numel, type TensorStore } from '../model/safetensors';
+import { MemorySink, withSink, writeBytesFile, type CheckpointSink, type WrittenFiles } from './sink';
 
 export interface ExportTensor {
   name: string;
@@ -46,42 +48,113 @@ export function planShards(tensors: ExportTensor[], maxShardBytes: number): Expo
 
 const shardName = (i: number, n: number) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
 
-async function encodeFile(tensors: ExportTensor[]): Promise<Blob> {
-  const withData = [];
-  for (const t of tensors) {
-    const data = await t.bytes();
-    if (data.byteLength !== tensorBytes(t)) {
-      throw new GradPruneError('tensor', `Cannot export "${t.name}": ${data.byteLength} bytes for [${t.shape.join(', ')}] ${t.dtype}.`, { subject: t.name });
-    }
-    withData.push({ name: t.name, dtype: t.dtype, shape: t.shape, data });
-  }
-  return new Blob(encodeSafetensors(withData, { format: 'pt' }) as BlobPart[]);
+/** A tensor's bytes go to the sink in pieces of at most this many bytes (views, no copies; Node's write takes < 2 GiB). */
+export const WRITE_CHUNK_BYTES = 64 * 2 ** 20;
+
+/** What a streamed export held: the largest tensor it had in hand at once, and the largest tensor of the model. */
+export interface ExportStats {
+  /** The most bytes the writer held at one time (a safetensors header, or one tensor's bytes). */
+  peakHeldBytes: number;
+  /** The largest tensor written, in bytes. */
+  largestTensorBytes: number;
+  /** Bytes written to the sink, all files. */
+  bytesWritten: number;
 }
 
-/** The weight files of a checkpoint, keyed by file name. */
-export async function writeWeightFiles(tensors: ExportTensor[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES): Promise<Map<string, Blob>> {
+export const emptyExportStats = (): ExportStats => ({ peakHeldBytes: 0, largestTensorBytes: 0, bytesWritten: 0 });
+
+/**
+ * The safetensors header of a file holding `tensors` in order (u64 little-endian length, JSON, spaces to 8-byte
+ * alignment), computable before any tensor's bytes: the same bytes encodeSafetensors writes.
+ */
+export function safetensorsHeader(tensors: readonly Pick<ExportTensor, 'name' | 'dtype' | 'shape'>[], metadata: Record<string, string> = {}): Uint8Array<ArrayBuffer> {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    const size = tensorBytes(t);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
+  }
+  let json = JSON.stringify(header);
+  const jsonBytesLen = new TextEncoder().encode(json).byteLength;
+  json += ' '.repeat((8 - ((8 + jsonBytesLen) % 8)) % 8);
+  const jsonBytes = new TextEncoder().encode(json);
+  const prefix = new Uint8Array(8 + jsonBytes.byteLength);
+  new DataView(prefix.buffer).setBigUint64(0, BigInt(jsonBytes.byteLength), true);
+  prefix.set(jsonBytes, 8);
+  return prefix;
+}
+
+/** One safetensors file, streamed: the header, then each tensor's bytes as they are produced (one tensor at a time). */
+async function streamFile(sink: CheckpointSink, name: string, tensors: ExportTensor[], stats: ExportStats): Promise<number> {
+  const header = safetensorsHeader(tensors, { format: 'pt' });
+  const size = header.byteLength + tensors.reduce((s, t) => s + tensorBytes(t), 0);
+  const file = await sink.createFile(name, size);
+  stats.peakHeldBytes = Math.max(stats.peakHeldBytes, header.byteLength);
+  await file.write(header);
+  stats.bytesWritten += header.byteLength;
+  for (const t of tensors) {
+    let data: Uint8Array | null = await t.bytes();
+    const expected = tensorBytes(t);
+    if (data.byteLength !== expected) {
+      throw new GradPruneError('tensor', `Cannot export "${t.name}": ${data.byteLength} bytes for [${t.shape.join(', ')}] ${t.dtype}.`, { subject: t.name });
+    }
+    stats.peakHeldBytes = Math.max(stats.peakHeldBytes, data.byteLength);
+    stats.largestTensorBytes = Math.max(stats.largestTensorBytes, expected);
+    for (let off = 0; off < data.byteLength; off += WRITE_CHUNK_BYTES) {
+      await file.write(data.subarray(off, Math.min(data.byteLength, off + WRITE_CHUNK_BYTES)));
+    }
+    stats.bytesWritten += data.byteLength;
+    data = null; // this tensor's bytes can go before the next is produced
+  }
+  await file.close();
+  return size;
+}
+
+function checkUnique(tensors: readonly ExportTensor[]): void {
   const seen = new Set<string>();
   for (const t of tensors) {
     if (seen.has(t.name)) throw new GradPruneError('tensor', `Tensor "${t.name}" would be written twice.`, { subject: t.name });
     seen.add(t.name);
   }
+}
+
+/**
+ * The weight files of a checkpoint, streamed into `sink` tensor by tensor: `model.safetensors`, or the shards and
+ * `model.safetensors.index.json` above `maxShardBytes`. Does not commit the sink (the caller writes the other files).
+ */
+export async function streamWeightFiles(
+  sink: CheckpointSink,
+  tensors: ExportTensor[],
+  maxShardBytes = DEFAULT_MAX_SHARD_BYTES,
+  stats: ExportStats = emptyExportStats(),
+): Promise<WrittenFiles> {
+  checkUnique(tensors);
   const shards = planShards(tensors, maxShardBytes);
-  const files = new Map<string, Blob>();
+  const written: WrittenFiles = new Map();
   if (shards.length <= 1) {
-    files.set('model.safetensors', await encodeFile(shards[0] ?? []));
-    return files;
+    written.set('model.safetensors', await streamFile(sink, 'model.safetensors', shards[0] ?? [], stats));
+    return written;
   }
   const weightMap: Record<string, string> = {};
   let totalSize = 0;
   for (const [i, shard] of shards.entries()) {
     const name = shardName(i, shards.length);
-    files.set(name, await encodeFile(shard));
+    written.set(name, await streamFile(sink, name, shard, stats));
     for (const t of shard) {
       weightMap[t.name] = name;
       totalSize += tensorBytes(t);
     }
   }
   const index = { metadata: { total_size: totalSize }, weight_map: weightMap };
-  files.set('model.safetensors.index.json', new Blob([JSON.stringify(index, null, 2) + '\n']));
-  return files;
+  written.set('model.safetensors.index.json', await writeBytesFile(sink, 'model.safetensors.index.json', new TextEncoder().encode(JSON.stringify(index, null, 2) + '\n')));
+  return written;
+}
+
+/** The weight files of a checkpoint in memory, keyed by file name (small models; the streamed writer's bytes). */
+export async function writeWeightFiles(tensors: ExportTensor[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES): Promise<Map<string, Blob>> {
+  const sink = new MemorySink();
+  await withSink(sink, () => streamWeightFiles(sink, tensors, maxShardBytes));
+  return sink.files;
 }

@@ -9,7 +9,9 @@ import type { Checkpoint } from '../model/checkpoint';
 import { LINEAR_MODULES, linearWeightName, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import type { TokenizedExample } from '../data/types';
-import { exportCheckpoint } from '../export/checkpoint';
+import { exportCheckpoint, exportCheckpointTo } from '../export/checkpoint';
+import type { CheckpointSink, WrittenFiles } from '../export/sink';
+import type { ExportStats } from '../export/weights';
 import type { PruneRunInfo } from '../export/recipe';
 import { initLoraAdapters, type LoraConfig } from '../nn/lora';
 import { checkExampleLengths, loadLoraRunModel, loraConfigOf, PAPER_LORA_RUN, resolveLoraRunSettings, runLoraSteps, trainerOptionsOf, trainingBatches } from '../nn/lora-run';
@@ -19,7 +21,7 @@ import { Trainer } from '../nn/trainer';
 import { modelFingerprint } from './fingerprint';
 import { IgiaScorer } from './igia';
 import { IgiaRebuilder, igiaStateFromScorer, type IgiaState } from './igia-state';
-import { mergeLayers, type MergeResult } from './merge';
+import { LayerMerger, mergeLayers, type MergeResult, type MergeSource } from './merge';
 import { makePlan, type PlanOptions, type PrunePlan } from './plan';
 import { kendallTau } from './scores';
 
@@ -180,8 +182,10 @@ export interface PruneResult {
 
 export type PrunedModel = Pick<Checkpoint, 'name' | 'config' | 'store' | 'dtype' | 'files'>;
 
-/** Plan from the scores, merge with F rebuilt from the IGIA state, and export the pruned checkpoint. */
-export async function runPrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: IgiaState | null, opts: PlanOptions & { createdAt?: string } = {}): Promise<PruneResult> {
+export type PruneRunOptions = PlanOptions & { createdAt?: string };
+
+/** The plan, checked against the IGIA state, and what the merge and the recipe need. */
+function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: IgiaState | null, opts: PruneRunOptions) {
   const rankBy = scores.rankBy ?? 'paper';
   const ranked = rankBy === 'code' ? scores.layerScoresCode : scores.layerScores;
   if (!ranked) throw new GradPruneError('input', `The scores have no ${rankBy === 'code' ? 'layerScoresCode' : 'layerScores'} to rank layers by.`, { subject: 'scores' });
@@ -205,24 +209,78 @@ export async function runPrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput,
     }
   }
   const rebuilder = igia ? new IgiaRebuilder(gpu.device, ckpt.config, igia) : null;
-  const merge = await mergeLayers(gpu.device, plan, ckpt.config, {
+  const mergeSource: MergeSource = {
     readWeight: (name) => ckpt.store.readF32(name),
     importance: async (layer, module) => rebuilder!.importance(layer, module),
-  });
-  gpu.throwIfFailed();
-  const settings = (scores.settings ?? {}) as Record<string, unknown>;
-  const files = await exportCheckpoint(ckpt, {
-    plan,
-    merged: merge.weights,
-    run: {
+  };
+  const runInfo = (addedElements: Record<string, number>): PruneRunInfo => {
+    const settings = (scores.settings ?? {}) as Record<string, unknown>;
+    return {
       baseModel: ckpt.name,
       settings,
       seed: typeof settings.seed === 'number' ? settings.seed : undefined,
       data: scores.data ?? undefined,
       scores: { layerScore: scores.layerScores, moduleScore: scores.moduleScores, layerScoreCode: scores.layerScoresCode, rankedBy: rankBy },
-      addedElements: merge.addedElements,
+      addedElements,
       createdAt,
-    },
-  });
+    };
+  };
+  return { plan, mergeSource, runInfo };
+}
+
+/** Plan from the scores, merge with F rebuilt from the IGIA state, and export the pruned checkpoint (in memory). */
+export async function runPrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: IgiaState | null, opts: PruneRunOptions = {}): Promise<PruneResult> {
+  const { plan, mergeSource, runInfo } = preparePrune(gpu, ckpt, scores, igia, opts);
+  const merge = await mergeLayers(gpu.device, plan, ckpt.config, mergeSource);
+  gpu.throwIfFailed();
+  const files = await exportCheckpoint(ckpt, { plan, merged: merge.weights, run: runInfo(merge.addedElements) });
   return { plan, merge, files };
+}
+
+export interface StreamedPruneResult {
+  plan: PrunePlan;
+  merge: Pick<MergeResult, 'addedElements' | 'thresholds'>;
+  /** What was written into the sink: file name → bytes. */
+  files: WrittenFiles;
+}
+
+/**
+ * As runPrune, but the checkpoint is streamed into `sink` tensor by tensor as it is made: each merged receiver
+ * weight is merged on the GPU when the writer reaches it, so JavaScript holds a few tensors at a time.
+ */
+export async function runPruneTo(
+  gpu: Gpu,
+  ckpt: PrunedModel,
+  scores: ScoresInput,
+  igia: IgiaState | null,
+  sink: CheckpointSink,
+  opts: PruneRunOptions & { maxShardBytes?: number; stats?: ExportStats } = {},
+): Promise<StreamedPruneResult> {
+  const { maxShardBytes, stats, ...planOpts } = opts;
+  let prepared: ReturnType<typeof preparePrune>;
+  try {
+    prepared = preparePrune(gpu, ckpt, scores, igia, planOpts);
+  } catch (e) {
+    await sink.abort(e);
+    throw e;
+  }
+  const { plan, mergeSource, runInfo } = prepared;
+  const merger = new LayerMerger(gpu.device, plan, ckpt.config, mergeSource);
+  try {
+    let merge: Pick<MergeResult, 'addedElements' | 'thresholds'> | null = null;
+    const files = await exportCheckpointTo(sink, ckpt, {
+      plan,
+      merged: merger,
+      maxShardBytes,
+      stats,
+      run: async () => {
+        merge = await merger.finish();
+        gpu.throwIfFailed();
+        return runInfo(merge.addedElements);
+      },
+    });
+    return { plan, merge: merge!, files };
+  } finally {
+    merger.destroy();
+  }
 }

@@ -4,14 +4,16 @@
 // the before / after table on stdout.
 
 import { constants } from 'node:fs';
-import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASET_FORMATS } from '../../data/formats';
 import type { MultipleChoiceItem, TokenizedExample } from '../../data/types';
 import { GradPruneError } from '../../errors';
 import { comparisonRows, formatComparisonTable, measureModel, type ModelMeasurement } from '../../eval/before-after';
 import { DEFAULT_RECOVERY_SETTINGS as D, recoveryLora, recoverySplit, resolveRecoverySettings, runRecovery, type RecoveryProgress, type RecoveryResult, type RecoverySettingsInput } from '../../eval/recovery';
-import { exportMergedCheckpoint, RECOVERY_FILE } from '../../export/merge-adapter';
+import { exportMergedCheckpointTo, RECOVERY_FILE } from '../../export/merge-adapter';
+import { checkOutputFolder, FolderSink, type OutputChecks } from '../../export/node-sink';
+import { writeFolderTo } from '../../export/sink';
 import { writePeftAdapter } from '../../export/peft';
 import { sha256Hex } from '../../export/recipe';
 import { requestGpu, type Gpu } from '../../gpu/device';
@@ -45,22 +47,25 @@ export function recoverySettingsFrom(options: OptionValues): RecoverySettingsInp
   };
 }
 
-/** Create the output folder (or check the existing one) before any GPU work, so a bad --out fails at once. */
-async function prepareOutDir(dir: string): Promise<void> {
+/**
+ * Check --out before any GPU work, so a bad one fails at once: not (inside) the model folder or --dense, not over
+ * the data file, and its parent folder can be created and written (the export goes into a partial folder beside
+ * it and is renamed into place when complete, so nothing appears under --out until then).
+ */
+async function prepareOutDir(dir: string, checks: OutputChecks): Promise<void> {
+  const target = await checkOutputFolder(dir, checks);
+  const parent = path.dirname(target);
   try {
-    await mkdir(dir, { recursive: true });
-    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
-    await access(dir, constants.W_OK);
+    if ((await stat(parent).catch(() => null))?.isDirectory() === false) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    await mkdir(parent, { recursive: true });
+    await access(parent, constants.W_OK);
+    if ((await stat(target).catch(() => null))?.isDirectory()) await access(target, constants.W_OK);
   } catch (e) {
     throw new GradPruneError('file', `Cannot write to the output folder ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`, {
       subject: dir,
       hint: 'Give --out a folder you can create and write to.',
     });
   }
-}
-
-async function writeFolder(dir: string, files: ReadonlyMap<string, Blob>): Promise<void> {
-  for (const [name, blob] of files) await writeFile(path.join(dir, name), new Uint8Array(await blob.arrayBuffer()));
 }
 
 export function recoveryLine(p: RecoveryProgress): string {
@@ -122,7 +127,7 @@ export const finetuneCommand: Command = {
     const given = recoverySettingsFrom(options);
     const merge = flag(options, 'merge-adapter');
     await checkDataFile(dataFile);
-    await prepareOutDir(out);
+    await prepareOutDir(out, { sourceFolders: [positionals['model-dir']!, ...(typeof options.dense === 'string' ? [options.dense] : [])], inputFiles: [dataFile] });
     const ckpt = await openModelFolder(positionals['model-dir']!);
     const dense = typeof options.dense === 'string' ? await openModelFolder(options.dense) : null;
 
@@ -162,11 +167,11 @@ export const finetuneCommand: Command = {
     };
     const adapter = { config: result.lora, adapters: result.adapters };
     if (merge) {
-      await writeFolder(out, await exportMergedCheckpoint(ckpt, { lora: result.lora, adapters: result.adapters, recovery: record }));
+      await exportMergedCheckpointTo(new FolderSink(out), ckpt, { lora: result.lora, adapters: result.adapters, recovery: record });
     } else {
       const files = writePeftAdapter({ baseModel: path.resolve(positionals['model-dir']!), lora: result.lora, adapters: result.adapters, model: ckpt.config });
       files.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
-      await writeFolder(out, files);
+      await writeFolderTo(new FolderSink(out), files);
     }
     io.out(lossLine(result));
     try {

@@ -1,14 +1,16 @@
 // `gradprune prune <model-dir> --scores scores.json (--layers N | --ratio R) [--merge M] [--keep F] [--protect-last]
 // --out <dir>`: GradPruner's plan from the scores, the sign-consistent merge with F rebuilt from the IGIA state
-// beside scores.json, and the pruned Hugging Face checkpoint folder. The plan table goes to stdout.
+// beside scores.json, and the pruned Hugging Face checkpoint folder, streamed to disk tensor by tensor and renamed
+// into place when complete. The plan table goes to stdout.
 
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GradPruneError } from '../../errors';
 import { requestGpu } from '../../gpu/device';
 import { modelFingerprint } from '../../gradprune/fingerprint';
 import { decodeIgiaState, type IgiaState } from '../../gradprune/igia-state';
-import { runPrune, type PruneResult } from '../../gradprune/pipeline';
+import { runPruneTo, type PruneResult, type StreamedPruneResult } from '../../gradprune/pipeline';
+import { checkOutputFolder, FolderSink } from '../../export/node-sink';
 import { makePlan, type PlanOptions, type PrunePlan } from '../../gradprune/plan';
 import { igiaFileFor, parseScoresDocument, type ScoresDocument } from '../../gradprune/scores-file';
 import type { Checkpoint } from '../../model/checkpoint';
@@ -54,9 +56,14 @@ export async function loadScores(ckpt: Checkpoint, scoresFile: string): Promise<
   return { scores, igia, igiaFile };
 }
 
-/** Plan, merge, export to `outDir`; refuses before any GPU work when the plan merges layers and the IGIA state is missing. */
-export async function pruneToFolder(ckpt: Checkpoint, scoresFile: string, planOptions: PlanOptions, outDir: string): Promise<PruneResult> {
+/**
+ * Plan, merge, export to `outDir`, streamed to disk tensor by tensor (into a hidden partial folder beside it, renamed
+ * into place when complete). Refuses before any GPU work an --out that is (inside) the model folder or would
+ * overwrite an input, and a plan that merges layers when the IGIA state is missing.
+ */
+export async function pruneToFolder(ckpt: Checkpoint, scoresFile: string, planOptions: PlanOptions, outDir: string, modelDir?: string): Promise<StreamedPruneResult & { notes: string[] }> {
   const { scores, igia, igiaFile } = await loadScores(ckpt, scoresFile);
+  await checkOutputFolder(outDir, { sourceFolders: modelDir ? [modelDir] : [], inputFiles: [scoresFile, igiaFile] });
   const preview = makePlan(scores.layerScores, ckpt.config, planOptions);
   if (!igia && preview.merged.length > 0) {
     throw new GradPruneError('file', `The plan merges layer${preview.merged.length > 1 ? 's' : ''} ${preview.merged.join(', ')}, but the IGIA state ${igiaFile} is missing.`, {
@@ -66,10 +73,9 @@ export async function pruneToFolder(ckpt: Checkpoint, scoresFile: string, planOp
   }
   const gpu = await requestGpu();
   try {
-    const result = await runPrune(gpu, ckpt, scores, igia, planOptions);
-    await mkdir(outDir, { recursive: true });
-    for (const [name, blob] of result.files) await writeFile(path.join(outDir, name), new Uint8Array(await blob.arrayBuffer()));
-    return result;
+    const sink = new FolderSink(outDir);
+    const result = await runPruneTo(gpu, ckpt, scores, igia, sink, planOptions);
+    return { ...result, notes: sink.notes };
   } finally {
     gpu.device.destroy();
   }
@@ -90,10 +96,11 @@ export function planTable(plan: PrunePlan): string {
   ].join('\n');
 }
 
-export async function reportPrune(io: CliIO, result: PruneResult, outDir: string): Promise<void> {
+export async function reportPrune(io: CliIO, result: Pick<PruneResult, 'plan'> & { merge: Pick<PruneResult['merge'], 'addedElements'>; files: ReadonlyMap<string, unknown>; notes?: string[] }, outDir: string): Promise<void> {
   io.out(planTable(result.plan));
   const added = Object.values(result.merge.addedElements).reduce((a, b) => a + b, 0);
   if (result.plan.merged.length) io.err(`merged ${added} weight elements from layers ${result.plan.merged.join(', ')}`);
+  for (const note of result.notes ?? []) io.err(note);
   io.err(`wrote ${[...result.files.keys()].sort().join(', ')} to ${outDir}`);
 }
 
@@ -120,7 +127,7 @@ export const pruneCommand: Command = {
     const planOptions = planOptionsFrom(options);
     const outDir = stringOption(options, 'out', '');
     const ckpt = await openModelFolder(positionals['model-dir']!);
-    const result = await pruneToFolder(ckpt, options.scores, planOptions, outDir);
+    const result = await pruneToFolder(ckpt, options.scores, planOptions, outDir, positionals['model-dir']!);
     await reportPrune(io, result, outDir);
     return 0;
   },
