@@ -94,6 +94,8 @@ describe('sparse checkpoints of the published configs', () => {
     // The published index says total_size 16,060,522,496 (BF16).
     expect(llama.totalSize).toBe(16_060_522_496);
     for (const s of llama.shards.slice(0, 3)) expect(s.size).toBeGreaterThan(2 ** 32);
+    // The published files are 4.98, 5.00, 4.92 and 1.17 GB.
+    expect(llama.shards.map((s) => (s.size / 1e9).toFixed(2))).toEqual(['4.98', '5.00', '4.92', '1.17']);
   });
 
   for (const m of REAL_MODELS) {
