@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRowParts, createTensor, uploadRows, type RowPart, type Tensor } from '../gpu/tensor';
 import { testGpu } from '../testing/gpu';
-import { crossentropyCpu, linearForwardCpu, matmulCpu } from './kernels/cpu';
+import { lossHeadCpu } from './kernels/cpu';
 import { Kernels } from './kernels';
 import { addArrays, gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, TUNINGS } from './kernels/test-utils';
 import { LossHead, lossHeadBytes, type LossHeadOptions } from './loss-head';
@@ -29,22 +29,8 @@ function problem(B: number, T: number, C: number, V: number, seed: number, maskA
   return { B, T, C, V, hf: randomArray(N * C, seed), W: randomArray(V * C, seed + 1), ids: randomInts(N, seed + 2, V), mask };
 }
 
-/** Float64 reference: logits, lse of every row, the cross-entropy, and dh = dlogits · W (scaled by dloss). */
-function reference(p: Problem, dloss = 1) {
-  const N = p.B * p.T;
-  const logits = linearForwardCpu(p.hf, p.W, null, N, p.C, p.V);
-  const ce = crossentropyCpu(logits, p.ids, p.mask, p.B, p.T, p.V);
-  const lse = new Float64Array(N);
-  for (let r = 0; r < N; r++) {
-    let m = -Infinity;
-    for (let c = 0; c < p.V; c++) m = Math.max(m, logits[r * p.V + c]);
-    let s = 0;
-    for (let c = 0; c < p.V; c++) s += Math.exp(logits[r * p.V + c] - m);
-    lse[r] = m + Math.log(s);
-  }
-  const dh = matmulCpu(ce.dlogits, p.W, N, p.C, p.V).map((x) => x * dloss);
-  return { logits, lse, ...ce, dh };
-}
+/** Float64 reference (lossHeadCpu): logits, lse of every row, the cross-entropy, and dh = dloss · dlogits · W. */
+const reference = (p: Problem, dloss = 1) => lossHeadCpu(p.hf, p.W, p.ids, p.mask, p.B, p.T, p.C, p.V, dloss);
 
 /** Row parts of W at the given boundaries (e.g. [0, 128, 192, V]). */
 function partsAt(p: Problem, bounds: number[]): RowPart[] {

@@ -230,6 +230,26 @@ export function crossentropyCpu(logits: Arr, ids: Arr, mask: Arr, B: number, T: 
   return { losses, loss: count ? sum / count : 0, count, dlogits };
 }
 
+/**
+ * The loss head, unchunked: logits (N, V) = hf (N, C) · W (V, C)ᵀ, the cross-entropy (crossentropyCpu), lse of every
+ * row, and dh (N, C) = dloss · dlogits · W — what src/nn/loss-head.ts computes chunk by chunk.
+ */
+export function lossHeadCpu(hf: Arr, W: Arr, ids: Arr, mask: Arr, B: number, T: number, C: number, V: number, dloss = 1) {
+  const N = B * T;
+  const logits = linearForwardCpu(hf, W, null, N, C, V);
+  const ce = crossentropyCpu(logits, ids, mask, B, T, V);
+  const lse = zeros(N);
+  for (let r = 0; r < N; r++) {
+    let m = -Infinity;
+    for (let c = 0; c < V; c++) m = Math.max(m, logits[r * V + c]);
+    let z = 0;
+    for (let c = 0; c < V; c++) z += Math.exp(logits[r * V + c] - m);
+    lse[r] = m + Math.log(z);
+  }
+  const dh = matmulCpu(ce.dlogits, W, N, C, V, false, false, dloss);
+  return { logits, lse, losses: ce.losses, loss: ce.loss, count: ce.count, dlogits: ce.dlogits, dh };
+}
+
 export interface AdamWCpuHyper extends AdamWHyper {
   lr: number;
 }
