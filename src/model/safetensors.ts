@@ -111,6 +111,13 @@ export class SafetensorsFile {
     return new Uint8Array(await this.blob.slice(t.begin, t.end).arrayBuffer());
   }
 
+  /** Bytes [from, to) of one tensor's data (a slice of rows of a large matrix). */
+  async readByteRange(name: string, from: number, to: number): Promise<Uint8Array> {
+    const t = this.info(name);
+    if (from < 0 || to > t.end - t.begin || from > to) throw new Error(`${this.fileName}: bytes [${from}, ${to}) are outside tensor "${name}"`);
+    return new Uint8Array(await this.blob.slice(t.begin + from, t.begin + to).arrayBuffer());
+  }
+
   info(name: string): TensorInfo {
     const t = this.tensors.get(name);
     if (!t) throw new GradPruneError('tensor', `${this.fileName}: no tensor named "${name}".`, { subject: name });
@@ -222,6 +229,18 @@ export class TensorStore {
   async readF16Bits(name: string): Promise<Uint16Array> {
     const t = this.info(name);
     return toFloat16Bits(await this.readBytes(name), this.weightDType(t));
+  }
+
+  /**
+   * Rows [r0, r1) of a 2-D weight tensor as f32 or as f16 bits: a matrix larger than any one array (a 128k-vocabulary
+   * embedding) is read and uploaded in row slices.
+   */
+  async readRows(name: string, r0: number, r1: number, as: 'f32' | 'f16'): Promise<Float32Array | Uint16Array> {
+    const t = this.info(name);
+    const dtype = this.weightDType(t);
+    const rowBytes = (t.shape[1] ?? 1) * dtypeBytes(t.dtype);
+    const bytes = await this.files.find((f) => f.fileName === t.file)!.readByteRange(name, r0 * rowBytes, r1 * rowBytes);
+    return as === 'f16' ? toFloat16Bits(bytes, dtype) : toFloat32(bytes, dtype);
   }
 
   /** An integer tensor (I32 / I64) as Int32Array; for the fixtures' token ids and masks. */

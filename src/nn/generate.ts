@@ -8,7 +8,7 @@
 import attentionDecodeWgsl from '../../shaders/attention_decode.wgsl?raw';
 import { GradPruneError } from '../errors';
 import type { KernelCall } from '../gpu/kernel';
-import { createTensor, readback, upload, type Tensor } from '../gpu/tensor';
+import { createTensor, readback, upload, view, type Tensor } from '../gpu/tensor';
 import type { LinearModule } from '../model/config';
 import { ropeTables } from './kernels';
 import { f32, u32 } from './kernels/lib';
@@ -75,7 +75,7 @@ export class Generator {
     };
     const decode = { label: 'attentionDecode', code: attentionDecodeWgsl, entryPoint: 'attentionDecode', bindings: ['write', 'write', 'read', 'read', 'read', 'uniform'] as const, constants: { WG: 64 } };
 
-    let seg: Segment = { calls: [...k.embeddingForward(x, this.id, model.embed)], copies: [] };
+    let seg: Segment = { calls: [...k.embeddingForwardParts(x, this.id, model.weights.embedParts)], copies: [] };
     for (let l = 0; l < c.numLayers; l++) {
       const p = model.weights.layer(l);
       /** q (or k) into RoPE's input: through the per-head norm where the model has one. */
@@ -107,7 +107,9 @@ export class Generator {
         ...k.residualForward(x, x2, proj),
       );
     }
-    seg.calls.push(...k.rmsnormForward(h, rstd, x, model.finalNorm, c.rmsNormEps), ...k.linearForward(this.logits, h, model.lmHead, null));
+    // One row of logits: each lm_head part writes its own columns (part offsets are multiples of 64 entries, so aligned).
+    const head = model.weights.lmHeadParts.flatMap((p) => k.linearForward(view(this.logits, p.rowStart, [1, p.tensor.shape[0]]), h, p.tensor, null));
+    seg.calls.push(...k.rmsnormForward(h, rstd, x, model.finalNorm, c.rmsNormEps), ...head);
     this.segments.push(seg);
   }
 

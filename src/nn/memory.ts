@@ -10,6 +10,8 @@ import { formatBytes, WEIGHT_BUDGET_BUFFERS } from '../model/summary';
 import type { LoraConfig } from './lora';
 import type { WeightStorage } from './precision';
 import type { Residency } from './weights';
+import { lossHeadBytes } from './loss-head';
+import { planRowParts } from '../gpu/tensor';
 
 export type ResidencyChoice = 'auto' | Residency;
 
@@ -23,6 +25,10 @@ export interface MemoryPlan {
   training: boolean;
   /** Where the decoder layers' weights live (default resident). Streamed implies checkpointing. */
   residency?: Residency;
+  /** The device's storage binding limit (tensor.ts bindingLimit): embedding and lm_head split into row parts within it. Default: no limit. */
+  bindingBytes?: number;
+  /** Rows per loss-head chunk, as the job sets it (default: the loss head's own choice). */
+  lossChunkRows?: number;
 }
 
 export interface MemoryEstimate {
@@ -83,8 +89,11 @@ export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate
     return bytes;
   };
 
-  let weights = note('model.embed_tokens.weight', buf(V * C, wb));
-  if (!c.tiedEmbeddings) weights += note('lm_head.weight', buf(V * C, wb));
+  // The embedding and lm_head as row parts within one binding each (tensor.ts planRowParts).
+  const parts = planRowParts(V, C, wb, plan.bindingBytes ?? Infinity);
+  const matrix = (name: string) => parts.reduce((s, p) => s + note(parts.length > 1 ? `${name} (one of ${parts.length} parts)` : name, buf(p.rows * C, wb)), 0);
+  let weights = matrix('model.embed_tokens.weight');
+  if (!c.tiedEmbeddings) weights += matrix('lm_head.weight');
   weights += buf(C);
   const layer = layerWeightBytes(c, plan.weights, note);
   weights += (streamed ? Math.min(2, L) : L) * layer;
@@ -98,11 +107,13 @@ export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate
   }
 
   const qkNorm = c.qkNorm ? buf(N * Q) + buf(N * KV) + buf(N * c.numHeads) + buf(N * c.numKvHeads) : 0; // pre-norm q, k and their rstd
+  note('activation (B, T, intermediate)', buf(N * F)); // the largest activation buffer, which must fit one binding too
   const perLayer = 3 * buf(N * C) + 2 * buf(N) + 2 * buf(N * Q) + 2 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + modules.length * buf(N * r) + qkNorm;
   const layersKept = plan.checkpointing || streamed ? 1 : L;
-  const logits = note('logits', buf(N * V));
+  // lm_head + cross-entropy in row chunks: one logits chunk (and one dlogits chunk when training), never (N, V).
+  const lossHead = note('loss head chunks', lossHeadBytes(N, V, C, { partRows: Math.max(...parts.map((p) => p.rows)), training: plan.training, bindingBytes: plan.bindingBytes, chunkRows: plan.lossChunkRows }));
   const activations =
-    2 * buf(N, 4) + logits + buf(2) + // ids, loss mask (i32), logits, loss stats
+    2 * buf(N, 4) + lossHead + buf(2) + // ids, loss mask (i32), loss head scratch, loss stats
     2 * buf(T * HD) + // rope tables
     (L + 1) * buf(N * C) + // residual stream at each layer boundary
     layersKept * perLayer +
@@ -110,7 +121,7 @@ export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate
     buf(N * C) + 3 * buf(N); // final norm out and rstd; per-position losses and their lse
 
   const backward = plan.training
-    ? note('grad.logits', buf(N * V)) + 2 * buf(N * C) + 3 * buf(N * Q) + 3 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + (r > 0 ? buf(N * r) : 0) +
+    ? 2 * buf(N * C) + 3 * buf(N * Q) + 3 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + (r > 0 ? buf(N * r) : 0) +
       (c.qkNorm ? buf(N * Q) + buf(N * KV) : 0)
     : 0;
   const hostBytes = streamed ? L * layer : 0;
@@ -133,7 +144,8 @@ export function planResidency(
   choice: ResidencyChoice = 'auto',
   availableBytes = defaultGpuBudget(adapter),
 ): { residency: Residency; estimate: MemoryEstimate } {
-  const estimateOf = (residency: Residency) => estimateMemory(c, { ...plan, residency, checkpointing: plan.checkpointing || residency === 'streamed' });
+  const bindingBytes = plan.bindingBytes ?? Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
+  const estimateOf = (residency: Residency) => estimateMemory(c, { ...plan, bindingBytes, residency, checkpointing: plan.checkpointing || residency === 'streamed' });
   if (choice !== 'auto') {
     const estimate = estimateOf(choice);
     checkMemory(estimate, adapter, availableBytes);
@@ -153,7 +165,9 @@ export function planResidency(
 
 /** Refuse a job on weights already on the device when weights and job together exceed the budget. */
 export function checkJobMemory(w: { config: ModelConfig; gpu: { adapter: AdapterSummary }; allocatedBytes: number; residency: Residency; storage: WeightStorage }, plan: MemoryPlan, availableBytes?: number): void {
-  const e = estimateMemory(w.config, { ...plan, weights: w.storage, residency: w.residency });
+  const adapter = w.gpu.adapter;
+  const bindingBytes = plan.bindingBytes ?? Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
+  const e = estimateMemory(w.config, { ...plan, bindingBytes, weights: w.storage, residency: w.residency });
   checkMemory({ ...e, weights: w.allocatedBytes, total: e.total - e.weights + w.allocatedBytes }, w.gpu.adapter, availableBytes);
 }
 
@@ -168,7 +182,7 @@ export function checkMemory(e: MemoryEstimate, adapter: AdapterSummary, availabl
   if (e.largest.bytes > binding) {
     throw new GradPruneError('memory', `The buffer ${e.largest.name} needs ${formatBytes(e.largest.bytes)}, over this GPU's largest binding (${formatBytes(binding)}).`, {
       subject: e.largest.name,
-      hint: e.largest.name.includes('logits') ? 'Use a smaller batch or a shorter sequence length.' : 'Use f16 weights or a smaller model.',
+      hint: e.largest.name.includes('loss head') || e.largest.name.startsWith('grad') || !e.largest.name.includes('weight') ? 'Use a smaller batch or a shorter sequence length.' : 'Use f16 weights or a smaller model.',
     });
   }
   if (e.total > availableBytes) {

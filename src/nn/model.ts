@@ -15,6 +15,7 @@ import { createTensor, readback, upload, type GpuDType, type Tensor } from '../g
 import { LINEAR_MODULES, linearShape, type LinearModule, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import { Kernels, ropeTables, type AttentionShape } from './kernels';
+import { LossHead } from './loss-head';
 import { adapterName, loraScale, type LoraAdapter, type LoraConfig } from './lora';
 import { checkJobMemory, planResidency, type ResidencyChoice } from './memory';
 import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
@@ -41,6 +42,8 @@ export interface JobOptions {
   training?: boolean;
   /** GPU memory the weights and this job may use together (default: checkMemory's budget; `--max-gpu-memory`). */
   memoryBudget?: number;
+  /** Rows per chunk of the lm_head + cross-entropy (default: what keeps a logits chunk under 64 MiB). */
+  lossChunkRows?: number;
 }
 
 export interface EngineOptions extends JobOptions {
@@ -112,7 +115,6 @@ export class GpuModel {
   // Batch inputs and outputs.
   readonly ids: Tensor; // (B, T) i32
   readonly lossMask: Tensor; // (B, T) i32
-  readonly logits: Tensor; // (B, T, V)
   readonly stats: Tensor; // (2): mean loss, count
   /** Per-position loss of the last forward: −log p(ids[t+1] | ids[..t]) where lossMask[t+1] == 1, else 0 (eval reads it). */
   readonly tokenLosses: Tensor; // (B, T)
@@ -123,6 +125,8 @@ export class GpuModel {
   readonly zeroGradCalls: KernelCall[] = [];
   private readonly headBackwardCalls: KernelCall[] = [];
   private readonly layerBackwardCalls: KernelCall[][] = [];
+  /** lm_head + cross-entropy in row chunks: the (B, T, V) logits are never whole. */
+  private lossHead!: LossHead;
 
   /** Bytes of every GPU buffer this job allocated (kernel uniforms and the kernels' own scratch aside; weights apart). */
   jobBytes = 0;
@@ -148,7 +152,6 @@ export class GpuModel {
     const N = this.B * this.T;
     this.ids = this.alloc('ids', [this.B, this.T], 'i32');
     this.lossMask = this.alloc('lossMask', [this.B, this.T], 'i32');
-    this.logits = this.alloc('logits', [this.B, this.T, this.config.vocabSize]);
     this.stats = this.alloc('loss.stats', [2]);
     this.tokenLosses = this.alloc('loss.per_position', [this.B, this.T]);
     this.hostIds = new Int32Array(N);
@@ -182,7 +185,7 @@ export class GpuModel {
     checkJobMemory(weights, jobPlanOf({ ...opts, checkpointing }, weights.storage), opts.memoryBudget);
     const model = new GpuModel(weights, opts, ownsWeights);
     if (opts.lora) model.uploadAdapters(opts.lora, opts.adapters);
-    model.build();
+    model.build(opts.lossChunkRows);
     return model;
   }
 
@@ -195,14 +198,8 @@ export class GpuModel {
   get layers(): LayerParams[] {
     return Array.from({ length: this.config.numLayers }, (_, l) => this.weights.layer(l));
   }
-  get embed(): Tensor {
-    return this.weights.embed;
-  }
   get finalNorm(): Tensor {
     return this.weights.finalNorm;
-  }
-  get lmHead(): Tensor {
-    return this.weights.lmHead;
   }
 
   /** The whole forward pass as one list of calls (resident weights only; for benchmarks and timing). */
@@ -254,12 +251,12 @@ export class GpuModel {
   }
 
   /** Allocate activations and build forward, zero-grad and backward calls. */
-  private build(): void {
+  private build(lossChunkRows?: number): void {
     const c = this.config;
     const k = this.kernels;
     const w = this.weights;
     const { B, T } = this;
-    const C = c.hiddenSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize, V = c.vocabSize;
+    const C = c.hiddenSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize;
     const r = this.lora?.rank ?? 0;
     const scale = this.lora ? loraScale(this.lora) : 0;
     const attnShape: AttentionShape = { B, T, NH, NKV, HD, window: c.slidingWindow };
@@ -336,22 +333,21 @@ export class GpuModel {
 
     const hf = this.alloc('final.h', [B, T, C]);
     const rstdf = this.alloc('final.rstd', [B, T]);
-    const losses = this.tokenLosses;
     const lossLse = this.alloc('loss.lse', [B, T]);
-    this.embedCalls.push(...k.embeddingForward(resid[0], this.ids, w.embed));
-    this.headForwardCalls.push(
-      ...k.rmsnormForward(hf, rstdf, resid[c.numLayers], w.finalNorm, c.rmsNormEps),
-      ...k.linearForward(this.logits, hf, w.lmHead, null),
-      ...k.crossentropyForward(losses, lossLse, this.stats, this.logits, this.ids, this.lossMask, T),
-    );
-    if (!this.training) return;
+    const dh = this.training ? this.alloc('grad.h', [B, T, C]) : null; // d of a norm's output
+    this.lossHead = new LossHead(k, {
+      hf, ids: this.ids, mask: this.lossMask, lmHeadParts: w.lmHeadParts, V: c.vocabSize, T,
+      losses: this.tokenLosses, lse: lossLse, stats: this.stats, training: this.training, dh: dh ?? undefined, chunkRows: lossChunkRows,
+    });
+    this.jobBytes += this.lossHead.bytes;
+    this.embedCalls.push(...k.embeddingForwardParts(resid[0], this.ids, w.embedParts));
+    this.headForwardCalls.push(...k.rmsnormForward(hf, rstdf, resid[c.numLayers], w.finalNorm, c.rmsNormEps), ...this.lossHead.forwardCalls);
+    if (!this.training || !dh) return;
 
     for (const a of this.adapters) this.zeroGradCalls.push(...k.fill(a.dA), ...k.fill(a.dB));
 
     // Backward scratch, shared by every layer (each is zeroed before the kernels that accumulate into it).
-    const dlogits = this.alloc('grad.logits', [B, T, V]);
     const dresid = this.alloc('grad.resid', [B, T, C]); // d(loss)/d(residual stream), carried down the layers
-    const dh = this.alloc('grad.h', [B, T, C]); // d of a norm's output
     const datt = this.alloc('grad.att', [B, T, NH, HD]);
     const dq = this.alloc('grad.q', [B, T, NH, HD]);
     const dk = this.alloc('grad.k', [B, T, NKV, HD]);
@@ -382,9 +378,8 @@ export class GpuModel {
     const zero = (...ts: Array<Tensor | null>) => ts.flatMap((t) => (t ? k.fill(t) : []));
 
     this.headBackwardCalls.push(
-      ...k.crossentropyBackward(dlogits, this.logits, lossLse, this.stats, this.ids, this.lossMask, T),
       ...zero(dh, dresid),
-      ...k.linearBackward(dh, null, null, dlogits, hf, w.lmHead),
+      ...this.lossHead.backwardCalls,
       ...k.rmsnormBackward(dresid, null, dh, resid[c.numLayers], w.finalNorm, rstdf),
     );
     for (let l = 0; l < c.numLayers; l++) {
@@ -507,9 +502,12 @@ export class GpuModel {
     return { loss, count };
   }
 
-  /** The logits of the last forward pass, (B, T, V). */
+  /**
+   * The logits of the last forward pass, (B, T, V), recomputed chunk by chunk from the final hidden states: N·V floats
+   * in host memory, for tests and small models.
+   */
   readLogits(): Promise<Float32Array> {
-    return readback(this.gpu.device, this.logits);
+    return this.lossHead.readLogits(this.gpu.device);
   }
 
   /** Per-position losses (B, T) of the last forward pass: position t's loss predicts token t+1 (0 where not counted). */
@@ -536,6 +534,7 @@ export class GpuModel {
     for (const t of this.owned) t.buffer.destroy();
     const calls = [this.embedCalls, ...this.layerForwardCalls, this.headForwardCalls, this.zeroGradCalls, this.headBackwardCalls, ...this.layerBackwardCalls];
     for (const c of calls.flat()) c.destroy();
+    this.lossHead.destroy();
     this.kernels.lib.unused.buffer.destroy();
     if (this.ownsWeights) this.weights.destroy();
   }

@@ -12,7 +12,7 @@
 
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
-import { bytesOf, createTensor, upload, type GpuDType, type Tensor } from '../gpu/tensor';
+import { bindingLimit, bytesOf, createTensor, elementBytes, planRowParts, upload, uploadRows, type GpuDType, type RowPart, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import type { WeightStorage } from './precision';
@@ -94,10 +94,15 @@ export function engineTensorNames(c: ModelConfig): string[] {
   return names;
 }
 
+/** Rows of a large matrix read and uploaded at a time: bounds the host memory of a load to this many bytes. */
+const UPLOAD_SLICE_BYTES = 64 * 2 ** 20;
+
 export class ModelWeights {
-  embed!: Tensor; // (V, C)
+  /** The embedding (V, C) as row parts, each within one storage binding (one part when it fits). */
+  embedParts: RowPart[] = [];
+  /** The lm_head (V, C) as row parts: the embedding's own parts when tied. */
+  lmHeadParts: RowPart[] = [];
   finalNorm!: Tensor; // (C)
-  lmHead!: Tensor; // (V, C), the embedding itself when tied
   /** Bytes of every GPU buffer the weights hold. */
   allocatedBytes = 0;
   /** Bytes written to the GPU for streamed layers so far (a job's per-step upload is the difference). */
@@ -162,7 +167,7 @@ export class ModelWeights {
 
   /** Bytes of the weights as stored on the GPU if every tensor were resident (the model's size, not its footprint). */
   modelBytes(): number {
-    const seen = new Set<Tensor>([this.embed, this.finalNorm, this.lmHead]);
+    const seen = new Set<Tensor>([this.finalNorm, ...[...this.embedParts, ...this.lmHeadParts].map((p) => p.tensor)]);
     const fixed = [...seen].reduce((s, t) => s + bytesOf(t), 0);
     let layers = 0;
     for (let l = 0; l < this.config.numLayers; l++) layers += this.layerBytes(l);
@@ -186,13 +191,34 @@ export class ModelWeights {
     return t;
   }
 
+  /**
+   * A (V, C) matrix as row parts within the binding limit, read and uploaded in row slices of at most
+   * UPLOAD_SLICE_BYTES (a 128k-vocabulary embedding never sits whole in host memory).
+   */
+  private async readMatrix(
+    name: string,
+    shape: [number, number],
+    dtype: GpuDType,
+    check: (name: string, shape: number[], dtype: GpuDType, rows?: [number, number]) => Promise<HostData>,
+  ): Promise<RowPart[]> {
+    const [rows, cols] = shape;
+    const plan = planRowParts(rows, cols, elementBytes(dtype), bindingLimit(this.gpu.device));
+    const parts = plan.map((p, i) => ({ tensor: this.alloc(plan.length === 1 ? name : `${name}.part${i}`, [p.rows, cols], dtype), rowStart: p.rowStart }));
+    const slice = Math.max(1, Math.floor(UPLOAD_SLICE_BYTES / (cols * elementBytes(dtype))));
+    for (let r = 0; r < rows; r += slice) {
+      const r1 = Math.min(rows, r + slice);
+      uploadRows(this.gpu.device, parts, r, await check(name, shape, dtype, [r, r1]));
+    }
+    return parts;
+  }
+
   private async read(store: TensorStore, onProgress?: (done: number, total: number) => void): Promise<void> {
     const c = this.config;
     const C = c.hiddenSize;
     const total = engineTensorNames(c).reduce((s, n) => s + store.info(n).end - store.info(n).begin, 0);
     let done = 0;
     /** Matrices may be f16; norms and biases stay f32 (small, and read by f32-only kernels). */
-    const readHost = async (name: string, shape: number[], dtype: GpuDType): Promise<HostData> => {
+    const readHost = async (name: string, shape: number[], dtype: GpuDType, rows?: [number, number]): Promise<HostData> => {
       const info = store.info(name);
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
         throw new GradPruneError('tensor', `Tensor "${name}" in ${info.file} has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`, {
@@ -200,8 +226,9 @@ export class ModelWeights {
           hint: 'The weights and config.json do not belong together: use the files of one checkpoint.',
         });
       }
-      const data = dtype === 'f16' ? await store.readF16Bits(name) : await store.readF32(name);
-      done += info.end - info.begin;
+      const as = dtype === 'f16' ? 'f16' : 'f32';
+      const data = rows ? await store.readRows(name, rows[0], rows[1], as) : as === 'f16' ? await store.readF16Bits(name) : await store.readF32(name);
+      done += rows ? ((info.end - info.begin) * (rows[1] - rows[0])) / shape[0] : info.end - info.begin;
       onProgress?.(done, total);
       return data;
     };
@@ -212,7 +239,7 @@ export class ModelWeights {
     };
     const matrix: GpuDType = this.storage === 'f16' ? 'f16' : 'f32';
 
-    this.embed = await resident('model.embed_tokens.weight', [c.vocabSize, C], matrix);
+    this.embedParts = await this.readMatrix('model.embed_tokens.weight', [c.vocabSize, C], matrix, readHost);
     if (this.streamed) {
       for (let s = 0; s < Math.min(2, c.numLayers); s++) {
         const p = emptyLayer();
@@ -236,6 +263,6 @@ export class ModelWeights {
       }
     }
     this.finalNorm = await resident('model.norm.weight', [C], 'f32');
-    this.lmHead = c.tiedEmbeddings ? this.embed : await resident('lm_head.weight', [c.vocabSize, C], matrix);
+    this.lmHeadParts = c.tiedEmbeddings ? this.embedParts : await this.readMatrix('lm_head.weight', [c.vocabSize, C], matrix, readHost);
   }
 }
