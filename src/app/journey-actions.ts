@@ -2,7 +2,7 @@
 // resume / stop), prune, check, recovery fine-tuning (pause / resume / stop likewise), download. Each step's failure lands in that step's slice, with what to do next.
 
 import type { ScoringSettings } from '../gradprune/pipeline';
-import type { AdapterExport, DatasetOptions, PlanChoice, RecoverSettings } from '../worker/protocol';
+import type { AdapterExport, DatasetOptions, ExportTarget, PlanChoice, RecoverSettings } from '../worker/protocol';
 import { toInfo, worker } from './actions';
 import { DEFAULT_DATASET_OPTIONS } from './defaults';
 import { saveSession } from './persist';
@@ -228,27 +228,53 @@ export async function prepareDownload(): Promise<void> {
   }
 }
 
-/** Where the browser has the File System Access API: write the folder's files into a directory the person picks. */
-export async function saveToFolder(): Promise<void> {
-  const result = get().download.result;
-  const picker = (window as unknown as { showDirectoryPicker?: (o?: object) => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker;
-  if (!result || !picker) return;
+type Pickers = {
+  showDirectoryPicker?: (o?: object) => Promise<FileSystemDirectoryHandle>;
+  showSaveFilePicker?: (o?: object) => Promise<FileSystemFileHandle>;
+};
+
+/** Which File System Access pickers this browser has (Chrome and Edge have both; Firefox and Safari neither). */
+export function savePickers(): { folder: boolean; zipFile: boolean } {
+  const w = (typeof window === 'undefined' ? {} : window) as Pickers;
+  return { folder: typeof w.showDirectoryPicker === 'function', zipFile: typeof w.showSaveFilePicker === 'function' };
+}
+
+/** The exported folder's name as the worker gives it: <model>-gradprune-<N>L, "-recovered" with a merged adapter. */
+function exportFolderName(): string {
+  const s = get();
+  const base = `${s.model.loaded?.summary.name ?? 'model'}-gradprune-${s.prune.result?.plan.kept.length ?? 0}L`;
+  return s.recover.result && s.exportAdapter === 'merged' ? `${base}-recovered` : base;
+}
+
+/**
+ * Save the checkpoint straight into what the person picks: a folder (showDirectoryPicker; the worker writes
+ * <picked>/<folder name>/… file by file) or one zip file (showSaveFilePicker; the worker streams the zip into it).
+ * Nothing is built in memory first. The picker is opened first, inside the click (it needs the user gesture).
+ */
+export async function saveExport(kind: 'folder' | 'zipFile'): Promise<void> {
+  const w = window as unknown as Pickers;
+  const adapter = get().exportAdapter;
+  let target: ExportTarget;
   try {
-    const parent = await picker({ mode: 'readwrite' });
-    const dir = await parent.getDirectoryHandle(result.folderName, { create: true });
-    for (const f of result.files) {
-      // A PEFT adapter's files sit in a subfolder ("adapter/adapter_config.json").
-      const parts = f.name.split('/');
-      let folder = dir;
-      for (const part of parts.slice(0, -1)) folder = await folder.getDirectoryHandle(part, { create: true });
-      const handle = await folder.getFileHandle(parts.at(-1)!, { create: true });
-      const writable = await handle.createWritable();
-      await writable.write(f.blob);
-      await writable.close();
+    if (kind === 'folder') {
+      if (!w.showDirectoryPicker) return;
+      target = { kind: 'folder', handle: await w.showDirectoryPicker({ mode: 'readwrite', id: 'gradprune-export' }) };
+    } else {
+      if (!w.showSaveFilePicker) return;
+      const name = `${exportFolderName()}.zip`;
+      target = { kind: 'zipFile', handle: await w.showSaveFilePicker({ suggestedName: name, types: [{ description: 'Zip archive', accept: { 'application/zip': ['.zip'] } }] }) };
     }
-    set((s) => ({ download: { ...s.download, saved: `${parent.name}/${result.folderName}`, error: null } }));
   } catch (err) {
     if ((err as Error).name === 'AbortError') return; // the person closed the picker
-    set((s) => ({ download: { ...s.download, error: { code: 'file', message: `Could not write the folder: ${(err as Error).message}. Download the zip instead.` } } }));
+    set((s) => ({ download: { ...s.download, error: toInfo(err) } }));
+    return;
+  }
+  set((s) => ({ download: { ...s.download, running: true, error: null, saved: null } }));
+  try {
+    const result = await withActivity('download', kind === 'folder' ? 'Writing the folder' : 'Writing the zip', () => worker().request({ type: 'exportZip', adapter, target }));
+    set((s) => ({ download: { ...s.download, running: false, saved: result?.savedTo ?? null } }));
+  } catch (err) {
+    const info = toInfo(err);
+    set((s) => ({ download: { ...s.download, running: false, error: { ...info, message: `Could not write the ${kind === 'folder' ? 'folder' : 'zip file'}: ${info.message}` } } }));
   }
 }

@@ -113,7 +113,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
       case 'recover':
         return journey().recover(msg.id, msg.settings, msg.evaluation);
       case 'exportZip':
-        return journey().exportZip(msg.id, msg.adapter);
+        return journey().exportZip(msg.id, msg.adapter, msg.target);
       default: {
         const unknown = msg as { type?: unknown; id: number };
         throw new GradPruneError('input', `The worker got a request it does not know: ${JSON.stringify(unknown.type)}.`, {

@@ -19,6 +19,8 @@ import { modelCard } from '../export/model-card';
 import { RECIPE_FILE } from '../export/checkpoint';
 import type { PruneRunInfo } from '../export/recipe';
 import { zipFolder } from '../export/zip';
+import { DirectorySink, zipFileSink } from '../export/fs-access';
+import { writeFolderTo } from '../export/sink';
 import type { PrunePlan } from '../gradprune/plan';
 import type { AdapterSummary, Gpu } from '../gpu/device';
 import { runPrune, runScoring, type ScoringResult, type ScoringSettings } from '../gradprune/pipeline';
@@ -33,6 +35,7 @@ import type {
   DatasetInfo,
   DatasetOptions,
   EvaluateOptions,
+  ExportTarget,
   FileEntry,
   GenerationRow,
   ModelEval,
@@ -581,16 +584,24 @@ export class Journey {
     return files;
   }
 
-  async exportZip(id: number, adapter: AdapterExport = 'merged'): Promise<void> {
+  async exportZip(id: number, adapter: AdapterExport = 'merged', target: ExportTarget = { kind: 'memory' }): Promise<void> {
     const pruned = this.pruned;
     if (!pruned) throw noPruned();
     const recovery = pruned.recovery;
     const folderName = recovery && adapter === 'merged' ? `${pruned.checkpoint.name}-recovered` : pruned.checkpoint.name;
-    this.post({ type: 'progress', requestId: id, stage: `Zipping ${folderName}` });
     const folder = recovery ? await this.withRecovery(pruned, recovery, adapter) : await this.withEvaluation(pruned);
-    const zip = await zipFolder(folder, folderName);
     const files: FileEntry[] = [...folder].map(([name, blob]) => ({ name, blob }));
-    this.post({ type: 'exported', requestId: id, folderName, files, zip, adapter: recovery ? adapter : null });
+    const base = { type: 'exported', requestId: id, folderName, files, adapter: recovery ? adapter : null } as const;
+    if (target.kind === 'memory') {
+      this.post({ type: 'progress', requestId: id, stage: `Zipping ${folderName}` });
+      this.post({ ...base, zip: await zipFolder(folder, folderName) });
+      return;
+    }
+    // Streamed into the picked folder or zip file, file by file (an interrupted write is aborted and cleaned up).
+    this.post({ type: 'progress', requestId: id, stage: target.kind === 'folder' ? `Writing ${folderName} into ${target.handle.name}` : `Writing ${target.handle.name}` });
+    const sink = target.kind === 'folder' ? new DirectorySink(target.handle, folderName) : await zipFileSink(target.handle, folderName);
+    await writeFolderTo(sink, new Map([...folder].sort(([a], [b]) => a.localeCompare(b))));
+    this.post({ ...base, zip: new Blob([]), savedTo: target.kind === 'folder' ? `${target.handle.name}/${folderName}` : target.handle.name });
   }
 
   /**

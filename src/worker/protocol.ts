@@ -51,9 +51,16 @@ export type WorkerRequest =
   /**
    * The pruned checkpoint folder as files and as one zip. After a recovery run, `adapter` says how the adapter
    * comes along: merged into the weights (the default) or as a PEFT adapter folder (adapter/) beside the pruned
-   * weights. Answered by 'exported'.
+   * weights. `target` says where it goes: an in-memory zip (the default; small models), a folder picked with
+   * showDirectoryPicker, or one zip streamed into a file picked with showSaveFilePicker. Answered by 'exported'.
    */
-  | { type: 'exportZip'; adapter?: AdapterExport };
+  | { type: 'exportZip'; adapter?: AdapterExport; target?: ExportTarget };
+
+/** Where the worker writes the exported folder (File System Access handles pass through postMessage). */
+export type ExportTarget =
+  | { kind: 'memory' }
+  | { kind: 'folder'; handle: FileSystemDirectoryHandle }
+  | { kind: 'zipFile'; handle: FileSystemFileHandle };
 
 export type RequestType = WorkerRequest['type'];
 export type RequestMessage = WorkerRequest & { id: number };
@@ -252,7 +259,10 @@ export interface ExportedEvent {
   files: FileEntry[];
   /** How the recovery adapter came along (null: there was no recovery run). */
   adapter: AdapterExport | null;
+  /** The zip in memory (target 'memory'); an empty Blob when the folder or zip was written into a picked handle. */
   zip: Blob;
+  /** Where it was written for a picked handle ("<picked folder>/<folderName>" or the zip file's name); absent for memory. */
+  savedTo?: string;
 }
 
 export interface DatasetLoadedEvent {

@@ -1,18 +1,23 @@
 import { useEffect, useMemo } from 'react';
 import { formatBytes } from '../format';
-import { prepareDownload, saveToFolder, setExportAdapter } from '../journey-actions';
+import { IN_MEMORY_ZIP_MAX_BYTES } from '../../export/limits';
+import { prepareDownload, saveExport, savePickers, setExportAdapter } from '../journey-actions';
 import { useStudio } from '../store';
 import { ErrorBox, Progress } from './StepBits';
 
-const canSaveToFolder = () => typeof window !== 'undefined' && 'showDirectoryPicker' in window;
-
-/** Step 6: the pruned checkpoint folder, as a zip or into a folder; its size before saving. */
+/**
+ * Step 6: the pruned checkpoint folder, its size, and three ways to save it: into a folder (File System Access),
+ * as one zip streamed into a file (showSaveFilePicker), or as a zip built in memory and downloaded (small models:
+ * up to IN_MEMORY_ZIP_MAX_BYTES, or whatever the size where the browser has neither picker).
+ */
 export function DownloadStep() {
   const pruned = useStudio((s) => s.prune.result);
   const download = useStudio((s) => s.download);
   const recovered = useStudio((s) => s.recover.result);
   const recovering = useStudio((s) => s.recover.state !== 'idle');
-  const url = useMemo(() => (download.result ? URL.createObjectURL(download.result.zip) : null), [download.result]);
+  const url = useMemo(() => (download.result && download.result.zip.size > 0 ? URL.createObjectURL(download.result.zip) : null), [download.result]);
+  const pickers = useMemo(savePickers, []);
+  const inMemoryTooLarge = (pruned?.totalBytes ?? 0) > IN_MEMORY_ZIP_MAX_BYTES;
   useEffect(() => () => void (url && URL.revokeObjectURL(url)), [url]);
   return (
     <section className="card" id="step-download" aria-labelledby="step-download-title" data-testid="download-step">
@@ -35,26 +40,39 @@ export function DownloadStep() {
           <p className="muted small">The model card (README.md) and the recipe (gradprune_recipe.json) describe how this checkpoint was made.</p>
           {recovered && <AdapterChoice steps={recovered.steps} adapterBytes={recovered.adapterBytes} />}
           <div className="control-row">
-            {!download.result ? (
-              <button type="button" data-testid="prepare-download" disabled={download.running || recovering} onClick={() => void prepareDownload()}>
-                Prepare the download
+            {pickers.folder && (
+              <button type="button" data-testid="save-folder" disabled={download.running || recovering} onClick={() => void saveExport('folder')}>
+                Save into a folder…
               </button>
-            ) : (
-              <>
-                <a className="button" href={url ?? undefined} download={`${download.result.folderName}.zip`} data-testid="download-zip">
+            )}
+            {pickers.zipFile && (
+              <button type="button" className="button-secondary" data-testid="save-zip-file" disabled={download.running || recovering} onClick={() => void saveExport('zipFile')}>
+                Save as one .zip file…
+              </button>
+            )}
+            {(!inMemoryTooLarge || !(pickers.folder || pickers.zipFile)) &&
+              (!download.result || !url ? (
+                <button type="button" className={pickers.folder ? 'button-secondary' : undefined} data-testid="prepare-download" disabled={download.running || recovering} onClick={() => void prepareDownload()}>
+                  Prepare the download (zip in memory)
+                </button>
+              ) : (
+                <a className="button" href={url} download={`${download.result.folderName}.zip`} data-testid="download-zip">
                   Download {download.result.folderName}.zip ({formatBytes(download.result.zip.size)})
                 </a>
-                {canSaveToFolder() && (
-                  <button type="button" className="button-secondary" data-testid="save-folder" onClick={() => void saveToFolder()}>
-                    Save into a folder…
-                  </button>
-                )}
-              </>
-            )}
+              ))}
           </div>
-          {download.running && <Progress step="download" fallback="Zipping" />}
+          <p className="muted small" data-testid="download-how">
+            {pickers.folder || pickers.zipFile
+              ? `Saving into a folder or a .zip file writes the checkpoint as it is made, nothing held twice in memory. ${
+                  inMemoryTooLarge ? `The in-memory zip is offered up to ${formatBytes(IN_MEMORY_ZIP_MAX_BYTES)}.` : `The in-memory zip suits checkpoints up to ${formatBytes(IN_MEMORY_ZIP_MAX_BYTES)}.`
+                }`
+              : inMemoryTooLarge
+                ? `This browser cannot save into a folder or file directly, so the zip is built in memory: ${formatBytes(pruned.totalBytes)} may be more than this tab can hold. Chrome or Edge can save it straight to disk.`
+                : 'The zip is built in memory, then downloaded.'}
+          </p>
+          {download.running && <Progress step="download" fallback="Writing" />}
           {download.saved && <p className="ok-text" data-testid="saved-folder">Saved into {download.saved}.</p>}
-          {download.error && <ErrorBox error={download.error} testId="download-error" what="save the checkpoint" next="Try the zip download." />}
+          {download.error && <ErrorBox error={download.error} testId="download-error" what="save the checkpoint" next={pickers.folder || pickers.zipFile ? 'Try another folder, the .zip file, or the in-memory zip.' : 'Try the download again.'} />}
         </>
       )}
     </section>
