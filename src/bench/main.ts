@@ -3,13 +3,14 @@
 // Shapes scale with --size (software adapters default to small). Compare ratios within one run: these machines
 // are noisy.
 //   npm run bench -- [--size tiny|small|medium|large] [--reps N] [--steps N] [--only <kernel name part>]
-//                    [--sections kernels,training,igia,prune,onnxruntime] [--max-step-seconds S] [--no-ort] [--browser]
+//                    [--sections kernels,training,igia,prune,onnxruntime,export] [--max-step-seconds S] [--no-ort] [--browser]
+// The 'export' section (Node only, no GPU: the streamed export's memory vs its largest tensor) runs after the suite.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { requestGpu } from '../gpu/device';
 import { SIZES, type SizeName } from './cases';
-import { formatReport, SECTION_KEYS, type BenchReport, type SectionKey } from './report';
+import { formatReport, section, SECTION_KEYS, type BenchReport, type SectionKey } from './report';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -57,6 +58,12 @@ if (flag('browser')) {
     userAgent: `Node ${process.versions.node}, webgpu (Dawn) ${process.env.VK_ICD_FILENAMES ? `with ${path.basename(process.env.VK_ICD_FILENAMES)}` : ''}`.trim(),
     log: (l) => console.log(l),
   });
+}
+
+if (!flag('browser') && (!sections || sections.includes('export'))) {
+  const { benchExport } = await import('./export');
+  const s = (report.sections.export = section('6. export: JS memory while a sparse checkpoint is exported tensor by tensor (Node)', ['model', 'largest tensor MiB', 'written MiB', 'held / largest', 'JS heap+buffers growth / largest', 's']));
+  await benchExport(s, (l) => console.log(l));
 }
 
 console.log('');
