@@ -23,6 +23,7 @@ export const DEFAULT_SETTINGS: ScoringSettings = {
   shuffle: true,
   weights: 'auto', // f16 storage where the adapter has shader-f16, else f32 (ScoreStep shows which)
   checkpointing: false,
+  maxGpuMemory: null, // what the adapter allows; the layers stream from host memory when the model does not fit
 };
 
 /** Warmup as the engine fills it in: 3% of the steps, rounded up. */

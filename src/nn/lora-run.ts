@@ -39,6 +39,11 @@ export interface LoraRunSettings {
   /** Weight storage: 'auto' (f16 where the adapter has shader-f16, else f32), 'f32' or 'f16'. A finished run records what was used. */
   weights: WeightPrecision;
   checkpointing: boolean;
+  /**
+   * GPU memory the run may use, weights included (`--max-gpu-memory`); null: what the adapter allows. When the
+   * resident job does not fit, the decoder layers stream from host memory (checkpointing on).
+   */
+  maxGpuMemory: number | null;
 }
 
 /** The paper's LoRA, for scoring and fine-tuning alike: rank 8, alpha 32, all seven modules, lr 1e-4, AdamW wd 0.1, clip 1, batches of 4 × 256. */
@@ -55,6 +60,7 @@ export const PAPER_LORA_RUN: Readonly<Omit<LoraRunSettings, 'steps' | 'warmupSte
   shuffle: true,
   weights: 'auto' as WeightPrecision,
   checkpointing: false,
+  maxGpuMemory: null,
 });
 
 /** transformers' warmup_ratio: the default warmup is ceil(0.03 · steps). */
@@ -91,6 +97,9 @@ export function validateLoraRunSettings(s: LoraRunSettings): void {
     throw badSetting('warmup steps', `${s.warmupSteps} warmup steps leave none of the ${s.steps} steps for the ${s.schedule} decay.`, 'Use fewer warmup steps or a constant schedule.');
   }
   checkWeightPrecision(s.weights);
+  if (s.maxGpuMemory !== null && !(Number.isSafeInteger(s.maxGpuMemory) && s.maxGpuMemory > 0)) {
+    throw badSetting('GPU memory limit', `The GPU memory limit must be a positive number of bytes (got ${s.maxGpuMemory}).`);
+  }
   validateLoraConfig(loraConfigOf(s));
   validateSchedule(scheduleOf(s));
 }
@@ -126,6 +135,7 @@ export function loadLoraRunModel(
     adapters,
     weights: s.weights,
     checkpointing: s.checkpointing,
+    memoryBudget: s.maxGpuMemory ?? undefined,
     onProgress: onLoad,
   });
 }

@@ -10,7 +10,7 @@ const row = (label: string, layers: number, parameters: number, msPerToken: numb
 const facts: RecoveryFacts = {
   settings: {
     steps: 3, epochs: null, heldOut: 0, rank: 8, alpha: 32, modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], lr: 1e-4, weightDecay: 0.1,
-    warmupSteps: 1, schedule: 'linear', maxGradNorm: 1, batchSize: 2, seqLen: 64, seed: 0, shuffle: true, weights: 'f32', checkpointing: false,
+    warmupSteps: 1, schedule: 'linear', maxGradNorm: 1, batchSize: 2, seqLen: 64, seed: 0, shuffle: true, weights: 'f32', checkpointing: false, maxGpuMemory: null,
   },
   steps: 2,
   stopped: true,
