@@ -2,6 +2,7 @@
 // under ./commands/ and is listed once in ./commands/index.ts; main.ts does parsing, help and error reporting.
 
 import { GradPruneError } from '../errors';
+import { parseByteSize } from '../byte-size';
 import { WEIGHT_PRECISIONS, type WeightPrecision } from '../nn/precision';
 
 export interface OptionSpec {
@@ -87,6 +88,23 @@ export const PRECISION_OPTION: OptionSpec = {
 };
 
 export const precisionOption = (options: OptionValues): WeightPrecision => stringOption(options, 'precision', 'auto', WEIGHT_PRECISIONS);
+
+/** `--max-gpu-memory SIZE`, shared by every command that loads a model onto the GPU. */
+export const MAX_GPU_MEMORY_OPTION: OptionSpec = {
+  type: 'string',
+  valueName: 'SIZE',
+  description:
+    'GPU memory the job may use, weights included, e.g. 512MiB, 14GiB, 16GB or bytes (default: what the adapter allows); ' +
+    'a model that does not fit streams its layers from host memory',
+};
+
+/** Bytes of `--max-gpu-memory`, or null when not given. */
+export function maxGpuMemoryOption(options: OptionValues): number | null {
+  const raw = options['max-gpu-memory'];
+  if (raw === undefined) return null;
+  if (typeof raw !== 'string') throw usageError('--max-gpu-memory needs a size.', 'max-gpu-memory');
+  return parseByteSize(raw, '--max-gpu-memory');
+}
 
 function checkRange(name: string, v: number, { min, max }: { min?: number; max?: number }): void {
   if (min !== undefined && v < min) throw usageError(`--${name} must be at least ${min} (got ${v}).`, name);

@@ -19,6 +19,7 @@ import { normalizeConfig } from '../model/config';
 import { fromFloat32, toFloat32 } from '../model/dtype';
 import { openFolder } from '../model/node-files';
 import { encodeSafetensors, TensorStore } from '../model/safetensors';
+import { estimateMemory } from '../nn/memory';
 import { GpuModel } from '../nn/model';
 import { maxScaledAbsError, ranking, relError } from '../nn/reference/compare';
 import { openReference } from '../nn/reference/fixture';
@@ -142,7 +143,10 @@ describe('gradprune score → prune on tiny-qwen2 (child processes)', () => {
     expect(recipe.settings).toMatchObject({ steps: 3, batchSize: 2, seqLen: 32 });
   });
 
-  it('gradprune score --lora-init --no-shuffle on the fixture\'s own batches reproduces reference/gradprune.safetensors (tiny-llama)', async () => {
+  it.each([
+    ['with the weights resident', false],
+    ['with --max-gpu-memory below the resident need: the layers stream, and scores.json says so', true],
+  ])('gradprune score --lora-init --no-shuffle on the fixture\'s own batches reproduces reference/gradprune.safetensors (tiny-llama), %s', async (_, streamed) => {
     const model = fixtureDir('tiny-llama');
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'gradprune-fixture-'));
     const ref = await openReference(model, 'gradprune.safetensors');
@@ -160,12 +164,23 @@ describe('gradprune score → prune on tiny-qwen2 (child processes)', () => {
       await writeFile(path.join(adapterDir, name), new Uint8Array(await blob.arrayBuffer()));
     }
     const scoresPath = path.join(tmp, 'scores.json');
+    // A budget between what the job needs with its weights streamed and with them resident (the adapter's precision).
+    const plan = { batchSize: B, seqLen: T, lora: DEFAULT_LORA, weights: gpu.adapter.shaderF16 ? ('f16' as const) : ('f32' as const), checkpointing: false, training: true };
+    const budget = Math.floor((estimateMemory(config, { ...plan, residency: 'streamed' }).total + estimateMemory(config, plan).total) / 2);
     const r = await gradprune('score', model, '--data', path.join(tmp, 'batches.jsonl'), '--lora-init', adapterDir, '--no-shuffle',
-      '--steps', String(S), '--batch', String(B), '--seq', String(T), '--lr', '1e-3', '--warmup-steps', '2', '--weight-decay', '0.1', '--clip', '1', '--out', scoresPath);
+      '--steps', String(S), '--batch', String(B), '--seq', String(T), '--lr', '1e-3', '--warmup-steps', '2', '--weight-decay', '0.1', '--clip', '1', '--out', scoresPath,
+      ...(streamed ? ['--max-gpu-memory', String(budget)] : []));
     expect(r.stderr).not.toMatch(/gradprune:/);
     expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(streamed ? /weights streamed layer by layer: .* of host memory, .* uploaded per step/ : /weights resident/);
     expect(r.stderr).toMatch(/data {2}batches\.jsonl: 48 examples \(pretokenized/);
     const doc = JSON.parse(await readFile(scoresPath, 'utf8'));
+    expect(doc.settings.gpu.weights).toBe(streamed ? 'streamed' : 'resident');
+    expect(doc.settings.gpu.peakBytes).toBeGreaterThan(0);
+    if (streamed) {
+      expect(doc.settings.gpu.limitBytes).toBe(budget);
+      expect(doc.settings.gpu.peakBytes).toBeLessThanOrEqual(budget);
+    }
     const loss = await ref.readF32('loss');
     const layerScore = await ref.readF32('layer_score');
     const layerScoreCode = await ref.readF32('layer_score_code');

@@ -5,6 +5,8 @@
 
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
+import { defaultGpuBudget } from '../nn/memory';
+import type { Residency } from '../nn/weights';
 import type { Checkpoint } from '../model/checkpoint';
 import { LINEAR_MODULES, linearWeightName, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
@@ -19,7 +21,7 @@ import type { LoraRunHooks, LoraRunSettings, LoraStepProgress, LoraSteps } from 
 import type { Batch as EngineBatch } from '../nn/model';
 import { Trainer } from '../nn/trainer';
 import { modelFingerprint } from './fingerprint';
-import { IgiaScorer } from './igia';
+import { IgiaScorer, igiaMemory } from './igia';
 import { IgiaRebuilder, igiaStateFromScorer, type IgiaState } from './igia-state';
 import { LayerMerger, mergeLayers, type MergeResult, type MergeSource } from './merge';
 import { makePlan, type PlanOptions, type PrunePlan } from './plan';
@@ -81,6 +83,16 @@ export interface ScoringResult extends LoraSteps {
   modelFingerprint: string;
   /** What a later merge needs (per-step factors of every layer but 0). */
   igia: IgiaState;
+  /** Where the weights lived and what the run allocated on the GPU (scores.json records it as settings.gpu). */
+  gpu: GpuUsage;
+}
+
+export interface GpuUsage {
+  weights: Residency;
+  /** Bytes of every buffer the run allocated at its peak: weights, job, LoRA state and IGIA's GPU buffers. */
+  peakBytes: number;
+  /** The budget the run was held to (--max-gpu-memory, or what the adapter allows). */
+  limitBytes: number;
 }
 
 type ScoredModel = { config: ModelConfig; store: TensorStore };
@@ -113,7 +125,8 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
     }
   }
 
-  const engine = await loadLoraRunModel(gpu, model, settings, adapters, hooks.onLoad);
+  const reservedBytes = igiaMemory(config, settings.modules, settings.rank, settings.steps).gpuBytes; // the staging ring
+  const engine = await loadLoraRunModel(gpu, model, settings, adapters, { onLoad: hooks.onLoad, reservedBytes });
   let scorer: IgiaScorer | null = null;
   let trainer: Trainer | null = null;
   try {
@@ -145,6 +158,7 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
     gpu.throwIfFailed();
     return {
       settings: { ...settings, weights: engine.weightStorage }, // 'auto' as resolved on this adapter
+      gpu: { weights: engine.weights.residency, peakBytes: engine.allocatedBytes + igia.gpuBytes, limitBytes: settings.maxGpuMemory ?? defaultGpuBudget(gpu.adapter) },
       steps: scores.steps,
       layerScores: scores.layerScore,
       layerScoresCode: scores.layerScoreCode,

@@ -4,7 +4,7 @@
 import { GradPruneError } from '../errors';
 import type { PruneRunInfo } from '../export/recipe';
 import { LINEAR_MODULES } from '../model/config';
-import type { ScoringResult, ScoringSettings } from './pipeline';
+import type { GpuUsage, ScoringResult, ScoringSettings } from './pipeline';
 
 export const SCORES_FORMAT = 'gradprune-scores';
 export const SCORES_VERSION = 1;
@@ -14,7 +14,8 @@ export interface ScoresDocument {
   version: number;
   model: { name: string; architecture: string; numLayers: number; fingerprint: string };
   data: PruneRunInfo['data'] | null;
-  settings: ScoringSettings;
+  /** The run's settings, with `gpu`: where the weights lived, the peak allocation and the budget. */
+  settings: ScoringSettings & { gpu?: GpuUsage };
   steps: number;
   layerScores: number[];
   layerScoresCode: number[];
@@ -46,7 +47,7 @@ export function scoresDocument(
     version: SCORES_VERSION,
     model: { ...model, fingerprint: result.modelFingerprint },
     data: opts.data ?? null,
-    settings: result.settings,
+    settings: { ...result.settings, gpu: result.gpu },
     steps: result.steps,
     layerScores: result.layerScores,
     layerScoresCode: result.layerScoresCode,

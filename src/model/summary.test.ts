@@ -122,7 +122,7 @@ describe('checkFit', () => {
     expect(text).toContain('542,528');
     expect(text).toContain('0 (tied)');
     expect(text).toContain('test adapter');
-    expect(text).toMatch(/fit\s+yes/);
+    expect(text).toMatch(/fit \(all resident\)\s+yes/);
     expect(formatSummary(s, undefined, null)).toMatch(/none available/);
   });
 });

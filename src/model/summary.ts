@@ -228,7 +228,7 @@ export function formatSummary(summary: ModelSummary, fit?: FitReport, adapter?: 
   }
   if (fit) {
     lines.push(
-      `fit                 ${fit.fits ? 'yes' : 'NO'}: needs ${formatBytes(fit.neededBytes)} of ${fit.weightPrecision} weights, adapter allows ${formatBytes(fit.availableBytes)}; largest tensor ${fit.largestTensor.name} ${formatBytes(fit.largestTensor.bytes)}`,
+      `fit (all resident)  ${fit.fits ? 'yes' : 'no'}: needs ${formatBytes(fit.neededBytes)} of ${fit.weightPrecision} weights, adapter allows ${formatBytes(fit.availableBytes)}; largest tensor ${fit.largestTensor.name} ${formatBytes(fit.largestTensor.bytes)}`,
       `  rule: ${fit.rule}`,
       ...fit.reasons.map((r) => `  - ${r}`),
     );

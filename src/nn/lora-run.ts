@@ -10,9 +10,11 @@ import type { Gpu } from '../gpu/device';
 import { LINEAR_MODULES, type LinearModule, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import { validateLoraConfig, type LoraAdapter, type LoraConfig } from './lora';
+import { defaultGpuBudget } from './memory';
 import { GpuModel, type Batch as EngineBatch } from './model';
 import { SCORING_ADAMW } from './optimizer';
-import { checkWeightPrecision, type WeightPrecision } from './precision';
+import { checkWeightPrecision, resolveWeightStorage, type WeightPrecision } from './precision';
+import type { ModelWeights } from './weights';
 import { validateSchedule, type DecayKind, type LrSchedule } from './schedule';
 import type { Trainer, TrainerOptions } from './trainer';
 
@@ -120,14 +122,41 @@ export const trainerOptionsOf = (s: LoraRunSettings): TrainerOptions => ({
   maxGradNorm: s.maxGradNorm,
 });
 
-/** The GPU model with trainable adapters, sized for the run's batches. */
-export function loadLoraRunModel(
+export interface LoraRunLoad {
+  /** Bytes of weights read so far, while the model loads. */
+  onLoad?: (done: number, total: number) => void;
+  /** Weights already on the device (e.g. a worker's cache): the run is a job on them and leaves them when destroyed. */
+  weights?: ModelWeights;
+  /** What the run allocates beside the model (e.g. IGIA's staging ring), kept out of the model's budget. */
+  reservedBytes?: number;
+}
+
+/**
+ * The GPU model with trainable adapters, sized for the run's batches, within the run's GPU budget (less
+ * `reservedBytes`). With `weights` the run is a job on them; without, it loads weights it owns.
+ */
+export async function loadLoraRunModel(
   gpu: Gpu,
   model: { config: ModelConfig; store: TensorStore },
   s: LoraRunSettings,
   adapters: readonly LoraAdapter[],
-  onLoad?: (done: number, total: number) => void,
+  { onLoad, weights, reservedBytes = 0 }: LoraRunLoad = {},
 ): Promise<GpuModel> {
+  const memoryBudget = (s.maxGpuMemory ?? defaultGpuBudget(gpu.adapter)) - reservedBytes;
+  if (weights) {
+    const storage = resolveWeightStorage(s.weights, gpu.adapter).storage;
+    if (weights.gpu !== gpu || weights.config !== model.config || weights.storage !== storage) {
+      throw new GradPruneError('input', `The shared weights (${weights.storage}) are not this run's model and precision (${storage}).`, { subject: 'weights' });
+    }
+    return GpuModel.create(weights, {
+      batchSize: s.batchSize,
+      seqLen: s.seqLen,
+      lora: loraConfigOf(s),
+      adapters,
+      checkpointing: s.checkpointing,
+      memoryBudget,
+    });
+  }
   return GpuModel.load(gpu, model.config, model.store, {
     batchSize: s.batchSize,
     seqLen: s.seqLen,
@@ -135,7 +164,7 @@ export function loadLoraRunModel(
     adapters,
     weights: s.weights,
     checkpointing: s.checkpointing,
-    memoryBudget: s.maxGpuMemory ?? undefined,
+    memoryBudget,
     onProgress: onLoad,
   });
 }

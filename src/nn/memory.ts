@@ -197,6 +197,27 @@ export function checkMemory(e: MemoryEstimate, adapter: AdapterSummary, availabl
 const memoryParts = (e: MemoryEstimate): string =>
   `weights ${formatBytes(e.weights)}, LoRA state ${formatBytes(e.adapters)}, activations ${formatBytes(e.activations)}, backward ${formatBytes(e.backward)}`;
 
+export interface JobFit {
+  /** The job runs on this adapter within the budget: with its weights resident or streamed. */
+  fits: boolean;
+  residency: Residency | null;
+  estimate: MemoryEstimate | null;
+  limitBytes: number;
+  /** Why not, when it does not fit. */
+  reason: string | null;
+}
+
+/** Whether and how a job runs (planResidency, without throwing): for `inspect`'s fit report and the studio. */
+export function jobFit(c: ModelConfig, plan: MemoryPlan, adapter: AdapterSummary, availableBytes = defaultGpuBudget(adapter)): JobFit {
+  try {
+    const { residency, estimate } = planResidency(c, plan, adapter, 'auto', availableBytes);
+    return { fits: true, residency, estimate, limitBytes: availableBytes, reason: null };
+  } catch (e) {
+    if (!(e instanceof GradPruneError)) throw e;
+    return { fits: false, residency: null, estimate: null, limitBytes: availableBytes, reason: e.message };
+  }
+}
+
 /** The estimate as one line for a terminal, shown before a run starts. */
 export function memoryLine(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = defaultGpuBudget(adapter)): string {
   const mode = e.residency === 'streamed'

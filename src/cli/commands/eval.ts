@@ -12,7 +12,7 @@ import { readPeftAdapter } from '../../export/peft';
 import type { ModelConfig } from '../../model/config';
 import { precisionLine, type WeightStorage } from '../../nn/precision';
 import { openFile, openFolder } from '../../model/node-files';
-import { flag, intOption, PRECISION_OPTION, precisionOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
+import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, PRECISION_OPTION, precisionOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
 
 /** `--lora <dir>`: a PEFT adapter folder read and checked against the model. */
@@ -64,6 +64,7 @@ export const evalCommand: Command = {
     'batch-size': { type: 'string', valueName: 'N', description: 'sequences per forward pass (default 4)' },
     cpu: { type: 'boolean', description: 'use the float32 CPU reference instead of the GPU (slow: tiny models only)' },
     precision: PRECISION_OPTION,
+    'max-gpu-memory': MAX_GPU_MEMORY_OPTION,
     json: { type: 'boolean', description: 'print the results as JSON (on stdout)' },
   },
   async run({ positionals, options }, io) {
@@ -99,7 +100,7 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
   const seqLen = Math.min(maxLen, longest);
   const kind = engineOption(options);
   io.err(`Scoring ${set.examples.length} rows${dataset.multipleChoice.length ? ` and ${mcRequests.length} choices` : ''} on the ${kind === 'gpu' ? 'GPU' : 'CPU reference'} (sequences up to ${seqLen} tokens)…`);
-  const engine = await loadEvalEngine(ckpt.config, ckpt.store, { kind, batchSize, seqLen, lora, weights });
+  const engine = await loadEvalEngine(ckpt.config, ckpt.store, { kind, batchSize, seqLen, lora, weights, maxGpuMemory: maxGpuMemoryOption(options) });
   io.err(precisionLine(engine.precision));
   try {
     const loss: HeldOutLoss = await heldOutLoss(engine.model, evalBatches(set.examples, { batchSize, padTokenId: set.padTokenId }));

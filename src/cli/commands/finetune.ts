@@ -18,9 +18,9 @@ import { writePeftAdapter } from '../../export/peft';
 import { sha256Hex } from '../../export/recipe';
 import { requestGpu, type Gpu } from '../../gpu/device';
 import type { Checkpoint } from '../../model/checkpoint';
-import { estimateMemory, memoryLine } from '../../nn/memory';
+import { memoryLine, planResidency } from '../../nn/memory';
 import { precisionLine, resolveWeightStorage } from '../../nn/precision';
-import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type Command, type OptionValues } from '../command';
+import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type Command, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
 import { bar, loadLine, throttled } from '../progress';
 
@@ -44,6 +44,7 @@ export function recoverySettingsFrom(options: OptionValues): RecoverySettingsInp
     shuffle: !flag(options, 'no-shuffle'),
     heldOut: numberOption(options, 'held-out', D.heldOut, { min: 0 }),
     weights: precisionOption(options),
+    maxGpuMemory: maxGpuMemoryOption(options),
   };
 }
 
@@ -116,6 +117,7 @@ export const finetuneCommand: Command = {
     'merge-adapter': { type: 'boolean', description: 'write the merged model (a full checkpoint) instead of a PEFT adapter folder' },
     dense: { type: 'string', valueName: 'DIR', description: 'the unpruned model, measured as the first row of the before / after table' },
     precision: PRECISION_OPTION,
+    'max-gpu-memory': MAX_GPU_MEMORY_OPTION,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the output folder' },
   },
   async run({ positionals, options }, io) {
@@ -140,7 +142,9 @@ export const finetuneCommand: Command = {
       const weights = resolveWeightStorage(given.weights ?? D.weights, gpu.adapter);
       io.err(precisionLine(weights));
       const full = resolveRecoverySettings({ ...given, weights: weights.storage }, recoverySplit(set.examples, given).train.length);
-      io.err(memoryLine(estimateMemory(ckpt.config, { batchSize: full.batchSize, seqLen: full.seqLen, lora: recoveryLora(full), weights: weights.storage, checkpointing: full.checkpointing, training: true }), gpu.adapter));
+      const budget = full.maxGpuMemory ?? undefined;
+      const plan = { batchSize: full.batchSize, seqLen: full.seqLen, lora: recoveryLora(full), weights: weights.storage, checkpointing: full.checkpointing, training: true };
+      io.err(memoryLine(planResidency(ckpt.config, plan, gpu.adapter, 'auto', budget).estimate, gpu.adapter, budget));
       result = await runRecovery(gpu, ckpt, { examples: set.examples, padTokenId: set.padTokenId, tokenizer: ckpt.tokenizer }, given, {
         progressIntervalMs: 1000,
         onLoad: (done, total) => report(loadLine(done, total), done === total),

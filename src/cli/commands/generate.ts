@@ -6,7 +6,7 @@ import { GradPruneError } from '../../errors';
 import { loadGenerationEngine } from '../../eval/engines';
 import { generateIds, stopIdsOf, type Generated } from '../../eval/generation';
 import { precisionLine, type WeightStorage } from '../../nn/precision';
-import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, usageError, type Command, type OptionValues } from '../command';
+import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, usageError, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
 import { engineOption, loraOption } from './eval';
 
@@ -55,6 +55,7 @@ export const generateCommand: Command = {
     lora: { type: 'string', valueName: 'DIR', description: 'a PEFT LoRA adapter folder to apply' },
     cpu: { type: 'boolean', description: 'use the float32 CPU reference instead of the GPU (slow: tiny models only)' },
     precision: PRECISION_OPTION,
+    'max-gpu-memory': MAX_GPU_MEMORY_OPTION,
     json: { type: 'boolean', description: 'print the prompt ids, generated ids and text as JSON (on stdout)' },
   },
   async run({ positionals, options }, io) {
@@ -78,7 +79,7 @@ export const generateCommand: Command = {
     }
     const lora = await loraOption(options, ckpt.config);
     const kind = engineOption(options);
-    const engine = await loadGenerationEngine(ckpt.config, ckpt.store, { kind, maxLength: Math.min(maxLen, promptIds.length + maxNewTokens), lora, weights });
+    const engine = await loadGenerationEngine(ckpt.config, ckpt.store, { kind, maxLength: Math.min(maxLen, promptIds.length + maxNewTokens), lora, weights, maxGpuMemory: maxGpuMemoryOption(options) });
     io.err(precisionLine(engine.precision));
     let g: Generated;
     try {

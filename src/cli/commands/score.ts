@@ -12,7 +12,7 @@ import { requestGpu } from '../../gpu/device';
 import { igiaMemory } from '../../gradprune/igia';
 import { encodeIgiaState } from '../../gradprune/igia-state';
 import { formatBytes } from '../../model/summary';
-import { estimateMemory, memoryLine } from '../../nn/memory';
+import { defaultGpuBudget, memoryLine, planResidency } from '../../nn/memory';
 import { DEFAULT_SCORING_SETTINGS, loraOf, resolveScoringSettings, runScoring, type ScoringResult, type ScoringSettings } from '../../gradprune/pipeline';
 import { rankLayers } from '../../gradprune/scores';
 import { igiaFileFor, scoresDocument } from '../../gradprune/scores-file';
@@ -20,7 +20,7 @@ import type { Checkpoint } from '../../model/checkpoint';
 import { openFolder } from '../../model/node-files';
 import type { LoraAdapter } from '../../nn/lora';
 import { resolveWeightStorage, precisionLine } from '../../nn/precision';
-import { flag, intOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionSpec, type OptionValues } from '../command';
+import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionSpec, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
 import { loadLine, scoringLine, throttled } from '../progress';
 
@@ -41,6 +41,7 @@ export const SCORING_OPTIONS: Record<string, OptionSpec> = {
   seed: { type: 'string', valueName: 'S', description: 'seed of the shuffle and the LoRA init (default 0)' },
   'no-shuffle': { type: 'boolean', description: 'take examples in file order, B at a time' },
   precision: PRECISION_OPTION,
+  'max-gpu-memory': MAX_GPU_MEMORY_OPTION,
 };
 
 /** Scoring settings from the command line; `defaults` are the command's own (the demo's are smaller). */
@@ -61,6 +62,7 @@ export function scoringSettingsFrom(options: OptionValues, defaults: Partial<Sco
     seed: intOption(options, 'seed', base.seed),
     shuffle: !flag(options, 'no-shuffle') && base.shuffle,
     weights: options.precision === undefined ? base.weights : precisionOption(options),
+    maxGpuMemory: options['max-gpu-memory'] === undefined ? (base.maxGpuMemory ?? null) : maxGpuMemoryOption(options),
   };
 }
 
@@ -84,9 +86,11 @@ export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: 
     const weights = resolveWeightStorage(settings.weights ?? D.weights, gpu.adapter);
     io.err(precisionLine(weights));
     const full = resolveScoringSettings({ ...settings, weights: weights.storage });
-    const estimate = estimateMemory(ckpt.config, { batchSize: full.batchSize, seqLen: full.seqLen, lora: loraOf(full), weights: weights.storage, checkpointing: full.checkpointing, training: true });
-    const factors = igiaMemory(ckpt.config, full.modules, full.rank, full.steps).hostBytes;
-    io.err(`${memoryLine(estimate, gpu.adapter)}; IGIA gradient factors ${formatBytes(factors)} of host memory`);
+    const igia = igiaMemory(ckpt.config, full.modules, full.rank, full.steps);
+    // What runScoring gives the model: the budget less IGIA's staging ring on the GPU.
+    const budget = (full.maxGpuMemory ?? defaultGpuBudget(gpu.adapter)) - igia.gpuBytes;
+    const { estimate } = planResidency(ckpt.config, { batchSize: full.batchSize, seqLen: full.seqLen, lora: loraOf(full), weights: weights.storage, checkpointing: full.checkpointing, training: true }, gpu.adapter, 'auto', budget);
+    io.err(`${memoryLine(estimate, gpu.adapter, budget)}; IGIA gradient factors ${formatBytes(igia.hostBytes)} of host memory`);
     const result = await runScoring(gpu, ckpt, { kind: 'examples', examples: set.examples, padTokenId: set.padTokenId }, settings, {
       initialAdapters: job.initialAdapters,
       progressIntervalMs: 1000,
