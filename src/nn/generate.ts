@@ -178,7 +178,8 @@ export class Generator {
           if (inFlight.length > 2) await inFlight.shift();
           encoder = device.createCommandEncoder({ label: `generate position ${pos}, layer ${i}` });
         }
-        weights.ensureLayer(i);
+        await weights.ensureLayer(i);
+        weights.prefetch(i + 1);
       }
       const pass = encoder.beginComputePass();
       GpuModel.encode(pass, s.calls);

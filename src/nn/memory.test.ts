@@ -85,7 +85,10 @@ describe('resident or streamed', () => {
     const { residency, estimate } = planResidency(llama8b, scoring, gpu16, 'auto', 16e9);
     expect(residency).toBe('streamed');
     expect(estimate.total).toBeLessThanOrEqual(16e9);
-    expect(estimate.hostBytes).toBe(32 * layerBytesF16);
+    // Host memory keeps as many layers as fit 4 GiB (9 of 32); the other 23 are re-read from the files at each upload.
+    expect(estimate.hostBytes).toBe(Math.floor(4 * GiB / layerBytesF16) * layerBytesF16);
+    expect(estimate.rereadLayers).toBe(32 - 9);
+    expect(estimateMemory(llama8b, { ...scoring, residency: 'streamed', hostCacheBytes: 64 * GiB }).hostBytes).toBe(32 * layerBytesF16);
     expect(estimate.uploadBytesPerStep).toBe(2 * 30 * layerBytesF16);
     // The resident job would not fit the same budget.
     expect(() => checkMemory(estimateMemory(llama8b, { ...scoring, bindingBytes: 2 * GiB }), gpu16, 16e9)).toThrow(/more than the 14\.9\d* GiB available/);

@@ -9,7 +9,7 @@ import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
 import { formatBytes, WEIGHT_BUDGET_BUFFERS } from '../model/summary';
 import type { LoraConfig } from './lora';
 import type { WeightStorage } from './precision';
-import type { Residency } from './weights';
+import { DEFAULT_HOST_CACHE_BYTES, type Residency } from './weights';
 import { lossHeadBytes } from './loss-head';
 import { planRowParts } from '../gpu/tensor';
 
@@ -29,6 +29,8 @@ export interface MemoryPlan {
   bindingBytes?: number;
   /** Rows per loss-head chunk, as the job sets it (default: the loss head's own choice). */
   lossChunkRows?: number;
+  /** Streamed: host memory for layer weights (default DEFAULT_HOST_CACHE_BYTES); layers past it are re-read from the files. */
+  hostCacheBytes?: number;
 }
 
 export interface MemoryEstimate {
@@ -46,6 +48,8 @@ export interface MemoryEstimate {
   largest: { name: string; bytes: number };
   /** Host memory for streamed layer weights (0 when resident). */
   hostBytes: number;
+  /** Streamed layers re-read from the checkpoint files at each upload (those past the host memory budget). */
+  rereadLayers: number;
   /** Bytes uploaded to the GPU per step once running (streamed: per training step, or per forward pass without training). */
   uploadBytesPerStep: number;
 }
@@ -124,9 +128,11 @@ export function estimateMemory(c: ModelConfig, plan: MemoryPlan): MemoryEstimate
     ? 2 * buf(N * C) + 3 * buf(N * Q) + 3 * buf(N * KV) + buf(N * c.numHeads) + 3 * buf(N * F) + (r > 0 ? buf(N * r) : 0) +
       (c.qkNorm ? buf(N * Q) + buf(N * KV) : 0)
     : 0;
-  const hostBytes = streamed ? L * layer : 0;
+  const cachedLayers = streamed ? Math.min(L, Math.floor((plan.hostCacheBytes ?? DEFAULT_HOST_CACHE_BYTES) / layer)) : 0;
+  const hostBytes = cachedLayers * layer;
+  const rereadLayers = streamed ? L - cachedLayers : 0;
   const uploadBytesPerStep = streamed ? streamedUploadsPerStep(L, plan.training) * layer : 0;
-  return { residency, weights, adapters, activations, backward, total: weights + adapters + activations + backward, largest, hostBytes, uploadBytesPerStep };
+  return { residency, weights, adapters, activations, backward, total: weights + adapters + activations + backward, largest, hostBytes, rereadLayers, uploadBytesPerStep };
 }
 
 /** The default GPU budget: WEIGHT_BUDGET_BUFFERS × maxBufferSize, as the model summary assumes (WebGPU does not reveal total GPU memory). */
@@ -221,7 +227,7 @@ export function jobFit(c: ModelConfig, plan: MemoryPlan, adapter: AdapterSummary
 /** The estimate as one line for a terminal, shown before a run starts. */
 export function memoryLine(e: MemoryEstimate, adapter: AdapterSummary, availableBytes = defaultGpuBudget(adapter)): string {
   const mode = e.residency === 'streamed'
-    ? `weights streamed layer by layer: ${formatBytes(e.hostBytes)} of host memory, ${formatBytes(e.uploadBytesPerStep)} uploaded per step`
+    ? `weights streamed layer by layer: ${formatBytes(e.hostBytes)} of host memory${e.rereadLayers ? ` (${e.rereadLayers} layers re-read from the files at each upload)` : ''}, ${formatBytes(e.uploadBytesPerStep)} uploaded per step`
     : 'weights resident';
   return `memory ${formatBytes(e.total)} of GPU memory (${memoryParts(e)}); ${formatBytes(availableBytes)} allowed; ${mode}`;
 }

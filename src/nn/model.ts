@@ -55,6 +55,8 @@ export interface EngineOptions extends JobOptions {
   weights?: WeightPrecision;
   /** 'auto' (default): resident when weights and job fit the budget, else streamed; or forced. */
   residency?: ResidencyChoice;
+  /** Streamed: host memory for layer weights; layers past it are re-read from the checkpoint at each upload. */
+  hostCacheBytes?: number;
   /** Called after each tensor read from the checkpoint with (done, total) bytes. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -166,7 +168,7 @@ export class GpuModel {
     validateOptions(config, opts);
     const storage = resolveWeightStorage(opts.weights ?? 'f32', gpu.adapter).storage;
     const { residency } = planResidency(config, jobPlanOf(opts, storage), gpu.adapter, opts.residency ?? 'auto', opts.memoryBudget);
-    const weights = await ModelWeights.load(gpu, config, store, { storage, residency, onProgress: opts.onProgress });
+    const weights = await ModelWeights.load(gpu, config, store, { storage, residency, hostCacheBytes: opts.hostCacheBytes, onProgress: opts.onProgress });
     try {
       return GpuModel.create(weights, opts, true);
     } catch (e) {
@@ -438,7 +440,7 @@ export class GpuModel {
     const segments = this.segments(grads);
     const inFlight: Promise<void>[] = [];
     for (const [i, seg] of segments.entries()) {
-      if (seg.layer !== null) this.weights.ensureLayer(seg.layer);
+      if (seg.layer !== null) await this.weights.ensureLayer(seg.layer);
       const label = grads ? 'forward+backward' : 'forward';
       const encoder = device.createCommandEncoder({ label });
       const pass = encoder.beginComputePass({ label });
@@ -446,6 +448,8 @@ export class GpuModel {
       pass.end();
       if (i === segments.length - 1) tail?.(encoder);
       device.queue.submit([encoder.finish()]);
+      const next = segments.slice(i + 1).find((s) => s.layer !== null);
+      if (next) this.weights.prefetch(next.layer!);
       if (segments.length > 1) {
         inFlight.push(device.queue.onSubmittedWorkDone());
         if (inFlight.length > 2) await inFlight.shift();

@@ -51,6 +51,31 @@ describe('streamed weights', () => {
     streamed.destroy();
   });
 
+  it.each([
+    ['every layer re-read from the files', 0],
+    ['two layers in host memory, the rest re-read', 2],
+  ])('%s: gradients equal the resident run bit for bit', async (_, cachedLayers) => {
+    const { fm, B, T, adapters, batch } = await fixtureCase('tiny-llama');
+    const opts = { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, checkpointing: true };
+    const resident = await GpuModel.load(gpu, fm.config, fm.store, { ...opts, residency: 'resident' });
+    const probe = await ModelWeights.load(gpu, fm.config, fm.store, { storage: 'f32', residency: 'streamed', hostCacheBytes: 0 });
+    const layer = probe.layerBytes();
+    probe.destroy();
+    const streamed = await GpuModel.load(gpu, fm.config, fm.store, { ...opts, residency: 'streamed', hostCacheBytes: cachedLayers * layer });
+    expect(streamed.weights.hostBytes).toBe(cachedLayers * layer);
+    const plan = { ...opts, weights: 'f32' as const, training: true, residency: 'streamed' as const, hostCacheBytes: cachedLayers * layer };
+    expect(estimateMemory(fm.config, plan)).toMatchObject({ hostBytes: cachedLayers * layer, rereadLayers: fm.config.numLayers - cachedLayers });
+    const a = await resident.run(batch, true);
+    const b = await streamed.run(batch, true);
+    expect(b.loss).toBe(a.loss);
+    expect(streamed.weights.rereadBytes).toBeGreaterThanOrEqual((fm.config.numLayers - cachedLayers) * layer);
+    const ga = await resident.readAdapters();
+    const gb = await streamed.readAdapters();
+    for (let i = 0; i < ga.length; i++) expect(gb[i].dA, ga[i].name).toEqual(ga[i].dA);
+    resident.destroy();
+    streamed.destroy();
+  });
+
   it('trains the same steps as the resident engine, uploading per step what the estimate says', async () => {
     const { fm, B, T, batch } = await fixtureCase('tiny-llama');
     const adapters = initLoraAdapters(fm.config, DEFAULT_LORA, 5);

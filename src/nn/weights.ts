@@ -4,9 +4,11 @@
 //
 // Two residencies:
 // - resident: every tensor lives on the GPU for as long as the weights do;
-// - streamed: the decoder layers' weights stay in host memory (converted once to the storage dtype) and are
-//   uploaded layer by layer into two GPU slots — layer l runs on slot l % 2, so layer l+1's upload is queued while
-//   layer l computes (double buffering). Embedding, lm_head and the final norm stay resident.
+// - streamed: the decoder layers' weights stay in host memory (converted once to the storage dtype, up to
+//   hostCacheBytes) or are re-read from the checkpoint files when uploaded (the layers past that budget: an 8B model
+//   in a browser tab), and are uploaded layer by layer into two GPU slots — layer l runs on slot l % 2, so layer
+//   l+1's upload (and its file read) proceeds while layer l computes (double buffering). Embedding, lm_head and the
+//   final norm stay resident.
 // A job reads `layer(l)` to bind a layer's tensors (the slot, when streamed) and calls `ensureLayer(l)` before it
 // submits work for layer l. The same kernels run on the same values either way: results are identical.
 
@@ -36,9 +38,14 @@ export interface LayerParams {
 export interface WeightsOptions {
   storage: WeightStorage;
   residency: Residency;
+  /** Streamed: host memory for layer weights (default DEFAULT_HOST_CACHE_BYTES); layers past it are re-read from the files. */
+  hostCacheBytes?: number;
   /** Called after each tensor read from the store with (done, total) bytes of the checkpoint. */
   onProgress?: (done: number, total: number) => void;
 }
+
+/** Host memory streamed layers may keep by default; the rest are re-read from the checkpoint at each upload. */
+export const DEFAULT_HOST_CACHE_BYTES = 4 * 2 ** 30;
 
 type HostData = Float32Array | Uint16Array;
 
@@ -107,12 +114,17 @@ export class ModelWeights {
   allocatedBytes = 0;
   /** Bytes written to the GPU for streamed layers so far (a job's per-step upload is the difference). */
   uploadedBytes = 0;
-  /** Host memory held for streamed layers (0 when resident). */
+  /** Host memory held for streamed layers (0 when resident, or when every layer is re-read from the files). */
   hostBytes = 0;
+  /** Bytes re-read from the checkpoint files for streamed layers so far. */
+  rereadBytes = 0;
 
   /** resident: one LayerParams per layer; streamed: the two slots. */
   private readonly gpuLayers: LayerParams[] = [];
-  private readonly host: HostData[][] = []; // streamed: per layer, per tensor of layerTensors
+  /** Streamed: per layer, its tensors in layerTensors order, or null for a layer re-read from the files. */
+  private readonly host: Array<HostData[] | null> = [];
+  private readonly fetching = new Map<number, Promise<HostData[]>>();
+  private store: TensorStore | null = null;
   private readonly slotHolds = [-1, -1];
   private readonly owned: Tensor[] = [];
 
@@ -126,7 +138,7 @@ export class ModelWeights {
   static async load(gpu: Gpu, config: ModelConfig, store: TensorStore, opts: WeightsOptions): Promise<ModelWeights> {
     const w = new ModelWeights(gpu, config, opts.storage, opts.residency);
     try {
-      await w.read(store, opts.onProgress);
+      await w.read(store, opts);
       await gpu.device.queue.onSubmittedWorkDone();
       gpu.throwIfFailed();
     } catch (e) {
@@ -145,19 +157,40 @@ export class ModelWeights {
     return this.gpuLayers[this.streamed ? l % 2 : l];
   }
 
-  /** Streamed: queue the upload of layer l into its slot unless the slot holds it already. Resident: nothing. */
-  ensureLayer(l: number): void {
+  /**
+   * Streamed: queue the upload of layer l into its slot unless the slot holds it already (reading it from the files
+   * first when it is not in host memory). Resident: nothing.
+   */
+  async ensureLayer(l: number): Promise<void> {
     if (!this.streamed) return;
     const slot = l % 2;
     if (this.slotHolds[slot] === l) return;
     const params = this.gpuLayers[slot];
-    const data = this.host[l];
+    const data = this.host[l] ?? (await (this.fetching.get(l) ?? this.readLayer(l)));
+    this.fetching.delete(l);
     layerTensors(this.config, l).forEach((lt, i) => {
       const t = getField(params, lt.field)!;
       upload(this.gpu.device, t, data[i]);
       this.uploadedBytes += bytesOf(t);
     });
     this.slotHolds[slot] = l;
+  }
+
+  /** Streamed: start reading layer l from the files (when it is not in host memory), to overlap the GPU's work. */
+  prefetch(l: number): void {
+    if (!this.streamed || l < 0 || l >= this.config.numLayers || this.host[l] || this.fetching.has(l) || this.slotHolds[l % 2] === l) return;
+    this.fetching.set(l, this.readLayer(l));
+  }
+
+  private async readLayer(l: number): Promise<HostData[]> {
+    const store = this.store!;
+    const out: HostData[] = [];
+    for (const t of layerTensors(this.config, l)) {
+      const d = this.dtypeOf(t) === 'f16' ? await store.readF16Bits(t.name) : await store.readF32(t.name);
+      this.rereadBytes += d.byteLength;
+      out.push(d);
+    }
+    return out;
   }
 
   /** GPU bytes of one decoder layer's weights in this storage. */
@@ -178,6 +211,7 @@ export class ModelWeights {
     for (const t of this.owned) t.buffer.destroy();
     this.owned.length = 0;
     this.host.length = 0;
+    this.fetching.clear();
   }
 
   private dtypeOf(t: LayerTensor): GpuDType {
@@ -212,13 +246,13 @@ export class ModelWeights {
     return parts;
   }
 
-  private async read(store: TensorStore, onProgress?: (done: number, total: number) => void): Promise<void> {
+  private async read(store: TensorStore, { onProgress, hostCacheBytes }: Pick<WeightsOptions, 'onProgress' | 'hostCacheBytes'>): Promise<void> {
     const c = this.config;
     const C = c.hiddenSize;
     const total = engineTensorNames(c).reduce((s, n) => s + store.info(n).end - store.info(n).begin, 0);
     let done = 0;
     /** Matrices may be f16; norms and biases stay f32 (small, and read by f32-only kernels). */
-    const readHost = async (name: string, shape: number[], dtype: GpuDType, rows?: [number, number]): Promise<HostData> => {
+    const checkShape = (name: string, shape: number[]) => {
       const info = store.info(name);
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
         throw new GradPruneError('tensor', `Tensor "${name}" in ${info.file} has shape [${info.shape.join(', ')}], but config.json implies [${shape.join(', ')}].`, {
@@ -226,6 +260,10 @@ export class ModelWeights {
           hint: 'The weights and config.json do not belong together: use the files of one checkpoint.',
         });
       }
+      return info;
+    };
+    const readHost = async (name: string, shape: number[], dtype: GpuDType, rows?: [number, number]): Promise<HostData> => {
+      const info = checkShape(name, shape);
       const as = dtype === 'f16' ? 'f16' : 'f32';
       const data = rows ? await store.readRows(name, rows[0], rows[1], as) : as === 'f16' ? await store.readF16Bits(name) : await store.readF32(name);
       done += rows ? ((info.end - info.begin) * (rows[1] - rows[0])) / shape[0] : info.end - info.begin;
@@ -246,7 +284,14 @@ export class ModelWeights {
         for (const t of layerTensors(c, s)) setField(p, t.field, this.alloc(`slot${s}.${t.name.replace(/^model\.layers\.\d+\./, '')}`, t.shape, this.dtypeOf(t)));
         this.gpuLayers.push(p);
       }
+      this.store = store;
+      const cacheBytes = hostCacheBytes ?? DEFAULT_HOST_CACHE_BYTES;
       for (let l = 0; l < c.numLayers; l++) {
+        if (this.hostBytes + this.layerBytes(l) > cacheBytes) {
+          for (const t of layerTensors(c, l)) checkShape(t.name, t.shape);
+          this.host.push(null);
+          continue;
+        }
         const data: HostData[] = [];
         for (const t of layerTensors(c, l)) {
           const d = await readHost(t.name, t.shape, this.dtypeOf(t));

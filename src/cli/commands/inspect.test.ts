@@ -34,9 +34,9 @@ describe('the scoring job on the seven published shapes (inspect\'s fit report)'
     const fit = jobFit(publishedConfig(file), job, desktop, 16e9);
     expect(fit).toMatchObject({ fits: true, residency, reason: null, limitBytes: 16e9 });
     expect(fit.estimate!.total).toBeLessThanOrEqual(16e9);
-    if (residency === 'streamed') expect(fit.estimate!.hostBytes).toBeGreaterThan(12e9);
+    if (residency === 'streamed') expect(fit.estimate!.rereadLayers).toBeGreaterThan(0); // over 4 GiB of host memory: some layers come from the files
     const line = jobFitLine(fit, 'f16');
-    expect(line).toMatch(residency === 'streamed' ? /weights streamed layer by layer — .* of host memory; .* uploaded per step$/ : /weights resident — /);
+    expect(line).toMatch(residency === 'streamed' ? /weights streamed layer by layer — .* of host memory \(\d+ layers re-read from the files at each upload\); .* uploaded per step$/ : /weights resident — /);
   });
 
   it('says why when not even streaming fits', () => {

@@ -16,7 +16,8 @@ export function jobFitLine(fit: JobFit, weights: string): string {
   const e = fit.estimate;
   const gpu = `${formatBytes(e.total)} of GPU memory of ${formatBytes(fit.limitBytes)} allowed`;
   if (fit.residency === 'resident') return `${job}: weights resident — ${gpu}`;
-  return `${job}: weights streamed layer by layer — ${gpu}; ${formatBytes(e.hostBytes)} of host memory; ${formatBytes(e.uploadBytesPerStep)} uploaded per step`;
+  const reread = e.rereadLayers ? ` (${e.rereadLayers} layers re-read from the files at each upload)` : '';
+  return `${job}: weights streamed layer by layer — ${gpu}; ${formatBytes(e.hostBytes)} of host memory${reread}; ${formatBytes(e.uploadBytesPerStep)} uploaded per step`;
 }
 
 export const inspectCommand: Command = {
