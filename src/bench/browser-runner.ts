@@ -20,6 +20,8 @@ export interface BrowserBenchOptions {
   sections?: SectionKey[];
   maxStepSeconds?: number;
   noOrt?: boolean;
+  /** Qwen2.5-0.5B's config.json for the qwen05 section (passed to the page in the query string). */
+  qwen05Config?: Record<string, unknown> | null;
 }
 
 export async function runInBrowser(opts: BrowserBenchOptions, log: (line: string) => void): Promise<BenchReport> {
@@ -45,6 +47,7 @@ export async function runInBrowser(opts: BrowserBenchOptions, log: (line: string
     if (opts.sections) query.set('sections', opts.sections.join(','));
     if (opts.maxStepSeconds !== undefined) query.set('maxStepSeconds', String(opts.maxStepSeconds));
     if (opts.noOrt) query.set('noOrt', '1');
+    if (opts.qwen05Config) query.set('qwen05Config', JSON.stringify(opts.qwen05Config));
     const url = `${base}src/bench/browser/index.html?${query}`;
     log(`browser: ${CHROMIUM_PATH} → ${url}`);
     browser = await launchChromium();

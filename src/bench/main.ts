@@ -3,12 +3,15 @@
 // Shapes scale with --size (software adapters default to small). Compare ratios within one run: these machines
 // are noisy.
 //   npm run bench -- [--size tiny|small|medium|large] [--reps N] [--steps N] [--only <kernel name part>]
-//                    [--sections kernels,training,igia,prune,onnxruntime,export] [--max-step-seconds S] [--no-ort] [--browser]
-// The 'export' section (Node only, no GPU: the streamed export's memory vs its largest tensor) runs after the suite.
+//                    [--sections kernels,training,igia,prune,onnxruntime,export,load,streaming,losshead,qwen05]
+//                    [--max-step-seconds S] [--no-ort] [--browser]
+// The 'export' and 'load' sections (Node only, no GPU: the streamed export's memory vs its largest tensor; checkpoint
+// read throughput and memory) run after the suite. 'qwen05' runs by default from --size small up.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { requestGpu } from '../gpu/device';
+import { SHARED } from '../testing/paths';
 import { SIZES, type SizeName } from './cases';
 import { formatReport, section, SECTION_KEYS, type BenchReport, type SectionKey } from './report';
 
@@ -39,10 +42,13 @@ const options = {
   noOrt: flag('no-ort'),
 };
 
+const qwenPath = path.join(SHARED, 'configs', 'qwen2.5-0.5b.json');
+const qwen05Config = existsSync(qwenPath) ? (JSON.parse(readFileSync(qwenPath, 'utf8')) as Record<string, unknown>) : null;
+
 let report: BenchReport;
 if (flag('browser')) {
   const { runInBrowser } = await import('./browser-runner');
-  report = await runInBrowser(options, (l) => console.log(l));
+  report = await runInBrowser({ ...options, qwen05Config }, (l) => console.log(l));
 } else {
   const { runBenchSuite } = await import('./suite');
   const { loadOrtInNode } = await import('./ort-node');
@@ -54,6 +60,7 @@ if (flag('browser')) {
     size,
     loadOrt: options.noOrt ? null : loadOrtInNode,
     ortUnavailable: 'onnxruntime-web: skipped (--no-ort)',
+    qwen05Config,
     runtime: 'node',
     userAgent: `Node ${process.versions.node}, webgpu (Dawn) ${process.env.VK_ICD_FILENAMES ? `with ${path.basename(process.env.VK_ICD_FILENAMES)}` : ''}`.trim(),
     log: (l) => console.log(l),
@@ -64,6 +71,11 @@ if (!flag('browser') && (!sections || sections.includes('export'))) {
   const { benchExport } = await import('./export');
   const s = (report.sections.export = section('6. export: JS memory while a sparse checkpoint is exported tensor by tensor (Node)', ['model', 'largest tensor MiB', 'written MiB', 'held / largest', 'JS heap+buffers growth / largest', 's']));
   await benchExport(s, (l) => console.log(l));
+}
+if (!flag('browser') && (!sections || sections.includes('load'))) {
+  const { benchLoad } = await import('./load');
+  const s = (report.sections.load = section('7. checkpoint load: reading every tensor through TensorStore vs raw Blob bytes (Node)', ['checkpoint', 'read', 'reads', 's', 'MB/s', 'time / raw', 'largest tensor MiB', 'largest read MiB', 'JS growth MiB', 'growth / largest tensor']));
+  await benchLoad(s, { size: report.size as SizeName, log: (l) => console.log(l) });
 }
 
 console.log('');

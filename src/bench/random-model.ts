@@ -85,23 +85,33 @@ export function loraStepFlops(c: ModelConfig, B: number, T: number): number {
   return 2 * (forwardFlops(c, B, T) - attention) + 3.5 * attention;
 }
 
-/** Weight tensors' names and shapes in checkpoint order. */
-function tensorShapes(c: ModelConfig): Array<{ name: string; shape: number[]; norm: boolean }> {
+/**
+ * Weight tensors' names and shapes in checkpoint order, as the engine reads them: with Qwen2's q/k/v biases and
+ * Qwen3's per-head q/k norms where the config has them.
+ */
+export function tensorShapes(c: ModelConfig): Array<{ name: string; shape: number[]; norm: boolean }> {
   const C = c.hiddenSize;
   const out: Array<{ name: string; shape: number[]; norm: boolean }> = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, C], norm: false }];
   for (let l = 0; l < c.numLayers; l++) {
     out.push({ name: `model.layers.${l}.input_layernorm.weight`, shape: [C], norm: true });
     out.push({ name: `model.layers.${l}.post_attention_layernorm.weight`, shape: [C], norm: true });
-    for (const m of LINEAR_MODULES) out.push({ name: linearWeightName(l, m), shape: linearShape(c, m), norm: false });
+    if (c.qkNorm) {
+      out.push({ name: `model.layers.${l}.self_attn.q_norm.weight`, shape: [c.headDim], norm: true });
+      out.push({ name: `model.layers.${l}.self_attn.k_norm.weight`, shape: [c.headDim], norm: true });
+    }
+    for (const m of LINEAR_MODULES) {
+      const shape = linearShape(c, m);
+      out.push({ name: linearWeightName(l, m), shape, norm: false });
+      if (c.bias[m]) out.push({ name: linearWeightName(l, m).replace(/weight$/, 'bias'), shape: [shape[0]], norm: false });
+    }
   }
   out.push({ name: 'model.norm.weight', shape: [C], norm: true });
   if (!c.tiedEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, C], norm: false });
   return out;
 }
 
-/** Random weights (uniform, std 0.02 as transformers initialises Llama; norms 1) as a TensorStore. */
-export async function randomStore(c: ModelConfig, seed = 1): Promise<TensorStore> {
-  // A pool of BF16 values drawn once; tensors pick from it with a fast generator (xorshift32).
+/** A generator of BF16 bit patterns: uniform weights with std 0.02 (a pool drawn once, picked by xorshift32). */
+export function randomBf16(seed: number): (out: Uint16Array) => Uint16Array {
   const bound = 0.02 * Math.sqrt(3);
   let x = (seed * 2654435761) >>> 0 || 1;
   const next = () => {
@@ -111,12 +121,19 @@ export async function randomStore(c: ModelConfig, seed = 1): Promise<TensorStore
     return x >>> 0;
   };
   const pool = Uint16Array.from({ length: 4096 }, () => numberToBf16Bits(((next() / 4294967296) * 2 - 1) * bound));
+  return (out) => {
+    for (let i = 0; i < out.length; i++) out[i] = pool[next() & 4095];
+    return out;
+  };
+}
+
+/** Random weights (uniform, std 0.02 as transformers initialises Llama; norms 1) as a TensorStore. */
+export async function randomStore(c: ModelConfig, seed = 1): Promise<TensorStore> {
+  const fill = randomBf16(seed);
   const one = numberToBf16Bits(1);
   const tensors: TensorToWrite[] = tensorShapes(c).map(({ name, shape, norm }) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const bits = new Uint16Array(n);
-    if (norm) bits.fill(one);
-    else for (let i = 0; i < n; i++) bits[i] = pool[next() & 4095];
+    const bits = norm ? new Uint16Array(n).fill(one) : fill(new Uint16Array(n));
     return { name, dtype: 'BF16', shape, data: new Uint8Array(bits.buffer) };
   });
   const blob = new Blob(encodeSafetensors(tensors));

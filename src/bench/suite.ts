@@ -4,10 +4,13 @@
 
 import type { Gpu } from '../gpu/device';
 import { kernelCases, SIZES, type BenchShape, type SizeName } from './cases';
+import { benchLossHead } from './losshead';
 import { benchOrt, type OrtLoader } from './ort';
 import { benchPrune } from './prune';
+import { benchQwen05 } from './qwen05';
 import { LLAMA_3_2_1B, type TrainingShape } from './random-model';
 import { fixed, section, SECTION_KEYS, type BenchReport, type BenchSection, type SectionKey } from './report';
+import { benchStreaming } from './streaming';
 import { createTimer } from './timing';
 import { benchTraining } from './training';
 
@@ -36,6 +39,8 @@ export interface SuiteOptions {
   /** onnxruntime-web for this runtime; null: the section says why it did not run. */
   loadOrt: OrtLoader | null;
   ortUnavailable?: string;
+  /** ../shared/configs/qwen2.5-0.5b.json for the qwen05 section (null or absent: the section says why it did not run). */
+  qwen05Config?: Record<string, unknown> | null;
   runtime: BenchReport['runtime'];
   userAgent: string;
   log?: (line: string) => void;
@@ -89,7 +94,8 @@ export async function runBenchSuite(gpu: Gpu, opts: SuiteOptions): Promise<Bench
   const soft = gpu.adapter.isSoftware;
   const reps = opts.reps ?? (soft ? 2 : 20);
   const steps = opts.steps ?? (!soft ? 10 : opts.size === 'tiny' ? 8 : 4);
-  const want = new Set(opts.sections ?? SECTION_KEYS);
+  // qwen05 (a 0.5B-parameter model) is not cheap: by default it runs from --size small up.
+  const want = new Set(opts.sections ?? SECTION_KEYS.filter((k) => k !== 'qwen05' || opts.size !== 'tiny'));
   const shape = SIZES[opts.size];
   const models = MODEL_SIZES[opts.size];
   const report: BenchReport = { runtime: opts.runtime, userAgent: opts.userAgent, adapter: gpu.adapter, size: opts.size, date: new Date().toISOString(), sections: {} };
@@ -126,6 +132,27 @@ export async function runBenchSuite(gpu: Gpu, opts: SuiteOptions): Promise<Bench
     const s = (report.sections.onnxruntime = section('5. the same matmuls through onnxruntime-web (webgpu EP, same device)', ['matmul', 'shape', 'ours ms', 'ORT ms', 'ours GFLOP/s', 'ORT GFLOP/s', 'ORT/ours time', 'max |Δ| / max |y|']));
     if (opts.loadOrt) await benchOrt(gpu, shape, opts.loadOrt, reps, tooSlow, s, log);
     else s.notes.push(opts.ortUnavailable ?? 'onnxruntime-web: not available in this runtime');
+  }
+  if (opts.runtime === 'browser') {
+    // Both read and write files through Node's fs: main.ts runs them after the suite in Node.
+    if (want.has('export')) report.sections.export = { ...section('6. export (Node only)', []), notes: ['not run in the browser: the export bench writes a sparse temp file (npm run bench without --browser)'] };
+    if (want.has('load')) report.sections.load = { ...section('7. checkpoint load (Node only)', []), notes: ['not run in the browser: the load bench reads a temp checkpoint through NodeFileBlob (npm run bench without --browser)'] };
+  }
+  if (want.has('streaming')) {
+    const s = (report.sections.streaming = section('8. streamed vs resident weights: the same LoRA training step (medians of interleaved steps)', ['model', 'weights', 'step ms', 'time / resident', 'engine MiB', 'estimate MiB', 'host MiB', 'uploaded MiB/step', 'estimate MiB/step', 'max |Δloss| vs resident']));
+    await benchStreaming(gpu, models[0], { steps, maxStepSeconds: maxSeconds, flopsPerSecond: linearFlops ?? probed, log }, s);
+  }
+  if (want.has('losshead')) {
+    const s = (report.sections.losshead = section('9. loss head at a large vocabulary: chunked vs unchunked lm_head + cross-entropy (forward, backward to dh)', ['head', 'shape', 'forward ms', 'backward ms', 'time / unchunked', 'scratch MiB', 'memory / (N,V) logits+dlogits', 'loss', 'max |Δdh| / max |dh|', 'timing']));
+    await benchLossHead(gpu, opts.size, { reps, tooSlow, log }, s);
+  }
+  const qwen = section('10. Qwen2.5-0.5B shape: one LoRA + IGIA step end to end (random weights)', ['model', 'weights', 'load s', 'step 1 s', 'step 2 s', 'predicted s', 'tokens/s', 'engine MiB', 'estimate MiB', 'IGIA MiB', 'host MiB', 'first loss', 'ln V']);
+  if (want.has('qwen05')) {
+    report.sections.qwen05 = qwen;
+    await benchQwen05(gpu, { rawConfig: opts.qwen05Config ?? null, batchSize: 1, seqLen: 16, maxStepSeconds: maxSeconds, flopsPerSecond: linearFlops ?? probed, log }, qwen);
+  } else if (!opts.sections) {
+    report.sections.qwen05 = qwen;
+    qwen.notes.push('not run by default at --size tiny (it builds a 0.5B-parameter model); --sections qwen05 runs it');
   }
   return report;
 }

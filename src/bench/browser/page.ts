@@ -46,6 +46,7 @@ try {
     sections: q.get('sections')?.split(',') as SectionKey[] | undefined,
     maxStepSeconds: num('maxStepSeconds'),
     loadOrt: q.has('noOrt') ? null : loadOrt,
+    qwen05Config: q.has('qwen05Config') ? (JSON.parse(q.get('qwen05Config')!) as Record<string, unknown>) : null,
     ortUnavailable: 'onnxruntime-web: skipped (--no-ort)',
     runtime: 'browser',
     userAgent: navigator.userAgent,
