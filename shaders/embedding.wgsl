@@ -1,10 +1,11 @@
-// Token embedding: out (B, T, C) = wte[ids] (wte (V, C) f32). No backward: embeddings stay frozen under LoRA.
+// Token embedding: out (B, T, C) = wte[ids]; wte (V, C) of element type W (f32 or f16: weights_*.wgsl, prepended).
+// No backward: embeddings stay frozen under LoRA.
 // An embedding too large for one binding is held in row parts (part p = rows [row_start, row_start + Vp) of the
 // whole): a call over one part writes only the rows of out whose id falls in that part, so one call per part fills
 // them all. With zero_outside == 1 (a whole table, row_start 0) a token id outside [0, V) gives a zero row (the data
 // pipeline validates ids before they reach the GPU).
 // Write semantics: embeddingForward: out `=` on rows whose id is in the part; other rows untouched, or `= 0` when
-// zero_outside == 1. embedding_f16.wgsl is the same with wte stored f16.
+// zero_outside == 1.
 
 struct Params {
   n: u32, // B·T·C
@@ -16,7 +17,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>; // (B, T, C)
 @group(0) @binding(1) var<storage, read> ids: array<i32>; // (B, T)
-@group(0) @binding(2) var<storage, read> wte: array<f32>; // (Vp, C): rows [row_start, row_start + Vp) of the whole (V, C)
+@group(0) @binding(2) var<storage, read> wte: array<W>; // (Vp, C): rows [row_start, row_start + Vp) of the whole (V, C)
 @group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
@@ -28,5 +29,5 @@ fn embeddingForward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
     if (p.zero_outside == 1u) { out[i] = 0.0; }
     return;
   }
-  out[i] = wte[u32(local) * p.C + i % p.C];
+  out[i] = f32(wte[u32(local) * p.C + i % p.C]);
 }

@@ -1,12 +1,12 @@
 // matmul: c (M, N) = alpha · op(a) (M, K) · op(b) (K, N) + bias (N)      when accumulate == 0
 //         c (M, N) += alpha · op(a) · op(b) + bias                         when accumulate == 1
 // op(a) = a stored (M, K), or aᵀ of a stored (K, M) when TRANS_A; op(b) = b stored (K, N), or bᵀ of b stored
-// (N, K) when TRANS_B. f32 throughout. The TS entry points name the uses: linearForward (TRANS_B),
+// (N, K) when TRANS_B. b is a weight of element type W (weights_f32.wgsl / weights_f16.wgsl, prepended), read as
+// f32; everything else f32, accumulation f32. The TS entry points name the uses: linearForward (TRANS_B),
 // linearBackward (dinp: plain; dweight: TRANS_A), loraForward / loraBackward.
 // Tiling: a WG_X × WG_Y workgroup computes a (4·WG_Y) × (4·WG_X) tile of c, 4×4 per invocation, through 16-deep
 // k slices of a and b staged in workgroup memory. Edges (M, N, K not multiples of the tile) load zeros and skip
 // stores. WG_X = WG_Y = 16 suits GPUs; software adapters, where barriers are costly, prefer 8.
-// Shares its body with matmul_f16.wgsl (b stored as f16): keep the two in step.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -29,7 +29,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> c: array<f32>; // (M, N)
 @group(0) @binding(1) var<storage, read> a: array<f32>; // (M, K), or (K, M) when TRANS_A
-@group(0) @binding(2) var<storage, read> b: array<f32>; // (K, N), or (N, K) when TRANS_B
+@group(0) @binding(2) var<storage, read> b: array<W>; // (K, N), or (N, K) when TRANS_B
 @group(0) @binding(3) var<storage, read> bias: array<f32>; // (N), read when has_bias == 1
 @group(0) @binding(4) var<uniform> p: Params;
 
@@ -44,8 +44,8 @@ fn load_a(m: u32, k: u32) -> f32 {
 
 fn load_b(k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
-  if (TRANS_B) { return b[n * p.K + k]; }
-  return b[k * p.N + n];
+  if (TRANS_B) { return f32(b[n * p.K + k]); }
+  return f32(b[k * p.N + n]);
 }
 
 @compute @workgroup_size(WG_X, WG_Y)

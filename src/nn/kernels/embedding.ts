@@ -2,8 +2,7 @@
 // parts (an embedding larger than one storage binding: tensor.ts createRowParts).
 // Write semantics: out `=` (see embeddingForward for a single part).
 
-import embeddingF32 from '../../../shaders/embedding.wgsl?raw';
-import embeddingF16 from '../../../shaders/embedding_f16.wgsl?raw';
+import embeddingWgsl from '../../../shaders/embedding.wgsl?raw';
 import type { KernelCall } from '../../gpu/kernel';
 import { rowPartsRows, type RowPart, type Tensor } from '../../gpu/tensor';
 import { expectDType, expectNumel, grid1D, u32, type KernelLib } from './lib';
@@ -35,7 +34,7 @@ function embeddingCall(lib: KernelLib, out: Tensor, ids: Tensor, wte: Tensor, ro
   const f16 = wte.dtype === 'f16';
   const n = out.numel;
   return lib.call(
-    { label: f16 ? 'embedding_f16' : 'embedding', code: f16 ? embeddingF16 : embeddingF32, entryPoint: 'embeddingForward', bindings: ['write', 'read', 'read', 'uniform'], common: false },
+    { label: f16 ? 'embedding_f16' : 'embedding', code: embeddingWgsl, weights: f16 ? 'f16' : 'f32', entryPoint: 'embeddingForward', bindings: ['write', 'read', 'read', 'uniform'], common: false },
     `embeddingForward(${out.label}, ${wte.label})`,
     [out, ids, wte],
     grid1D(n, 256),

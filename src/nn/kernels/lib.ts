@@ -2,6 +2,8 @@
 // plus the shape checks every kernel entry point makes before it builds a KernelCall.
 
 import common from '../../../shaders/common.wgsl?raw';
+import weightsF16 from '../../../shaders/weights_f16.wgsl?raw';
+import weightsF32 from '../../../shaders/weights_f32.wgsl?raw';
 import { Kernel, type BindingKind, type KernelCall, type Uniforms, type Workgroups } from '../../gpu/kernel';
 import { createTensor, type GpuDType, type Tensor } from '../../gpu/tensor';
 
@@ -12,6 +14,11 @@ export interface KernelSource {
   entryPoint: string;
   bindings: readonly BindingKind[];
   constants?: Record<string, number>;
+  /**
+   * The element type W of the weight the kernel reads: prepends shaders/weights_f32.wgsl or weights_f16.wgsl
+   * (`alias W = …`; the f16 one starts with `enable f16;`). Kernels that read no weight leave it out.
+   */
+  weights?: 'f32' | 'f16';
   /**
    * Prepend shaders/common.wgsl (default true; f16 kernels must start with `enable f16;` and set false).
    * Kernels built on common get WG = the library's reduction workgroup size unless constants set it.
@@ -67,7 +74,8 @@ export class KernelLib {
     const key = `${src.label}:${src.entryPoint}:${JSON.stringify(constants ?? {})}`;
     let k = this.kernels.get(key);
     if (!k) {
-      const code = src.common === false ? src.code : `${common}\n${src.code}`;
+      const prelude = src.weights === 'f16' ? `${weightsF16}\n` : src.weights === 'f32' ? `${weightsF32}\n` : '';
+      const code = `${prelude}${src.common === false ? '' : `${common}\n`}${src.code}`;
       k = new Kernel(this.device, { label: src.label, code, entryPoint: src.entryPoint, bindings: [...src.bindings], constants });
       this.kernels.set(key, k);
     }

@@ -3,8 +3,7 @@
 // Write semantics: forward outputs `=` (loraForward's `out` is `+=`: it adds to the base layer's output);
 // gradients `+=`, except loraBackward's scratch `dh` (`=`).
 
-import matmulF32 from '../../../shaders/matmul.wgsl?raw';
-import matmulF16 from '../../../shaders/matmul_f16.wgsl?raw';
+import matmulWgsl from '../../../shaders/matmul.wgsl?raw';
 import biasWgsl from '../../../shaders/bias.wgsl?raw';
 import type { KernelCall } from '../../gpu/kernel';
 import type { Tensor } from '../../gpu/tensor';
@@ -43,7 +42,8 @@ export function matmul(lib: KernelLib, label: string, args: MatmulArgs): KernelC
   const wg = lib.tuning.matmulWorkgroup;
   const src: KernelSource = {
     label: f16 ? 'matmul_f16' : 'matmul',
-    code: f16 ? matmulF16 : matmulF32,
+    code: matmulWgsl,
+    weights: f16 ? 'f16' : 'f32',
     entryPoint: 'matmul',
     bindings: ['write', 'read', 'read', 'read', 'uniform'],
     constants: { TRANS_A: args.transA ? 1 : 0, TRANS_B: args.transB ? 1 : 0, WG_X: wg, WG_Y: wg },
