@@ -109,5 +109,14 @@ export function toFloat16Bits(bytes: Uint8Array, dtype: WeightDType): Uint16Arra
     const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
     return new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2).slice();
   }
-  return new Uint16Array(fromFloat32(toFloat32(bytes, dtype), 'F16').buffer);
+  // In blocks: a whole f32 copy of a large tensor would take twice the f16 result's memory again.
+  const size = dtypeBytes(dtype);
+  const n = bytes.byteLength / size;
+  const out = new Uint16Array(n);
+  const BLOCK = 1 << 16;
+  for (let i = 0; i < n; i += BLOCK) {
+    const f = toFloat32(bytes.subarray(i * size, Math.min(n, i + BLOCK) * size), dtype);
+    for (let k = 0; k < f.length; k++) out[i + k] = numberToF16Bits(f[k]);
+  }
+  return out;
 }
