@@ -1,6 +1,6 @@
 // One job of the GPU engine on a Llama-family decoder (Llama, Mistral, Qwen2, Qwen3) with LoRA adapters: the
-// activations of one (B, T) shape and every KernelCall over them, built once, on weights that live apart
-// (./weights.ts: uploaded once per device and shared by every job; resident, or streamed layer by layer).
+// activations of one (B, T) shape and every KernelCall over them, built once (./decoder.ts), on weights that live
+// apart (./weights.ts: uploaded once per device and shared by every job; resident, or streamed layer by layer).
 // The step loop only writes the batch and uniforms and encodes the prepared calls: forward → zero grads → backward.
 // Frozen weights get no gradients; the gradient flows through them (dx = dy·W). Full fine-tuning would add
 // dweight tensors to `LinearParams` and pass them to linearBackward where it now passes null.
@@ -12,17 +12,18 @@ import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
 import type { KernelCall } from '../gpu/kernel';
 import { createTensor, readback, upload, type GpuDType, type Tensor } from '../gpu/tensor';
-import { LINEAR_MODULES, linearShape, type LinearModule, type ModelConfig } from '../model/config';
+import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
-import { Kernels, ropeTables, type AttentionShape } from './kernels';
-import { LossHead } from './loss-head';
-import { adapterName, loraScale, type LoraAdapter, type LoraConfig } from './lora';
+import { buildDecoder, type DecoderCalls, type GpuAdapter } from './decoder';
+import { Kernels } from './kernels';
+import { adapterName, type LoraAdapter, type LoraConfig } from './lora';
 import { checkJobMemory, planResidency, type ResidencyChoice } from './memory';
 import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
 import { ModelWeights, type LayerParams } from './weights';
 
 export type { WeightPrecision, WeightStorage } from './precision';
 export type { LayerParams, LinearParams, Residency } from './weights';
+export type { GpuAdapter } from './decoder';
 
 /** f16 weight storage when the device has shader-f16 (half the memory), else f32: what 'auto' resolves to. */
 export const preferredWeightStorage = (gpu: Gpu): WeightStorage => resolveWeightStorage('auto', gpu.adapter).storage;
@@ -61,35 +62,6 @@ export interface EngineOptions extends JobOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** One adapter on the GPU: values, clipped gradients (after a step's clip), and AdamW moments. */
-export interface GpuAdapter {
-  layer: number;
-  module: LinearModule;
-  name: string;
-  inFeatures: number;
-  outFeatures: number;
-  A: Tensor; // (r, in)
-  B: Tensor; // (out, r)
-  dA: Tensor; // (r, in)
-  dB: Tensor; // (out, r)
-  mA: Tensor; vA: Tensor; // (r, in)
-  mB: Tensor; vB: Tensor; // (out, r)
-}
-
-/** The activations of one layer that its backward pass reads. Shared by every layer under checkpointing. */
-interface LayerActs {
-  h1: Tensor; rstd1: Tensor; // (B, T, C), (B, T)
-  q: Tensor; k: Tensor; v: Tensor; // (B, T, NH, HD), (B, T, NKV, HD) ×2; q and k after RoPE
-  /** Qwen3: q and k as projected (before the per-head norm) and the norms' rstd; null elsewhere. */
-  qLin: Tensor | null; kLin: Tensor | null; // (B, T, NH, HD), (B, T, NKV, HD)
-  rstdQ: Tensor | null; rstdK: Tensor | null; // (B, T, NH), (B, T, NKV)
-  att: Tensor; lse: Tensor; // (B, T, NH, HD), (B, NH, T)
-  x2: Tensor; // (B, T, C) residual stream after attention
-  h2: Tensor; rstd2: Tensor; // (B, T, C), (B, T)
-  gate: Tensor; up: Tensor; act: Tensor; // (B, T, F)
-  loraH: Partial<Record<LinearModule, Tensor>>; // (B, T, r): x·Aᵀ
-}
-
 /** Host-side batch: rows of up to T tokens; shorter rows are right-padded (token 0, loss mask 0). */
 export interface Batch {
   ids: ArrayLike<number>[];
@@ -121,14 +93,8 @@ export class GpuModel {
   /** Per-position loss of the last forward: −log p(ids[t+1] | ids[..t]) where lossMask[t+1] == 1, else 0 (eval reads it). */
   readonly tokenLosses: Tensor; // (B, T)
 
-  private readonly embedCalls: KernelCall[] = [];
-  private readonly layerForwardCalls: KernelCall[][] = [];
-  private readonly headForwardCalls: KernelCall[] = [];
-  readonly zeroGradCalls: KernelCall[] = [];
-  private readonly headBackwardCalls: KernelCall[] = [];
-  private readonly layerBackwardCalls: KernelCall[][] = [];
-  /** lm_head + cross-entropy in row chunks: the (B, T, V) logits are never whole. */
-  private lossHead!: LossHead;
+  /** Every call of the job, built once (./decoder.ts); the loss head runs lm_head + cross-entropy in row chunks. */
+  private calls!: DecoderCalls;
 
   /** Bytes of every GPU buffer this job allocated (kernel uniforms and the kernels' own scratch aside; weights apart). */
   jobBytes = 0;
@@ -187,7 +153,12 @@ export class GpuModel {
     checkJobMemory(weights, jobPlanOf({ ...opts, checkpointing }, weights.storage), opts.memoryBudget);
     const model = new GpuModel(weights, opts, ownsWeights);
     if (opts.lora) model.uploadAdapters(opts.lora, opts.adapters);
-    model.build(opts.lossChunkRows);
+    model.calls = buildDecoder({
+      kernels: model.kernels, weights, device: model.gpu.device, B: model.B, T: model.T, lora: model.lora, adapters: model.adapters,
+      training: model.training, checkpointing: model.checkpointing, ids: model.ids, lossMask: model.lossMask, stats: model.stats,
+      tokenLosses: model.tokenLosses, lossChunkRows: opts.lossChunkRows, alloc: (label, shape, dtype) => model.alloc(label, shape, dtype),
+    });
+    model.jobBytes += model.calls.lossHead.bytes;
     return model;
   }
 
@@ -252,164 +223,6 @@ export class GpuModel {
     }
   }
 
-  /** Allocate activations and build forward, zero-grad and backward calls. */
-  private build(lossChunkRows?: number): void {
-    const c = this.config;
-    const k = this.kernels;
-    const w = this.weights;
-    const { B, T } = this;
-    const C = c.hiddenSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize;
-    const r = this.lora?.rank ?? 0;
-    const scale = this.lora ? loraScale(this.lora) : 0;
-    const attnShape: AttentionShape = { B, T, NH, NKV, HD, window: c.slidingWindow };
-    const adapterOf = new Map(this.adapters.map((a) => [a.name, a]));
-    const qk = c.qkNorm;
-
-    const tables = ropeTables(c.rope, HD, T);
-    const cos = this.alloc('rope.cos', [T, HD]); // (T, HD)
-    const sin = this.alloc('rope.sin', [T, HD]); // (T, HD)
-    upload(this.gpu.device, cos, tables.cos);
-    upload(this.gpu.device, sin, tables.sin);
-
-    // Residual stream: resid[l] is layer l's input, resid[L] the final hidden state.
-    const resid = Array.from({ length: c.numLayers + 1 }, (_, l) => this.alloc(`resid.${l}`, [B, T, C]));
-    const makeActs = (tag: string): LayerActs => {
-      const loraH: Partial<Record<LinearModule, Tensor>> = {};
-      if (this.lora) for (const m of this.lora.modules) loraH[m] = this.alloc(`${tag}.lora_h.${m}`, [B, T, r]);
-      return {
-        h1: this.alloc(`${tag}.h1`, [B, T, C]), rstd1: this.alloc(`${tag}.rstd1`, [B, T]),
-        q: this.alloc(`${tag}.q`, [B, T, NH, HD]), k: this.alloc(`${tag}.k`, [B, T, NKV, HD]), v: this.alloc(`${tag}.v`, [B, T, NKV, HD]),
-        qLin: qk ? this.alloc(`${tag}.q_lin`, [B, T, NH, HD]) : null, kLin: qk ? this.alloc(`${tag}.k_lin`, [B, T, NKV, HD]) : null,
-        rstdQ: qk ? this.alloc(`${tag}.rstd_q`, [B, T, NH]) : null, rstdK: qk ? this.alloc(`${tag}.rstd_k`, [B, T, NKV]) : null,
-        att: this.alloc(`${tag}.att`, [B, T, NH, HD]), lse: this.alloc(`${tag}.lse`, [B, NH, T]),
-        x2: this.alloc(`${tag}.x2`, [B, T, C]),
-        h2: this.alloc(`${tag}.h2`, [B, T, C]), rstd2: this.alloc(`${tag}.rstd2`, [B, T]),
-        gate: this.alloc(`${tag}.gate`, [B, T, F]), up: this.alloc(`${tag}.up`, [B, T, F]), act: this.alloc(`${tag}.act`, [B, T, F]),
-        loraH,
-      };
-    };
-    const shared = this.checkpointing ? makeActs('layer') : null;
-    const acts = Array.from({ length: c.numLayers }, (_, l) => shared ?? makeActs(`layer.${l}`));
-    // Forward scratch: q and k before RoPE, and the projections added onto the residual stream.
-    const qPre = this.alloc('scratch.q_pre', [B, T, NH, HD]);
-    const kPre = this.alloc('scratch.k_pre', [B, T, NKV, HD]);
-    const proj = this.alloc('scratch.proj', [B, T, C]);
-
-    /** out = inp·Wᵀ (+ b) (+ s·(inp·Aᵀ)·Bᵀ) */
-    const linear = (l: number, m: LinearModule, out: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
-      const p = w.layer(l).linear[m];
-      const calls = k.linearForward(out, inp, p.W, p.b);
-      const ad = adapterOf.get(adapterName(l, m));
-      if (ad) calls.push(...k.loraForward(out, a.loraH[m]!, inp, ad.A, ad.B, scale));
-      return calls;
-    };
-    /** q (or k) projection into `pre` (RoPE's input): through Qwen3's per-head norm where the model has one. */
-    const qkProjection = (l: number, m: 'q_proj' | 'k_proj', pre: Tensor, a: LayerActs): KernelCall[] => {
-      const [lin, rstd, norm] = m === 'q_proj' ? [a.qLin, a.rstdQ, w.layer(l).qNorm] : [a.kLin, a.rstdK, w.layer(l).kNorm];
-      if (!lin) return linear(l, m, pre, a.h1, a);
-      return [...linear(l, m, lin, a.h1, a), ...k.rmsnormForward(pre, rstd!, lin, norm!, c.rmsNormEps)];
-    };
-
-    const layerForward = (l: number): KernelCall[] => {
-      const p = w.layer(l);
-      const a = acts[l];
-      return [
-        ...k.rmsnormForward(a.h1, a.rstd1, resid[l], p.inputNorm, c.rmsNormEps),
-        ...qkProjection(l, 'q_proj', qPre, a),
-        ...qkProjection(l, 'k_proj', kPre, a),
-        ...linear(l, 'v_proj', a.v, a.h1, a),
-        ...k.ropeForward(a.q, qPre, cos, sin, T, NH),
-        ...k.ropeForward(a.k, kPre, cos, sin, T, NKV),
-        ...k.attentionForward(a.att, a.lse, a.q, a.k, a.v, attnShape),
-        ...linear(l, 'o_proj', proj, a.att, a),
-        ...k.residualForward(a.x2, resid[l], proj),
-        ...k.rmsnormForward(a.h2, a.rstd2, a.x2, p.postNorm, c.rmsNormEps),
-        ...linear(l, 'gate_proj', a.gate, a.h2, a),
-        ...linear(l, 'up_proj', a.up, a.h2, a),
-        ...k.swigluForward(a.act, a.gate, a.up),
-        ...linear(l, 'down_proj', proj, a.act, a),
-        ...k.residualForward(resid[l + 1], a.x2, proj),
-      ];
-    };
-    for (let l = 0; l < c.numLayers; l++) this.layerForwardCalls.push(layerForward(l));
-
-    const hf = this.alloc('final.h', [B, T, C]);
-    const rstdf = this.alloc('final.rstd', [B, T]);
-    const lossLse = this.alloc('loss.lse', [B, T]);
-    const dh = this.training ? this.alloc('grad.h', [B, T, C]) : null; // d of a norm's output
-    this.lossHead = new LossHead(k, {
-      hf, ids: this.ids, mask: this.lossMask, lmHeadParts: w.lmHeadParts, V: c.vocabSize, T,
-      losses: this.tokenLosses, lse: lossLse, stats: this.stats, training: this.training, dh: dh ?? undefined, chunkRows: lossChunkRows,
-    });
-    this.jobBytes += this.lossHead.bytes;
-    this.embedCalls.push(...k.embeddingForwardParts(resid[0], this.ids, w.embedParts));
-    this.headForwardCalls.push(...k.rmsnormForward(hf, rstdf, resid[c.numLayers], w.finalNorm, c.rmsNormEps), ...this.lossHead.forwardCalls);
-    if (!this.training || !dh) return;
-
-    for (const a of this.adapters) this.zeroGradCalls.push(...k.fill(a.dA), ...k.fill(a.dB));
-
-    // Backward scratch, shared by every layer (each is zeroed before the kernels that accumulate into it).
-    const dresid = this.alloc('grad.resid', [B, T, C]); // d(loss)/d(residual stream), carried down the layers
-    const datt = this.alloc('grad.att', [B, T, NH, HD]);
-    const dq = this.alloc('grad.q', [B, T, NH, HD]);
-    const dk = this.alloc('grad.k', [B, T, NKV, HD]);
-    const dv = this.alloc('grad.v', [B, T, NKV, HD]);
-    const dqPre = this.alloc('grad.q_pre', [B, T, NH, HD]);
-    const dkPre = this.alloc('grad.k_pre', [B, T, NKV, HD]);
-    const dqLin = qk ? this.alloc('grad.q_lin', [B, T, NH, HD]) : null;
-    const dkLin = qk ? this.alloc('grad.k_lin', [B, T, NKV, HD]) : null;
-    const delta = this.alloc('grad.att_delta', [B, NH, T]);
-    const dact = this.alloc('grad.act', [B, T, F]);
-    const dgate = this.alloc('grad.gate', [B, T, F]);
-    const dup = this.alloc('grad.up', [B, T, F]);
-    const dloraH = r > 0 ? this.alloc('grad.lora_h', [B, T, r]) : null;
-
-    /** dinp += dout·(W + s·B·A); the adapter's dA, dB accumulate. */
-    const linearBack = (l: number, m: LinearModule, dinp: Tensor, dout: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
-      const calls = k.linearBackward(dinp, null, null, dout, inp, w.layer(l).linear[m].W);
-      const ad = adapterOf.get(adapterName(l, m));
-      if (ad) calls.push(...k.loraBackward(dinp, ad.dA, ad.dB, dloraH!, dout, inp, a.loraH[m]!, ad.A, ad.B, scale));
-      return calls;
-    };
-    /** The q (or k) projection's backward from d(RoPE input): through the per-head norm first where there is one. */
-    const qkProjectionBack = (l: number, m: 'q_proj' | 'k_proj', dpre: Tensor, a: LayerActs): KernelCall[] => {
-      const [lin, rstd, norm, dlin] = m === 'q_proj' ? [a.qLin, a.rstdQ, w.layer(l).qNorm, dqLin] : [a.kLin, a.rstdK, w.layer(l).kNorm, dkLin];
-      if (!lin) return linearBack(l, m, dh, dpre, a.h1, a);
-      return [...k.rmsnormBackward(dlin!, null, dpre, lin, norm!, rstd!), ...linearBack(l, m, dh, dlin!, a.h1, a)];
-    };
-    const zero = (...ts: Array<Tensor | null>) => ts.flatMap((t) => (t ? k.fill(t) : []));
-
-    this.headBackwardCalls.push(
-      ...zero(dh, dresid),
-      ...this.lossHead.backwardCalls,
-      ...k.rmsnormBackward(dresid, null, dh, resid[c.numLayers], w.finalNorm, rstdf),
-    );
-    for (let l = 0; l < c.numLayers; l++) {
-      const p = w.layer(l);
-      const a = acts[l];
-      this.layerBackwardCalls.push([
-        // resid[l+1] = x2 + down(act): dresid flows on to x2 unchanged
-        ...zero(dact, dgate, dup, dh),
-        ...linearBack(l, 'down_proj', dact, dresid, a.act, a),
-        ...k.swigluBackward(dgate, dup, dact, a.gate, a.up),
-        ...linearBack(l, 'gate_proj', dh, dgate, a.h2, a),
-        ...linearBack(l, 'up_proj', dh, dup, a.h2, a),
-        ...k.rmsnormBackward(dresid, null, dh, a.x2, p.postNorm, a.rstd2),
-        // x2 = resid[l] + o_proj(att)
-        ...zero(datt, dq, dk, dv, dqPre, dkPre, dqLin, dkLin, dh),
-        ...linearBack(l, 'o_proj', datt, dresid, a.att, a),
-        ...k.attentionBackward(dq, dk, dv, delta, datt, a.att, a.q, a.k, a.v, a.lse, attnShape),
-        ...k.ropeBackward(dqPre, dq, cos, sin, T, NH),
-        ...k.ropeBackward(dkPre, dk, cos, sin, T, NKV),
-        ...qkProjectionBack(l, 'q_proj', dqPre, a),
-        ...qkProjectionBack(l, 'k_proj', dkPre, a),
-        ...linearBack(l, 'v_proj', dh, dv, a.h1, a),
-        // The embedding is frozen: layer 0's input needs no gradient.
-        ...(l > 0 ? k.rmsnormBackward(dresid, null, dh, resid[l], p.inputNorm, a.rstd1) : []),
-      ]);
-    }
-  }
-
   /**
    * The submits of one pass in order. Resident: everything in one. Streamed: each decoder layer on its own, after
    * its weights; the backward walks the layers down again, re-running each layer's forward (checkpointing).
@@ -418,12 +231,12 @@ export class GpuModel {
     const L = this.config.numLayers;
     const layers = Array.from({ length: L }, (_, l) => l);
     const forward: Segment[] = [
-      { layer: null, calls: this.embedCalls },
-      ...layers.map((l) => ({ layer: l, calls: this.layerForwardCalls[l] })),
-      { layer: null, calls: grads ? [...this.headForwardCalls, ...this.zeroGradCalls, ...this.headBackwardCalls] : this.headForwardCalls },
+      { layer: null, calls: this.calls.embed },
+      ...layers.map((l) => ({ layer: l, calls: this.calls.layerForward[l] })),
+      { layer: null, calls: grads ? [...this.calls.headForward, ...this.calls.zeroGrad, ...this.calls.headBackward] : this.calls.headForward },
     ];
     const backward: Segment[] = grads
-      ? layers.reverse().map((l) => ({ layer: l, calls: this.checkpointing ? [...this.layerForwardCalls[l], ...this.layerBackwardCalls[l]] : this.layerBackwardCalls[l] }))
+      ? layers.reverse().map((l) => ({ layer: l, calls: this.checkpointing ? [...this.calls.layerForward[l], ...this.calls.layerBackward[l]] : this.calls.layerBackward[l] }))
       : [];
     const all = [...forward, ...backward];
     return this.weights.streamed ? all : [{ layer: null, calls: all.flatMap((s) => s.calls) }];
@@ -511,7 +324,7 @@ export class GpuModel {
    * in host memory, for tests and small models.
    */
   readLogits(): Promise<Float32Array> {
-    return this.lossHead.readLogits(this.gpu.device);
+    return this.calls.lossHead.readLogits(this.gpu.device);
   }
 
   /** Per-position losses (B, T) of the last forward pass: position t's loss predicts token t+1 (0 where not counted). */
@@ -536,9 +349,9 @@ export class GpuModel {
 
   destroy(): void {
     for (const t of this.owned) t.buffer.destroy();
-    const calls = [this.embedCalls, ...this.layerForwardCalls, this.headForwardCalls, this.zeroGradCalls, this.headBackwardCalls, ...this.layerBackwardCalls];
+    const calls = [this.calls.embed, ...this.calls.layerForward, this.calls.headForward, this.calls.zeroGrad, this.calls.headBackward, ...this.calls.layerBackward];
     for (const c of calls.flat()) c.destroy();
-    this.lossHead.destroy();
+    this.calls.lossHead.destroy();
     this.kernels.lib.unused.buffer.destroy();
     if (this.ownsWeights) this.weights.destroy();
   }
