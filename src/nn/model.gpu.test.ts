@@ -6,26 +6,14 @@ import { normalizeConfig } from '../model/config';
 import { FIXTURE_MODELS, fixtureDir } from '../testing/paths';
 import { testGpu } from '../testing/gpu';
 import { Generator } from './generate';
-import { DEFAULT_LORA, initLoraAdapters, loadLoraAdapters } from './lora';
+import { DEFAULT_LORA, initLoraAdapters } from './lora';
 import { estimateMemory } from './memory';
-import { GpuModel, type Batch } from './model';
+import { GpuModel } from './model';
 import { maxScaledAbsError, relError, relL2 } from './reference/compare';
-import { loadFixtureModel, openReference } from './reference/fixture';
+import { batchRows as rows, loadFixtureModel, loraGradCase, openReference } from './reference/fixture';
 import { loraState, ReferenceModel } from './reference/model';
 
 const gpu = await testGpu();
-
-const rows = (a: Int32Array, B: number, T: number) => Array.from({ length: B }, (_, b) => a.subarray(b * T, (b + 1) * T));
-
-async function loraGradCase(name: string) {
-  const dir = fixtureDir(name);
-  const fm = await loadFixtureModel(dir);
-  const ref = await openReference(dir, 'lora_grad.safetensors');
-  const [B, T] = ref.info('input_ids').shape;
-  const adapters = await loadLoraAdapters(fm.config, DEFAULT_LORA, (n) => ref.readF32(n));
-  const batch: Batch = { ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(await ref.readI32('loss_mask'), B, T) };
-  return { fm, ref, B, T, adapters, batch };
-}
 
 async function expectFixtureGrads(model: GpuModel, ref: Awaited<ReturnType<typeof openReference>>) {
   const got = await model.readAdapters();

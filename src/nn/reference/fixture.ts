@@ -10,6 +10,7 @@ import { DEFAULT_LORA, loadLoraAdapters, type LoraAdapter } from '../lora';
 import { loraState, ReferenceModel } from './model';
 import { referenceScoringRun, warmupLr, type ScoringStep } from './train';
 import { loadModelWeights, type ModelWeights } from './weights';
+import { fixtureDir } from '../../testing/paths';
 
 export interface FixtureModel {
   config: ModelConfig;
@@ -28,6 +29,20 @@ export async function loadFixtureModel(dir: string): Promise<FixtureModel> {
 export async function openReference(dir: string, name: string): Promise<TensorStore> {
   const file = path.join(dir, 'reference', name);
   return TensorStore.fromFiles([await SafetensorsFile.open(await openFile(file), name)]);
+}
+
+/** The rows of a (B, T) row-major array. */
+export const batchRows = (a: Int32Array, B: number, T: number): Int32Array[] => Array.from({ length: B }, (_, b) => a.subarray(b * T, (b + 1) * T));
+
+/** A fixture's lora_grad.safetensors case: the model, its reference, the adapters it used and its batch. */
+export async function loraGradCase(name: string) {
+  const dir = fixtureDir(name);
+  const fm = await loadFixtureModel(dir);
+  const ref = await openReference(dir, 'lora_grad.safetensors');
+  const [B, T] = ref.info('input_ids').shape;
+  const adapters = await loadLoraAdapters(fm.config, DEFAULT_LORA, (n) => ref.readF32(n));
+  const batch = { ids: batchRows(await ref.readI32('input_ids'), B, T), lossMask: batchRows(await ref.readI32('loss_mask'), B, T) };
+  return { fm, ref, B, T, adapters, batch };
 }
 
 export interface FixtureScoring extends FixtureModel {
