@@ -233,7 +233,7 @@ export class ModelWeights {
     name: string,
     shape: [number, number],
     dtype: GpuDType,
-    check: (name: string, shape: number[], dtype: GpuDType, rows?: [number, number]) => Promise<HostData>,
+    read: (name: string, shape: number[], dtype: GpuDType, rows?: [number, number]) => Promise<HostData>,
   ): Promise<RowPart[]> {
     const [rows, cols] = shape;
     const plan = planRowParts(rows, cols, elementBytes(dtype), bindingLimit(this.gpu.device));
@@ -241,7 +241,7 @@ export class ModelWeights {
     const slice = Math.max(1, Math.floor(UPLOAD_SLICE_BYTES / (cols * elementBytes(dtype))));
     for (let r = 0; r < rows; r += slice) {
       const r1 = Math.min(rows, r + slice);
-      uploadRows(this.gpu.device, parts, r, await check(name, shape, dtype, [r, r1]));
+      uploadRows(this.gpu.device, parts, r, await read(name, shape, dtype, [r, r1]));
     }
     return parts;
   }
@@ -251,7 +251,6 @@ export class ModelWeights {
     const C = c.hiddenSize;
     const total = engineTensorNames(c).reduce((s, n) => s + store.info(n).end - store.info(n).begin, 0);
     let done = 0;
-    /** Matrices may be f16; norms and biases stay f32 (small, and read by f32-only kernels). */
     const checkShape = (name: string, shape: number[]) => {
       const info = store.info(name);
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
@@ -262,6 +261,7 @@ export class ModelWeights {
       }
       return info;
     };
+    /** Matrices may be f16; norms and biases stay f32 (small, and read by f32-only kernels). */
     const readHost = async (name: string, shape: number[], dtype: GpuDType, rows?: [number, number]): Promise<HostData> => {
       const info = checkShape(name, shape);
       const as = dtype === 'f16' ? 'f16' : 'f32';
@@ -288,7 +288,12 @@ export class ModelWeights {
       const cacheBytes = hostCacheBytes ?? DEFAULT_HOST_CACHE_BYTES;
       for (let l = 0; l < c.numLayers; l++) {
         if (this.hostBytes + this.layerBytes(l) > cacheBytes) {
-          for (const t of layerTensors(c, l)) checkShape(t.name, t.shape);
+          // Re-read from the files at each upload: checked now, read then.
+          for (const t of layerTensors(c, l)) {
+            const info = checkShape(t.name, t.shape);
+            done += info.end - info.begin;
+          }
+          onProgress?.(done, total);
           this.host.push(null);
           continue;
         }
