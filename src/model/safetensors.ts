@@ -130,7 +130,8 @@ export class SafetensorsFile {
  * Reads tensor by tensor; nothing holds a whole file in memory.
  */
 export class TensorStore {
-  private constructor(private readonly files: SafetensorsFile[], readonly tensors: ReadonlyMap<string, TensorInfo>) {}
+  /** Protected so that a view (a pruned model over its dense store, worker/lazy-checkpoint.ts) can override the reads. */
+  protected constructor(private readonly files: SafetensorsFile[], readonly tensors: ReadonlyMap<string, TensorInfo>) {}
 
   static fromFiles(files: SafetensorsFile[]): TensorStore {
     const all = new Map<string, TensorInfo>();

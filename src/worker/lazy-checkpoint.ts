@@ -1,0 +1,245 @@
+// Pruned (and recovered) checkpoints as views over the dense one, read on demand, so that an 8B model's pruned
+// copy never sits in the tab: a view's tensors are the dense store's (pruned layers dropped, kept layers renumbered)
+// read when a job or the export reaches them; only the merged receivers' weights are computed (GradPruner's merge on
+// the GPU, one weight at a time, LayerMerger) and kept — as Blobs in the checkpoint's dtype, which the browser may
+// page out to disk. A recovered view adds (alpha / r)·B·A to each adapted weight when it is read (not kept).
+// The export streams a view into a CheckpointSink tensor by tensor, as runPruneTo does; its file list and sizes are
+// known before anything is written.
+
+import { GradPruneError } from '../errors';
+import type { Gpu } from '../gpu/device';
+import type { IgiaState } from '../gradprune/igia-state';
+import { IgiaRebuilder } from '../gradprune/igia-state';
+import { LayerMerger, type MergeResult } from '../gradprune/merge';
+import { makePlan, type PlanOptions, type PrunePlan } from '../gradprune/plan';
+import { prunedTensorNames } from '../gradprune/prune';
+import { checkTensors, type Checkpoint } from '../model/checkpoint';
+import { normalizeConfig } from '../model/config';
+import { dtypeBytes, fromFloat32, isWeightDType, toFloat16Bits, toFloat32, type WeightDType } from '../model/dtype';
+import { TensorStore, type TensorInfo } from '../model/safetensors';
+import { COPIED_FILE, RECIPE_FILE } from '../export/checkpoint';
+import { configText, prunedConfig } from '../export/config';
+import { adaptersByWeight, mergedWeight } from '../export/merge-adapter';
+import { modelCard } from '../export/model-card';
+import { buildRecipe, sha256Hex, type PruneRunInfo } from '../export/recipe';
+import { withSink, writeBlobFile, type CheckpointSink, type WrittenFiles } from '../export/sink';
+import { DEFAULT_MAX_SHARD_BYTES, planShards, safetensorsHeader, storedTensorBytes, streamWeightFiles, tensorBytes, type ExportTensor } from '../export/weights';
+import type { LoraAdapter, LoraConfig } from '../nn/lora';
+
+/** Where a view's tensor comes from: a tensor of another store, or bytes made on demand. */
+type ViewSource = { store: TensorStore; from: string } | { bytes: () => Promise<Uint8Array> };
+
+/** A TensorStore whose tensors are other stores' tensors under new names, or computed; read on demand. */
+export class ViewStore extends TensorStore {
+  private constructor(
+    tensors: Map<string, TensorInfo>,
+    private readonly sources: ReadonlyMap<string, ViewSource>,
+  ) {
+    super([], tensors);
+  }
+
+  /** `entries` in order: the view's name, the info to report (its name is replaced), and where the bytes come from. */
+  static of(entries: readonly { name: string; info: TensorInfo; source: ViewSource }[]): ViewStore {
+    const infos = new Map<string, TensorInfo>();
+    const sources = new Map<string, ViewSource>();
+    for (const e of entries) {
+      infos.set(e.name, { ...e.info, name: e.name, shape: [...e.info.shape] });
+      sources.set(e.name, e.source);
+    }
+    return new ViewStore(infos, sources);
+  }
+
+  /** Where `name` comes from (for views over views). */
+  sourceOf(name: string): ViewSource {
+    this.info(name);
+    return this.sources.get(name)!;
+  }
+
+  override async readBytes(name: string): Promise<Uint8Array> {
+    const s = this.sourceOf(name);
+    return 'bytes' in s ? s.bytes() : s.store.readBytes(s.from);
+  }
+
+  override async readRows(name: string, r0: number, r1: number, as: 'f32' | 'f16'): Promise<Float32Array | Uint16Array> {
+    const s = this.sourceOf(name);
+    if (!('bytes' in s)) return s.store.readRows(s.from, r0, r1, as);
+    const t = this.info(name);
+    if (!isWeightDType(t.dtype)) throw new GradPruneError('tensor', `Tensor "${name}" is ${t.dtype}; weights must be F32, F16 or BF16.`, { subject: name });
+    const rowBytes = (t.shape[1] ?? 1) * dtypeBytes(t.dtype);
+    const bytes = (await s.bytes()).subarray(r0 * rowBytes, r1 * rowBytes);
+    return as === 'f16' ? toFloat16Bits(bytes, t.dtype) : toFloat32(bytes, t.dtype);
+  }
+}
+
+/** A checkpoint whose weights are a view (Checkpoint.files holds only the small files: config, tokenizer, card, recipe). */
+export interface LazyCheckpoint extends Checkpoint {
+  store: ViewStore;
+}
+
+export interface MergedReceivers {
+  /** Each merged receiver weight (ORIGINAL name) in the checkpoint's dtype, as the export rounds it. */
+  weights: Map<string, Blob>;
+  addedElements: MergeResult['addedElements'];
+  thresholds: MergeResult['thresholds'];
+}
+
+/** The plan for the scores, as runPrune makes it. */
+export function planFor(ranked: readonly number[], dense: Pick<Checkpoint, 'config'>, opts: PlanOptions): PrunePlan {
+  return makePlan(ranked, dense.config, opts);
+}
+
+/**
+ * GradPruner's merge of every receiver weight of the plan, one weight at a time on the GPU (F rebuilt from the IGIA
+ * state), each rounded to the checkpoint's dtype and kept as a Blob: the only tensors of a pruned model that are not
+ * the dense model's own.
+ */
+export async function mergeReceivers(
+  gpu: Gpu,
+  dense: Pick<Checkpoint, 'config' | 'store' | 'dtype'>,
+  plan: PrunePlan,
+  igia: IgiaState | null,
+  onProgress?: (done: number, total: number) => void,
+): Promise<MergedReceivers> {
+  if (plan.merged.length > 0 && !igia) {
+    throw new GradPruneError('file', `The plan merges layer${plan.merged.length > 1 ? 's' : ''} ${plan.merged.join(', ')}, but no IGIA state was given.`, {
+      subject: 'igia',
+      hint: 'Score again (the merge needs this run\'s gradient factors), or prune with no merging.',
+    });
+  }
+  const rebuilder = igia ? new IgiaRebuilder(gpu.device, dense.config, igia) : null;
+  const merger = new LayerMerger(gpu.device, plan, dense.config, {
+    readWeight: (name) => dense.store.readF32(name),
+    importance: async (layer, module) => rebuilder!.importance(layer, module),
+  });
+  try {
+    const weights = new Map<string, Blob>();
+    for (const [i, name] of merger.names.entries()) {
+      const values = await merger.get(name);
+      weights.set(name, new Blob([fromFloat32(values, dense.dtype) as Uint8Array<ArrayBuffer>]));
+      onProgress?.(i + 1, merger.names.length);
+    }
+    const { addedElements, thresholds } = await merger.finish();
+    gpu.throwIfFailed();
+    return { weights, addedElements, thresholds };
+  } finally {
+    merger.destroy();
+  }
+}
+
+const blobBytes = async (b: Blob) => new Uint8Array(await b.arrayBuffer());
+const textBlob = (text: string) => new Blob([text]);
+
+/** The pruned model's card and recipe for a run (with its evaluation, when there is one). */
+export async function cardAndRecipe(dense: Pick<Checkpoint, 'config' | 'files' | 'dtype'>, plan: PrunePlan, run: PruneRunInfo): Promise<{ card: string; recipe: string }> {
+  const configBlob = dense.files.get('config.json');
+  const configSha = await sha256Hex(configBlob ?? JSON.stringify(dense.config.raw));
+  return { card: modelCard(run, plan, dense.dtype), recipe: JSON.stringify(buildRecipe(run, plan, configSha, dense.dtype), null, 2) + '\n' };
+}
+
+/**
+ * The pruned checkpoint as a view over the dense one: tensors in the dense store's order (renamed, pruned layers
+ * dropped; a tied model gains no lm_head), merged receivers from `merged`; the small files (config.json with the new
+ * layer count, the tokenizer and generation files, model card and recipe) in memory, in the order the export writes them.
+ */
+export async function prunedCheckpoint(dense: Checkpoint, plan: PrunePlan, merged: ReadonlyMap<string, Blob>, name: string, run: PruneRunInfo): Promise<LazyCheckpoint> {
+  if (plan.numLayers !== dense.config.numLayers) {
+    throw new GradPruneError('input', `The plan is for ${plan.numLayers} layers but the model has ${dense.config.numLayers}.`, { subject: 'plan' });
+  }
+  const names = prunedTensorNames(plan, dense.store.tensors.keys()).filter((n) => !(dense.config.tiedEmbeddings && n.name === 'lm_head.weight'));
+  const store = ViewStore.of(
+    names.map(({ name: to, from }) => {
+      const blob = merged.get(from);
+      return { name: to, info: dense.store.info(from), source: blob ? { bytes: () => blobBytes(blob) } : { store: dense.store, from } };
+    }),
+  );
+  const raw = prunedConfig(dense.config.raw, plan.kept.length);
+  const files = new Map<string, Blob>([['config.json', textBlob(configText(raw))]]);
+  for (const [n, blob] of dense.files) if (COPIED_FILE.test(n)) files.set(n, blob);
+  const { card, recipe } = await cardAndRecipe(dense, plan, run);
+  files.set('README.md', textBlob(card));
+  files.set(RECIPE_FILE, textBlob(recipe));
+  const config = normalizeConfig(raw, 'config.json');
+  const { dtype, extraTensors } = checkTensors(config, store);
+  return { name, config, store, tokenizer: dense.tokenizer, dtype, files, generationConfig: dense.generationConfig, extraTensors };
+}
+
+/**
+ * The pruned model with a LoRA adapter merged in (W + (alpha / r)·B·A, rounded once to the checkpoint's dtype, as
+ * the merged export writes it), computed each time an adapted weight is read; every other tensor is the pruned view's.
+ */
+export function recoveredCheckpoint(pruned: LazyCheckpoint, lora: LoraConfig, adapters: readonly Pick<LoraAdapter, 'layer' | 'module' | 'A' | 'B'>[], name: string): LazyCheckpoint {
+  const byWeight = adaptersByWeight(pruned.config, lora, adapters);
+  const store = ViewStore.of(
+    [...pruned.store.tensors.values()].map((info) => {
+      const adapter = byWeight.get(info.name);
+      const source: ViewSource = adapter
+        ? { bytes: async () => fromFloat32(await mergedWeight(pruned.store, pruned.config, lora, adapter), pruned.dtype) }
+        : pruned.store.sourceOf(info.name);
+      return { name: info.name, info, source };
+    }),
+  );
+  return { ...pruned, name, store, files: new Map(pruned.files) };
+}
+
+/** The view's tensors as the export writes them: every tensor of the view, in order, in the checkpoint's dtype. */
+function exportTensors(ckpt: LazyCheckpoint): ExportTensor[] {
+  return [...ckpt.store.tensors.values()].map((t) => ({
+    name: t.name,
+    dtype: ckpt.dtype,
+    shape: [...t.shape],
+    bytes: () => storedTensorBytes(ckpt.store, t.name, ckpt.dtype),
+  }));
+}
+
+const shardName = (i: number, n: number) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
+
+/**
+ * The files the export of `ckpt` (with `files` as its small files) will write and their sizes, without reading a
+ * weight: the safetensors headers and the shard plan follow from names, dtypes and shapes (export/weights.ts).
+ */
+export function plannedFiles(ckpt: LazyCheckpoint, files: ReadonlyMap<string, Blob> = ckpt.files, maxShardBytes = DEFAULT_MAX_SHARD_BYTES): { name: string; bytes: number }[] {
+  const shards = planShards(exportTensors(ckpt), maxShardBytes);
+  const size = (ts: ExportTensor[]) => safetensorsHeader(ts, { format: 'pt' }).byteLength + ts.reduce((s, t) => s + tensorBytes(t), 0);
+  const out: { name: string; bytes: number }[] = [];
+  if (shards.length <= 1) out.push({ name: 'model.safetensors', bytes: size(shards[0] ?? []) });
+  else {
+    const weightMap: Record<string, string> = {};
+    let totalSize = 0;
+    shards.forEach((shard, i) => {
+      out.push({ name: shardName(i, shards.length), bytes: size(shard) });
+      for (const t of shard) {
+        weightMap[t.name] = shardName(i, shards.length);
+        totalSize += tensorBytes(t);
+      }
+    });
+    const index = JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n';
+    out.push({ name: 'model.safetensors.index.json', bytes: new TextEncoder().encode(index).byteLength });
+  }
+  for (const [name, blob] of files) out.push({ name, bytes: blob.size });
+  return out;
+}
+
+/**
+ * The checkpoint streamed into `sink`: the weight files tensor by tensor (each tensor read from the dense files, or
+ * the merged receiver, or merged with the adapter, as the writer reaches it), then `files` (default the checkpoint's
+ * small files) in order; committed at the end, aborted on failure.
+ */
+export async function writeCheckpointTo(sink: CheckpointSink, ckpt: LazyCheckpoint, files: ReadonlyMap<string, Blob> = ckpt.files, maxShardBytes = DEFAULT_MAX_SHARD_BYTES): Promise<WrittenFiles> {
+  const tensors = exportTensors(ckpt);
+  return withSink(sink, async () => {
+    const written = await streamWeightFiles(sink, tensors, maxShardBytes);
+    for (const [name, blob] of files) written.set(name, await writeBlobFile(sink, name, blob));
+    return written;
+  });
+}
+
+/** The checkpoint's small files with the card and recipe of `run` (e.g. after a Check added its evaluation). */
+export async function withRun(dense: Checkpoint, pruned: LazyCheckpoint, plan: PrunePlan, run: PruneRunInfo): Promise<Map<string, Blob>> {
+  const { card, recipe } = await cardAndRecipe(dense, plan, run);
+  const files = new Map(pruned.files);
+  files.set('README.md', textBlob(card));
+  files.set(RECIPE_FILE, textBlob(recipe));
+  return files;
+}
+
+export type { WeightDType };
