@@ -12,9 +12,10 @@ import { numel, type TensorStore } from '../model/safetensors';
 import type { TextTokenizer } from '../model/tokenizer';
 import type { Gpu } from '../gpu/device';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
-import type { WeightPrecision } from '../nn/precision';
+import type { WeightPrecision, WeightStorage } from '../nn/precision';
+import type { Residency } from '../nn/weights';
 import { measureForward, type ForwardCost } from './cost';
-import { gpuScoringModel, loadEvalGpuModel } from './engines';
+import { gpuScoringModel, loadEvalGpuModel, type WeightsSource } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
 import { scoreMultipleChoice } from './multiple-choice';
 import type { Accuracy } from './recovery';
@@ -30,6 +31,8 @@ export interface ModelMeasurement {
   heldOut?: HeldOutLoss | null;
   accuracy?: Accuracy | null;
   cost?: ForwardCost | null;
+  /** How the GPU held the weights while measuring (absent: not measured on the GPU). */
+  onGpu?: { storage: WeightStorage; residency: Residency } | null;
 }
 
 export interface ComparisonRow {
@@ -47,6 +50,9 @@ export interface ComparisonRow {
   perplexity: number | null;
   acc: number | null;
   accNorm: number | null;
+  /** The weight storage and residency the GPU measured this model with (null: not measured on the GPU). */
+  storage: WeightStorage | null;
+  residency: Residency | null;
 }
 
 /** Parameters of a decoder as its config describes it (tied embeddings counted once). */
@@ -69,6 +75,8 @@ export function comparisonRows(measurements: readonly ModelMeasurement[]): Compa
       perplexity: m.heldOut?.perplexity ?? null,
       acc: m.accuracy?.acc ?? null,
       accNorm: m.accuracy?.accNorm ?? null,
+      storage: m.onGpu?.storage ?? null,
+      residency: m.onGpu?.residency ?? null,
     };
   });
   const first = rows[0];
@@ -93,6 +101,10 @@ export interface MeasureOptions {
   lora?: { config: LoraConfig; adapters: readonly LoraAdapter[] } | null;
   /** Weight storage (default 'auto': f16 where the adapter has shader-f16). */
   weights?: WeightPrecision;
+  /** GPU memory budget in bytes (default what the adapter allows): over it, the layers stream. */
+  maxGpuMemory?: number | null;
+  /** Weights already on the device (the worker's cache); without, the model's weights are uploaded for this measurement. */
+  source?: WeightsSource;
 }
 
 /**
@@ -124,6 +136,7 @@ export async function measureModel(
       heldOut,
       accuracy: mc ? { acc: mc.acc, accNorm: mc.accNorm, items: mc.items } : null,
       cost,
+      onGpu: { storage: engine.weightStorage, residency: engine.weights.residency },
     };
   } finally {
     engine.destroy();

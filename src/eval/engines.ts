@@ -8,7 +8,9 @@ import type { TensorStore } from '../model/safetensors';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
 import { Generator } from '../nn/generate';
 import { GpuModel } from '../nn/model';
-import { resolveWeightStorage, type ResolvedPrecision, type WeightPrecision } from '../nn/precision';
+import type { MemoryPlan } from '../nn/memory';
+import { resolveWeightStorage, type ResolvedPrecision, type WeightPrecision, type WeightStorage } from '../nn/precision';
+import type { ModelWeights } from '../nn/weights';
 import { loraState, ReferenceModel } from '../nn/reference/model';
 import { loadModelWeights } from '../nn/reference/weights';
 import type { NextTokenModel } from './generation';
@@ -116,6 +118,8 @@ export interface EvalEngineOptions {
   lora?: EngineLora;
   /** Weight storage on the GPU (default 'auto': f16 where the adapter has shader-f16). The CPU is always f32. */
   weights?: WeightPrecision;
+  /** GPU memory budget in bytes (`--max-gpu-memory`; default what the adapter allows): over it, the layers stream. */
+  maxGpuMemory?: number | null;
 }
 
 /** The CPU reference has no f16 storage: an explicit 'f16' there is a mistake worth saying. */
@@ -133,23 +137,62 @@ async function loadReference(config: ModelConfig, store: TensorStore, lora: Engi
   return new ReferenceModel(weights, lora ? loraState(lora.adapters, lora.config.rank, lora.config.alpha) : null, maxLength);
 }
 
+/**
+ * Weights already on the device for a job, or a way to get them (the worker's cache: one upload per checkpoint and
+ * storage, shared by every job). Given the storage the job resolved and the job's memory plan (so the source can
+ * choose resident or streamed and make room); a job on them leaves them when it is destroyed.
+ */
+export type WeightsSource = (storage: WeightStorage, job: MemoryPlan) => Promise<ModelWeights>;
+
+/** The memory plan of an evaluation job (no training buffers), as GpuModel.create checks it. */
+export const evalJobPlan = (storage: WeightStorage, batchSize: number, seqLen: number, lora: LoraConfig | null): MemoryPlan => ({
+  batchSize,
+  seqLen,
+  lora,
+  weights: storage,
+  checkpointing: true,
+  training: false,
+});
+
+export interface EvalGpuModelOptions {
+  batchSize: number;
+  seqLen: number;
+  lora?: EngineLora;
+  weights?: WeightPrecision;
+  /** GPU memory budget in bytes (default what the adapter allows): over it, the layers stream. */
+  maxGpuMemory?: number | null;
+  /** Shared weights (e.g. the worker's cache); without, the model loads weights it owns. */
+  source?: WeightsSource;
+}
+
 /** The GPU model for evaluation (no training buffers) on `gpu`, with the weight storage it uses and why. */
 export async function loadEvalGpuModel(
   gpu: Gpu,
   config: ModelConfig,
   store: TensorStore,
-  opts: { batchSize: number; seqLen: number; lora?: EngineLora; weights?: WeightPrecision },
+  opts: EvalGpuModelOptions,
 ): Promise<{ model: GpuModel; precision: ResolvedPrecision }> {
   const lora = opts.lora ?? null;
   const precision = resolveWeightStorage(opts.weights ?? 'auto', gpu.adapter);
-  const model = await GpuModel.load(gpu, config, store, {
+  const job = {
     batchSize: opts.batchSize,
     seqLen: opts.seqLen,
     lora: lora?.config ?? null,
     adapters: lora?.adapters,
     training: false,
-    weights: precision.storage,
-  });
+    // Forward only: nothing reads a layer's activations after the next layer ran, so every layer shares one set
+    // (an 8B model at 4 × 256 tokens needs ~0.3 GB of activations instead of ~10 GB; the results are the same).
+    checkpointing: true,
+    memoryBudget: opts.maxGpuMemory ?? undefined,
+  };
+  if (opts.source) {
+    const weights = await opts.source(precision.storage, evalJobPlan(precision.storage, opts.batchSize, opts.seqLen, job.lora));
+    if (weights.config !== config || weights.storage !== precision.storage) {
+      throw new GradPruneError('input', `The shared weights (${weights.storage}) are not this model's in ${precision.storage}.`, { subject: 'weights' });
+    }
+    return { model: GpuModel.create(weights, job), precision };
+  }
+  const model = await GpuModel.load(gpu, config, store, { ...job, weights: precision.storage });
   return { model, precision };
 }
 
@@ -160,10 +203,11 @@ async function loadGpuModel(
   batchSize: number,
   seqLen: number,
   weights: WeightPrecision = 'auto',
+  maxGpuMemory: number | null = null,
 ): Promise<{ model: GpuModel; precision: ResolvedPrecision }> {
   const gpu = await requestGpu();
   try {
-    return await loadEvalGpuModel(gpu, config, store, { batchSize, seqLen, lora, weights });
+    return await loadEvalGpuModel(gpu, config, store, { batchSize, seqLen, lora, weights, maxGpuMemory });
   } catch (e) {
     gpu.device.destroy();
     throw e;
@@ -177,7 +221,7 @@ export async function loadEvalEngine(config: ModelConfig, store: TensorStore, op
     checkCpuPrecision(opts.weights);
     return { kind: 'cpu', precision: CPU_PRECISION, model: referenceScoringModel(await loadReference(config, store, lora, opts.seqLen), opts.seqLen), gpu: null, destroy() {} };
   }
-  const { model, precision } = await loadGpuModel(config, store, lora, opts.batchSize, opts.seqLen, opts.weights);
+  const { model, precision } = await loadGpuModel(config, store, lora, opts.batchSize, opts.seqLen, opts.weights, opts.maxGpuMemory);
   return {
     kind: 'gpu',
     precision,
@@ -205,14 +249,14 @@ export interface GenerationEngine {
 export async function loadGenerationEngine(
   config: ModelConfig,
   store: TensorStore,
-  opts: { kind: EngineKind; maxLength: number; lora?: EngineLora; weights?: WeightPrecision },
+  opts: { kind: EngineKind; maxLength: number; lora?: EngineLora; weights?: WeightPrecision; maxGpuMemory?: number | null },
 ): Promise<GenerationEngine> {
   const lora = opts.lora ?? null;
   if (opts.kind === 'cpu') {
     checkCpuPrecision(opts.weights);
     return { kind: 'cpu', precision: CPU_PRECISION, model: referenceScoringModel(await loadReference(config, store, lora, opts.maxLength), opts.maxLength), destroy() {} };
   }
-  const { model, precision } = await loadGpuModel(config, store, lora, 1, 1, opts.weights);
+  const { model, precision } = await loadGpuModel(config, store, lora, 1, 1, opts.weights, opts.maxGpuMemory);
   let generator: Generator;
   try {
     generator = new Generator(model, opts.maxLength);
