@@ -7,6 +7,7 @@ import { requestGpu, type Gpu } from '../gpu/device';
 import { openCheckpoint } from '../model/checkpoint';
 import { checkFit, summarizeModel } from '../model/summary';
 import { Journey } from './journey';
+import { WeightsCache } from './weights-cache';
 import type { RequestMessage, WorkerEvent } from './protocol';
 
 export interface HostDeps {
@@ -22,6 +23,8 @@ export interface WorkerHost {
   reportStray(err: unknown): void;
   /** The name of the loaded model, or null (for tests; the page learns it from events). */
   loadedModel(): string | null;
+  /** The weights on the GPU (for tests: uploads made, what is cached). */
+  readonly weights: WeightsCache;
 }
 
 type GpuProbe = { gpu: Gpu; error?: undefined } | { gpu: null; error: ErrorInfo };
@@ -29,6 +32,8 @@ type GpuProbe = { gpu: Gpu; error?: undefined } | { gpu: null; error: ErrorInfo 
 export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostDeps = { requestGpu }): WorkerHost {
   let probe: Promise<GpuProbe> | null = null;
   let checkpoint: { name: string; journey: Journey } | null = null;
+  /** Every upload to the GPU, shared by the loaded model's jobs; cleared when another model is loaded. */
+  const weights = new WeightsCache();
 
   /** The current device, or why there is none; a failed probe is remembered until probeGpu asks again. */
   const ensureGpu = (retry = false): Promise<GpuProbe> => {
@@ -73,6 +78,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
       }
       case 'loadModel': {
         checkpoint = null; // a failed load must not leave the previous model looking current
+        weights.clear();
         const files = new Map<string, Blob>();
         for (const f of msg.files) files.set(f.name, f.blob);
         post({ type: 'progress', requestId: msg.id, stage: `Reading ${msg.name}` });
@@ -80,12 +86,13 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
         const summary = summarizeModel(ckpt);
         const { gpu } = await ensureGpu();
         const fit = gpu ? checkFit(summary, gpu.adapter) : null;
-        checkpoint = { name: msg.name, journey: new Journey(ckpt, needGpu, post) };
+        checkpoint = { name: msg.name, journey: new Journey(ckpt, needGpu, post, weights) };
         post({ type: 'modelLoaded', requestId: msg.id, summary, config: ckpt.config, fit });
         return;
       }
       case 'unloadModel':
         checkpoint = null;
+        weights.clear();
         post({ type: 'modelUnloaded', requestId: msg.id });
         return;
       case 'loadDataset':
@@ -109,7 +116,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
       case 'evaluate':
         return journey().evaluate(msg.id, msg.options);
       case 'generate':
-        return journey().generate(msg.id, msg.prompts, msg.maxNewTokens);
+        return journey().generate(msg.id, msg.prompts, msg.maxNewTokens, msg);
       case 'recover':
         return journey().recover(msg.id, msg.settings, msg.evaluation);
       case 'exportZip':
@@ -144,5 +151,6 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
       post({ type: 'error', requestId: null, error: toErrorInfo(err) });
     },
     loadedModel: () => checkpoint?.name ?? null,
+    weights,
   };
 }

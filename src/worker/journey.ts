@@ -1,43 +1,46 @@
 // The studio's steps after the model, in the worker: dataset → scoring → prune → check → export. One Journey per
 // loaded model; it keeps the engine state each later step needs (the dataset, the last scores and their IGIA
 // state, the pruned checkpoint) and drops what a new earlier step makes stale.
+// The pruned (and recovered) checkpoints are views over the dense files, read on demand (./lazy-checkpoint.ts);
+// every GPU job gets its weights from one cache (./weights-cache.ts): each checkpoint uploaded once per device and
+// precision, shared by Check, generation and Recover, all in the session's precision and GPU memory limit.
 
 import { buildExamples, previewDataset, readDataset, splitTrainHeldOut, type Dataset, type TokenizedExample, type TokenizedSet } from '../data';
 import { evalBatches } from '../data/batch';
 import { GradPruneError, toErrorInfo } from '../errors';
 import { comparisonRows, measureModel, type ModelMeasurement } from '../eval/before-after';
 import { measureForward, type ForwardCost } from '../eval/cost';
-import { gpuScoringModel } from '../eval/engines';
+import { gpuScoringModel, loadEvalGpuModel, type WeightsSource } from '../eval/engines';
 import { generateIds, stopIdsOf } from '../eval/generation';
 import { Generator } from '../nn/generate';
 import { heldOutLoss } from '../eval/loss';
 import { scoreMultipleChoice } from '../eval/multiple-choice';
 import { runRecovery, type RecoveryResult, type RecoverySettingsInput } from '../eval/recovery';
-import { exportMergedCheckpoint, RECOVERY_FILE } from '../export/merge-adapter';
+import { RECOVERY_FILE } from '../export/merge-adapter';
 import { writePeftAdapter } from '../export/peft';
-import { modelCard } from '../export/model-card';
-import { RECIPE_FILE } from '../export/checkpoint';
 import type { PruneRunInfo } from '../export/recipe';
 import { zipFolder } from '../export/zip';
 import { DirectorySink, zipFileSink } from '../export/fs-access';
-import { writeFolderTo } from '../export/sink';
-import type { PrunePlan } from '../gradprune/plan';
+import { MemorySink, type CheckpointSink } from '../export/sink';
+import { makePlan, type PrunePlan } from '../gradprune/plan';
 import type { AdapterSummary, Gpu } from '../gpu/device';
-import { runPrune, runScoring, type ScoringResult, type ScoringSettings } from '../gradprune/pipeline';
-import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
-import { GpuModel } from '../nn/model';
-import { checkMemory, estimateMemory } from '../nn/memory';
-import { plannedWeightStorage } from '../nn/precision';
+import { runScoring, type ScoringResult, type ScoringSettings } from '../gradprune/pipeline';
+import type { Checkpoint } from '../model/checkpoint';
+import { defaultGpuBudget, estimateMemory, planResidency, type MemoryEstimate, type MemoryPlan } from '../nn/memory';
+import { plannedWeightStorage, resolveWeightStorage, type ResolvedPrecision, type WeightStorage } from '../nn/precision';
+import type { Residency } from '../nn/weights';
 import { igiaMemory } from '../gradprune/igia';
+import { mergeReceivers, plannedFiles, prunedCheckpoint, recoveredCheckpoint, withRun, writeCheckpointTo, type LazyCheckpoint } from './lazy-checkpoint';
 import { recoveryCardSection, recoveryRecord } from './recovery-card';
+import { WeightsCache, type WeightsLease } from './weights-cache';
 import type {
   AdapterExport,
   DatasetInfo,
   DatasetOptions,
   EvaluateOptions,
   ExportTarget,
-  FileEntry,
   GenerationRow,
+  JobSettings,
   ModelEval,
   PlanChoice,
   RecoveredEvent,
@@ -66,8 +69,8 @@ interface PrunedState {
   plan: PrunePlan;
   /** What the model card and recipe say about the run (as runPrune wrote them), for adding the evaluation. */
   run: PruneRunInfo;
-  files: Map<string, Blob>;
-  checkpoint: Checkpoint;
+  /** The pruned model as a view over the dense files (merged receivers kept; everything else read on demand). */
+  checkpoint: LazyCheckpoint;
   /** The last Check of this pruned model, written into the model card and recipe on export. */
   evaluation: PruneRunInfo['evaluation'] | null;
   /** The last recovery fine-tuning of this pruned model (a new prune drops it with the rest). */
@@ -79,8 +82,8 @@ interface PrunedState {
 interface RecoveryState {
   /** The trained adapters (host values) and their LoRA config. */
   result: RecoveryResult;
-  /** The pruned model with the adapter merged in, as checkpoint files. */
-  merged: Map<string, Blob>;
+  /** The pruned model with the adapter merged in, as a view over the pruned one (merged as it is read). */
+  recovered: LazyCheckpoint;
   /** What the page was told (the numbers the model card repeats). */
   event: RecoveredEvent;
 }
@@ -128,14 +131,20 @@ const snapshot = (steps: number, layerScores: number[], moduleScores: number[][]
   layerScoresCode,
 });
 
+/** The session's job settings as a request gives them: 'auto' precision and the adapter's own limit by default. */
+const jobOf = (given: Partial<JobSettings> | undefined): JobSettings => ({ weights: given?.weights ?? 'auto', maxGpuMemory: given?.maxGpuMemory ?? null });
+
+type OnGpu = { storage: WeightStorage; residency: Residency };
+
 /** One model's Check as a row of the before / after table. */
-const measurementOf = (label: string, ckpt: Checkpoint, m: { eval: ModelEval; cost: ForwardCost }): ModelMeasurement => ({
+const measurementOf = (label: string, ckpt: Checkpoint, m: { eval: ModelEval; cost: ForwardCost; onGpu?: OnGpu }): ModelMeasurement => ({
   label,
   config: ckpt.config,
   dtype: ckpt.dtype,
   heldOut: { loss: m.eval.loss, perplexity: m.eval.perplexity, tokens: m.eval.tokens, rows: m.eval.rows },
   accuracy: m.eval.acc !== undefined ? { acc: m.eval.acc, accNorm: m.eval.accNorm ?? NaN, items: m.eval.items ?? 0 } : null,
   cost: m.cost,
+  onGpu: m.onGpu ?? null,
 });
 
 /** A measured row's held-out numbers as the protocol's ModelEval (null when nothing was held out). */
@@ -161,7 +170,7 @@ function evaluationOf(dense: ModelEval, after: ModelEval, rows: string): NonNull
 }
 
 /** The engine's settings for the page's choice; a one-step decay run gets no warmup (it would leave no step to decay over). */
-function recoveryInput(s: RecoverSettings, trainExamples: number): RecoverySettingsInput {
+function recoveryInput(s: RecoverSettings, trainExamples: number, job: JobSettings): RecoverySettingsInput {
   const steps = s.by === 'epochs' ? Math.max(1, Math.ceil((s.epochs * trainExamples) / s.batchSize)) : s.steps;
   return {
     ...(s.by === 'epochs' ? { epochs: s.epochs } : { steps: s.steps }),
@@ -174,6 +183,8 @@ function recoveryInput(s: RecoverSettings, trainExamples: number): RecoverySetti
     ...(steps === 1 && s.schedule !== 'constant' ? { warmupSteps: 0 } : {}),
     // The dataset's own split decides what is held out: the run trains on the training split only.
     heldOut: 0,
+    weights: job.weights,
+    maxGpuMemory: job.maxGpuMemory,
   };
 }
 
@@ -187,7 +198,32 @@ export class Journey {
     private readonly ckpt: Checkpoint,
     private readonly gpu: () => Promise<Gpu>,
     private readonly post: Post,
+    /** The weights on the GPU (the host's, shared across models it loads; it clears it on a new model). */
+    readonly weights: WeightsCache = new WeightsCache(),
   ) {}
+
+  /** Drop the pruned model (and its recovery) and their uploads: a new dataset, scoring or prune makes them stale. */
+  private dropPruned(): void {
+    this.pruned = null;
+    this.weights.evict((c) => c !== this.ckpt);
+  }
+
+  /**
+   * Cached weights of `ckpt` for the jobs of one step, in the session's precision and limit; `release()` when the
+   * step's jobs are done (the weights stay cached for the next step).
+   */
+  private weightsSource(id: number, gpu: Gpu, ckpt: Checkpoint, label: string, job: JobSettings): { source: WeightsSource; release(): void } {
+    const leases: WeightsLease[] = [];
+    const source: WeightsSource = async (storage, plan) => {
+      const lease = await this.weights.acquire(gpu, ckpt, storage, plan, {
+        maxGpuMemory: job.maxGpuMemory,
+        onProgress: (done, total) => this.post({ type: 'progress', requestId: id, stage: `Uploading the ${label} weights`, fraction: total ? done / total : undefined }),
+      });
+      leases.push(lease);
+      return lease.weights;
+    };
+    return { source, release: () => leases.splice(0).forEach((l) => l.release()) };
+  }
 
   async loadDataset(id: number, file: Blob, fileName: string, options: DatasetOptions): Promise<void> {
     this.post({ type: 'progress', requestId: id, stage: `Reading ${fileName}` });
@@ -204,7 +240,7 @@ export class Journey {
     // A new dataset makes scores, plans and the pruned model stale.
     this.data = { file, fileName, dataset, set, train, heldOut, options, trainBySeqLen: new Map() };
     this.scoring = null;
-    this.pruned = null;
+    this.dropPruned();
     const preview = previewDataset(set, this.ckpt.tokenizer, { rows: 5, bins: 20, rejected: 50 });
     const info: DatasetInfo = {
       fileName,
@@ -242,7 +278,9 @@ export class Journey {
     const control = new RunControl();
     this.run = control;
     this.scoring = null;
-    this.pruned = null;
+    this.dropPruned();
+    // The scoring run uploads the weights it trains on: the GPU budget is all its own.
+    this.weights.clear();
     this.post({ type: 'progress', requestId: id, stage: 'Uploading the weights' });
     try {
       // Rows never exceed the longest example: a shorter T saves memory and time.
@@ -300,22 +338,36 @@ export class Journey {
     return train;
   }
 
+  /**
+   * The scoring run's GPU memory for these settings, planned as the engine will (planResidency): resident when the
+   * weights and the job fit the limit, else streamed layer by layer (with the host memory that needs and the bytes
+   * uploaded per step), else the refusal of the smallest way.
+   */
   estimateMemory(id: number, settings: ScoringSettings, adapter: AdapterSummary | null): void {
     const config = this.ckpt.config;
     const lora = { rank: settings.rank, alpha: settings.alpha, modules: settings.modules };
-    const estimate = estimateMemory(config, { batchSize: settings.batchSize, seqLen: settings.seqLen, lora, weights: plannedWeightStorage(settings.weights, adapter), checkpointing: settings.checkpointing, training: true });
+    const plan: MemoryPlan = { batchSize: settings.batchSize, seqLen: settings.seqLen, lora, weights: plannedWeightStorage(settings.weights, adapter), checkpointing: settings.checkpointing, training: true };
     // IGIA keeps the factors of every layer but 0 in host memory (igiaBytes); the GPU holds only its staging ring.
     const igia = igiaMemory(config, settings.modules, settings.rank, settings.steps);
     const igiaBytes = igia.hostBytes;
+    const adapterBudget = adapter ? defaultGpuBudget(adapter) : null;
+    const budget = settings.maxGpuMemory ?? adapterBudget;
+    let estimate: MemoryEstimate;
     let problem = null;
-    if (adapter) {
+    if (adapter && budget !== null) {
       try {
-        checkMemory({ ...estimate, total: estimate.total + igia.gpuBytes }, adapter);
+        estimate = planResidency(config, plan, adapter, 'auto', budget - igia.gpuBytes).estimate;
       } catch (e) {
         problem = toErrorInfo(e);
+        // Shown as the smallest way it could run: streamed (when the model has layers to stream).
+        const bindingBytes = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
+        const streamed = config.numLayers > 2;
+        estimate = estimateMemory(config, { ...plan, bindingBytes, residency: streamed ? 'streamed' : 'resident', checkpointing: plan.checkpointing || streamed });
       }
+    } else {
+      estimate = estimateMemory(config, plan);
     }
-    this.post({ type: 'memoryEstimated', requestId: id, estimate, igiaBytes, problem });
+    this.post({ type: 'memoryEstimated', requestId: id, estimate, igiaBytes, problem, budget, adapterBudget });
   }
 
   control(id: number, action: 'pause' | 'resume' | 'stop'): void {
@@ -329,48 +381,40 @@ export class Journey {
     this.post({ type: 'scoreControl', requestId: id, state });
   }
 
+
   async applyPrune(id: number, choice: PlanChoice): Promise<void> {
     const scoring = this.scoring;
     if (!scoring) throw noScores();
     if (this.run) throw busy();
     const gpu = await this.gpu();
-    this.pruned = null;
-    this.post({ type: 'progress', requestId: id, stage: 'Merging on the GPU and writing the checkpoint' });
+    this.dropPruned();
+    this.post({ type: 'progress', requestId: id, stage: 'Merging on the GPU' });
     const data = this.data;
     const createdAt = new Date().toISOString();
     const dataInfo = data ? { fileName: data.fileName, rows: data.dataset.totalRows } : undefined;
-    const result = await runPrune(
-      gpu,
-      this.ckpt,
-      {
-        layerScores: scoring.layerScores,
-        layerScoresCode: scoring.layerScoresCode,
-        moduleScores: scoring.moduleScores,
-        rankBy: choice.rankedBy,
-        settings: scoring.settings,
-        data: dataInfo,
-      },
-      scoring.igia,
-      { prune: choice.prune, merge: choice.merge, keepFraction: choice.keepFraction, protectLast: choice.protectLast, createdAt },
+    const ranked = choice.rankedBy === 'code' ? scoring.layerScoresCode : scoring.layerScores;
+    const plan = makePlan(ranked, this.ckpt.config, { prune: choice.prune, merge: choice.merge, keepFraction: choice.keepFraction, protectLast: choice.protectLast });
+    // Only the merged receivers' weights are made (and kept); every other tensor stays in the dense files until read.
+    const merge = await mergeReceivers(gpu, this.ckpt, plan, scoring.igia, (done, total) =>
+      this.post({ type: 'progress', requestId: id, stage: 'Merging on the GPU', fraction: done / total }),
     );
-    this.post({ type: 'progress', requestId: id, stage: 'Opening the pruned checkpoint' });
-    const checkpoint = await openCheckpoint(result.files, this.prunedName(result.plan.kept.length));
     const run: PruneRunInfo = {
       baseModel: this.ckpt.name,
       settings: { ...scoring.settings },
       seed: scoring.settings.seed,
       data: dataInfo,
       scores: { layerScore: scoring.layerScores, moduleScore: scoring.moduleScores, layerScoreCode: scoring.layerScoresCode, rankedBy: choice.rankedBy },
-      addedElements: result.merge.addedElements,
+      addedElements: merge.addedElements,
       createdAt,
     };
-    this.pruned = { choice, plan: result.plan, run, files: result.files, checkpoint, evaluation: null, recovery: null, checked: null };
-    const files = [...result.files].map(([name, blob]) => ({ name, bytes: blob.size })).sort((a, b) => a.name.localeCompare(b.name));
+    const checkpoint = await prunedCheckpoint(this.ckpt, plan, merge.weights, this.prunedName(plan.kept.length), run);
+    this.pruned = { choice, plan, run, checkpoint, evaluation: null, recovery: null, checked: null };
+    const files = plannedFiles(checkpoint).sort((a, b) => a.name.localeCompare(b.name));
     this.post({
       type: 'pruned',
       requestId: id,
-      plan: result.plan,
-      addedElements: result.merge.addedElements,
+      plan,
+      addedElements: merge.addedElements,
       files,
       totalBytes: files.reduce((s, f) => s + f.bytes, 0),
     });
@@ -386,6 +430,7 @@ export class Journey {
     const pruned = this.pruned;
     if (!pruned) throw noPruned();
     const gpu = await this.gpu();
+    const job = jobOf(opts);
     const examples = data.heldOut.slice(0, opts.maxExamples);
     if (examples.length === 0) {
       throw new GradPruneError('dataset', 'The held-out split is empty, so there is nothing to check on.', {
@@ -395,14 +440,19 @@ export class Journey {
     }
     const items = examples.flatMap((e) => (e.mc ? [e.mc] : []));
     const seqLen = rowLength(examples);
-    const dense = await this.evalOne(id, gpu, this.ckpt, 'dense', examples, items, seqLen, data.set.padTokenId);
-    const after = await this.evalOne(id, gpu, pruned.checkpoint, 'pruned', examples, items, seqLen, data.set.padTokenId);
+    // Each model's jobs one after the other (evaluation, then generation on the same upload): when both models do not
+    // fit the GPU together, each is still uploaded once.
+    const prompts = examples.slice(0, opts.generations).map((e) => e.inputIds.slice(0, Math.max(1, e.promptLength)));
+    const dense = await this.evalOne(id, gpu, this.ckpt, 'dense', examples, items, seqLen, data.set.padTokenId, job);
+    const denseTexts = await this.generateWith(id, gpu, 'dense', this.ckpt, prompts, opts.maxNewTokens, job);
+    const after = await this.evalOne(id, gpu, pruned.checkpoint, 'pruned', examples, items, seqLen, data.set.padTokenId, job);
+    const prunedTexts = await this.generateWith(id, gpu, 'pruned', pruned.checkpoint, prompts, opts.maxNewTokens, job);
     const table = comparisonRows([measurementOf('dense', this.ckpt, dense), measurementOf('pruned', pruned.checkpoint, after)]);
-    const generations = await this.sideBySide(id, gpu, pruned.checkpoint, examples.slice(0, opts.generations), opts.maxNewTokens);
+    const generations = this.generationRows(prompts, denseTexts, prunedTexts);
     const rows = `${after.eval.rows} held-out rows of ${data.fileName}`;
     pruned.evaluation = evaluationOf(dense.eval, after.eval, rows);
     pruned.checked = { examples: examples.length, dense: dense.eval, pruned: after.eval };
-    this.post({ type: 'evaluated', requestId: id, dense: dense.eval, pruned: after.eval, table, generations });
+    this.post({ type: 'evaluated', requestId: id, dense: dense.eval, pruned: after.eval, table, generations, precision: dense.precision });
   }
 
   private async evalOne(
@@ -414,75 +464,90 @@ export class Journey {
     items: NonNullable<TokenizedExample['mc']>[],
     seqLen: number,
     padTokenId: number,
-  ): Promise<{ eval: ModelEval; cost: ForwardCost }> {
+    job: JobSettings,
+  ): Promise<{ eval: ModelEval; cost: ForwardCost; onGpu: OnGpu; precision: ResolvedPrecision }> {
     this.post({ type: 'progress', requestId: id, stage: `Loading the ${label} model` });
     const batchSize = EVAL_BATCH;
-    const model = await GpuModel.load(gpu, ckpt.config, ckpt.store, { batchSize, seqLen, lora: null, training: false });
+    const weights = this.weightsSource(id, gpu, ckpt, label, job);
     try {
-      const scoring = gpuScoringModel(model);
-      const total = Math.ceil(examples.length / batchSize);
-      const loss = await heldOutLoss(scoring, evalBatches(examples, { batchSize, padTokenId }), (done) =>
-        this.post({ type: 'progress', requestId: id, stage: `Held-out loss of the ${label} model`, fraction: done / total }),
-      );
-      const out: ModelEval = { loss: loss.loss, perplexity: loss.perplexity, tokens: loss.tokens, rows: loss.rows };
-      if (items.length > 0) {
-        const mc = await scoreMultipleChoice(scoring, ckpt.tokenizer, items, {
-          batchSize,
-          onProgress: (done, all) => this.post({ type: 'progress', requestId: id, stage: `Multiple-choice accuracy of the ${label} model`, fraction: done / all }),
-        });
-        Object.assign(out, { acc: mc.acc, accNorm: mc.accNorm, items: mc.items });
+      const { model, precision } = await loadEvalGpuModel(gpu, ckpt.config, ckpt.store, { batchSize, seqLen, weights: job.weights, maxGpuMemory: job.maxGpuMemory, source: weights.source });
+      try {
+        const scoring = gpuScoringModel(model);
+        const total = Math.ceil(examples.length / batchSize);
+        const loss = await heldOutLoss(scoring, evalBatches(examples, { batchSize, padTokenId }), (done) =>
+          this.post({ type: 'progress', requestId: id, stage: `Held-out loss of the ${label} model`, fraction: done / total }),
+        );
+        const out: ModelEval = { loss: loss.loss, perplexity: loss.perplexity, tokens: loss.tokens, rows: loss.rows };
+        if (items.length > 0) {
+          const mc = await scoreMultipleChoice(scoring, ckpt.tokenizer, items, {
+            batchSize,
+            onProgress: (done, all) => this.post({ type: 'progress', requestId: id, stage: `Multiple-choice accuracy of the ${label} model`, fraction: done / all }),
+          });
+          Object.assign(out, { acc: mc.acc, accNorm: mc.accNorm, items: mc.items });
+        }
+        this.post({ type: 'progress', requestId: id, stage: `Timing the ${label} model's forward pass` });
+        const cost = await measureForward(model, { repeats: TIMED_PASSES, warmup: 1 });
+        gpu.throwIfFailed();
+        return { eval: out, cost, onGpu: { storage: model.weightStorage, residency: model.weights.residency }, precision };
+      } finally {
+        model.destroy();
       }
-      this.post({ type: 'progress', requestId: id, stage: `Timing the ${label} model's forward pass` });
-      const cost = await measureForward(model, { repeats: TIMED_PASSES, warmup: 1 });
-      gpu.throwIfFailed();
-      return { eval: out, cost };
     } finally {
-      model.destroy();
+      weights.release();
     }
   }
 
-  /** Greedy continuations of held-out prompts by both models (prompt = the tokens before the first target). */
-  private async sideBySide(id: number, gpu: Gpu, pruned: Checkpoint, examples: TokenizedExample[], maxNewTokens: number): Promise<GenerationRow[]> {
-    const prompts = examples.map((e) => e.inputIds.slice(0, Math.max(1, e.promptLength)));
-    return this.generateFor(id, gpu, pruned, prompts, maxNewTokens);
-  }
-
-  async generate(id: number, prompts: string[], maxNewTokens: number): Promise<void> {
+  async generate(id: number, prompts: string[], maxNewTokens: number, given?: Partial<JobSettings>): Promise<void> {
     const pruned = this.pruned;
     if (!pruned) throw noPruned();
     const gpu = await this.gpu();
     const ids = prompts.map((p) => this.ckpt.tokenizer.encode(p, { addSpecialTokens: true }));
-    this.post({ type: 'generated', requestId: id, generations: await this.generateFor(id, gpu, pruned.checkpoint, ids, maxNewTokens) });
+    this.post({ type: 'generated', requestId: id, generations: await this.generateFor(id, gpu, pruned.checkpoint, ids, maxNewTokens, jobOf(given)) });
   }
 
-  private async generateFor(id: number, gpu: Gpu, pruned: Checkpoint, prompts: number[][], maxNewTokens: number): Promise<GenerationRow[]> {
+  private async generateFor(id: number, gpu: Gpu, pruned: Checkpoint, prompts: number[][], maxNewTokens: number, job: JobSettings): Promise<GenerationRow[]> {
+    const dense = await this.generateWith(id, gpu, 'dense', this.ckpt, prompts, maxNewTokens, job);
+    return this.generationRows(prompts, dense, await this.generateWith(id, gpu, 'pruned', pruned, prompts, maxNewTokens, job));
+  }
+
+  private generationRows(prompts: number[][], dense: string[], pruned: string[]): GenerationRow[] {
+    const tok = this.ckpt.tokenizer;
+    return prompts.map((p, i) => ({ prompt: tok.decode(p, { skipSpecialTokens: true }), dense: dense[i], pruned: pruned[i] }));
+  }
+
+  /** Greedy continuations of the prompts by one model (KV-cache generation on its cached weights). */
+  private async generateWith(id: number, gpu: Gpu, label: string, ckpt: Checkpoint, prompts: number[][], maxNewTokens: number, job: JobSettings): Promise<string[]> {
     if (prompts.length === 0) return [];
     const tok = this.ckpt.tokenizer;
     const maxLength = Math.min(this.ckpt.config.maxPositionEmbeddings, Math.max(...prompts.map((p) => p.length)) + maxNewTokens);
     const stopIds = stopIdsOf(tok, this.ckpt.config.eosTokenId);
-    const texts: Record<'dense' | 'pruned', string[]> = { dense: [], pruned: [] };
-    for (const [label, ckpt] of [['dense', this.ckpt], ['pruned', pruned]] as const) {
-      this.post({ type: 'progress', requestId: id, stage: `Generating with the ${label} model` });
-      const model = await GpuModel.load(gpu, ckpt.config, ckpt.store, { batchSize: 1, seqLen: 1, lora: null, training: false });
-      let generator: Generator | null = null;
+    const texts: string[] = [];
+    this.post({ type: 'progress', requestId: id, stage: `Generating with the ${label} model` });
+    const weights = this.weightsSource(id, gpu, ckpt, label, job);
+    let generator: Generator | null = null;
+    try {
+      const { model } = await loadEvalGpuModel(gpu, ckpt.config, ckpt.store, { batchSize: 1, seqLen: 1, weights: job.weights, maxGpuMemory: job.maxGpuMemory, source: weights.source });
       try {
         generator = new Generator(model, maxLength);
         for (const p of prompts) {
           const g = await generateIds(generator, p, { maxNewTokens, temperature: 0, stopIds });
-          texts[label].push(tok.decode(g.ids, { skipSpecialTokens: true }));
+          texts.push(tok.decode(g.ids, { skipSpecialTokens: true }));
         }
       } finally {
         generator?.destroy();
         model.destroy();
       }
+    } finally {
+      weights.release();
     }
-    return prompts.map((p, i) => ({ prompt: tok.decode(p, { skipSpecialTokens: true }), dense: texts.dense[i], pruned: texts.pruned[i] }));
+    return texts;
   }
 
   /**
    * Recovery fine-tuning: a fresh LoRA on the pruned model, trained on the training split (pause / resume / stop as
-   * for scoring); the adapter merged into the weights; then dense, pruned and pruned + recovered measured on the
-   * same held-out examples and the same device (loss, accuracy, forward time per token).
+   * for scoring); the adapter merged into the weights (as a view, merged as read); then dense, pruned and pruned +
+   * recovered measured on the same held-out examples and the same device (loss, accuracy, forward time per token).
+   * The pruned model trains on its cached upload (the Check's, when it ran), and dense and pruned are measured on theirs.
    */
   async recover(id: number, settings: RecoverSettings, evaluation: RecoverEvaluation): Promise<void> {
     const data = this.data;
@@ -492,7 +557,10 @@ export class Journey {
     if (this.run) throw busy();
     const control = new RunControl();
     this.run = control;
+    const previous = pruned.recovery?.recovered;
     pruned.recovery = null;
+    if (previous) this.weights.evict((c) => c === previous);
+    const job = jobOf(settings);
     try {
       const gpu = await this.gpu();
       const train = this.trainSplitFor(data, settings.seqLen);
@@ -500,33 +568,36 @@ export class Journey {
         throw new GradPruneError('dataset', 'The training split is empty, so there is nothing to fine-tune on.', { subject: 'train', hint: 'Hold out fewer examples in step 2.' });
       }
       // Rows never exceed the longest example: a shorter T saves memory and time.
-      const given = recoveryInput({ ...settings, seqLen: Math.min(settings.seqLen, rowLength(train)) }, train.length);
+      const given = recoveryInput({ ...settings, seqLen: Math.min(settings.seqLen, rowLength(train)) }, train.length, job);
       this.post({ type: 'progress', requestId: id, stage: 'Uploading the pruned weights' });
-      const result = await runRecovery(gpu, pruned.checkpoint, { examples: train, padTokenId: data.set.padTokenId }, given, {
-        onLoad: (done, total) => this.post({ type: 'progress', requestId: id, stage: 'Uploading the pruned weights', fraction: total ? done / total : undefined }),
-        progressIntervalMs: 200,
-        beforeStep: () => control.gate(),
-        onStep: (p) =>
-          this.post({
-            type: 'recoverStep',
-            requestId: id,
-            step: p.step,
-            steps: p.steps,
-            losses: p.losses,
-            lr: p.lr,
-            gradNorm: p.gradNorm,
-            epoch: p.epoch,
-            tokensPerSecond: p.tokensPerSecond,
-            elapsedSeconds: p.elapsedSeconds,
-            etaSeconds: p.etaSeconds,
-          }),
-      });
+      const trainWeights = this.weightsSource(id, gpu, pruned.checkpoint, 'pruned', job);
+      let result: RecoveryResult;
+      try {
+        result = await runRecovery(gpu, pruned.checkpoint, { examples: train, padTokenId: data.set.padTokenId }, given, {
+          weights: trainWeights.source,
+          progressIntervalMs: 200,
+          beforeStep: () => control.gate(),
+          onStep: (p) =>
+            this.post({
+              type: 'recoverStep',
+              requestId: id,
+              step: p.step,
+              steps: p.steps,
+              losses: p.losses,
+              lr: p.lr,
+              gradNorm: p.gradNorm,
+              epoch: p.epoch,
+              tokensPerSecond: p.tokensPerSecond,
+              elapsedSeconds: p.elapsedSeconds,
+              etaSeconds: p.etaSeconds,
+            }),
+        });
+      } finally {
+        trainWeights.release();
+      }
       if (result.steps === 0) throw new GradPruneError('cancelled', 'Fine-tuning was stopped before its first step.', { subject: 'finetune' });
 
-      this.post({ type: 'progress', requestId: id, stage: 'Merging the adapter into the weights' });
-      const merged = await exportMergedCheckpoint(pruned.checkpoint, { lora: result.lora, adapters: result.adapters });
-      const mergedCkpt = await openCheckpoint(merged, `${pruned.checkpoint.name}-recovered`);
-
+      const recovered = recoveredCheckpoint(pruned.checkpoint, result.lora, result.adapters, `${pruned.checkpoint.name}-recovered`);
       const examples = data.heldOut.slice(0, evaluation.maxExamples);
       const items = examples.flatMap((e) => (e.mc ? [e.mc] : []));
       const opts = {
@@ -536,20 +607,30 @@ export class Journey {
         padTokenId: data.set.padTokenId,
         multipleChoice: items.length ? { tokenizer: this.ckpt.tokenizer, items } : null,
         repeats: TIMED_PASSES,
+        weights: job.weights,
+        maxGpuMemory: job.maxGpuMemory,
       };
       // Dense and pruned have not changed since a Check on the same examples: only their forward pass is timed again
       // (all three timings come from this run).
       const checked = pruned.checked?.examples === examples.length ? pruned.checked : null;
-      const rows: ModelMeasurement[] = [];
-      for (const [label, ckpt, known] of [['dense', this.ckpt, checked?.dense], ['pruned', pruned.checkpoint, checked?.pruned], ['pruned + recovered', mergedCkpt, undefined]] as const) {
-        this.post({ type: 'progress', requestId: id, stage: `Measuring the ${label} model`, fraction: rows.length / 3 });
-        if (!known) {
-          rows.push(await measureModel(gpu, label, ckpt, opts));
-          continue;
+      // Measured in the order that reuses what is on the GPU (the pruned upload the training ran on first); shown
+      // as dense, pruned, pruned + recovered.
+      const byLabel = new Map<string, ModelMeasurement>();
+      for (const [label, ckpt, known] of [['pruned', pruned.checkpoint, checked?.pruned], ['dense', this.ckpt, checked?.dense], ['pruned + recovered', recovered, undefined]] as const) {
+        this.post({ type: 'progress', requestId: id, stage: `Measuring the ${label} model`, fraction: byLabel.size / 3 });
+        const weights = this.weightsSource(id, gpu, ckpt, label, job);
+        try {
+          if (!known) {
+            byLabel.set(label, await measureModel(gpu, label, ckpt, { ...opts, source: weights.source }));
+            continue;
+          }
+          const timed = await measureModel(gpu, label, ckpt, { ...opts, heldOut: [], multipleChoice: null, source: weights.source });
+          byLabel.set(label, { ...measurementOf(label, ckpt, { eval: known, cost: timed.cost! }), onGpu: timed.onGpu });
+        } finally {
+          weights.release();
         }
-        const timed = await measureModel(gpu, label, ckpt, { ...opts, heldOut: [], multipleChoice: null });
-        rows.push(measurementOf(label, ckpt, { eval: known, cost: timed.cost! }));
       }
+      const rows = ['dense', 'pruned', 'pruned + recovered'].map((l) => byLabel.get(l)!);
       gpu.throwIfFailed();
       const adapterParameters = result.adapters.reduce((n, a) => n + a.A.length + a.B.length, 0);
       const event: RecoveredEvent = {
@@ -566,65 +647,64 @@ export class Journey {
         table: comparisonRows(rows),
         adapterParameters,
         adapterBytes: adapterParameters * 4,
+        precision: resolveWeightStorage(job.weights, gpu.adapter),
       };
-      pruned.recovery = { result, merged, event };
+      pruned.recovery = { result, recovered, event };
       this.post(event);
     } finally {
       this.run = null;
     }
   }
 
-  /** The exported folder with the last Check's numbers in its model card and recipe (unchanged when there is none). */
+  /** The pruned folder's small files with the last Check's numbers in its model card and recipe (unchanged when there is none). */
   private async withEvaluation(pruned: PrunedState): Promise<Map<string, Blob>> {
-    if (!pruned.evaluation) return pruned.files;
-    const files = new Map(pruned.files);
-    files.set('README.md', new Blob([modelCard({ ...pruned.run, evaluation: pruned.evaluation }, pruned.plan, this.ckpt.dtype)]));
-    const recipe = files.get(RECIPE_FILE);
-    if (recipe) files.set(RECIPE_FILE, new Blob([JSON.stringify({ ...JSON.parse(await recipe.text()), evaluation: pruned.evaluation }, null, 2) + '\n']));
-    return files;
+    if (!pruned.evaluation) return new Map(pruned.checkpoint.files);
+    return withRun(this.ckpt, pruned.checkpoint, pruned.plan, { ...pruned.run, evaluation: pruned.evaluation });
   }
 
+  /**
+   * The checkpoint folder streamed as it is made (weights tensor by tensor from the dense files, the merged receivers,
+   * the merged adapter): into the picked folder or zip file, or — small models — into memory and one zip.
+   */
   async exportZip(id: number, adapter: AdapterExport = 'merged', target: ExportTarget = { kind: 'memory' }): Promise<void> {
     const pruned = this.pruned;
     if (!pruned) throw noPruned();
     const recovery = pruned.recovery;
     const folderName = recovery && adapter === 'merged' ? `${pruned.checkpoint.name}-recovered` : pruned.checkpoint.name;
-    const folder = recovery ? await this.withRecovery(pruned, recovery, adapter) : await this.withEvaluation(pruned);
-    const files: FileEntry[] = [...folder].map(([name, blob]) => ({ name, blob }));
-    const base = { type: 'exported', requestId: id, folderName, files, adapter: recovery ? adapter : null } as const;
+    const { ckpt, files } = recovery ? await this.withRecovery(pruned, recovery, adapter) : { ckpt: pruned.checkpoint, files: await this.withEvaluation(pruned) };
+    const base = { type: 'exported', requestId: id, folderName, adapter: recovery ? adapter : null } as const;
     if (target.kind === 'memory') {
+      this.post({ type: 'progress', requestId: id, stage: `Writing ${folderName}` });
+      const sink = new MemorySink();
+      await writeCheckpointTo(sink, ckpt, files);
       this.post({ type: 'progress', requestId: id, stage: `Zipping ${folderName}` });
-      this.post({ ...base, zip: await zipFolder(folder, folderName) });
+      const folder = new Map([...sink.files].sort(([a], [b]) => a.localeCompare(b)));
+      this.post({ ...base, files: [...folder].map(([name, blob]) => ({ name, blob })), zip: await zipFolder(folder, folderName) });
       return;
     }
-    // Streamed into the picked folder or zip file, file by file (an interrupted write is aborted and cleaned up).
+    // Streamed into the picked folder or zip file, tensor by tensor (an interrupted write is aborted and cleaned up).
     this.post({ type: 'progress', requestId: id, stage: target.kind === 'folder' ? `Writing ${folderName} into ${target.handle.name}` : `Writing ${target.handle.name}` });
-    const sink = target.kind === 'folder' ? new DirectorySink(target.handle, folderName) : await zipFileSink(target.handle, folderName);
-    await writeFolderTo(sink, new Map([...folder].sort(([a], [b]) => a.localeCompare(b))));
-    this.post({ ...base, zip: new Blob([]), savedTo: target.kind === 'folder' ? `${target.handle.name}/${folderName}` : target.handle.name });
+    const sink: CheckpointSink = target.kind === 'folder' ? new DirectorySink(target.handle, folderName) : await zipFileSink(target.handle, folderName);
+    await writeCheckpointTo(sink, ckpt, files);
+    this.post({ ...base, files: [], zip: new Blob([]), savedTo: target.kind === 'folder' ? `${target.handle.name}/${folderName}` : target.handle.name });
   }
 
   /**
    * The folder after a recovery run: the merged checkpoint, or the pruned one with the PEFT adapter in adapter/;
    * either way the model card gains the recovery section and gradprune_recovery.json records the run.
    */
-  private async withRecovery(pruned: PrunedState, recovery: RecoveryState, adapter: AdapterExport): Promise<Map<string, Blob>> {
-    const base = await this.withEvaluation(pruned);
+  private async withRecovery(pruned: PrunedState, recovery: RecoveryState, adapter: AdapterExport): Promise<{ ckpt: LazyCheckpoint; files: Map<string, Blob> }> {
+    const folder = await this.withEvaluation(pruned);
     const data = this.data;
     const dataFile = data?.fileName ?? 'the task data';
-    const card = (await base.get('README.md')?.text()) ?? '';
-    const folder = new Map(adapter === 'merged' ? recovery.merged : base);
-    for (const name of ['README.md', RECIPE_FILE]) {
-      const blob = base.get(name);
-      if (blob) folder.set(name, blob);
-    }
+    const card = (await folder.get('README.md')?.text()) ?? '';
     folder.set('README.md', new Blob([`${card.trimEnd()}\n\n${recoveryCardSection(recovery.event, adapter, dataFile)}`]));
+    const record = recoveryRecord(recovery.event, adapter, pruned.checkpoint.name, { fileName: dataFile, rows: data?.dataset.totalRows ?? 0 });
+    folder.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
     if (adapter === 'peft') {
       const files = writePeftAdapter({ baseModel: pruned.checkpoint.name, lora: recovery.result.lora, adapters: recovery.result.adapters, model: pruned.checkpoint.config });
       for (const [name, blob] of files) folder.set(`${PEFT_FOLDER}/${name}`, blob);
     }
-    const record = recoveryRecord(recovery.event, adapter, pruned.checkpoint.name, { fileName: dataFile, rows: data?.dataset.totalRows ?? 0 });
-    folder.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
-    return folder;
+    return { ckpt: adapter === 'merged' ? recovery.recovered : pruned.checkpoint, files: folder };
   }
 }

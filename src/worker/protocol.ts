@@ -12,6 +12,7 @@ import type { ScoringSettings } from '../gradprune/pipeline';
 import type { PrunePlan } from '../gradprune/plan';
 import type { ModelConfig } from '../model/config';
 import type { MemoryEstimate } from '../nn/memory';
+import type { ResolvedPrecision, WeightPrecision } from '../nn/precision';
 import type { DecayKind } from '../nn/schedule';
 import type { FitReport, ModelSummary } from '../model/summary';
 
@@ -44,8 +45,8 @@ export type WorkerRequest =
   | { type: 'applyPrune'; plan: PlanChoice }
   /** Dense vs pruned on the held-out split, and side-by-side generations. Answered by 'evaluated'. */
   | { type: 'evaluate'; options: EvaluateOptions }
-  /** Greedy generations of both models for given prompts. Answered by 'generated'. */
-  | { type: 'generate'; prompts: string[]; maxNewTokens: number }
+  /** Greedy generations of both models for given prompts (weights in the session's precision). Answered by 'generated'. */
+  | ({ type: 'generate'; prompts: string[]; maxNewTokens: number } & Partial<JobSettings>)
   /** Recovery fine-tuning of the pruned model (a fresh LoRA), then dense / pruned / recovered measured side by side. 'recoverStep' events while it trains; answered by 'recovered'. */
   | { type: 'recover'; settings: RecoverSettings; evaluation: RecoverEvaluation }
   /**
@@ -61,6 +62,16 @@ export type ExportTarget =
   | { kind: 'memory' }
   | { kind: 'folder'; handle: FileSystemDirectoryHandle }
   | { kind: 'zipFile'; handle: FileSystemFileHandle };
+
+/**
+ * How every GPU job of the session holds its weights: the precision ('auto': f16 where the adapter has shader-f16)
+ * and the GPU memory limit in bytes (null: what the adapter allows; over it, the decoder layers stream from host
+ * memory). The page sends its scoring settings' values with Check, generation and Recover; absent means 'auto' and null.
+ */
+export interface JobSettings {
+  weights: WeightPrecision;
+  maxGpuMemory: number | null;
+}
 
 export type RequestType = WorkerRequest['type'];
 export type RequestMessage = WorkerRequest & { id: number };
@@ -163,6 +174,10 @@ export interface MemoryEstimatedEvent {
   igiaBytes: number;
   /** Why the run would not fit this adapter (null: it fits, or there is no adapter to check against). */
   problem: ErrorInfo | null;
+  /** The GPU memory limit the estimate was checked against (the setting, or what the adapter allows); null without an adapter. */
+  budget: number | null;
+  /** What the adapter allows when no limit is set (WEIGHT_BUDGET_BUFFERS × maxBufferSize); null without an adapter. */
+  adapterBudget: number | null;
 }
 
 export interface ScoredEvent {
@@ -209,7 +224,7 @@ export interface PrunedEvent {
   totalBytes: number;
 }
 
-export interface EvaluateOptions {
+export interface EvaluateOptions extends Partial<JobSettings> {
   /** At most this many held-out examples / multiple-choice items (keeps software GPUs quick). */
   maxExamples: number;
   /** Side-by-side generations: how many held-out prompts, how many new tokens. */
@@ -242,6 +257,8 @@ export interface EvaluatedEvent {
   /** dense and pruned side by side: parameters, weight memory, measured forward time per token, loss, accuracy. */
   table: ComparisonRow[];
   generations: GenerationRow[];
+  /** The weight storage both models ran with, and why ("adapter has shader-f16"). */
+  precision: ResolvedPrecision;
 }
 
 export interface GeneratedEvent {
@@ -255,7 +272,7 @@ export interface ExportedEvent {
   requestId: number;
   /** The folder's name (and the zip's, with .zip). */
   folderName: string;
-  /** Names are relative to the folder; a PEFT adapter's files are under "adapter/". */
+  /** Names are relative to the folder; a PEFT adapter's files are under "adapter/". Empty when written into a picked handle (nothing is kept in memory). */
   files: FileEntry[];
   /** How the recovery adapter came along (null: there was no recovery run). */
   adapter: AdapterExport | null;
@@ -285,7 +302,7 @@ export interface ErrorEvent {
 }
 
 /** Recovery fine-tuning as the page chooses it; the rest is the paper's (AdamW wd 0.1, clip 1, warmup 3%, seed 0). */
-export interface RecoverSettings {
+export interface RecoverSettings extends Partial<JobSettings> {
   /** Whether the run's length is given in steps or in passes over the training split. */
   by: 'steps' | 'epochs';
   steps: number;
@@ -342,6 +359,8 @@ export interface RecoveredEvent {
   /** What a separate PEFT adapter adds: parameters and bytes (f32). */
   adapterParameters: number;
   adapterBytes: number;
+  /** The weight storage the training and all three measurements ran with, and why. */
+  precision: ResolvedPrecision;
 }
 
 export type WorkerEvent =

@@ -4,7 +4,7 @@ import type { ComparisonRow } from '../eval/before-after';
 import { recoveryCardSection, recoveryRecord, type RecoveryFacts } from './recovery-card';
 
 const row = (label: string, layers: number, parameters: number, msPerToken: number, loss: number): ComparisonRow => ({
-  label, layers, parameters, weightBytes: parameters * 4, parameterRatio: parameters / 342848, msPerToken, speedup: 0.3 / msPerToken, heldOutLoss: loss, perplexity: Math.exp(loss), acc: 0.25, accNorm: 0.5,
+  label, layers, parameters, weightBytes: parameters * 4, parameterRatio: parameters / 342848, msPerToken, speedup: 0.3 / msPerToken, heldOutLoss: loss, perplexity: Math.exp(loss), acc: 0.25, accNorm: 0.5, storage: 'f32', residency: 'resident',
 });
 
 const facts: RecoveryFacts = {
