@@ -90,6 +90,31 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
 
   // 3. Score: the memory estimate is there before starting; then the loss chart and the 6 × 7 heatmap.
   assert.ok(Number(await valueOf(page, 'memory-estimate')) > 0);
+  // The GPU memory limit: empty means what the adapter allows (shown); one byte below the resident need, the
+  // weights stream layer by layer, with the host memory that takes and the bytes a training step uploads.
+  const estimate = page.getByTestId('memory-estimate');
+  assert.equal(await estimate.getAttribute('data-residency'), 'resident');
+  const allowed = Number(await valueOf(page, 'setting-max-gpu-memory-allowed'));
+  assert.ok(allowed > 0, "the adapter's own limit is shown");
+  assert.equal(Number(await estimate.getAttribute('data-budget')), allowed);
+  const residentNeed = Number(await valueOf(page, 'memory-estimate'));
+  await page.getByTestId('setting-max-gpu-memory').fill(String(residentNeed - 1));
+  await page.getByTestId('setting-max-gpu-memory').press('Enter');
+  await page.waitForSelector('[data-testid=memory-estimate][data-residency=streamed][data-fits=yes]');
+  assert.equal(await valueOf(page, 'memory-residency'), 'streamed');
+  assert.match(await page.getByTestId('memory-residency').innerText(), /streamed layer by layer/);
+  // tiny-llama in f32 (SwiftShader has no shader-f16): 6 layers of 46 208 parameters; the host holds all six, a
+  // training step uploads 2 · (6 − 2) of them (the slots keep the first and last two between passes).
+  const layerBytes = 4 * (64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 176 + 2 * 64);
+  assert.equal(Number(await estimate.getAttribute('data-stream-host')), 6 * layerBytes);
+  assert.equal(Number(await estimate.getAttribute('data-upload-per-step')), 8 * layerBytes);
+  // A size that is not one is refused where it is typed; emptied, the adapter's limit is back and the weights resident.
+  await page.getByTestId('setting-max-gpu-memory').fill('lots');
+  await page.getByTestId('setting-max-gpu-memory').press('Enter');
+  await page.waitForSelector('[data-testid=setting-max-gpu-memory-problem]');
+  await page.getByTestId('setting-max-gpu-memory').fill('');
+  await page.getByTestId('setting-max-gpu-memory').press('Enter');
+  await page.waitForSelector('[data-testid=memory-estimate][data-residency=resident]');
   await scoreFewSteps(page, 3, 2);
   await until(page, '[data-testid=heatmap-cell]');
   await studio.screenshot('journey-03-scoring');
@@ -143,6 +168,9 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   const acc = Number(await valueOf(page, 'eval-pruned-acc'));
   assert.ok(acc >= 0 && acc <= 1 && Number.isInteger(acc * 4), 'accuracy over 4 questions');
   assert.equal(await page.getByTestId('generation').count(), 1);
+  // Both models ran in the session's precision ('auto': f32 here, SwiftShader has no shader-f16), weights resident.
+  assert.equal(await valueOf(page, 'check-precision'), 'f32');
+  assert.match(await page.getByTestId('check-precision').innerText(), /adapter has no shader-f16/);
   // The person's own prompt, answered by both models.
   await page.getByTestId('own-prompt').fill('Question: What gives plants their energy?\nAnswer:');
   await page.getByTestId('own-generate').click();
@@ -179,6 +207,7 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
     assert.ok(Math.abs(Number(await valueOf(page, `recovery-${key}-loss`)) - check) < 1e-4 * check, key);
   }
   for (const id of ['recovery-recovered-loss', 'recovery-recovered-ppl', 'recovery-recovered-ms']) assert.ok(Number(await valueOf(page, id)) > 0, id);
+  assert.equal(await valueOf(page, 'recover-precision'), 'f32');
   assert.ok(Number(await valueOf(page, 'recovery-recovered-acc')) * 4 % 1 === 0, 'accuracy over 4 questions');
   await page.getByTestId('recovery-table').scrollIntoViewIfNeeded();
   await page.mouse.move(0, 0); // no chart tooltip left open under the pointer

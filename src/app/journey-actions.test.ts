@@ -36,12 +36,12 @@ const scored = (id: number, layers: number[]): ScoredEvent => ({
 });
 
 const row = (label: string, layers: number): ComparisonRow => ({
-  label, layers, parameters: layers * 100, weightBytes: layers * 400, parameterRatio: layers / 6, msPerToken: layers, speedup: 6 / layers, heldOutLoss: 3, perplexity: Math.exp(3), acc: 0.5, accNorm: 0.5,
+  label, layers, parameters: layers * 100, weightBytes: layers * 400, parameterRatio: layers / 6, msPerToken: layers, speedup: 6 / layers, heldOutLoss: 3, perplexity: Math.exp(3), acc: 0.5, accNorm: 0.5, storage: 'f32', residency: 'resident',
 });
 const recovered = (id: number): RecoveredEvent => ({
   type: 'recovered', requestId: id, settings: {} as RecoveredEvent['settings'], steps: 2, stopped: false, losses: [3.1, 3.0], trainExamples: 18, elapsedSeconds: 1,
   before: { loss: 3.2, perplexity: Math.exp(3.2), tokens: 40, rows: 4 }, after: { loss: 3.0, perplexity: Math.exp(3), tokens: 40, rows: 4 },
-  table: [row('dense', 6), row('pruned', 4), row('pruned + recovered', 4)], adapterParameters: 100, adapterBytes: 400,
+  table: [row('dense', 6), row('pruned', 4), row('pruned + recovered', 4)], adapterParameters: 100, adapterBytes: 400, precision: { storage: 'f32', reason: 'adapter has no shader-f16' },
 });
 
 function respondJourney(req: Req): WorkerEvent[] {

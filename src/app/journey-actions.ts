@@ -2,7 +2,7 @@
 // resume / stop), prune, check, recovery fine-tuning (pause / resume / stop likewise), download. Each step's failure lands in that step's slice, with what to do next.
 
 import type { ScoringSettings } from '../gradprune/pipeline';
-import type { AdapterExport, DatasetOptions, ExportTarget, PlanChoice, RecoverSettings } from '../worker/protocol';
+import type { AdapterExport, DatasetOptions, ExportTarget, JobSettings, PlanChoice, RecoverSettings } from '../worker/protocol';
 import { toInfo, worker } from './actions';
 import { DEFAULT_DATASET_OPTIONS } from './defaults';
 import { saveSession } from './persist';
@@ -65,6 +65,12 @@ export async function setDatasetOptions(overrides: Partial<DatasetOptions>): Pro
     set((s) => ({ dataset: { ...s.dataset, loading: null, error: toInfo(err) } }));
   }
 }
+
+/**
+ * The session's weight precision and GPU memory limit (the scoring settings'): every GPU job — scoring, Check,
+ * generation, Recover — holds its weights the same way.
+ */
+export const jobSettings = (): JobSettings => ({ weights: get().settings.weights, maxGpuMemory: get().settings.maxGpuMemory });
 
 export function updateSettings(patch: Partial<ScoringSettings>): void {
   set((s) => ({ settings: { ...s.settings, ...patch } }));
@@ -157,7 +163,7 @@ export async function evaluate(): Promise<void> {
   const options = get().evaluateOptions;
   set({ check: { running: true, result: null, error: null } });
   try {
-    const result = await withActivity('check', 'Evaluating', () => worker().request({ type: 'evaluate', options }));
+    const result = await withActivity('check', 'Evaluating', () => worker().request({ type: 'evaluate', options: { ...options, ...jobSettings() } }));
     set({ check: { running: false, result, error: null } });
   } catch (err) {
     set({ check: { running: false, result: null, error: toInfo(err) } });
@@ -174,7 +180,7 @@ export async function generateCustom(prompt: string): Promise<void> {
   const { maxNewTokens } = get().evaluateOptions;
   set((s) => ({ custom: { ...s.custom, running: true, error: null } }));
   try {
-    const result = await withActivity('check', 'Generating', () => worker().request({ type: 'generate', prompts: [prompt], maxNewTokens }));
+    const result = await withActivity('check', 'Generating', () => worker().request({ type: 'generate', prompts: [prompt], maxNewTokens, ...jobSettings() }));
     set((s) => ({ custom: { running: false, rows: [...(result?.generations ?? []), ...s.custom.rows].slice(0, 10), error: null } }));
   } catch (err) {
     set((s) => ({ custom: { ...s.custom, running: false, error: toInfo(err) } }));
@@ -191,7 +197,7 @@ export async function startRecovery(): Promise<void> {
   set({ recover: { ...emptyRecover(), state: 'starting' }, download: emptyDownload() });
   try {
     const result = await withActivity('recover', 'Starting', () =>
-      worker().request({ type: 'recover', settings: recoverSettings, evaluation: { maxExamples: evaluateOptions.maxExamples } }),
+      worker().request({ type: 'recover', settings: { ...recoverSettings, ...jobSettings() }, evaluation: { maxExamples: evaluateOptions.maxExamples } }),
     );
     set((s) => ({ recover: { ...s.recover, state: 'idle', result, error: null } }));
   } catch (err) {

@@ -4,6 +4,7 @@ import { controlRecovery, startRecovery, updateRecoverSettings } from '../journe
 import { formatDuration } from '../plan-view';
 import { useStudio } from '../store';
 import { ComparisonTable } from './ComparisonTable';
+import { GpuMemoryField } from './GpuMemoryField';
 import { LossChart } from './LossChart';
 import { NumberField } from './NumberField';
 import { ErrorBox, Progress } from './StepBits';
@@ -72,6 +73,7 @@ function RecoverSettingsForm({ disabled }: { disabled: boolean }) {
   const s = useStudio((st) => st.recoverSettings);
   const train = useStudio((st) => st.dataset.info?.train ?? 0);
   const stepsPerEpoch = Math.max(1, Math.ceil(train / Math.max(1, s.batchSize)));
+  const precision = useStudio((st) => st.settings.weights);
   return (
     <fieldset className="settings" disabled={disabled} data-testid="recover-settings">
       <legend>Fine-tuning settings (starting from the paper's)</legend>
@@ -102,7 +104,10 @@ function RecoverSettingsForm({ disabled }: { disabled: boolean }) {
           </select>
         </label>
       </div>
-      <p className="muted small">All seven linear modules, AdamW (weight decay 0.1), gradients clipped at 1, 3% warmup.</p>
+      <GpuMemoryField id="recover-max-gpu-memory" />
+      <p className="muted small">
+        All seven linear modules, AdamW (weight decay 0.1), gradients clipped at 1, 3% warmup. Weights in {precision === 'auto' ? "the scoring step's precision (auto)" : precision}; the GPU memory limit is the session's, as in step 3.
+      </p>
     </fieldset>
   );
 }
@@ -130,6 +135,12 @@ function RecoverLive() {
   );
 }
 
+/** ", layers streamed from host memory (dense)" when any row ran streamed. */
+export const residencyNote = (rows: readonly { label: string; residency: string | null }[]): string => {
+  const streamed = rows.filter((r) => r.residency === 'streamed').map((r) => r.label);
+  return streamed.length ? `; layers streamed from host memory (${streamed.join(', ')})` : '';
+};
+
 function RecoverResult() {
   const result = useStudio((s) => s.recover.result);
   if (!result) return null;
@@ -145,6 +156,9 @@ function RecoverResult() {
         </p>
       )}
       <ComparisonTable rows={result.table} keys={['dense', 'pruned', 'recovered']} testId="recovery-table" testPrefix="recovery" />
+      <p className="small" data-testid="recover-precision" data-value={result.precision.storage}>
+        weights: {result.precision.storage} ({result.precision.reason}){residencyNote(result.table)}
+      </p>
       <p className="muted small">
         All three measured one after the other on this GPU{before ? `, on the same ${before.rows} held-out examples` : ''}; the recovered row is the
         adapter merged into the weights. Kept apart as a PEFT adapter it adds {formatCount(result.adapterParameters)} parameters ({formatBytes(result.adapterBytes)} in f32).

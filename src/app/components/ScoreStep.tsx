@@ -7,6 +7,7 @@ import { controlScoring, refreshMemoryEstimate, setMetric, startScoring, updateS
 import { formatDuration, scoresFor, stabilityAgainstLatest } from '../plan-view';
 import { useStudio } from '../store';
 import { ALL_MODULES, warmupFor } from '../defaults';
+import { GpuMemoryField } from './GpuMemoryField';
 import { Heatmap } from './Heatmap';
 import { LossChart } from './LossChart';
 import { NumberField } from './NumberField';
@@ -96,6 +97,7 @@ function Settings({ disabled }: { disabled: boolean }) {
         ))}
       </div>
       <PrecisionField choice={s.weights} disabled={disabled} />
+      <GpuMemoryField disabled={disabled} />
       {memory && <MemoryLine memory={memory} />}
     </fieldset>
   );
@@ -149,12 +151,33 @@ function PrecisionField({ choice, disabled }: { choice: WeightPrecision; disable
 function MemoryLine({ memory }: { memory: NonNullable<ReturnType<typeof useStudio.getState>['memory']> }) {
   const e = memory.estimate;
   return (
-    <div className="small" data-testid="memory-estimate" data-value={e.total} data-host={memory.igiaBytes} data-fits={memory.problem ? 'no' : 'yes'}>
+    <div
+      className="small"
+      data-testid="memory-estimate"
+      data-value={e.total}
+      data-host={memory.igiaBytes}
+      data-fits={memory.problem ? 'no' : 'yes'}
+      data-residency={e.residency}
+      data-stream-host={e.hostBytes}
+      data-upload-per-step={e.uploadBytesPerStep}
+      data-budget={memory.budget ?? ''}
+    >
       <p className="memory-line">
-        GPU memory needed: <strong>{formatBytes(e.total)}</strong>{' '}
+        GPU memory needed: <strong>{formatBytes(e.total)}</strong>{memory.budget !== null && <> of {formatBytes(memory.budget)} allowed</>}{' '}
         <span className="muted">
           (weights {formatBytes(e.weights)}, LoRA state {formatBytes(e.adapters)}, activations {formatBytes(e.activations)}, backward {formatBytes(e.backward)}; largest buffer {formatBytes(e.largest.bytes)})
         </span>
+        <br />
+        {e.residency === 'streamed' ? (
+          <span data-testid="memory-residency" data-value="streamed">
+            Weights <strong>streamed</strong> layer by layer from host memory (they do not fit the limit resident): <strong>{formatBytes(e.hostBytes)}</strong> of host memory,{' '}
+            <strong>{formatBytes(e.uploadBytesPerStep)}</strong> uploaded per step; gradient checkpointing on.
+          </span>
+        ) : (
+          <span data-testid="memory-residency" data-value="resident">
+            Weights <strong>resident</strong> on the GPU (uploaded once).
+          </span>
+        )}
         <br />
         Host memory for the gradient factors a merge needs: <strong>{formatBytes(memory.igiaBytes)}</strong>
       </p>
