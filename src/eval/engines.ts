@@ -7,10 +7,9 @@ import type { ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
 import { Generator } from '../nn/generate';
-import { GpuModel } from '../nn/model';
+import { GpuModel, type WeightsSource } from '../nn/model';
 import type { MemoryPlan } from '../nn/memory';
 import { resolveWeightStorage, type ResolvedPrecision, type WeightPrecision, type WeightStorage } from '../nn/precision';
-import type { ModelWeights } from '../nn/weights';
 import { loraState, ReferenceModel } from '../nn/reference/model';
 import { loadModelWeights } from '../nn/reference/weights';
 import type { NextTokenModel } from './generation';
@@ -137,12 +136,6 @@ async function loadReference(config: ModelConfig, store: TensorStore, lora: Engi
   return new ReferenceModel(weights, lora ? loraState(lora.adapters, lora.config.rank, lora.config.alpha) : null, maxLength);
 }
 
-/**
- * Weights already on the device for a job, or a way to get them (the worker's cache: one upload per checkpoint and
- * storage, shared by every job). Given the storage the job resolved and the job's memory plan (so the source can
- * choose resident or streamed and make room); a job on them leaves them when it is destroyed.
- */
-export type WeightsSource = (storage: WeightStorage, job: MemoryPlan) => Promise<ModelWeights>;
 
 /** The memory plan of an evaluation job (no training buffers), as GpuModel.create checks it. */
 export const evalJobPlan = (storage: WeightStorage, batchSize: number, seqLen: number, lora: LoraConfig | null): MemoryPlan => ({

@@ -22,8 +22,7 @@ import { badSetting as bad, checkExampleLengths, checkPositiveInt, DEFAULT_WARMU
 import type { LoraRunHooks, LoraRunSettings, LoraStepProgress, LoraSteps } from '../nn/lora-run';
 import type { DecayKind, LrSchedule } from '../nn/schedule';
 import { Trainer } from '../nn/trainer';
-import { resolveWeightStorage } from '../nn/precision';
-import { gpuScoringModel, type WeightsSource } from './engines';
+import { gpuScoringModel } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
 import { scoreMultipleChoice } from './multiple-choice';
 
@@ -104,8 +103,6 @@ export type EvalPhase = 'before' | 'after';
 export interface RecoveryHooks extends LoraRunHooks<RecoveryProgress> {
   /** Held-out batches (then multiple-choice requests) scored, before the first step and after the last. */
   onEval?: (phase: EvalPhase, done: number, total: number) => void;
-  /** Train on weights already on the device (the worker's cache); without, the run uploads weights it owns. */
-  weights?: WeightsSource;
 }
 
 export interface Accuracy {
@@ -155,11 +152,7 @@ export async function runRecovery(gpu: Gpu, model: TrainedModel, data: RecoveryD
   if (hooks.signal?.aborted) throw cancelled('before it started');
   const adapters = hooks.initialAdapters ?? initLoraAdapters(model.config, lora, settings.seed);
 
-  const storage = resolveWeightStorage(settings.weights, gpu.adapter).storage;
-  const shared = hooks.weights
-    ? await hooks.weights(storage, { batchSize: settings.batchSize, seqLen: settings.seqLen, lora, weights: storage, checkpointing: settings.checkpointing, training: true })
-    : undefined;
-  const engine = await loadLoraRunModel(gpu, model, settings, adapters, { onLoad: hooks.onLoad, weights: shared });
+  const engine = await loadLoraRunModel(gpu, model, settings, adapters, { onLoad: hooks.onLoad, weights: hooks.weights });
   let trainer: Trainer | null = null;
   try {
     const scoring = gpuScoringModel(engine);

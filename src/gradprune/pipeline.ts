@@ -126,7 +126,7 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
   }
 
   const reservedBytes = igiaMemory(config, settings.modules, settings.rank, settings.steps).gpuBytes; // the staging ring
-  const engine = await loadLoraRunModel(gpu, model, settings, adapters, { onLoad: hooks.onLoad, reservedBytes });
+  const engine = await loadLoraRunModel(gpu, model, settings, adapters, { onLoad: hooks.onLoad, weights: hooks.weights, reservedBytes });
   let scorer: IgiaScorer | null = null;
   let trainer: Trainer | null = null;
   try {

@@ -11,10 +11,9 @@ import { LINEAR_MODULES, type LinearModule, type ModelConfig } from '../model/co
 import type { TensorStore } from '../model/safetensors';
 import { validateLoraConfig, type LoraAdapter, type LoraConfig } from './lora';
 import { defaultGpuBudget } from './memory';
-import { GpuModel, type Batch as EngineBatch } from './model';
+import { GpuModel, type Batch as EngineBatch, type WeightsSource } from './model';
 import { SCORING_ADAMW } from './optimizer';
 import { checkWeightPrecision, resolveWeightStorage, type WeightPrecision } from './precision';
-import type { ModelWeights } from './weights';
 import { validateSchedule, type DecayKind, type LrSchedule } from './schedule';
 import type { Trainer, TrainerOptions } from './trainer';
 
@@ -126,25 +125,26 @@ export interface LoraRunLoad {
   /** Bytes of weights read so far, while the model loads. */
   onLoad?: (done: number, total: number) => void;
   /** Weights already on the device (e.g. a worker's cache): the run is a job on them and leaves them when destroyed. */
-  weights?: ModelWeights;
+  weights?: WeightsSource;
   /** What the run allocates beside the model (e.g. IGIA's staging ring), kept out of the model's budget. */
   reservedBytes?: number;
 }
 
 /**
  * The GPU model with trainable adapters, sized for the run's batches, within the run's GPU budget (less
- * `reservedBytes`). With `weights` the run is a job on them; without, it loads weights it owns.
+ * `reservedBytes`). With a weights source the run is a job on the weights it gives; without, it loads weights it owns.
  */
 export async function loadLoraRunModel(
   gpu: Gpu,
   model: { config: ModelConfig; store: TensorStore },
   s: LoraRunSettings,
   adapters: readonly LoraAdapter[],
-  { onLoad, weights, reservedBytes = 0 }: LoraRunLoad = {},
+  { onLoad, weights: source, reservedBytes = 0 }: LoraRunLoad = {},
 ): Promise<GpuModel> {
   const memoryBudget = (s.maxGpuMemory ?? defaultGpuBudget(gpu.adapter)) - reservedBytes;
-  if (weights) {
+  if (source) {
     const storage = resolveWeightStorage(s.weights, gpu.adapter).storage;
+    const weights = await source(storage, { batchSize: s.batchSize, seqLen: s.seqLen, lora: loraConfigOf(s), weights: storage, checkpointing: s.checkpointing, training: true });
     if (weights.gpu !== gpu || weights.config !== model.config || weights.storage !== storage) {
       throw new GradPruneError('input', `The shared weights (${weights.storage}) are not this run's model and precision (${storage}).`, { subject: 'weights' });
     }
@@ -228,6 +228,8 @@ export interface LoraRunHooks<P extends LoraStepProgress> extends LoraStepHooks 
   onStep?: (p: P) => void;
   /** Start from these adapter values (e.g. a PEFT adapter, or a fixture's init) instead of PEFT's seeded init. */
   initialAdapters?: readonly LoraAdapter[];
+  /** Train on weights already on the device (the worker's cache); without, the run uploads weights it owns. */
+  weights?: WeightsSource;
 }
 
 export interface LoraStepOptions {

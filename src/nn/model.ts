@@ -17,7 +17,7 @@ import type { TensorStore } from '../model/safetensors';
 import { buildDecoder, type DecoderCalls, type GpuAdapter } from './decoder';
 import { Kernels } from './kernels';
 import { adapterName, type LoraAdapter, type LoraConfig } from './lora';
-import { checkJobMemory, planResidency, type ResidencyChoice } from './memory';
+import { checkJobMemory, planResidency, type MemoryPlan, type ResidencyChoice } from './memory';
 import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
 import { ModelWeights, type LayerParams } from './weights';
 
@@ -27,6 +27,13 @@ export type { GpuAdapter } from './decoder';
 
 /** f16 weight storage when the device has shader-f16 (half the memory), else f32: what 'auto' resolves to. */
 export const preferredWeightStorage = (gpu: Gpu): WeightStorage => resolveWeightStorage('auto', gpu.adapter).storage;
+
+/**
+ * Weights already on the device for a job (a worker's cache: each checkpoint uploaded once per device and storage),
+ * given the storage the job resolved and its memory plan, so the source can choose resident or streamed and make
+ * room. A job on them leaves them when it is destroyed.
+ */
+export type WeightsSource = (storage: WeightStorage, job: MemoryPlan) => Promise<ModelWeights>;
 
 /** The shape and kind of one job on a model's weights. */
 export interface JobOptions {

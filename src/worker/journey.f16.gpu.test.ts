@@ -3,7 +3,7 @@
 // pruned + recovered, evaluation, generation and training — with f16 weight storage, as scoring does, and say so;
 // an explicit f32 choice is honoured too.
 import { afterAll, describe, expect, it } from 'vitest';
-import { countingHost, RECOVER_SETTINGS, scoredAndPruned } from './journey-testing';
+import { countingHost, RECOVER_SETTINGS, scoredAndPruned } from '../testing/worker-journey';
 
 const h = countingHost();
 afterAll(() => {
@@ -19,6 +19,7 @@ describe("worker journey with precision 'auto' on an adapter with shader-f16", (
 
     const { scored } = await scoredAndPruned(h);
     expect(scored.settings.weights).toBe('f16');
+    expect(h.uploads).toEqual([{ layers: 6, storage: 'f16', residency: 'resident' }]); // the scoring run's, kept for the Check
     const afterPrune = h.uploads.length;
 
     const ev = await h.request('evaluated', { type: 'evaluate', options: { maxExamples: 2, generations: 1, maxNewTokens: 2 } });
@@ -30,9 +31,8 @@ describe("worker journey with precision 'auto' on an adapter with shader-f16", (
     expect(rec.precision).toEqual({ storage: 'f16', reason: 'adapter has shader-f16' });
     expect(rec.settings.weights).toBe('f16'); // the training run, as resolved
     expect(rec.table.map((r) => r.storage)).toEqual(['f16', 'f16', 'f16']);
-    // Every upload since the prune is f16 (and each checkpoint once: dense, pruned, recovered).
+    // Every upload since the prune is f16, and each checkpoint once: pruned, recovered (dense is the scoring run's).
     expect(h.uploads.slice(afterPrune)).toEqual([
-      { layers: 6, storage: 'f16', residency: 'resident' },
       { layers: 4, storage: 'f16', residency: 'resident' },
       { layers: 4, storage: 'f16', residency: 'resident' },
     ]);

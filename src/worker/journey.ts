@@ -10,7 +10,8 @@ import { evalBatches } from '../data/batch';
 import { GradPruneError, toErrorInfo } from '../errors';
 import { comparisonRows, measureModel, type ModelMeasurement } from '../eval/before-after';
 import { measureForward, type ForwardCost } from '../eval/cost';
-import { gpuScoringModel, loadEvalGpuModel, type WeightsSource } from '../eval/engines';
+import { gpuScoringModel, loadEvalGpuModel } from '../eval/engines';
+import type { WeightsSource } from '../nn/model';
 import { generateIds, stopIdsOf } from '../eval/generation';
 import { Generator } from '../nn/generate';
 import { heldOutLoss } from '../eval/loss';
@@ -279,8 +280,8 @@ export class Journey {
     this.run = control;
     this.scoring = null;
     this.dropPruned();
-    // The scoring run uploads the weights it trains on: the GPU budget is all its own.
-    this.weights.clear();
+    // The dense weights from the cache: the Check after scoring runs on the same upload.
+    const dense = this.weightsSource(id, gpu, this.ckpt, 'dense', jobOf(settings));
     this.post({ type: 'progress', requestId: id, stage: 'Uploading the weights' });
     try {
       // Rows never exceed the longest example: a shorter T saves memory and time.
@@ -293,6 +294,7 @@ export class Journey {
           onLoad: (done, total) => this.post({ type: 'progress', requestId: id, stage: 'Uploading the weights', fraction: total ? done / total : undefined }),
           progressIntervalMs: 200,
           beforeStep: () => control.gate(),
+          weights: dense.source,
           onStep: (p) =>
             this.post({
               type: 'scoreStep',
@@ -322,6 +324,7 @@ export class Journey {
         targetTokens: result.targetTokens,
       });
     } finally {
+      dense.release();
       this.run = null;
     }
   }

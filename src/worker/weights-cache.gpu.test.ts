@@ -1,10 +1,10 @@
 // Weights uploaded once per device and shared by every job (the worker's cache), counted at ModelWeights.load:
-// a Check and a Recover on tiny-llama upload each distinct checkpoint once (dense, pruned, pruned + recovered) —
-// before the cache the Check uploaded 4 times (evaluation and generation of each model) and Recover 4 more (its
+// scoring, a Check and a Recover on tiny-llama upload each distinct checkpoint once (dense, pruned, pruned +
+// recovered) — before the cache scoring uploaded once, the Check 4 times (evaluation and generation of each model) and Recover 4 more (its
 // training, then dense, pruned and recovered measured). A GPU memory limit below the resident need streams the
 // layers; a new prune drops the stale uploads, a new model all of them.
 import { afterAll, describe, expect, it } from 'vitest';
-import { countingHost, RECOVER_SETTINGS, scoredAndPruned } from './journey-testing';
+import { countingHost, RECOVER_SETTINGS, scoredAndPruned } from '../testing/worker-journey';
 
 // tiny-llama (fixtures/README.md): 6 layers of 46 208 parameters, embedding + lm_head + final norm 65 600, F32.
 const LAYER_PARAMS = 64 * 64 + 2 * (64 * 32) + 64 * 64 + 3 * (64 * 176) + 2 * 64;
@@ -19,12 +19,13 @@ afterAll(() => {
 describe('worker weights cache', () => {
   it('uploads each checkpoint once across Check, generation and Recover; streams under a small limit; drops stale uploads', async () => {
     await scoredAndPruned(h);
-    const afterPrune = h.uploads.length; // the scoring run's own upload
-    expect(h.host.weights.list()).toEqual([]); // the prune merges without uploading a model
+    expect(h.uploads.map((u) => u.layers)).toEqual([6]); // the scoring run's upload, kept; the prune merges without uploading a model
+    expect(h.host.weights.list().map((w) => w.name)).toEqual(['tiny-llama']);
+    const afterPrune = h.uploads.length;
 
-    // Check: dense and pruned, each evaluated (batch 4) and generated with (batch 1) on one upload.
+    // Check: dense (on the scoring run's upload) and pruned, each evaluated (batch 4) and generated with (batch 1).
     const ev = await h.request('evaluated', { type: 'evaluate', options: { maxExamples: 2, generations: 1, maxNewTokens: 2 } });
-    expect(h.uploads.slice(afterPrune).map((u) => u.layers)).toEqual([6, 4]);
+    expect(h.uploads.slice(afterPrune).map((u) => u.layers)).toEqual([4]);
     expect(ev.generations).toHaveLength(1);
     expect(ev.table.map((r) => [r.storage, r.residency])).toEqual([['f32', 'resident'], ['f32', 'resident']]);
     const checkBytes = 4 * (6 * LAYER_PARAMS + OTHER_PARAMS) + 4 * (4 * LAYER_PARAMS + OTHER_PARAMS);
@@ -35,12 +36,12 @@ describe('worker weights cache', () => {
     await h.request('generated', { type: 'generate', prompts: ['Question: why?'], maxNewTokens: 2 });
     const rec = await h.request('recovered', { type: 'recover', settings: RECOVER_SETTINGS, evaluation: { maxExamples: 2 } });
     expect(rec.steps).toBe(2);
-    expect(h.uploads.slice(afterPrune).map((u) => u.layers)).toEqual([6, 4, 4]); // = the distinct checkpoints
+    expect(h.uploads.map((u) => u.layers)).toEqual([6, 4, 4]); // = the distinct checkpoints, scoring included
     expect(h.host.weights.uploads).toBe(3);
     expect(rec.precision.storage).toBe('f32');
     // Another Check reuses both uploads.
     await h.request('evaluated', { type: 'evaluate', options: { maxExamples: 4, generations: 0, maxNewTokens: 1 } });
-    expect(h.uploads.length - afterPrune).toBe(3);
+    expect(h.uploads.length - afterPrune).toBe(2);
 
     // A new prune (the same plan again) makes the pruned and recovered uploads stale: only the dense one stays.
     await h.request('pruned', { type: 'applyPrune', plan: { prune: 2, merge: 1, keepFraction: 0.2, protectLast: false, rankedBy: 'paper' } });

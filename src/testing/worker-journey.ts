@@ -7,9 +7,9 @@ import type { Gpu } from '../gpu/device';
 import { requestGpu } from '../gpu/device';
 import { openFolder } from '../model/node-files';
 import { ModelWeights } from '../nn/weights';
-import { DATASETS, fixtureDir } from '../testing/paths';
-import { createWorkerHost } from './host';
-import type { FileEntry, WorkerEvent, WorkerRequest } from './protocol';
+import { DATASETS, fixtureDir } from './paths';
+import { createWorkerHost } from '../worker/host';
+import type { FileEntry, WorkerEvent, WorkerRequest } from '../worker/protocol';
 
 export const ARC_ROWS = readFileSync(path.join(DATASETS, 'arc/arc_easy.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 20);
 
