@@ -37,7 +37,7 @@ describe.each(FIXTURE_MODELS)('GPU engine on %s', (name) => {
   });
 
   it('reproduces the loss and every LoRA gradient of lora_grad.safetensors', async () => {
-    const { fm, ref, B, T, adapters, batch } = await loraGradCase(name);
+    const { fm, ref, B, T, adapters, batch } = await loraGradCase(fixtureDir(name));
     const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters });
     const { loss } = await model.run(batch, true);
     expect(relError(loss, (await ref.readF32('loss'))[0])).toBeLessThanOrEqual(1e-5);
@@ -48,7 +48,7 @@ describe.each(FIXTURE_MODELS)('GPU engine on %s', (name) => {
 
 describe('GPU engine options', () => {
   it('gives the fixture gradients with gradient checkpointing, in less memory', async () => {
-    const { fm, ref, B, T, adapters, batch } = await loraGradCase('tiny-qwen2');
+    const { fm, ref, B, T, adapters, batch } = await loraGradCase(fixtureDir('tiny-qwen2'));
     const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, checkpointing: true });
     const { loss } = await model.run(batch, true);
     expect(relError(loss, (await ref.readF32('loss'))[0])).toBeLessThanOrEqual(1e-5);
@@ -59,7 +59,7 @@ describe('GPU engine options', () => {
   });
 
   it('right-pads rows of different lengths: loss and gradients equal the reference on the padded batch', async () => {
-    const { fm, B, T, adapters, batch } = await loraGradCase('tiny-llama');
+    const { fm, B, T, adapters, batch } = await loraGradCase(fixtureDir('tiny-llama'));
     const lengths = [T, 12, 7];
     const ragged = { ids: batch.ids.map((r, b) => Array.from(r).slice(0, lengths[b])), lossMask: batch.lossMask.map((r, b) => Array.from(r).slice(0, lengths[b])) };
     const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters });
@@ -82,7 +82,7 @@ describe('GPU engine options', () => {
   // f16 weight storage (on an adapter with shader-f16): model.f16.gpu.test.ts, the gpu-f16 tier.
 
   it('trains adapters on a subset of modules at another rank: loss and gradients equal the CPU reference', async () => {
-    const { fm, B, T, batch } = await loraGradCase('tiny-qwen2');
+    const { fm, B, T, batch } = await loraGradCase(fixtureDir('tiny-qwen2'));
     const lora = { rank: 3, alpha: 6, modules: ['k_proj', 'o_proj', 'up_proj'] as const };
     const adapters = initLoraAdapters(fm.config, lora, 5);
     for (const a of adapters) a.B.forEach((_, i) => (a.B[i] = Math.sin(i + a.layer) * 0.05)); // B ≠ 0, so gA ≠ 0
@@ -145,7 +145,7 @@ describe('GPU engine options', () => {
 
 describe('sliding-window attention (Mistral with sliding_window set)', () => {
   it('training forward/backward and KV-cache generation agree with the CPU reference', async () => {
-    const { fm, B, T, adapters, batch } = await loraGradCase('tiny-mistral');
+    const { fm, B, T, adapters, batch } = await loraGradCase(fixtureDir('tiny-mistral'));
     const config = normalizeConfig({ ...fm.config.raw, sliding_window: 6 });
     expect(config.slidingWindow).toBe(6);
     const weights = { ...fm.weights, config };

@@ -3,6 +3,7 @@
 // estimate says it uploads, and chosen by the budget when the resident job does not fit.
 import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
+import { fixtureDir } from '../testing/paths';
 import { testGpu } from '../testing/gpu';
 import { Generator } from './generate';
 import { DEFAULT_LORA, initLoraAdapters } from './lora';
@@ -17,7 +18,7 @@ const gpu = await testGpu();
 
 describe('streamed weights', () => {
   it.each(['tiny-llama', 'tiny-qwen3'])('%s: loss and every LoRA gradient equal the resident run bit for bit, and the fixture', async (name) => {
-    const { fm, ref, B, T, adapters, batch } = await loraGradCase(name);
+    const { fm, ref, B, T, adapters, batch } = await loraGradCase(fixtureDir(name));
     const opts = { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, checkpointing: true };
     const resident = await GpuModel.load(gpu, fm.config, fm.store, { ...opts, residency: 'resident' });
     const streamed = await GpuModel.load(gpu, fm.config, fm.store, { ...opts, residency: 'streamed' });
@@ -42,7 +43,7 @@ describe('streamed weights', () => {
     ['every layer re-read from the files', 0],
     ['two layers in host memory, the rest re-read', 2],
   ])('%s: gradients equal the resident run bit for bit', async (_, cachedLayers) => {
-    const { fm, B, T, adapters, batch } = await loraGradCase('tiny-llama');
+    const { fm, B, T, adapters, batch } = await loraGradCase(fixtureDir('tiny-llama'));
     const opts = { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, checkpointing: true };
     const resident = await GpuModel.load(gpu, fm.config, fm.store, { ...opts, residency: 'resident' });
     const probe = await ModelWeights.load(gpu, fm.config, fm.store, { storage: 'f32', residency: 'streamed', hostCacheBytes: 0 });
@@ -64,7 +65,7 @@ describe('streamed weights', () => {
   });
 
   it('trains the same steps as the resident engine, uploading per step what the estimate says', async () => {
-    const { fm, B, T, batch } = await loraGradCase('tiny-llama');
+    const { fm, B, T, batch } = await loraGradCase(fixtureDir('tiny-llama'));
     const adapters = initLoraAdapters(fm.config, DEFAULT_LORA, 5);
     const opts = { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, checkpointing: true };
     const trainerOpts = { schedule: { lr: 1e-2, warmupSteps: 0, decay: 'constant' as const, totalSteps: 4 }, adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 }, maxGradNorm: 1 };
@@ -90,7 +91,7 @@ describe('streamed weights', () => {
   });
 
   it('generates with the KV cache exactly as the resident weights do', async () => {
-    const { fm } = await loraGradCase('tiny-qwen2');
+    const { fm } = await loraGradCase(fixtureDir('tiny-qwen2'));
     const logits: Float32Array[][] = [];
     for (const residency of ['resident', 'streamed'] as const) {
       const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: 1, seqLen: 1, lora: null, residency });
@@ -105,7 +106,7 @@ describe('streamed weights', () => {
   });
 
   it('is chosen when the resident job exceeds --max-gpu-memory, and the refusal names both ways when neither fits', async () => {
-    const { fm, B, T, adapters } = await loraGradCase('tiny-llama');
+    const { fm, B, T, adapters } = await loraGradCase(fixtureDir('tiny-llama'));
     const opts = { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, checkpointing: true };
     const plan = { ...opts, weights: 'f32' as const, training: true };
     const resident = estimateMemory(fm.config, { ...plan, residency: 'resident' }).total;
@@ -125,7 +126,7 @@ describe('streamed weights', () => {
 
 describe('shared weights', () => {
   it('several jobs run on one upload; destroying a job leaves the weights to the others', async () => {
-    const { fm, B, T, batch } = await loraGradCase('tiny-llama');
+    const { fm, B, T, batch } = await loraGradCase(fixtureDir('tiny-llama'));
     const weights = await ModelWeights.load(gpu, fm.config, fm.store, { storage: 'f32', residency: 'resident' });
     const uploaded = weights.allocatedBytes;
     const wide = GpuModel.create(weights, { batchSize: B, seqLen: T, lora: null });

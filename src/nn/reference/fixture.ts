@@ -10,7 +10,6 @@ import { DEFAULT_LORA, loadLoraAdapters, type LoraAdapter } from '../lora';
 import { loraState, ReferenceModel } from './model';
 import { referenceScoringRun, warmupLr, type ScoringStep } from './train';
 import { loadModelWeights, type ModelWeights } from './weights';
-import { fixtureDir } from '../../testing/paths';
 
 export interface FixtureModel {
   config: ModelConfig;
@@ -35,8 +34,7 @@ export async function openReference(dir: string, name: string): Promise<TensorSt
 export const batchRows = (a: Int32Array, B: number, T: number): Int32Array[] => Array.from({ length: B }, (_, b) => a.subarray(b * T, (b + 1) * T));
 
 /** A fixture's lora_grad.safetensors case: the model, its reference, the adapters it used and its batch. */
-export async function loraGradCase(name: string) {
-  const dir = fixtureDir(name);
+export async function loraGradCase(dir: string) {
   const fm = await loadFixtureModel(dir);
   const ref = await openReference(dir, 'lora_grad.safetensors');
   const [B, T] = ref.info('input_ids').shape;
