@@ -107,7 +107,7 @@ async function sparseCheckpoint(dir: string) {
   };
   const config = normalizeConfig(raw);
   const tensors = expectedTensors(config).map(({ name, shape }) => ({ name, dtype: 'BF16' as const, shape: [...shape], bytes: async () => new Uint8Array(0) }));
-  const { safetensorsHeader } = await import('./weights');
+  const { safetensorsHeader } = await import('../model/safetensors');
   const header = safetensorsHeader(tensors, { format: 'pt' });
   const dataBytes = tensors.reduce((s, t) => s + tensorBytes(t), 0);
   const file = path.join(dir, 'model.safetensors');

@@ -5,7 +5,7 @@
 
 import { GradPruneError } from '../errors';
 import { dtypeBytes, fromFloat32, type WeightDType } from '../model/dtype';
-import { numel, type TensorStore } from '../model/safetensors';
+import { numel, safetensorsHeader, type TensorStore } from '../model/safetensors';
 import { MemorySink, withSink, writeBytesFile, type CheckpointSink, type WrittenFiles } from './sink';
 
 export interface ExportTensor {
@@ -62,29 +62,6 @@ export interface ExportStats {
 }
 
 export const emptyExportStats = (): ExportStats => ({ peakHeldBytes: 0, largestTensorBytes: 0, bytesWritten: 0 });
-
-/**
- * The safetensors header of a file holding `tensors` in order (u64 little-endian length, JSON, spaces to 8-byte
- * alignment), computable before any tensor's bytes: the same bytes encodeSafetensors writes.
- */
-export function safetensorsHeader(tensors: readonly Pick<ExportTensor, 'name' | 'dtype' | 'shape'>[], metadata: Record<string, string> = {}): Uint8Array<ArrayBuffer> {
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const t of tensors) {
-    const size = tensorBytes(t);
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
-    offset += size;
-  }
-  let json = JSON.stringify(header);
-  const jsonBytesLen = new TextEncoder().encode(json).byteLength;
-  json += ' '.repeat((8 - ((8 + jsonBytesLen) % 8)) % 8);
-  const jsonBytes = new TextEncoder().encode(json);
-  const prefix = new Uint8Array(8 + jsonBytes.byteLength);
-  new DataView(prefix.buffer).setBigUint64(0, BigInt(jsonBytes.byteLength), true);
-  prefix.set(jsonBytes, 8);
-  return prefix;
-}
 
 /** One safetensors file, streamed: the header, then each tensor's bytes as they are produced (one tensor at a time). */
 async function streamFile(sink: CheckpointSink, name: string, tensors: ExportTensor[], stats: ExportStats): Promise<number> {

@@ -276,26 +276,37 @@ export interface TensorToWrite {
  * Encode tensors as one safetensors file, returned as parts (header, then each tensor's bytes) so that a
  * large checkpoint is never copied into one buffer; `new Blob(parts)` or a stream writes it.
  */
-export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = {}): Uint8Array<ArrayBuffer>[] {
+/**
+ * The safetensors header of a file holding `tensors` in order (u64 little-endian length, JSON, spaces to 8-byte
+ * alignment, as the reference writer pads), computable before any tensor's bytes: a streamed writer sends it first.
+ */
+export function safetensorsHeader(tensors: readonly Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>[], metadata: Record<string, string> = {}): Uint8Array<ArrayBuffer> {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
   for (const t of tensors) {
-    const expected = numel(t.shape) * dtypeBytes(t.dtype);
-    if (t.data.byteLength !== expected) {
-      throw new GradPruneError('tensor', `Cannot write "${t.name}": ${t.data.byteLength} bytes for shape [${t.shape.join(', ')}] of ${t.dtype} (expected ${expected}).`, { subject: t.name });
-    }
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] };
-    offset += expected;
+    const size = numel(t.shape) * dtypeBytes(t.dtype);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
   }
   let json = JSON.stringify(header);
-  // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
   const jsonBytesLen = new TextEncoder().encode(json).byteLength;
   json += ' '.repeat((8 - ((8 + jsonBytesLen) % 8)) % 8);
   const jsonBytes = new TextEncoder().encode(json);
   const prefix = new Uint8Array(8 + jsonBytes.byteLength);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(jsonBytes.byteLength), true);
   prefix.set(jsonBytes, 8);
+  return prefix;
+}
+
+export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = {}): Uint8Array<ArrayBuffer>[] {
+  for (const t of tensors) {
+    const expected = numel(t.shape) * dtypeBytes(t.dtype);
+    if (t.data.byteLength !== expected) {
+      throw new GradPruneError('tensor', `Cannot write "${t.name}": ${t.data.byteLength} bytes for shape [${t.shape.join(', ')}] of ${t.dtype} (expected ${expected}).`, { subject: t.name });
+    }
+  }
+  const prefix = safetensorsHeader(tensors, metadata);
   // Blob parts must be ArrayBuffer-backed: a SharedArrayBuffer view is copied, anything else is passed as is.
   return [prefix, ...tensors.map((t) => (t.data.buffer instanceof ArrayBuffer ? (t.data as Uint8Array<ArrayBuffer>) : t.data.slice()))];
 }

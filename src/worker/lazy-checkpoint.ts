@@ -16,14 +16,14 @@ import { prunedTensorNames } from '../gradprune/prune';
 import { checkTensors, type Checkpoint } from '../model/checkpoint';
 import { normalizeConfig } from '../model/config';
 import { dtypeBytes, fromFloat32, isWeightDType, toFloat16Bits, toFloat32, type WeightDType } from '../model/dtype';
-import { TensorStore, type TensorInfo } from '../model/safetensors';
+import { safetensorsHeader, TensorStore, type TensorInfo } from '../model/safetensors';
 import { COPIED_FILE, RECIPE_FILE } from '../export/checkpoint';
 import { configText, prunedConfig } from '../export/config';
 import { adaptersByWeight, mergedWeight } from '../export/merge-adapter';
 import { modelCard } from '../export/model-card';
 import { buildRecipe, sha256Hex, type PruneRunInfo } from '../export/recipe';
 import { withSink, writeBlobFile, type CheckpointSink, type WrittenFiles } from '../export/sink';
-import { DEFAULT_MAX_SHARD_BYTES, planShards, safetensorsHeader, storedTensorBytes, streamWeightFiles, tensorBytes, type ExportTensor } from '../export/weights';
+import { DEFAULT_MAX_SHARD_BYTES, planShards, storedTensorBytes, streamWeightFiles, tensorBytes, type ExportTensor } from '../export/weights';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
 
 /** Where a view's tensor comes from: a tensor of another store, or bytes made on demand. */
