@@ -17,8 +17,8 @@ export async function folderEntries(name: string): Promise<FileEntry[]> {
   return [...(await openFolder(fixtureDir(name)))].map(([n, blob]) => ({ name: n, blob }));
 }
 
-/** A worker host whose every ModelWeights.load is recorded (which model, storage, residency), and its events. */
-export function countingHost() {
+/** A worker host on real Dawn devices: its events, and every device it asked for (for the test to destroy). */
+export function hostWithDevices() {
   const events: WorkerEvent[] = [];
   const devices: Gpu[] = [];
   const host = createWorkerHost((e) => events.push(e), {
@@ -28,6 +28,12 @@ export function countingHost() {
       return gpu;
     },
   });
+  return { host, events, devices };
+}
+
+/** A worker host whose every ModelWeights.load is recorded (which model, storage, residency), and its events. */
+export function countingHost() {
+  const { host, events, devices } = hostWithDevices();
   const uploads: { layers: number; storage: string; residency: string }[] = [];
   const real = ModelWeights.load.bind(ModelWeights);
   const spy = vi.spyOn(ModelWeights, 'load').mockImplementation(async (gpu, config, store, opts) => {

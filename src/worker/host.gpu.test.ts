@@ -1,28 +1,7 @@
 // The worker's request handling in Node with a real Dawn device: results, errors by request id, and a lost
 // device that is reported while the worker carries on. Expected shapes: ../shared/fixtures/README.md.
 import { describe, expect, it } from 'vitest';
-import { requestGpu, type Gpu } from '../gpu/device';
-import { openFolder } from '../model/node-files';
-import { fixtureDir } from '../testing/paths';
-import { createWorkerHost } from './host';
-import type { FileEntry, WorkerEvent } from './protocol';
-
-async function folderEntries(name: string): Promise<FileEntry[]> {
-  return [...(await openFolder(fixtureDir(name)))].map(([n, blob]) => ({ name: n, blob }));
-}
-
-function setup() {
-  const events: WorkerEvent[] = [];
-  const devices: Gpu[] = [];
-  const host = createWorkerHost((e) => events.push(e), {
-    requestGpu: async () => {
-      const gpu = await requestGpu();
-      devices.push(gpu);
-      return gpu;
-    },
-  });
-  return { host, events, devices };
-}
+import { folderEntries, hostWithDevices as setup } from '../testing/worker-journey';
 
 describe('worker host', () => {
   it('announces the adapter, then answers loadModel with the summary and fit', async () => {
