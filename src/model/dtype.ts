@@ -120,3 +120,29 @@ export function toFloat16Bits(bytes: Uint8Array, dtype: WeightDType): Uint16Arra
   }
   return out;
 }
+
+/**
+ * Index of the first NaN or ±Inf element in a weight tensor's raw little-endian bytes, or -1: an all-ones exponent
+ * in the raw bits (one integer test per element, no conversion), so a read can refuse damaged weights by name.
+ */
+export function firstNonFinite(bytes: Uint8Array, dtype: WeightDType): number {
+  if (dtype === 'F32') {
+    const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+    const bits = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >>> 2);
+    for (let i = 0; i < bits.length; i++) if ((bits[i] & 0x7f800000) === 0x7f800000) return i;
+    return -1;
+  }
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice();
+  const bits = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >>> 1);
+  const exponent = dtype === 'F16' ? 0x7c00 : 0x7f80;
+  for (let i = 0; i < bits.length; i++) if ((bits[i] & exponent) === exponent) return i;
+  return -1;
+}
+
+/** The value at a non-finite element, for messages: "NaN", "+Inf" or "-Inf". */
+export function nonFiniteKind(bytes: Uint8Array, dtype: WeightDType, index: number): string {
+  const size = dtypeBytes(dtype);
+  const view = new DataView(bytes.buffer, bytes.byteOffset + index * size, size);
+  const x = dtype === 'F32' ? view.getFloat32(0, true) : dtype === 'F16' ? f16BitsToNumber(view.getUint16(0, true)) : toFloat32(bytes.subarray(index * 2, index * 2 + 2).slice(), 'BF16')[0];
+  return Number.isNaN(x) ? 'NaN' : x > 0 ? '+Inf' : '-Inf';
+}

@@ -6,29 +6,18 @@
 import { GradPruneError } from '../errors';
 import {
   dtypeBytes,
-  isSafetensorsDType,
+  firstNonFinite,
   isWeightDType,
+  nonFiniteKind,
   toFloat16Bits,
   toFloat32,
   type SafetensorsDType,
   type WeightDType,
 } from './dtype';
+import { INDEX_FILE, readSafetensorsIndex } from './safetensors-index';
+import { headerLength, numel, parseHeader, type TensorInfo } from './safetensors-header';
 
-/** The largest header the format allows (the reference implementation refuses larger ones). */
-const MAX_HEADER_BYTES = 100_000_000;
-
-export interface TensorInfo {
-  name: string;
-  dtype: SafetensorsDType;
-  shape: number[];
-  /** Absolute byte range in the file. */
-  begin: number;
-  end: number;
-  /** The file the tensor lives in (a shard's name for sharded checkpoints). */
-  file: string;
-}
-
-export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+export { MAX_HEADER_BYTES, numel, type TensorInfo } from './safetensors-header';
 
 export class SafetensorsFile {
   private constructor(
@@ -38,70 +27,11 @@ export class SafetensorsFile {
     readonly metadata: Readonly<Record<string, string>>,
   ) {}
 
-  /** Parse and validate the header; reads only the header's bytes. */
+  /** Parse and validate the header (safetensors-header.ts); reads only the header's bytes. */
   static async open(blob: Blob, fileName: string): Promise<SafetensorsFile> {
-    const fail = (what: string, hint = 'The file is damaged or not a safetensors file: export it again.') =>
-      new GradPruneError('file', `${fileName}: ${what}.`, { subject: fileName, hint });
-    if (blob.size < 8) throw fail(blob.size === 0 ? 'the file is empty' : `the file is only ${blob.size} bytes (truncated)`);
-    const lenBytes = new DataView(await blob.slice(0, 8).arrayBuffer());
-    const headerLen = Number(lenBytes.getBigUint64(0, true));
-    if (headerLen > blob.size - 8) {
-      throw fail(`the header length (${headerLen} bytes) is larger than the file (${blob.size} bytes); it is truncated or not safetensors`);
-    }
-    if (headerLen > MAX_HEADER_BYTES) throw fail(`the header is ${headerLen} bytes, more than the format's limit of 100 MB`);
-    if (headerLen < 2) throw fail('the header is empty');
-    const headerText = new TextDecoder().decode(await blob.slice(8, 8 + headerLen).arrayBuffer());
-    let header: unknown;
-    try {
-      header = JSON.parse(headerText);
-    } catch (e) {
-      throw fail(`the header is not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw fail('the header is not a JSON object');
-
-    const dataStart = 8 + headerLen;
-    const dataLen = blob.size - dataStart;
-    const tensors = new Map<string, TensorInfo>();
-    let metadata: Record<string, string> = {};
-    for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
-      if (name === '__metadata__') {
-        if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw fail('`__metadata__` is not an object');
-        metadata = Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, String(v)]));
-        continue;
-      }
-      const t = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      if (typeof t !== 'object' || t === null) throw fail(`tensor "${name}" has no description`);
-      if (typeof t.dtype !== 'string') throw fail(`tensor "${name}" has no dtype`);
-      if (!isSafetensorsDType(t.dtype)) {
-        throw fail(`tensor "${name}" has an unknown dtype "${t.dtype}"`, 'Known dtypes: F32, F16, BF16 (and the integer types).');
-      }
-      if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-        throw fail(`tensor "${name}" has an invalid shape ${JSON.stringify(t.shape)}`);
-      }
-      const off = t.data_offsets;
-      if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[0] > off[1]) {
-        throw fail(`tensor "${name}" has invalid data_offsets ${JSON.stringify(off)}`);
-      }
-      const [b, e] = off as [number, number];
-      if (e > dataLen) {
-        throw fail(
-          `tensor "${name}" ends at byte ${dataStart + e}, past the end of the file (${blob.size} bytes); the file is truncated`,
-          'The download or copy stopped early: download (or export) the file again.',
-        );
-      }
-      const shape = t.shape as number[];
-      const expected = numel(shape) * dtypeBytes(t.dtype);
-      if (e - b !== expected) {
-        throw fail(`tensor "${name}" has ${e - b} bytes but its shape [${shape.join(', ')}] of ${t.dtype} needs ${expected}`);
-      }
-      tensors.set(name, { name, dtype: t.dtype, shape, begin: dataStart + b, end: dataStart + e, file: fileName });
-    }
-    const byStart = [...tensors.values()].filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
-    for (let i = 1; i < byStart.length; i++) {
-      if (byStart[i].begin < byStart[i - 1].end) {
-        throw fail(`tensors "${byStart[i - 1].name}" and "${byStart[i].name}" overlap in the file`);
-      }
-    }
+    const first8 = blob.size >= 8 ? new Uint8Array(await blob.slice(0, 8).arrayBuffer()) : new Uint8Array(8);
+    const headerLen = headerLength(first8, blob.size, fileName);
+    const { tensors, metadata } = parseHeader(new Uint8Array(await blob.slice(8, 8 + headerLen).arrayBuffer()), blob.size, fileName);
     return new SafetensorsFile(fileName, blob, tensors, Object.freeze(metadata));
   }
 
@@ -155,26 +85,10 @@ export class TensorStore {
    * `files` maps a file name (no folder) to its contents.
    */
   static async open(files: ReadonlyMap<string, Blob>): Promise<TensorStore> {
-    const indexBlob = files.get('model.safetensors.index.json');
+    const indexBlob = files.get(INDEX_FILE);
     if (indexBlob) {
-      let index: { weight_map?: Record<string, string> };
-      try {
-        index = JSON.parse(await indexBlob.text());
-      } catch (e) {
-        throw new GradPruneError('file', `model.safetensors.index.json is not valid JSON (${(e as Error).message}).`, {
-          subject: 'model.safetensors.index.json',
-        });
-      }
-      if (!index.weight_map || typeof index.weight_map !== 'object' || Array.isArray(index.weight_map)) {
-        throw new GradPruneError('file', 'model.safetensors.index.json has no "weight_map".', { subject: 'model.safetensors.index.json' });
-      }
-      const badEntry = Object.entries(index.weight_map).find(([, shard]) => typeof shard !== 'string' || !shard.endsWith('.safetensors'));
-      if (badEntry) {
-        throw new GradPruneError('file', `model.safetensors.index.json maps "${badEntry[0]}" to ${JSON.stringify(badEntry[1])}, not a .safetensors file name.`, {
-          subject: badEntry[0],
-        });
-      }
-      const shardNames = [...new Set(Object.values(index.weight_map))].sort();
+      const weightMap = readSafetensorsIndex(await indexBlob.text());
+      const shardNames = [...new Set(weightMap.values())].sort();
       const missing = shardNames.filter((s) => !files.has(s));
       if (missing.length) {
         throw new GradPruneError('file', `The index names shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which ${missing.length > 1 ? 'were' : 'was'} not provided.`, {
@@ -184,7 +98,7 @@ export class TensorStore {
       }
       const shards = await Promise.all(shardNames.map((s) => SafetensorsFile.open(files.get(s)!, s)));
       const store = TensorStore.fromFiles(shards);
-      for (const [name, shard] of Object.entries(index.weight_map)) {
+      for (const [name, shard] of weightMap) {
         const t = store.tensors.get(name);
         if (!t || t.file !== shard) {
           throw new GradPruneError('file', `The index places "${name}" in ${shard}, but ${t ? `it is in ${t.file}` : 'no shard holds it'}.`, {
@@ -223,13 +137,15 @@ export class TensorStore {
   /** A weight tensor as f32 (exact for F16 / BF16 sources). */
   async readF32(name: string): Promise<Float32Array> {
     const t = this.info(name);
-    return toFloat32(await this.readBytes(name), this.weightDType(t));
+    const dtype = this.weightDType(t);
+    return toFloat32(this.finite(t, await this.readBytes(name), dtype), dtype);
   }
 
   /** A weight tensor as f16 bits (rounded to nearest even from F32 / BF16 sources). */
   async readF16Bits(name: string): Promise<Uint16Array> {
     const t = this.info(name);
-    return toFloat16Bits(await this.readBytes(name), this.weightDType(t));
+    const dtype = this.weightDType(t);
+    return toFloat16Bits(this.finite(t, await this.readBytes(name), dtype), dtype);
   }
 
   /**
@@ -241,6 +157,7 @@ export class TensorStore {
     const dtype = this.weightDType(t);
     const rowBytes = (t.shape[1] ?? 1) * dtypeBytes(t.dtype);
     const bytes = await this.files.find((f) => f.fileName === t.file)!.readByteRange(name, r0 * rowBytes, r1 * rowBytes);
+    this.finite(t, bytes, dtype, r0 * (t.shape[1] ?? 1));
     return as === 'f16' ? toFloat16Bits(bytes, dtype) : toFloat32(bytes, dtype);
   }
 
@@ -251,6 +168,22 @@ export class TensorStore {
     if (t.dtype === 'I32') return new Int32Array(bytes.buffer);
     if (t.dtype === 'I64') return Int32Array.from(new BigInt64Array(bytes.buffer), (v) => Number(v));
     throw new GradPruneError('tensor', `Tensor "${name}" is ${t.dtype}, expected an integer tensor (I32 or I64).`, { subject: name });
+  }
+
+  /**
+   * Weights are checked for NaN / Inf as they are read for the GPU (every upload reads through here), so damaged
+   * weights are named here rather than surfacing as a loss that "diverges at step 0".
+   */
+  private finite(t: TensorInfo, bytes: Uint8Array, dtype: WeightDType, firstElement = 0): Uint8Array {
+    const at = firstNonFinite(bytes, dtype);
+    if (at < 0) return bytes;
+    const element = firstElement + at;
+    const cols = t.shape.length === 2 ? t.shape[1] : 0;
+    const where = cols ? `row ${Math.floor(element / cols)}, column ${element % cols}` : `element ${element}`;
+    throw new GradPruneError('tensor', `Tensor "${t.name}" in ${t.file} holds ${nonFiniteKind(bytes, dtype, at)} at ${where} [shape ${t.shape.join(', ')}].`, {
+      subject: t.name,
+      hint: 'The weights are damaged, or were saved after a training run diverged: use a good copy of the checkpoint.',
+    });
   }
 
   private weightDType(t: TensorInfo): WeightDType {
