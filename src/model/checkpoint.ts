@@ -5,6 +5,7 @@
 import { GradPruneError } from '../errors';
 import { normalizeConfig, LINEAR_MODULES, linearShape, linearWeightName, type ModelConfig } from './config';
 import { isWeightDType, type WeightDType } from './dtype';
+import { describeJsonType, isJsonObject, parseJsonFile } from './json';
 import { TensorStore, type TensorInfo } from './safetensors';
 import { loadTokenizer, type TextTokenizer } from './tokenizer';
 
@@ -28,11 +29,11 @@ export interface ExpectedTensor {
 
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const;
 
-/** Names and shapes of every tensor the decoder needs, in checkpoint order: embeddings, layers, final norm, head. */
-export function expectedTensors(config: ModelConfig): ExpectedTensor[] {
+/** Names and shapes of every tensor the decoder needs, in checkpoint order: embeddings, layers, final norm, head (for the first `layers` layers). */
+export function expectedTensors(config: ModelConfig, layers = config.numLayers): ExpectedTensor[] {
   const { hiddenSize: C, vocabSize: V, headDim: HD } = config;
   const out: ExpectedTensor[] = [{ name: 'model.embed_tokens.weight', shape: [V, C] }];
-  for (let l = 0; l < config.numLayers; l++) out.push(...expectedLayerTensors(config, l));
+  for (let l = 0; l < layers; l++) out.push(...expectedLayerTensors(config, l));
   out.push({ name: 'model.norm.weight', shape: [C] });
   if (!config.tiedEmbeddings) out.push({ name: 'lm_head.weight', shape: [V, C] });
   return out.map((t) => ({ ...t, shape: [...t.shape] }));
@@ -93,15 +94,22 @@ export async function openCheckpoint(files: ReadonlyMap<string, Blob>, name?: st
 
 /** Check presence, shape and dtype of every tensor the architecture needs; return the common dtype and the extras. */
 export function checkTensors(config: ModelConfig, store: TensorStore): { dtype: WeightDType; extraTensors: string[] } {
-  const expected = expectedTensors(config);
+  // Nothing is built for layers the weights do not have: a config.json saying 10^8 layers is answered at once.
+  // Layers beyond the first missing one are only counted (each lacks all of its tensors).
+  const present = layersPresent(store);
+  const listedLayers = Math.min(config.numLayers, present + 1);
+  const expected = expectedTensors(config, listedLayers);
   const where = (t: TensorInfo) => `"${t.name}" in ${t.file}`;
 
   const missing = expected.filter((e) => !store.has(e.name));
+  const unlisted = (config.numLayers - listedLayers) * (listedLayers > 0 ? expectedTensors(config, 1).length - expectedTensors(config, 0).length : 0);
   if (missing.length) {
+    const count = missing.length + unlisted;
     const shown = missing.slice(0, 5).map((e) => `${e.name} [${e.shape.join(', ')}]`).join(', ');
-    const more = missing.length > 5 ? ` and ${missing.length - 5} more` : '';
+    const more = count > 5 ? ` and ${count - 5} more` : '';
     const lmHeadOnly = missing.length === 1 && missing[0].name === 'lm_head.weight';
-    throw new GradPruneError('tensor', `The weights lack ${missing.length} tensor${missing.length > 1 ? 's' : ''} that ${config.architecture} with this config.json needs: ${shown}${more}.`, {
+    const layerCount = config.numLayers > present ? ` (config.json says "num_hidden_layers": ${config.numLayers}; the weights hold ${present} layer${present === 1 ? '' : 's'})` : '';
+    throw new GradPruneError('tensor', `The weights lack ${count} tensor${count > 1 ? 's' : ''} that ${config.architecture} with this config.json needs${layerCount}: ${shown}${more}.`, {
       subject: missing[0].name,
       hint: lmHeadOnly
         ? 'If the model shares its input embeddings with the output layer, config.json should say "tie_word_embeddings": true.'
@@ -138,6 +146,16 @@ export function checkTensors(config: ModelConfig, store: TensorStore): { dtype: 
   return { dtype: first.dtype as WeightDType, extraTensors };
 }
 
+/** How many distinct decoder layers (model.layers.N.*) the weights hold. */
+function layersPresent(store: TensorStore): number {
+  const layers = new Set<string>();
+  for (const name of store.tensors.keys()) {
+    const m = /^model\.layers\.(\d+)\./.exec(name);
+    if (m) layers.add(m[1]);
+  }
+  return layers.size;
+}
+
 async function readJsonFile(files: ReadonlyMap<string, Blob>, fileName: string, code: 'config' | 'file'): Promise<Record<string, unknown>> {
   const blob = files.get(fileName);
   if (!blob) {
@@ -146,16 +164,9 @@ async function readJsonFile(files: ReadonlyMap<string, Blob>, fileName: string, 
       hint: 'Drop the whole Hugging Face model folder (config.json, model.safetensors or its shards with model.safetensors.index.json, tokenizer.json, tokenizer_config.json).',
     });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(await blob.text());
-  } catch (e) {
-    throw new GradPruneError(code, `${fileName} is not valid JSON (${(e as Error).message}).`, { subject: fileName });
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new GradPruneError(code, `${fileName} is not a JSON object.`, { subject: fileName });
-  }
-  return json as Record<string, unknown>;
+  const json = parseJsonFile(await blob.text(), fileName, code);
+  if (!isJsonObject(json)) throw new GradPruneError(code, `${fileName} is not a JSON object (it holds ${describeJsonType(json)}).`, { subject: fileName });
+  return json;
 }
 
 function nameFromConfig(config: ModelConfig): string {

@@ -84,6 +84,9 @@ const ATTENTION_MODULES: ReadonlySet<LinearModule> = new Set(['q_proj', 'k_proj'
 export const linearWeightName = (layer: number, m: LinearModule): string =>
   `model.layers.${layer}.${ATTENTION_MODULES.has(m) ? 'self_attn' : 'mlp'}.${m}.weight`;
 
+/** The largest layer count, width, vocabulary or head count a config may give (2^24, beyond any published model). */
+export const MAX_CONFIG_SIZE = 1 << 24;
+
 const DTYPE_NAMES: Record<string, WeightDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', half: 'F16', float: 'F32' };
 
 export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelConfig {
@@ -104,6 +107,9 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
     const v = raw[key] ?? fallback;
     if (v === undefined) throw bad(`"${key}" is missing`, 'A Llama / Mistral / Qwen config.json always has it: is this the right file?');
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw bad(`"${key}" must be a positive integer (found ${JSON.stringify(raw[key])})`);
+    // Nothing is sized from these before checkTensors compares them with the tensors present; the bound keeps every
+    // product of two of them (a matrix's element count) an exact Number.
+    if (v > MAX_CONFIG_SIZE) throw bad(`"${key}" is ${v}, larger than any model has (at most ${MAX_CONFIG_SIZE})`, 'Is this the right config.json?');
     return v;
   };
   const num = (v: unknown, key: string, fallback: number): number => {
@@ -155,12 +161,17 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
     gate_proj: mlpBias, up_proj: mlpBias, down_proj: mlpBias,
   };
   const useSliding = modelType === 'mistral' ? raw.sliding_window != null : raw.use_sliding_window === true;
-  const slidingWindow = useSliding && typeof raw.sliding_window === 'number' ? raw.sliding_window : null;
+  const slidingWindow = useSliding && raw.sliding_window != null ? int('sliding_window') : null;
   const dtypeName = (raw.dtype ?? raw.torch_dtype) as string | undefined;
   const tokenId = (key: string): number | null => {
     const v = raw[key];
     if (v == null) return null;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`"${key}" must be a token id (found ${JSON.stringify(v)})`);
+    return v;
+  };
+  const positive = (key: string): number => {
+    const v = num(raw[key], key, NaN);
+    if (!(v > 0)) throw bad(`"${key}" must be a positive number (found ${JSON.stringify(raw[key])})`);
     return v;
   };
   const bool = (key: string): boolean => {
@@ -185,7 +196,7 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
     vocabSize: int('vocab_size'),
     rmsNormEps: num(raw.rms_norm_eps, 'rms_norm_eps', 1e-6),
     rope: Object.freeze(rope),
-    maxPositionEmbeddings: num(raw.max_position_embeddings, 'max_position_embeddings', DEFAULT_MAX_POSITIONS[modelType as ModelType]),
+    maxPositionEmbeddings: raw.max_position_embeddings == null ? DEFAULT_MAX_POSITIONS[modelType as ModelType] : positive('max_position_embeddings'),
     tiedEmbeddings: bool('tie_word_embeddings'),
     bias: Object.freeze(bias),
     qkNorm: modelType === 'qwen3',

@@ -3,6 +3,7 @@
 
 import { PreTrainedTokenizer, env } from '@huggingface/transformers';
 import { GradPruneError } from '../errors';
+import { describeJsonType, isJsonObject, parseJsonFile } from './json';
 
 env.allowRemoteModels = false;
 
@@ -31,23 +32,60 @@ async function readJson(files: ReadonlyMap<string, Blob>, name: string): Promise
       hint: 'Drop the whole model folder: the tokenizer needs tokenizer.json and tokenizer_config.json.',
     });
   }
-  try {
-    return JSON.parse(await blob.text());
-  } catch (e) {
-    throw new GradPruneError('tokenizer', `${name} is not valid JSON (${(e as Error).message}).`, { subject: name });
+  const json = parseJsonFile(await blob.text(), name, 'tokenizer', { hint: 'Use the tokenizer files of the original checkpoint.' });
+  if (!isJsonObject(json)) throw new GradPruneError('tokenizer', `${name} holds ${describeJsonType(json)}, not a JSON object.`, { subject: name });
+  return json;
+}
+
+const SPECIAL_TOKENS = ['bos_token', 'eos_token', 'pad_token', 'unk_token', 'sep_token', 'cls_token', 'mask_token'] as const;
+
+/** The fields of tokenizer_config.json the tokenizer reads, checked so that a bad one is named in its own file. */
+function checkTokenizerConfig(config: Record<string, unknown>): void {
+  const bad = (what: string) =>
+    new GradPruneError('tokenizer', `tokenizer_config.json: ${what}.`, { subject: 'tokenizer_config.json', hint: 'Use the tokenizer_config.json of the original checkpoint.' });
+  const template = config.chat_template;
+  if (template != null && typeof template !== 'string') {
+    const named = Array.isArray(template) && template.every((t) => isJsonObject(t) && typeof t.name === 'string' && typeof t.template === 'string');
+    if (!named) throw bad(`"chat_template" is ${describeJsonType(template)}; it must be a Jinja template string or a list of { name, template }`);
+  }
+  for (const key of SPECIAL_TOKENS) {
+    const v = config[key];
+    if (v != null && typeof v !== 'string' && !(isJsonObject(v) && typeof v.content === 'string')) {
+      throw bad(`"${key}" is ${describeJsonType(v)}; it must be a token string or { "content": … }`);
+    }
+  }
+  if (config.added_tokens_decoder != null && !isJsonObject(config.added_tokens_decoder)) {
+    throw bad(`"added_tokens_decoder" is ${describeJsonType(config.added_tokens_decoder)}, not an object of id → token`);
   }
 }
 
 export async function loadTokenizer(files: ReadonlyMap<string, Blob>): Promise<TextTokenizer> {
   const tokenizerJson = await readJson(files, 'tokenizer.json');
   const tokenizerConfig = await readJson(files, 'tokenizer_config.json');
+  checkTokenizerConfig(tokenizerConfig);
   let tok: PreTrainedTokenizer;
   try {
     tok = new PreTrainedTokenizer(tokenizerJson, tokenizerConfig);
   } catch (e) {
-    throw new GradPruneError('tokenizer', `tokenizer.json could not be read as a tokenizer (${(e as Error).message}).`, { subject: 'tokenizer.json' });
+    // Which file is at fault: when tokenizer.json builds without the config, the config is.
+    const file = buildsAlone(tokenizerJson) ? 'tokenizer_config.json' : 'tokenizer.json';
+    throw new GradPruneError('tokenizer', `${file} could not be read as a tokenizer (${(e as Error).message}).`, {
+      subject: file,
+      hint: 'Use the tokenizer files of the original checkpoint.',
+      cause: e,
+    });
   }
-  const vocab = tok.get_vocab();
+  let vocab: Map<string, number>;
+  try {
+    vocab = tok.get_vocab() as Map<string, number>;
+    tok.encode('a\n a', { add_special_tokens: true }); // a tokenizer that builds but cannot encode fails here, by name
+  } catch (e) {
+    throw new GradPruneError('tokenizer', `tokenizer.json builds a tokenizer that cannot encode text (${(e as Error).message}).`, {
+      subject: 'tokenizer.json',
+      hint: 'Use the tokenizer files of the original checkpoint.',
+      cause: e,
+    });
+  }
   const idOf = (id: number | undefined): number | null => (typeof id === 'number' && id >= 0 ? id : null);
   const hasTemplate = typeof tokenizerConfig.chat_template === 'string' || Array.isArray(tokenizerConfig.chat_template);
   return {
@@ -63,4 +101,13 @@ export async function loadTokenizer(files: ReadonlyMap<string, Blob>): Promise<T
           tok.apply_chat_template(messages as never, { tokenize: false, add_generation_prompt: opts?.addGenerationPrompt ?? false }) as string
       : null,
   };
+}
+
+function buildsAlone(tokenizerJson: Record<string, unknown>): boolean {
+  try {
+    new PreTrainedTokenizer(tokenizerJson, {});
+    return true;
+  } catch {
+    return false;
+  }
 }
