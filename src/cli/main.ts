@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { GradPruneError } from '../errors';
 import type { CliIO, Command, CommandArgs } from './command';
 import { COMMANDS } from './commands/index';
+import { removeTemporariesOnInterrupt } from './outputs';
 
 const PROGRAM = 'gradprune';
 const EXIT_OK = 0;
@@ -29,6 +30,8 @@ export async function main(argv: string[], io: CliIO = processIO, commands: read
     return EXIT_OK;
   }
   const command = commands.find((c) => c.name === name);
+  // The real process (not a test's in-process run): Ctrl-C removes half-written outputs on its way out.
+  if (io === processIO) removeTemporariesOnInterrupt();
   if (!command) {
     io.err(`${PROGRAM}: unknown command "${name}". Commands: ${commands.map((c) => c.name).join(', ')}. Run \`${PROGRAM} --help\`.`);
     return EXIT_USAGE;

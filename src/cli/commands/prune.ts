@@ -17,6 +17,7 @@ import type { Checkpoint } from '../../model/checkpoint';
 import { openFile } from '../../model/node-files';
 import { flag, intOption, numberOption, stringOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
+import { OVERWRITE_OPTION, overwriteOption } from '../outputs';
 
 /** --layers N | --ratio R, --merge, --keep, --protect-last. */
 export function planOptionsFrom(options: OptionValues): PlanOptions {
@@ -61,9 +62,9 @@ export async function loadScores(ckpt: Checkpoint, scoresFile: string): Promise<
  * into place when complete). Refuses before any GPU work an --out that is (inside) the model folder or would
  * overwrite an input, and a plan that merges layers when the IGIA state is missing.
  */
-export async function pruneToFolder(ckpt: Checkpoint, scoresFile: string, planOptions: PlanOptions, outDir: string, modelDir?: string): Promise<StreamedPruneResult & { notes: string[] }> {
+export async function pruneToFolder(ckpt: Checkpoint, scoresFile: string, planOptions: PlanOptions, outDir: string, modelDir?: string, opts: { overwrite?: boolean } = {}): Promise<StreamedPruneResult & { notes: string[] }> {
   const { scores, igia, igiaFile } = await loadScores(ckpt, scoresFile);
-  await checkOutputFolder(outDir, { sourceFolders: modelDir ? [modelDir] : [], inputFiles: [scoresFile, igiaFile] });
+  const target = await checkOutputFolder(outDir, { sourceFolders: modelDir ? [modelDir] : [], inputFiles: [scoresFile, igiaFile], overwrite: opts.overwrite });
   const preview = makePlan(scores.layerScores, ckpt.config, planOptions);
   if (!igia && preview.merged.length > 0) {
     throw new GradPruneError('file', `The plan merges layer${preview.merged.length > 1 ? 's' : ''} ${preview.merged.join(', ')}, but the IGIA state ${igiaFile} is missing.`, {
@@ -73,7 +74,7 @@ export async function pruneToFolder(ckpt: Checkpoint, scoresFile: string, planOp
   }
   const gpu = await requestGpu();
   try {
-    const sink = new FolderSink(outDir);
+    const sink = new FolderSink(target, { overwrite: opts.overwrite, given: outDir });
     const result = await runPruneTo(gpu, ckpt, scores, igia, sink, planOptions);
     return { ...result, notes: sink.notes };
   } finally {
@@ -120,6 +121,7 @@ export const pruneCommand: Command = {
     keep: { type: 'string', valueName: 'F', description: 'fraction of a merged layer\'s elements kept by importance (default 0.2)' },
     'protect-last': { type: 'boolean', description: 'never prune the last layer' },
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the folder to write the pruned checkpoint to' },
+    overwrite: OVERWRITE_OPTION,
   },
   async run({ positionals, options }, io) {
     if (typeof options.scores !== 'string') throw usageError('prune needs --scores <scores.json> (written by `gradprune score`).', 'scores');
@@ -127,7 +129,7 @@ export const pruneCommand: Command = {
     const planOptions = planOptionsFrom(options);
     const outDir = stringOption(options, 'out', '');
     const ckpt = await openModelFolder(positionals['model-dir']!);
-    const result = await pruneToFolder(ckpt, options.scores, planOptions, outDir, positionals['model-dir']!);
+    const result = await pruneToFolder(ckpt, options.scores, planOptions, outDir, positionals['model-dir']!, { overwrite: overwriteOption(options) });
     await reportPrune(io, result, outDir);
     return 0;
   },
