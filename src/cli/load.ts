@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildExamples, readDataset, type Dataset, type DatasetFormat, type TokenizedSet } from '../data';
+import { buildExamples, readDataset, summariseReasons, type Dataset, type DatasetFormat, type TokenizedSet } from '../data';
 import { GradPruneError } from '../errors';
 import { requestGpu, type AdapterSummary } from '../gpu/device';
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
@@ -53,7 +53,7 @@ export async function readTrainingData(
   const dataset = await readDataset(blob, fileName, opts.format ? { format: opts.format } : {});
   const set = buildExamples(dataset, tokenizer, { maxSeqLen: opts.maxSeqLen });
   if (set.examples.length === 0) {
-    throw new GradPruneError('dataset', `${fileName}: no row could be tokenized (${set.rejected.length} rejected).`, { subject: fileName });
+    throw new GradPruneError('dataset', `${fileName}: no row could be tokenized (${set.rejected.length} rejected): ${summariseReasons(set.rejected)}.`, { subject: fileName });
   }
   io.err(
     `data  ${fileName}: ${set.examples.length} examples (${dataset.format}, ${dataset.detectedFrom})` +

@@ -14,7 +14,8 @@ function columnsOf(records: SourceRecord[]): string[] {
   return [...seen];
 }
 
-function summariseReasons(rejected: RejectedRow[]): string {
+/** The commonest reasons rows were rejected, each with its count and first row: "reason (n rows, first at line 3); …". */
+export function summariseReasons(rejected: readonly RejectedRow[]): string {
   const counts = new Map<string, { n: number; where: string }>();
   for (const r of rejected) {
     const c = counts.get(r.reason);

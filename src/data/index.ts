@@ -42,7 +42,7 @@
 //   epochs reshuffled with the seed; shuffle false = file order B at a time). evalBatches(...) → each row once.
 // previewDataset(set, tokenizer, { rows?, bins? }) → first rows token by token (target flag), stats, histogram, rejects.
 
-export { readDataset, MAX_CLASSIFICATION_LABELS } from './dataset';
+export { readDataset, summariseReasons, MAX_CLASSIFICATION_LABELS } from './dataset';
 export { readRecords, fileKindOf, type SourceRecord, type SourceRecords, type FileKind } from './read';
 export { detectFormat, alpacaPrompt, requiredRoles, DATASET_FORMATS, EXPECTED_COLUMNS } from './formats';
 export { buildExamples, tokenizePair, SegmentEncoder, plainChatSegments, templateChatSegments, type BuildOptions, type Segment, type TokenizedPair } from './tokenize';

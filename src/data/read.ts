@@ -4,6 +4,8 @@
 import Papa from 'papaparse';
 import { parquetReadObjects, type AsyncBuffer } from 'hyparquet';
 import { GradPruneError } from '../errors';
+import { MAX_JSON_DEPTH, describeJsonType, isJsonObject, lineOfOffset, scanJson } from '../model/json';
+import { decodeDatasetText } from './text';
 import type { LineKind, RejectedRow } from './types';
 
 export interface SourceRecord {
@@ -33,14 +35,12 @@ export function fileKindOf(fileName: string): FileKind | null {
 export async function readRecords(blob: Blob, fileName: string): Promise<SourceRecords> {
   let kind = fileKindOf(fileName);
   if (kind === 'parquet' || (kind === null && (await sniffParquet(blob)))) return readParquet(blob, fileName);
-  const text = stripBom(await blob.text());
+  const text = await decodeDatasetText(blob, fileName);
   if (kind === null) kind = /^\s*[[{]/.test(text) ? 'json' : 'csv';
   if (kind === 'jsonl') return readJsonLines(text);
   if (kind === 'json') return readJson(text, fileName);
   return readDelimited(text, fileName, kind === 'tsv' ? '\t' : '');
 }
-
-const stripBom = (text: string) => (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
 
 async function sniffParquet(blob: Blob): Promise<boolean> {
   if (blob.size < 8) return false;
@@ -48,9 +48,8 @@ async function sniffParquet(blob: Blob): Promise<boolean> {
   return String.fromCharCode(...magic) === 'PAR1';
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-const describeType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+const isPlainObject = isJsonObject;
+const describeType = describeJsonType;
 
 function readJsonLines(text: string): SourceRecords {
   const records: SourceRecord[] = [];
@@ -61,6 +60,10 @@ function readJsonLines(text: string): SourceRecords {
     if (raw === '') continue; // blank lines (and the final newline) are not rows
     const line = i + 1;
     const where = `line ${line}`;
+    if (scanJson(raw).tooDeepAt !== null) {
+      rejected.push({ line, where, reason: `nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep` });
+      continue;
+    }
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -77,13 +80,14 @@ function readJsonLines(text: string): SourceRecords {
   return { lineKind: 'line', records, rejected };
 }
 
-function lineOfOffset(text: string, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
-}
-
 function readJson(text: string, fileName: string): SourceRecords {
+  const shape = scanJson(text, MAX_JSON_DEPTH, { keys: true });
+  if (shape.tooDeepAt !== null) {
+    throw new GradPruneError('dataset', `${fileName} nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep (line ${lineOfOffset(text, shape.tooDeepAt)}); no dataset row nests that deep.`, {
+      subject: fileName,
+      hint: 'A dataset file is a JSON array of objects (or JSON Lines, one object per line): fix the file or export it again.',
+    });
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -110,7 +114,7 @@ function readJson(text: string, fileName: string): SourceRecords {
     if (entries.length > 0 && entries.every(([, v]) => isPlainObject(v))) {
       // An object of records keyed by id (PubMedQA's ori_pqal.json): one row per entry, in file order (JS objects
       // list integer-like keys in numeric order, so the order is read from the text).
-      const keys = topLevelKeys(text);
+      const keys = shape.topLevelKeys;
       const ordered = keys.length === entries.length && keys.every((k) => Object.hasOwn(parsed, k)) ? keys : entries.map(([k]) => k);
       const records = ordered.map((key, i) => ({ line: i, where: `entry "${key}"`, value: parsed[key] as Record<string, unknown> }));
       return { lineKind: 'element', records, rejected: [] };
@@ -210,27 +214,6 @@ export function jsonErrorOffset(text: string): number | null {
   }
 }
 
-/** The keys of a JSON text's top-level object, in the order they are written (the text is valid JSON). */
-function topLevelKeys(text: string): string[] {
-  const keys: string[] = [];
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      if (depth === 1) {
-        let k = j + 1;
-        while (/\s/.test(text[k])) k++;
-        if (text[k] === ':') keys.push(JSON.parse(text.slice(i, j + 1)));
-      }
-      i = j;
-    } else if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') depth--;
-  }
-  return keys;
-}
-
 function isJsonObjectLine(line: string): boolean {
   try {
     return isPlainObject(JSON.parse(line));
@@ -275,6 +258,14 @@ function readDelimited(text: string, fileName: string, delimiter: string): Sourc
       if (fields.length === 1 && fields[0].trim() === '') return; // blank line
       const rowLine = lineAt(start);
       const errors = result.errors.filter((e) => e.type !== 'Delimiter');
+      const swallowsLines = fields.some((f) => f.replace(/\r?\n$/, '').includes('\n'));
+      if (errors.some((e) => e.code === 'MissingQuotes') && swallowsLines) {
+        // Everything after an unclosed quote is one field: rejecting that "row" would hide the real cause.
+        throw new GradPruneError('dataset', `${fileName}: line ${rowLine}: a quoted field opens with " and is never closed, so every line after it would be read as part of that one field.`, {
+          subject: `${fileName}:${rowLine}`,
+          hint: 'Close the quote (a quote inside a quoted field is written twice: ""), or save the file again from a spreadsheet.',
+        });
+      }
       if (header === null) {
         header = fields.map((name, i) => name.trim() || `column${i + 1}`);
         headerLine = rowLine;
