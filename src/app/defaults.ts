@@ -1,33 +1,24 @@
-// The studio's starting choices. The scoring settings are the paper's (they equal the engine's
-// DEFAULT_SCORING_SETTINGS, checked by defaults.test.ts; the page does not import the GPU engine to read them).
+// The studio's starting choices. The run settings are the engine's own defaults (the paper's, from the leaf module
+// nn/run-settings.ts, which imports no GPU code); the rest are choices only the page makes.
 
-import type { ScoringSettings } from '../gradprune/pipeline';
-import type { DatasetOptions, EvaluateOptions, PlanChoice } from '../worker/protocol';
+import { DEFAULT_RECOVERY_SETTINGS, resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
+import type { DatasetOptions, EvaluateOptions, PlanChoice, RecoverSettings } from '../worker/protocol';
 
-export const ALL_MODULES: ScoringSettings['modules'] = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+/** The paper's scoring run, warmup filled in as the engine fills it. */
+export const DEFAULT_SETTINGS: ScoringSettings = resolveScoringSettings();
 
-/** The paper's scoring run: rank 8, alpha 32, all seven modules, lr 1e-4, AdamW wd 0.1, warmup 3%, clip 1, 40 steps of 4 × 256. */
-export const DEFAULT_SETTINGS: ScoringSettings = {
-  steps: 40,
-  rank: 8,
-  alpha: 32,
-  modules: [...ALL_MODULES],
-  lr: 1e-4,
-  weightDecay: 0.1,
-  warmupSteps: 2,
-  schedule: 'constant',
-  maxGradNorm: 1,
-  batchSize: 4,
-  seqLen: 256,
-  seed: 0,
-  shuffle: true,
-  weights: 'auto', // f16 storage where the adapter has shader-f16, else f32 (ScoreStep shows which)
-  checkpointing: false,
-  maxGpuMemory: null, // what the adapter allows; the layers stream from host memory when the model does not fit
+/** The paper's fine-tuning, its length given in steps (a run can be stopped at any step and still gives its before / after table). */
+export const DEFAULT_RECOVER_SETTINGS: RecoverSettings = {
+  by: 'steps',
+  steps: DEFAULT_RECOVERY_SETTINGS.steps,
+  epochs: 1, // shown when the length is switched to epochs
+  rank: DEFAULT_RECOVERY_SETTINGS.rank,
+  alpha: DEFAULT_RECOVERY_SETTINGS.alpha,
+  lr: DEFAULT_RECOVERY_SETTINGS.lr,
+  batchSize: DEFAULT_RECOVERY_SETTINGS.batchSize,
+  seqLen: DEFAULT_RECOVERY_SETTINGS.seqLen,
+  schedule: DEFAULT_RECOVERY_SETTINGS.schedule,
 };
-
-/** Warmup as the engine fills it in: 3% of the steps, rounded up. */
-export const warmupFor = (steps: number): number => Math.ceil(0.03 * steps);
 
 export const DEFAULT_DATASET_OPTIONS: Omit<DatasetOptions, 'maxSeqLen'> = { heldOut: 0.1, seed: 0 };
 

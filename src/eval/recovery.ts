@@ -17,69 +17,19 @@ import { readback } from '../gpu/tensor';
 import type { ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import type { TextTokenizer } from '../model/tokenizer';
-import { initLoraAdapters, type LoraAdapter, type LoraConfig } from '../nn/lora';
-import { badSetting as bad, checkExampleLengths, checkPositiveInt, DEFAULT_WARMUP_RATIO, loadLoraRunModel, loraConfigOf, PAPER_LORA_RUN, resolveLoraRunSettings, runLoraSteps, scheduleOf, trainerOptionsOf, trainingBatches } from '../nn/lora-run';
-import type { LoraRunHooks, LoraRunSettings, LoraStepProgress, LoraSteps } from '../nn/lora-run';
-import type { DecayKind, LrSchedule } from '../nn/schedule';
-import { Trainer } from '../nn/trainer';
+import type { LoraAdapter, LoraConfig } from '../nn/lora';
+import { checkExampleLengths, runLoraRun, type LoraRunHooks, type LoraRunName, type LoraRunResult, type LoraStepProgress } from '../nn/lora-run';
+import type { GpuModel } from '../nn/model';
+import { DEFAULT_RECOVERY_SETTINGS, DEFAULT_WARMUP_RATIO, loraConfigOf, resolveRecoverySettings, scheduleOf, type RecoverySettings, type RecoverySettingsInput } from '../nn/run-settings';
+import type { LrSchedule } from '../nn/schedule';
 import { gpuScoringModel } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
 import { scoreMultipleChoice } from './multiple-choice';
 
-export { engineBatch } from '../nn/lora-run';
-
-/** Everything that decides a recovery run (plain data: it is written beside the exported model). */
-export interface RecoverySettings extends LoraRunSettings {
-  /** Training steps; resolved from `epochs` when that is given instead. */
-  steps: number;
-  /** Passes over the training examples (null: `steps` was given). */
-  epochs: number | null;
-  /** Examples held out for the before / after evaluation: a fraction in [0, 1) or a whole count. */
-  heldOut: number;
-}
-
-/**
- * The paper's fine-tuning: LoRA rank 8, alpha 32 on all seven modules, lr 1e-4, AdamW (wd 0.1) with clipping at 1 —
- * the same optimiser as the scoring run, which is the start of this same fine-tuning. Warmup 3% then linear decay,
- * as transformers' Trainer does by default when the number of steps is known.
- */
-export const DEFAULT_RECOVERY_SETTINGS: Readonly<Omit<RecoverySettings, 'warmupSteps' | 'epochs'>> = Object.freeze({
-  ...PAPER_LORA_RUN,
-  steps: 100,
-  schedule: 'linear' as DecayKind,
-  heldOut: 0.1,
-});
+// The recovery run's settings live with every run's settings (a leaf module the studio imports too).
+export { DEFAULT_RECOVERY_SETTINGS, resolveRecoverySettings, type RecoverySettings, type RecoverySettingsInput } from '../nn/run-settings';
 
 export const RECOVERY_WARMUP_RATIO = DEFAULT_WARMUP_RATIO;
-
-export type RecoverySettingsInput = Partial<Omit<RecoverySettings, 'epochs'>> & { epochs?: number | null };
-
-/**
- * Defaults filled in and every value checked; with `epochs`, the steps are ceil(epochs · trainExamples / batchSize).
- * Giving both steps and epochs is an error (they would disagree).
- */
-export function resolveRecoverySettings(given: RecoverySettingsInput, trainExamples: number): RecoverySettings {
-  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined && v !== null)) as RecoverySettingsInput;
-  if (defined.steps !== undefined && defined.epochs !== undefined) {
-    throw bad('steps', `Give either a number of steps (${defined.steps}) or of epochs (${defined.epochs}), not both.`);
-  }
-  const batchSize = defined.batchSize ?? DEFAULT_RECOVERY_SETTINGS.batchSize;
-  checkPositiveInt(batchSize, 'batch size');
-  let steps = defined.steps ?? DEFAULT_RECOVERY_SETTINGS.steps;
-  let epochs: number | null = null;
-  if (defined.epochs !== undefined) {
-    const e = defined.epochs ?? NaN;
-    epochs = e;
-    if (!(Number.isFinite(e) && e > 0)) throw bad('epochs', `The number of epochs must be a positive number (got ${epochs}).`);
-    if (trainExamples < 1) throw bad('epochs', 'There are no training examples to count epochs over.', 'Use a dataset with more usable rows, or hold out fewer.');
-    steps = Math.max(1, Math.ceil((e * trainExamples) / batchSize));
-  }
-  const s = resolveLoraRunSettings<RecoverySettings>({ ...defined, steps, epochs }, { ...DEFAULT_RECOVERY_SETTINGS, epochs: null });
-  if (!(s.heldOut >= 0) || (s.heldOut >= 1 && !Number.isInteger(s.heldOut))) {
-    throw bad('held-out', `The held-out share must be a fraction in [0, 1) or a whole count (got ${s.heldOut}).`);
-  }
-  return s;
-}
 
 export const recoveryLora: (s: RecoverySettings) => LoraConfig = loraConfigOf;
 export const recoverySchedule: (s: RecoverySettings) => LrSchedule = scheduleOf;
@@ -111,12 +61,9 @@ export interface Accuracy {
   items: number;
 }
 
-/** The run's curves and token counts (LoraSteps), the held-out loss and accuracy before and after, and the trained adapters. */
-export interface RecoveryResult extends LoraSteps {
-  settings: RecoverySettings;
+/** What recovery adds to a LoRA run: the held-out loss and accuracy before and after, and the trained adapters. */
+export interface RecoveryOutcome {
   lora: LoraConfig;
-  /** Steps trained (fewer than settings.steps when stopped early). */
-  steps: number;
   trainExamples: number;
   heldOutExamples: number;
   /** Held-out loss of the model before training and with the trained adapter (null when nothing is held out). */
@@ -129,15 +76,36 @@ export interface RecoveryResult extends LoraSteps {
   adapters: LoraAdapter[];
 }
 
+/** The run's curves, token counts and GPU use, the held-out loss and accuracy before and after, and the trained adapters. */
+export type RecoveryResult = LoraRunResult<RecoverySettings> & RecoveryOutcome;
+
 type TrainedModel = { config: ModelConfig; store: TensorStore };
 
-function cancelled(what: string): GradPruneError {
-  return new GradPruneError('cancelled', `Fine-tuning was cancelled ${what}.`, { subject: 'finetune' });
-}
+const FINE_TUNING: LoraRunName = { title: 'Fine-tuning', subject: 'finetune', noun: 'fine-tuning' };
 
 /** The seeded train / held-out split a run with these settings uses (so a caller can evaluate other models on the same held-out set). */
 export function recoverySplit<T>(examples: readonly T[], given: Pick<RecoverySettingsInput, 'heldOut' | 'seed'>): { train: T[]; heldOut: T[] } {
   return splitTrainHeldOut(examples, { heldOut: given.heldOut ?? DEFAULT_RECOVERY_SETTINGS.heldOut, seed: given.seed ?? DEFAULT_RECOVERY_SETTINGS.seed });
+}
+
+type Evaluation = { loss: HeldOutLoss | null; accuracy: Accuracy | null };
+
+/** The held-out loss (and multiple-choice accuracy) of the run's model as it is now. */
+function heldOutEvaluation(engine: GpuModel, heldOut: readonly TokenizedExample[], data: RecoveryData, settings: RecoverySettings, hooks: RecoveryHooks, cancelled: (when: string) => GradPruneError) {
+  const scoring = gpuScoringModel(engine);
+  const questions: MultipleChoiceItem[] = data.tokenizer ? heldOut.flatMap((e) => (e.mc ? [e.mc] : [])) : [];
+  return async (phase: EvalPhase): Promise<Evaluation> => {
+    if (heldOut.length === 0) return { loss: null, accuracy: null };
+    const batches = [...evalBatches(heldOut, { batchSize: settings.batchSize, padTokenId: data.padTokenId })];
+    const when = phase === 'before' ? 'before training' : 'during the final evaluation';
+    const loss = await heldOutLoss(scoring, abortable(batches, hooks.signal, () => cancelled(when)), (done) => hooks.onEval?.(phase, done, batches.length));
+    let accuracy: Accuracy | null = null;
+    if (questions.length && data.tokenizer) {
+      const mc = await scoreMultipleChoice(scoring, data.tokenizer, questions, { batchSize: settings.batchSize });
+      accuracy = { acc: mc.acc, accNorm: mc.accNorm, items: mc.items };
+    }
+    return { loss, accuracy };
+  };
 }
 
 /** Train a fresh LoRA on the (pruned) model and measure the held-out loss before and after. */
@@ -147,68 +115,43 @@ export async function runRecovery(gpu: Gpu, model: TrainedModel, data: RecoveryD
   }
   const split = recoverySplit(data.examples, given);
   const settings = resolveRecoverySettings(given, split.train.length);
-  checkExampleLengths(data.examples, settings.seqLen, 'fine-tuning');
-  const lora = recoveryLora(settings);
-  if (hooks.signal?.aborted) throw cancelled('before it started');
-  const adapters = hooks.initialAdapters ?? initLoraAdapters(model.config, lora, settings.seed);
-
-  const engine = await loadLoraRunModel(gpu, model, settings, adapters, { onLoad: hooks.onLoad, weights: hooks.weights });
-  let trainer: Trainer | null = null;
-  try {
-    const scoring = gpuScoringModel(engine);
-    const questions: MultipleChoiceItem[] = data.tokenizer ? split.heldOut.flatMap((e) => (e.mc ? [e.mc] : [])) : [];
-    const evaluate = async (phase: EvalPhase): Promise<{ loss: HeldOutLoss | null; accuracy: Accuracy | null }> => {
-      if (split.heldOut.length === 0) return { loss: null, accuracy: null };
-      const batches = [...evalBatches(split.heldOut, { batchSize: settings.batchSize, padTokenId: data.padTokenId })];
-      const loss = await heldOutLoss(scoring, abortable(batches, hooks.signal, phase), (done) => hooks.onEval?.(phase, done, batches.length));
-      let accuracy: Accuracy | null = null;
-      if (questions.length && data.tokenizer) {
-        const mc = await scoreMultipleChoice(scoring, data.tokenizer, questions, { batchSize: settings.batchSize });
-        accuracy = { acc: mc.acc, accNorm: mc.accNorm, items: mc.items };
-      }
-      return { loss, accuracy };
-    };
-
-    const before = await evaluate('before');
-    trainer = new Trainer(engine, trainerOptionsOf(settings));
-    const onStep = hooks.onStep;
-    const withEpoch = (p: LoraStepProgress) => onStep!({ ...p, epoch: ((p.step + 1) * settings.batchSize) / split.train.length });
-    const run = await runLoraSteps(trainer, trainingBatches(split.train, settings, data.padTokenId), hooks, {
-      steps: settings.steps,
-      cancelled: (s) => cancelled(`after ${s} step${s === 1 ? '' : 's'}`),
-      atLeastOneStep: false,
-      onProgress: onStep && withEpoch,
-    });
-    const after = await evaluate('after');
-    const trained: LoraAdapter[] = [];
-    for (const a of engine.adapters) {
-      const [A, B] = [await readback(gpu.device, a.A), await readback(gpu.device, a.B)];
-      trained.push({ layer: a.layer, module: a.module, name: a.name, inFeatures: a.inFeatures, outFeatures: a.outFeatures, A, B });
-    }
-    gpu.throwIfFailed();
-    return {
-      settings: { ...settings, weights: engine.weightStorage }, // 'auto' as resolved on this adapter
-      lora,
-      ...run,
-      steps: run.losses.length,
-      trainExamples: split.train.length,
-      heldOutExamples: split.heldOut.length,
-      before: before.loss,
-      after: after.loss,
-      accuracyBefore: before.accuracy,
-      accuracyAfter: after.accuracy,
-      adapters: trained,
-    };
-  } finally {
-    trainer?.destroy();
-    engine.destroy();
-  }
+  checkExampleLengths(split.heldOut, settings.seqLen, FINE_TUNING.noun);
+  return runLoraRun<RecoverySettings, RecoveryProgress, RecoveryOutcome>(gpu, model, { kind: 'examples', examples: split.train, padTokenId: data.padTokenId }, settings, {
+    ...hooks,
+    name: FINE_TUNING,
+    atLeastOneStep: false,
+    start: async (engine, cancelled) => {
+      const evaluate = heldOutEvaluation(engine, split.heldOut, data, settings, hooks, cancelled);
+      const before = await evaluate('before');
+      return {
+        progress: (p) => ({ ...p, epoch: ((p.step + 1) * settings.batchSize) / split.train.length }),
+        finish: async () => {
+          const after = await evaluate('after');
+          const adapters: LoraAdapter[] = [];
+          for (const a of engine.adapters) {
+            const [A, B] = [await readback(gpu.device, a.A), await readback(gpu.device, a.B)];
+            adapters.push({ layer: a.layer, module: a.module, name: a.name, inFeatures: a.inFeatures, outFeatures: a.outFeatures, A, B });
+          }
+          return {
+            lora: loraConfigOf(settings),
+            trainExamples: split.train.length,
+            heldOutExamples: split.heldOut.length,
+            before: before.loss,
+            after: after.loss,
+            accuracyBefore: before.accuracy,
+            accuracyAfter: after.accuracy,
+            adapters,
+          };
+        },
+      };
+    },
+  });
 }
 
 /** The batches, checking the signal before each one. */
-function* abortable<T>(items: readonly T[], signal: AbortSignal | undefined, phase: EvalPhase): Generator<T> {
+function* abortable<T>(items: readonly T[], signal: AbortSignal | undefined, cancelled: () => GradPruneError): Generator<T> {
   for (const item of items) {
-    if (signal?.aborted) throw cancelled(phase === 'before' ? 'before training' : 'during the final evaluation');
+    if (signal?.aborted) throw cancelled();
     yield item;
   }
 }

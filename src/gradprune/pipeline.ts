@@ -5,21 +5,15 @@
 
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
-import { defaultGpuBudget } from '../nn/memory';
-import type { Residency } from '../nn/weights';
 import type { Checkpoint } from '../model/checkpoint';
 import { LINEAR_MODULES, linearWeightName, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
-import type { TokenizedExample } from '../data/types';
 import { exportCheckpoint, exportCheckpointTo } from '../export/checkpoint';
 import type { CheckpointSink, WrittenFiles } from '../export/sink';
 import type { ExportStats } from '../export/weights';
 import type { PruneRunInfo } from '../export/recipe';
-import { initLoraAdapters, type LoraConfig } from '../nn/lora';
-import { checkExampleLengths, loadLoraRunModel, loraConfigOf, PAPER_LORA_RUN, resolveLoraRunSettings, runLoraSteps, trainerOptionsOf, trainingBatches } from '../nn/lora-run';
-import type { LoraRunHooks, LoraRunSettings, LoraStepProgress, LoraSteps } from '../nn/lora-run';
-import type { Batch as EngineBatch } from '../nn/model';
-import { Trainer } from '../nn/trainer';
+import { runLoraRun, type LoraRunData, type LoraRunHooks, type LoraRunName, type LoraRunResult, type LoraStepProgress } from '../nn/lora-run';
+import { loraConfigOf, resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
 import { modelFingerprint } from './fingerprint';
 import { IgiaScorer, igiaMemory } from './igia';
 import { IgiaRebuilder, igiaStateFromScorer, type IgiaState } from './igia-state';
@@ -27,32 +21,14 @@ import { LayerMerger, mergeLayers, type MergeResult, type MergeSource } from './
 import { makePlan, type PlanOptions, type PrunePlan } from './plan';
 import { kendallTau } from './scores';
 
-export { DEFAULT_WARMUP_RATIO, scheduleOf } from '../nn/lora-run';
+// The scoring run's settings live with every run's settings (a leaf module the studio imports too).
+export { DEFAULT_SCORING_SETTINGS, DEFAULT_WARMUP_RATIO, resolveScoringSettings, scheduleOf, type ScoringSettings } from '../nn/run-settings';
+export type { GpuUsage } from '../nn/lora-run';
 
-/** Everything that decides a scoring run (plain data: it is written into scores.json and the recipe); t = `steps`. */
-export type ScoringSettings = LoraRunSettings;
-
-/** The paper's scoring run: rank 8, alpha 32, all seven modules, lr 1e-4, AdamW wd 0.1, warmup 3%, clip 1, 40 steps of 4 × 256. */
-export const DEFAULT_SCORING_SETTINGS: Readonly<Omit<ScoringSettings, 'warmupSteps'>> = Object.freeze({
-  ...PAPER_LORA_RUN,
-  steps: 40,
-  schedule: 'constant',
-});
-
-/** Defaults filled in and every value checked (GradPruneError('input') naming the setting). */
-export function resolveScoringSettings(given: Partial<ScoringSettings> = {}): ScoringSettings {
-  return resolveLoraRunSettings(given, DEFAULT_SCORING_SETTINGS);
-}
-
-export const loraOf: (s: ScoringSettings) => LoraConfig = loraConfigOf;
-
-/** The rows of one training step (right-padded to the engine's T with masked padding). */
-export type ScoringBatch = EngineBatch;
+export const loraOf = loraConfigOf;
 
 /** Where the steps' batches come from: tokenized examples (batched here), or one explicit batch per step. */
-export type ScoringData =
-  | { kind: 'examples'; examples: readonly TokenizedExample[]; padTokenId: number }
-  | { kind: 'batches'; batch: (step: number) => ScoringBatch };
+export type ScoringData = LoraRunData;
 
 export interface ScoringProgress extends LoraStepProgress {
   /** The paper's layer scores over the steps so far, [layer]; the module split [layer][7]; the code's score. */
@@ -66,10 +42,8 @@ export interface ScoringProgress extends LoraStepProgress {
 /** Load progress, throttled step progress, cancel, pause (beforeStep resolving to false ends the run early with the steps done, at least one), initial adapters. */
 export type ScoringHooks = LoraRunHooks<ScoringProgress>;
 
-/** The run's curves and token counts (LoraSteps), its scores, and what a later merge needs. */
-export interface ScoringResult extends LoraSteps {
-  settings: ScoringSettings;
-  steps: number;
+/** What scoring adds to a LoRA run: the scores, and what a later merge needs. */
+export interface ScoringScores {
   /** The paper's score per layer: Σ over the elements of F = (1/t) Σ_s ‖S_s‖²_F. */
   layerScores: number[];
   /** Σ_s Σ_modules ‖S_s‖_F per layer (the authors' released script). */
@@ -83,97 +57,63 @@ export interface ScoringResult extends LoraSteps {
   modelFingerprint: string;
   /** What a later merge needs (per-step factors of every layer but 0). */
   igia: IgiaState;
-  /** Where the weights lived and what the run allocated on the GPU (scores.json records it as settings.gpu). */
-  gpu: GpuUsage;
 }
 
-export interface GpuUsage {
-  weights: Residency;
-  /** Bytes of every buffer the run allocated at its peak: weights, job, LoRA state and IGIA's GPU buffers. */
-  peakBytes: number;
-  /** The budget the run was held to (--max-gpu-memory, or what the adapter allows). */
-  limitBytes: number;
-}
+/** The run's curves, token counts and GPU use (scores.json records it as settings.gpu), its scores, and what a later merge needs. */
+export type ScoringResult = LoraRunResult<ScoringSettings> & ScoringScores;
 
 type ScoredModel = { config: ModelConfig; store: TensorStore };
 
-function cancelled(step: number): GradPruneError {
-  return new GradPruneError('cancelled', `Scoring was cancelled after ${step} step${step === 1 ? '' : 's'}.`, { subject: 'scoring' });
-}
-
-/** The batch source of a run: explicit batches as given, examples through a seeded (or file-order) iterator. */
-function batchSource(data: ScoringData, s: ScoringSettings): (step: number) => ScoringBatch {
-  if (data.kind === 'batches') return data.batch;
-  checkExampleLengths(data.examples, s.seqLen, 'scoring');
-  return trainingBatches(data.examples, s, data.padTokenId);
-}
+const SCORING: LoraRunName = { title: 'Scoring', subject: 'scoring', noun: 'scoring' };
 
 /** Train LoRA for `settings.steps` steps and gather GradPruner's importance from the clipped gradients. */
 export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData, given: Partial<ScoringSettings>, hooks: ScoringHooks = {}): Promise<ScoringResult> {
   const settings = resolveScoringSettings(given);
   const { config } = model;
-  const nextBatch = batchSource(data, settings);
-  if (hooks.signal?.aborted) throw cancelled(0);
-  const fingerprint = await modelFingerprint(model);
-  const adapters = hooks.initialAdapters ?? initLoraAdapters(config, loraOf(settings), settings.seed);
-  for (const a of adapters) {
-    if (a.A.length !== settings.rank * a.inFeatures || a.B.length !== a.outFeatures * settings.rank) {
-      throw new GradPruneError('input', `The initial adapter ${a.name} does not have rank ${settings.rank} (A has ${a.A.length} values for ${a.inFeatures} inputs).`, {
-        subject: a.name,
-        hint: 'Score with the rank the adapter was trained with.',
-      });
-    }
-  }
-
-  const reservedBytes = igiaMemory(config, settings.modules, settings.rank, settings.steps).gpuBytes; // the staging ring
-  const engine = await loadLoraRunModel(gpu, model, settings, adapters, { onLoad: hooks.onLoad, weights: hooks.weights, reservedBytes });
-  let scorer: IgiaScorer | null = null;
-  let trainer: Trainer | null = null;
-  try {
-    const grads = engine.adapters.map((a) => ({ layer: a.layer, module: a.module, gA: { buffer: a.dA }, gB: { buffer: a.dB } }));
-    const igia = new IgiaScorer(gpu.device, config, grads, { rank: settings.rank, maxSteps: settings.steps });
-    scorer = igia;
-    trainer = new Trainer(engine, { ...trainerOptionsOf(settings), afterClip: (encoder) => igia.record(encoder) });
-
-    const onStep = hooks.onStep;
-    let previousScores: number[] | null = null;
-    const withScores = async (p: LoraStepProgress) => {
-      const live = await igia.readScores();
-      const current = live.history[live.steps - 1];
-      const previous = live.steps > 1 ? live.history[live.steps - 2] : previousScores;
-      previousScores = current;
-      onStep!({
-        ...p,
-        layerScores: live.layerScore,
-        moduleScores: live.moduleScore,
-        layerScoresCode: live.layerScoreCode,
-        kendallTau: previous ? kendallTau(current, previous) : NaN,
-      });
-    };
-    // Each step's factors leave the GPU through a small staging ring: a step waits only when the ring is full.
-    const beforeStep = async (s: number) => ((await hooks.beforeStep?.(s)) === false ? false : igia.ready());
-    const run = await runLoraSteps(trainer, nextBatch, { ...hooks, beforeStep }, { steps: settings.steps, cancelled, atLeastOneStep: true, onProgress: onStep && withScores });
-    const scores = await igia.readScores();
-    const state = await igiaStateFromScorer(igia, config, settings.rank, fingerprint);
-    gpu.throwIfFailed();
-    return {
-      settings: { ...settings, weights: engine.weightStorage }, // 'auto' as resolved on this adapter
-      gpu: { weights: engine.weights.residency, peakBytes: engine.allocatedBytes + igia.gpuBytes, limitBytes: settings.maxGpuMemory ?? defaultGpuBudget(gpu.adapter) },
-      steps: scores.steps,
-      layerScores: scores.layerScore,
-      layerScoresCode: scores.layerScoreCode,
-      moduleScores: scores.moduleScore,
-      history: scores.history,
-      kendall: scores.kendall,
-      ...run,
-      modelFingerprint: fingerprint,
-      igia: state,
-    };
-  } finally {
-    trainer?.destroy();
-    scorer?.destroy();
-    engine.destroy();
-  }
+  return runLoraRun<ScoringSettings, ScoringProgress, ScoringScores>(gpu, model, data, settings, {
+    ...hooks,
+    name: SCORING,
+    atLeastOneStep: true,
+    reservedBytes: igiaMemory(config, settings.modules, settings.rank, settings.steps).gpuBytes, // the staging ring
+    start: async (engine) => {
+      const fingerprint = await modelFingerprint(model);
+      const grads = engine.adapters.map((a) => ({ layer: a.layer, module: a.module, gA: { buffer: a.dA }, gB: { buffer: a.dB } }));
+      const igia = new IgiaScorer(gpu.device, config, grads, { rank: settings.rank, maxSteps: settings.steps });
+      let previousScores: number[] | null = null;
+      return {
+        afterClip: (encoder) => igia.record(encoder),
+        // Each step's factors leave the GPU through a small staging ring: a step waits only when the ring is full.
+        beforeStep: () => igia.ready(),
+        progress: async (p) => {
+          const live = await igia.readScores();
+          const current = live.history[live.steps - 1];
+          const previous = live.steps > 1 ? live.history[live.steps - 2] : previousScores;
+          previousScores = current;
+          return {
+            ...p,
+            layerScores: live.layerScore,
+            moduleScores: live.moduleScore,
+            layerScoresCode: live.layerScoreCode,
+            kendallTau: previous ? kendallTau(current, previous) : NaN,
+          };
+        },
+        gpuBytes: () => igia.gpuBytes,
+        finish: async () => {
+          const scores = await igia.readScores();
+          return {
+            layerScores: scores.layerScore,
+            layerScoresCode: scores.layerScoreCode,
+            moduleScores: scores.moduleScore,
+            history: scores.history,
+            kendall: scores.kendall,
+            modelFingerprint: fingerprint,
+            igia: await igiaStateFromScorer(igia, config, settings.rank, fingerprint),
+          };
+        },
+        destroy: () => igia.destroy(),
+      };
+    },
+  });
 }
 
 /** What a prune needs of a scoring run (a ScoringResult or a parsed scores.json). */

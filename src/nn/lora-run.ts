@@ -1,118 +1,22 @@
-// What every LoRA training run shares — GradPruner's scoring run (gradprune/pipeline.ts) and recovery fine-tuning
-// (eval/recovery.ts) alike: the settings and their checks, the engine, trainer and batches built from them, and the
-// step loop (cancel, pause / stop, progress throttled to an interval with tokens/s, elapsed and ETA). Each run adds
-// its own per-step extras (IGIA scores, epochs) through the progress callback.
+// One LoRA training run, shared by GradPruner's scoring run (gradprune/pipeline.ts, with IGIA recorded after each
+// clip) and recovery fine-tuning (eval/recovery.ts, with an evaluation before and after): the model, trainer and
+// batches built from the settings (run-settings.ts), the step loop (cancel, pause / stop, progress throttled to an
+// interval with tokens/s, elapsed and ETA), and one result shape. A run adds its own work through a LoraRunTask.
 
 import { batchIterator } from '../data/batch';
 import type { Batch as DataBatch, TokenizedExample } from '../data/types';
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
-import { LINEAR_MODULES, type LinearModule, type ModelConfig } from '../model/config';
+import type { ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
-import { validateLoraConfig, type LoraAdapter, type LoraConfig } from './lora';
+import { initLoraAdapters, type LoraAdapter } from './lora';
 import { defaultGpuBudget } from './memory';
 import { GpuModel, type Batch as EngineBatch, type WeightsSource } from './model';
 import { SCORING_ADAMW } from './optimizer';
-import { checkWeightPrecision, resolveWeightStorage, type WeightPrecision } from './precision';
-import { validateSchedule, type DecayKind, type LrSchedule } from './schedule';
-import type { Trainer, TrainerOptions } from './trainer';
-
-/** Everything that decides a LoRA training run (plain data: runs write it beside their results). */
-export interface LoraRunSettings {
-  /** Training steps. */
-  steps: number;
-  rank: number;
-  alpha: number;
-  modules: LinearModule[];
-  lr: number;
-  weightDecay: number;
-  /** Linear warmup from 0 over this many steps (default: 3% of the steps, rounded up, as transformers does). */
-  warmupSteps: number;
-  schedule: DecayKind;
-  /** Clip the global gradient norm to this; null: no clipping. */
-  maxGradNorm: number | null;
-  batchSize: number;
-  /** Tokens per row (the longest an example may be). */
-  seqLen: number;
-  seed: number;
-  /** Shuffle the examples each epoch (seeded); false: file order, batchSize rows at a time. */
-  shuffle: boolean;
-  /** Weight storage: 'auto' (f16 where the adapter has shader-f16, else f32), 'f32' or 'f16'. A finished run records what was used. */
-  weights: WeightPrecision;
-  checkpointing: boolean;
-  /**
-   * GPU memory the run may use, weights included (`--max-gpu-memory`); null: what the adapter allows. When the
-   * resident job does not fit, the decoder layers stream from host memory (checkpointing on).
-   */
-  maxGpuMemory: number | null;
-}
-
-/** The paper's LoRA, for scoring and fine-tuning alike: rank 8, alpha 32, all seven modules, lr 1e-4, AdamW wd 0.1, clip 1, batches of 4 × 256. */
-export const PAPER_LORA_RUN: Readonly<Omit<LoraRunSettings, 'steps' | 'warmupSteps' | 'schedule'>> = Object.freeze({
-  rank: 8,
-  alpha: 32,
-  modules: [...LINEAR_MODULES],
-  lr: 1e-4,
-  weightDecay: 0.1,
-  maxGradNorm: 1.0,
-  batchSize: 4,
-  seqLen: 256,
-  seed: 0,
-  shuffle: true,
-  weights: 'auto' as WeightPrecision,
-  checkpointing: false,
-  maxGpuMemory: null,
-});
-
-/** transformers' warmup_ratio: the default warmup is ceil(0.03 · steps). */
-export const DEFAULT_WARMUP_RATIO = 0.03;
-
-/** GradPruneError('input') naming the setting. */
-export const badSetting = (subject: string, message: string, hint?: string): GradPruneError => new GradPruneError('input', message, { subject, hint });
-
-export function checkPositiveInt(v: number, name: string): void {
-  if (!Number.isInteger(v) || v < 1) throw badSetting(name, `The ${name} must be a whole number ≥ 1 (got ${v}).`);
-}
-
-/**
- * The defaults with every defined value of `given` over them, warmupSteps filled in from the steps when not given,
- * and every shared value checked. Run-specific fields pass through (the caller checks them).
- */
-export function resolveLoraRunSettings<S extends LoraRunSettings>(given: Partial<S>, defaults: Readonly<Omit<S, 'warmupSteps'>>): S {
-  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<S>;
-  const s = { ...defaults, modules: [...defaults.modules], ...defined } as S;
-  s.warmupSteps = defined.warmupSteps ?? Math.ceil(DEFAULT_WARMUP_RATIO * s.steps);
-  validateLoraRunSettings(s);
-  return s;
-}
-
-export function validateLoraRunSettings(s: LoraRunSettings): void {
-  checkPositiveInt(s.steps, 'number of steps');
-  checkPositiveInt(s.batchSize, 'batch size');
-  checkPositiveInt(s.seqLen, 'sequence length');
-  if (s.seqLen < 2) throw badSetting('sequence length', `The sequence length must be at least 2 tokens (got ${s.seqLen}).`);
-  if (!Number.isInteger(s.seed)) throw badSetting('seed', `The seed must be a whole number (got ${s.seed}).`);
-  if (!(s.weightDecay >= 0)) throw badSetting('weight decay', `The weight decay must be ≥ 0 (got ${s.weightDecay}).`);
-  if (s.maxGradNorm !== null && !(s.maxGradNorm > 0)) throw badSetting('clip', `The gradient clipping norm must be > 0 (got ${s.maxGradNorm}).`);
-  if (s.warmupSteps >= s.steps && s.schedule !== 'constant') {
-    throw badSetting('warmup steps', `${s.warmupSteps} warmup steps leave none of the ${s.steps} steps for the ${s.schedule} decay.`, 'Use fewer warmup steps or a constant schedule.');
-  }
-  checkWeightPrecision(s.weights);
-  if (s.maxGpuMemory !== null && !(Number.isSafeInteger(s.maxGpuMemory) && s.maxGpuMemory > 0)) {
-    throw badSetting('GPU memory limit', `The GPU memory limit must be a positive number of bytes (got ${s.maxGpuMemory}).`);
-  }
-  validateLoraConfig(loraConfigOf(s));
-  validateSchedule(scheduleOf(s));
-}
-
-export const loraConfigOf = (s: Pick<LoraRunSettings, 'rank' | 'alpha' | 'modules'>): LoraConfig => ({ rank: s.rank, alpha: s.alpha, modules: s.modules });
-
-export const scheduleOf = (s: Pick<LoraRunSettings, 'lr' | 'warmupSteps' | 'schedule' | 'steps'>): LrSchedule => ({
-  lr: s.lr,
-  warmupSteps: s.warmupSteps,
-  decay: s.schedule,
-  totalSteps: s.steps,
-});
+import { resolveWeightStorage } from './precision';
+import { loraConfigOf, scheduleOf, type LoraRunSettings } from './run-settings';
+import { Trainer, type TrainerOptions } from './trainer';
+import type { Residency } from './weights';
 
 /** The schedule, AdamW (the paper's betas and eps, the run's weight decay) and clipping of a run. */
 export const trainerOptionsOf = (s: LoraRunSettings): TrainerOptions => ({
@@ -295,4 +199,129 @@ export async function runLoraSteps(trainer: Trainer, nextBatch: (step: number) =
     }
   }
   return { losses, lrs, gradNorms, tokens, targetTokens, elapsedSeconds: (now() - start) / 1000 };
+}
+
+/** Where a run's batches come from: tokenized examples (batched here), or one explicit batch per step. */
+export type LoraRunData =
+  | { kind: 'examples'; examples: readonly TokenizedExample[]; padTokenId: number }
+  | { kind: 'batches'; batch: (step: number) => EngineBatch };
+
+/** The run in its messages: `${title} was cancelled after 2 steps.` (subject `subject`), and the length hint's `noun`. */
+export interface LoraRunName {
+  title: string;
+  subject: string;
+  noun: string;
+}
+
+/** What a run does on the loaded model beside training (GradPruner's IGIA; recovery's evaluation). */
+export interface LoraRunWork<P extends LoraStepProgress, R> {
+  /** Recorded into each step's encoder after clipping, before the update (sees the clipped adapter gradients). */
+  afterClip?: (encoder: GPUCommandEncoder, step: number) => void;
+  /** Awaited before each step the caller lets run (e.g. until a staging ring has room). */
+  beforeStep?: (step: number) => Promise<void>;
+  /** The run's progress from the loop's (only called when there is an onStep). */
+  progress?: (p: LoraStepProgress) => P | Promise<P>;
+  /** GPU bytes it allocated beside the model (counted in the run's peak). */
+  gpuBytes?: () => number;
+  /** After the last step (or an early stop): the run's own results, merged into the run's result. */
+  finish: (steps: LoraSteps) => Promise<R>;
+  destroy?: () => void;
+}
+
+/** A run's part in runLoraRun: its name, how it stops, and its work, set up once the model is loaded. */
+export interface LoraRunTask<P extends LoraStepProgress, R> {
+  name: LoraRunName;
+  /** A stop from beforeStep before the first step is a cancel (true), or an empty run (false). */
+  atLeastOneStep: boolean;
+  /** GPU bytes the work will allocate beside the model, kept out of the model's budget. */
+  reservedBytes?: number;
+  /** On the loaded model, before the first step; `cancelled(when)` is the run's cancel error ("during the final evaluation"). */
+  start: (model: GpuModel, cancelled: (when: string) => GradPruneError) => Promise<LoraRunWork<P, R>>;
+}
+
+export interface GpuUsage {
+  weights: Residency;
+  /** Bytes of every buffer the run allocated at its peak: weights, job, LoRA state and the work's buffers. */
+  peakBytes: number;
+  /** The budget the run was held to (--max-gpu-memory, or what the adapter allows). */
+  limitBytes: number;
+}
+
+/** The run's curves and token counts, its settings (weights as resolved on this adapter), the steps trained, and its GPU use. */
+export interface LoraRunResult<S extends LoraRunSettings> extends LoraSteps {
+  settings: S;
+  /** Steps trained (fewer than settings.steps when stopped early). */
+  steps: number;
+  gpu: GpuUsage;
+}
+
+export function cancelledError(name: LoraRunName, when: string): GradPruneError {
+  return new GradPruneError('cancelled', `${name.title} was cancelled ${when}.`, { subject: name.subject });
+}
+
+const afterSteps = (n: number) => `after ${n} step${n === 1 ? '' : 's'}`;
+
+function checkAdapterRanks(adapters: readonly LoraAdapter[], rank: number): void {
+  for (const a of adapters) {
+    if (a.A.length !== rank * a.inFeatures || a.B.length !== a.outFeatures * rank) {
+      throw new GradPruneError('input', `The initial adapter ${a.name} does not have rank ${rank} (A has ${a.A.length} values for ${a.inFeatures} inputs).`, {
+        subject: a.name,
+        hint: 'Train with the rank the adapter was trained with.',
+      });
+    }
+  }
+}
+
+/**
+ * One LoRA run of `settings.steps` steps on the model's weights (uploaded, or the shared `hooks.weights`): a fresh
+ * adapter (or `hooks.initialAdapters`), the task's work set up on the loaded model, the step loop, the work's
+ * results. Everything the run allocated is destroyed when it ends, however it ends.
+ */
+export async function runLoraRun<S extends LoraRunSettings, P extends LoraStepProgress, R>(
+  gpu: Gpu,
+  weights: { config: ModelConfig; store: TensorStore },
+  data: LoraRunData,
+  settings: S,
+  hooks: LoraRunHooks<P> & LoraRunTask<P, R>,
+): Promise<LoraRunResult<S> & R> {
+  const { name } = hooks;
+  const cancelled = (when: string) => cancelledError(name, when);
+  let nextBatch: (step: number) => EngineBatch;
+  if (data.kind === 'batches') nextBatch = data.batch;
+  else {
+    checkExampleLengths(data.examples, settings.seqLen, name.noun);
+    nextBatch = trainingBatches(data.examples, settings, data.padTokenId);
+  }
+  if (hooks.initialAdapters) checkAdapterRanks(hooks.initialAdapters, settings.rank);
+  if (hooks.signal?.aborted) throw cancelled('before it started');
+  const adapters = hooks.initialAdapters ?? initLoraAdapters(weights.config, loraConfigOf(settings), settings.seed);
+
+  const model = await loadLoraRunModel(gpu, weights, settings, adapters, { onLoad: hooks.onLoad, weights: hooks.weights, reservedBytes: hooks.reservedBytes });
+  let work: LoraRunWork<P, R> | null = null;
+  let trainer: Trainer | null = null;
+  try {
+    work = await hooks.start(model, cancelled);
+    const { afterClip, progress } = work;
+    trainer = new Trainer(model, { ...trainerOptionsOf(settings), afterClip });
+    const { onStep } = hooks;
+    const beforeStep = async (s: number) => ((await hooks.beforeStep?.(s)) === false ? false : work!.beforeStep?.(s));
+    const steps = await runLoraSteps(trainer, nextBatch, { ...hooks, beforeStep }, {
+      steps: settings.steps,
+      cancelled: (done) => cancelled(afterSteps(done)),
+      atLeastOneStep: hooks.atLeastOneStep,
+      onProgress: onStep && (async (p) => onStep(progress ? await progress(p) : (p as P))),
+    });
+    const own = await work.finish(steps);
+    gpu.throwIfFailed();
+    const gpuUsage: GpuUsage = {
+      weights: model.weights.residency,
+      peakBytes: model.allocatedBytes + (work.gpuBytes?.() ?? 0),
+      limitBytes: settings.maxGpuMemory ?? defaultGpuBudget(gpu.adapter),
+    };
+    return { ...steps, settings: { ...settings, weights: model.weightStorage }, steps: steps.losses.length, gpu: gpuUsage, ...own };
+  } finally {
+    trainer?.destroy();
+    work?.destroy?.();
+    model.destroy();
+  }
 }

@@ -2,7 +2,7 @@
 // and how the paper's scoring job would run on the adapter (weights resident or streamed, memory, uploads).
 
 import { formatBytes, checkFit, formatSummary, summarizeModel } from '../../model/summary';
-import { PAPER_LORA_RUN, loraConfigOf } from '../../nn/lora-run';
+import { PAPER_LORA_RUN, loraConfigOf } from '../../nn/run-settings';
 import { jobFit, type JobFit } from '../../nn/memory';
 import { flag, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, type Command } from '../command';
 import { openModelFolder, probeAdapter } from '../load';
