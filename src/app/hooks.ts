@@ -1,10 +1,12 @@
 // Effects the studio needs, kept out of the components.
 
-import { useEffect, useState, type DragEvent } from 'react';
-import { connectWorker, loadDemo, loadDropped } from './actions';
-import { pickedFromDrop } from './files';
+import { useEffect, useMemo, useState, type DragEvent } from 'react';
+import { loadDemo } from './actions/model';
+import { refreshMemoryEstimate } from './actions/score';
 import { restoreSession } from './persist';
+import { useStudio } from './store';
 import { startStudioWorker } from './worker-client';
+import { connectWorker } from './worker-connection';
 
 /** Start the engine worker for the page's lifetime and route its events into the store; `?demo` loads the demo. */
 export function useStudioWorker(): void {
@@ -20,8 +22,41 @@ export function useStudioWorker(): void {
   }, []);
 }
 
-/** Drag-and-drop of folders or files onto an element: props to spread, and whether something hovers over it. */
-export function useFileDrop(disabled: boolean) {
+/** Keep the worker's GPU memory estimate in step with the loaded model and the scoring settings. */
+export function useMemoryEstimate(): void {
+  const model = useStudio((s) => s.model.loaded?.summary.name);
+  const settings = useStudio((s) => s.settings);
+  useEffect(() => {
+    if (model) void refreshMemoryEstimate();
+  }, [model, settings]);
+}
+
+/** An object URL for a blob while it is shown (none for an empty one), revoked when it goes. */
+export function useObjectUrl(blob: Blob | null | undefined): string | null {
+  const url = useMemo(() => (blob && blob.size > 0 ? URL.createObjectURL(blob) : null), [blob]);
+  useEffect(() => () => void (url && URL.revokeObjectURL(url)), [url]);
+  return url;
+}
+
+/**
+ * A text box's draft of a committed value and the problem with it: typing edits the draft only; a new committed
+ * value (applied, or restored from the last visit) replaces the draft and clears the problem.
+ */
+export function useDraft(committed: string) {
+  const [text, setText] = useState(committed);
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    setText(committed);
+    setProblem(null);
+  }, [committed]);
+  return { text, setText, problem, setProblem };
+}
+
+/**
+ * Drag-and-drop of files (or folders) onto an element: props to spread, and whether something hovers over it.
+ * `onDrop` gets the DataTransfer inside the handler (entries must be read there).
+ */
+export function useFileDrop(disabled: boolean, onDrop: (data: DataTransfer) => void) {
   const [over, setOver] = useState(false);
   const allow = (e: DragEvent) => {
     if (!Array.from(e.dataTransfer.types).includes('Files')) return false;
@@ -40,9 +75,7 @@ export function useFileDrop(disabled: boolean) {
       onDrop: (e: DragEvent) => {
         e.preventDefault();
         setOver(false);
-        if (disabled) return;
-        // Entries must be read inside the handler; the walk over folders continues after it.
-        void loadDropped(pickedFromDrop(e.dataTransfer));
+        if (!disabled) onDrop(e.dataTransfer);
       },
     },
   };

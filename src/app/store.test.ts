@@ -3,9 +3,11 @@ import type { AdapterSummary } from '../gpu/device';
 import type { ModelConfig } from '../model/config';
 import type { ModelSummary } from '../model/summary';
 import type { WorkerEvent, WorkerRequest } from '../worker/protocol';
-import { connectWorker, loadModelFiles, loadPickedFiles } from './actions';
-import { applyWorkerEvent, initialState, useStudio } from './store';
+import { loadModelFiles, loadPickedFiles } from './actions/model';
+import { initialState, resetAfter, useStudio } from './store';
 import { createWorkerClient, type WorkerPort } from './worker-client';
+import { connectWorker } from './worker-connection';
+import { applyWorkerEvent } from './worker-events';
 
 const adapter = { name: 'test adapter', maxBufferSize: 1 << 30 } as AdapterSummary;
 const summary = (name: string) => ({ name, numLayers: 2 }) as ModelSummary;
@@ -104,5 +106,55 @@ describe('actions: loading a model', () => {
   it('says so when nothing was dropped', async () => {
     await loadPickedFiles([]);
     expect(useStudio.getState().model.error?.info.message).toMatch(/no files were dropped/);
+  });
+});
+
+describe('store: resetAfter', () => {
+  /** A session with a result in every step and choices away from the defaults. */
+  function everyStepDone() {
+    useStudio.setState({
+      model: { loading: null, loaded: { summary: summary('m'), config, fit: null }, error: null },
+      dataset: { loading: null, info: { fileName: 'd.jsonl' } as never, error: null },
+      score: { ...useStudio.getState().score, result: { type: 'scored' } as never },
+      prune: { applying: false, result: { type: 'pruned' } as never, error: null },
+      check: { running: false, result: { type: 'evaluated' } as never, error: null },
+      custom: { running: false, rows: [{ prompt: 'p', dense: 'a', pruned: 'b' }], error: null },
+      recover: { ...useStudio.getState().recover, result: { type: 'recovered' } as never },
+      download: { running: false, result: { type: 'exported' } as never, error: null, saved: 'x' },
+      planChoice: { prune: 2, merge: 1, keepFraction: 0.3, protectLast: true, rankedBy: 'code' },
+      exportAdapter: 'peft',
+    });
+  }
+  const done = () => {
+    const s = useStudio.getState();
+    return { model: !!s.model.loaded, dataset: !!s.dataset.info, score: !!s.score.result, prune: !!s.prune.result, check: !!s.check.result, custom: s.custom.rows.length > 0, recover: !!s.recover.result, download: !!s.download.result };
+  };
+
+  it('starts every step after the given one afresh and keeps the choices', () => {
+    everyStepDone();
+    useStudio.setState(resetAfter('score'));
+    expect(done()).toEqual({ model: true, dataset: true, score: true, prune: false, check: false, custom: false, recover: false, download: false });
+    expect(useStudio.getState().planChoice).toEqual({ prune: 2, merge: 1, keepFraction: 0.3, protectLast: true, rankedBy: 'code' });
+    expect(useStudio.getState().exportAdapter).toBe('peft');
+
+    everyStepDone();
+    useStudio.setState(resetAfter('model'));
+    expect(done()).toEqual({ model: true, dataset: false, score: false, prune: false, check: false, custom: false, recover: false, download: false });
+
+    everyStepDone();
+    useStudio.setState(resetAfter('recover'));
+    expect(done()).toEqual({ model: true, dataset: true, score: true, prune: true, check: true, custom: true, recover: true, download: false });
+    expect(resetAfter('download')).toEqual({});
+  });
+});
+
+describe('store: run steps', () => {
+  it('a recovery step turns a starting run into a running one, with its epoch and progress', () => {
+    useStudio.setState({ recover: { ...useStudio.getState().recover, state: 'starting' }, activity: { step: 'recover', stage: 'Starting' } });
+    applyWorkerEvent({ type: 'recoverStep', requestId: 4, step: 1, steps: 4, losses: [3.2, 3.1], lr: 1e-4, gradNorm: 1, epoch: 0.5, tokensPerSecond: 9, elapsedSeconds: 2, etaSeconds: 4 });
+    const s = useStudio.getState();
+    expect(s.recover).toMatchObject({ state: 'running', live: { step: 1, steps: 4, epoch: 0.5, losses: [3.2, 3.1] } });
+    expect(s.activity).toEqual({ step: 'recover', stage: 'Step 2 of 4', fraction: 0.5 });
+    expect(s.score.state).toBe('idle');
   });
 });

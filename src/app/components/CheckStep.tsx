@@ -1,9 +1,9 @@
 import { useState } from 'react';
 import type { GenerationRow } from '../../worker/protocol';
-import { evaluate, generateCustom, updateEvaluateOptions } from '../journey-actions';
+import { evaluate, generateCustom, updateEvaluateOptions } from '../actions/check';
 import { useStudio } from '../store';
-import { ComparisonTable } from './ComparisonTable';
-import { RecoverPanel, residencyNote } from './RecoverPanel';
+import { ComparisonTable, PrecisionNote } from './ComparisonTable';
+import { RecoverPanel } from './RecoverPanel';
 import { ErrorBox, Progress } from './StepBits';
 
 /** Step 5: dense vs pruned on the held-out split, and a few generations side by side. */
@@ -42,9 +42,7 @@ export function CheckStep() {
           {check.result && (
             <>
               <ComparisonTable rows={check.result.table} keys={['dense', 'pruned']} testId="eval-table" testPrefix="eval" />
-              <p className="small" data-testid="check-precision" data-value={check.result.precision.storage}>
-                weights: {check.result.precision.storage} ({check.result.precision.reason}){residencyNote(check.result.table)}
-              </p>
+              <PrecisionNote precision={check.result.precision} rows={check.result.table} testId="check-precision" />
               <p className="muted small">
                 On {check.result.dense.rows} held-out examples ({check.result.dense.tokens} target tokens){check.result.dense.items !== undefined && `, ${check.result.dense.items} multiple-choice questions`}.
                 Forward time per token: the median of a few timed passes over a full batch, both models on this GPU in the same run.

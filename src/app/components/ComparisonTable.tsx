@@ -1,4 +1,5 @@
 import type { ComparisonRow } from '../../eval/before-after';
+import type { ResolvedPrecision } from '../../nn/precision';
 import { formatBytes, formatCount, formatExact, formatMsPerToken } from '../format';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -55,5 +56,15 @@ export function ComparisonTable({ rows, keys, testId, testPrefix }: { rows: read
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** The weight storage the table's models ran with and why; which rows streamed their layers from host memory. */
+export function PrecisionNote({ precision, rows, testId }: { precision: ResolvedPrecision; rows: readonly ComparisonRow[]; testId: string }) {
+  const streamed = rows.filter((r) => r.residency === 'streamed').map((r) => r.label);
+  return (
+    <p className="small" data-testid={testId} data-value={precision.storage}>
+      weights: {precision.storage} ({precision.reason}){streamed.length > 0 && `; layers streamed from host memory (${streamed.join(', ')})`}
+    </p>
   );
 }

@@ -1,9 +1,10 @@
-import { useId, useState, type ChangeEvent, type DragEvent } from 'react';
+import { useId, useState, type ChangeEvent } from 'react';
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { ColumnMapping, DatasetFormat } from '../../data';
 import type { DatasetInfo } from '../../worker/protocol';
 import { formatBytes, formatExact } from '../format';
-import { loadDatasetFile, setDatasetOptions } from '../journey-actions';
+import { loadDatasetFile, setDatasetOptions } from '../actions/dataset';
+import { useFileDrop } from '../hooks';
 import { useStudio } from '../store';
 import { ErrorBox, Progress } from './StepBits';
 
@@ -34,13 +35,10 @@ export function DatasetStep() {
   // A new dataset while another step runs on the GPU would leave that step's result without its data.
   const otherJob = useStudio((s) => s.activity !== null && s.activity.step !== 'dataset');
   const busy = loading !== null || otherJob;
-  const [over, setOver] = useState(false);
-  const onDrop = (e: DragEvent) => {
-    e.preventDefault();
-    setOver(false);
-    const file = e.dataTransfer.files[0];
-    if (file && hasModel && !busy) void loadDatasetFile(file, file.name);
-  };
+  const { over, dropProps } = useFileDrop(busy, (data) => {
+    const file = data.files[0];
+    if (file) void loadDatasetFile(file, file.name);
+  });
   const onPick = (e: ChangeEvent<HTMLInputElement>) => {
     const file = e.currentTarget.files?.[0];
     e.currentTarget.value = '';
@@ -53,16 +51,7 @@ export function DatasetStep() {
         <p className="muted">Load a model first: the dataset is tokenized with its tokenizer.</p>
       ) : (
         <>
-          <div
-            className={`drop-zone drop-zone-small${over ? ' drop-zone-over' : ''}`}
-            data-testid="dataset-drop"
-            onDragOver={(e) => {
-              e.preventDefault();
-              setOver(true);
-            }}
-            onDragLeave={() => setOver(false)}
-            onDrop={onDrop}
-          >
+          <div className={`drop-zone drop-zone-small${over ? ' drop-zone-over' : ''}`} data-testid="dataset-drop" {...dropProps}>
             <p className="drop-hint">Drop a dataset file: JSON, JSON Lines, CSV/TSV or Parquet</p>
             <div className="drop-buttons">
               <label className={`button${busy ? ' button-disabled' : ''}`}>

@@ -1,7 +1,8 @@
-import { useEffect, useMemo } from 'react';
+import { useMemo } from 'react';
 import { formatBytes } from '../format';
 import { IN_MEMORY_ZIP_MAX_BYTES } from '../../export/limits';
-import { prepareDownload, saveExport, savePickers, setExportAdapter } from '../journey-actions';
+import { prepareDownload, saveExport, savePickers, setExportAdapter } from '../actions/download';
+import { useObjectUrl } from '../hooks';
 import { useStudio } from '../store';
 import { ErrorBox, Progress } from './StepBits';
 
@@ -15,10 +16,9 @@ export function DownloadStep() {
   const download = useStudio((s) => s.download);
   const recovered = useStudio((s) => s.recover.result);
   const recovering = useStudio((s) => s.recover.state !== 'idle');
-  const url = useMemo(() => (download.result && download.result.zip.size > 0 ? URL.createObjectURL(download.result.zip) : null), [download.result]);
+  const url = useObjectUrl(download.result?.zip);
   const pickers = useMemo(savePickers, []);
   const inMemoryTooLarge = (pruned?.totalBytes ?? 0) > IN_MEMORY_ZIP_MAX_BYTES;
-  useEffect(() => () => void (url && URL.revokeObjectURL(url)), [url]);
   return (
     <section className="card" id="step-download" aria-labelledby="step-download-title" data-testid="download-step">
       <h2 id="step-download-title">6. Download</h2>

@@ -1,6 +1,6 @@
 import { useId, type ChangeEvent } from 'react';
-import { loadPickedFiles } from '../actions';
-import { pickedFromInput } from '../files';
+import { loadDropped, loadPickedFiles } from '../actions/model';
+import { pickedFromDrop, pickedFromInput } from '../files';
 import { useFileDrop } from '../hooks';
 import { useStudio } from '../store';
 
@@ -17,7 +17,8 @@ function onPick(e: ChangeEvent<HTMLInputElement>) {
 /** Drop a model folder or its files here, or pick them; the buttons are real labelled inputs (keyboard reachable). */
 export function DropZone() {
   const busy = useStudio((s) => s.model.loading !== null);
-  const { over, dropProps } = useFileDrop(busy);
+  // The folders are walked after the handler returns; the entries are taken inside it.
+  const { over, dropProps } = useFileDrop(busy, (data) => void loadDropped(pickedFromDrop(data)));
   const hintId = useId();
   return (
     <div

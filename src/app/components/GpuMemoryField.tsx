@@ -1,7 +1,7 @@
-import { useEffect, useState } from 'react';
 import { parseByteSize } from '../../byte-size';
 import { formatBytes } from '../format';
-import { updateSettings } from '../journey-actions';
+import { updateSettings } from '../actions/score';
+import { useDraft } from '../hooks';
 import { useStudio } from '../store';
 
 /** A limit as a person would type it back: whole GiB or MiB when it is one, else the number of bytes. */
@@ -19,12 +19,7 @@ export function byteSizeText(bytes: number): string {
 export function GpuMemoryField({ disabled, id = 'setting-max-gpu-memory' }: { disabled?: boolean; id?: string }) {
   const limit = useStudio((s) => s.settings.maxGpuMemory);
   const allowed = useStudio((s) => s.memory?.adapterBudget ?? null);
-  const [text, setText] = useState(limit === null ? '' : byteSizeText(limit));
-  const [problem, setProblem] = useState<string | null>(null);
-  useEffect(() => {
-    setText(limit === null ? '' : byteSizeText(limit));
-    setProblem(null);
-  }, [limit]);
+  const { text, setText, problem, setProblem } = useDraft(limit === null ? '' : byteSizeText(limit));
   const apply = () => {
     const t = text.trim();
     if (t === '') {

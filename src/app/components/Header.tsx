@@ -1,4 +1,4 @@
-import { reprobeGpu } from '../actions';
+import { reprobeGpu } from '../actions/model';
 import { formatBytes, formatExact } from '../format';
 import { useStudio } from '../store';
 

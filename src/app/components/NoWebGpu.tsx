@@ -1,4 +1,4 @@
-import { reprobeGpu } from '../actions';
+import { reprobeGpu } from '../actions/model';
 import { useStudio } from '../store';
 
 /** Shown when the browser has no WebGPU or no adapter: what to do about it, and what still works. */

@@ -1,4 +1,4 @@
-import { dismissNotice } from '../actions';
+import { dismissNotice } from '../actions/model';
 import { useStudio } from '../store';
 
 /** A failure that belongs to no request (the worker crashed, a stray error): said, never swallowed. */

@@ -1,6 +1,6 @@
 import { useMemo } from 'react';
 import { formatBytes, formatCount, formatExact } from '../format';
-import { applyPrune, updatePlanChoice } from '../journey-actions';
+import { applyPrune, updatePlanChoice } from '../actions/prune';
 import { maxPrunable, planView, scoresFor } from '../plan-view';
 import { useStudio } from '../store';
 import { LayerBars } from './LayerBars';

@@ -1,79 +1,43 @@
-// Everything the page does, as plain functions over the store and the worker client (no React here).
+// Step 1: a model from dropped or picked files, or the embedded demo (which goes on to its dataset), and the GPU.
 
-import type { ErrorInfo } from '../errors';
-import type { FileEntry } from '../worker/protocol';
-import { flattenByName, type PickedFile } from './files';
-import { loadDatasetFile } from './journey-actions';
-import { restorableScores, savedSession } from './persist';
-import { applyWorkerEvent, emptyCheck, emptyDownload, emptyPrune, emptyRecover, emptyScore, useStudio, type DemoDataset } from './store';
-import { WorkerRequestError, type WorkerClient } from './worker-client';
+import type { FileEntry } from '../../worker/protocol';
+import { flattenByName, type PickedFile } from '../files';
+import { restorableScores, savedSession } from '../persist';
+import { emptyModel, emptyScore } from '../slices';
+import { resetAfter, useStudio, type DemoDataset } from '../store';
+import { toInfo, worker } from '../worker-connection';
+import { loadDatasetFile } from './dataset';
 
-let client: WorkerClient | null = null;
+const set = useStudio.setState;
+
 /** Bumped by every load; a load whose token is stale when it settles changes nothing. */
 let loadToken = 0;
-
-/** Route the worker's events into the store. Returns the disconnect function. */
-export function connectWorker(c: WorkerClient): () => void {
-  client = c;
-  const unsubscribe = c.subscribe(applyWorkerEvent);
-  return () => {
-    unsubscribe();
-    if (client === c) client = null;
-  };
-}
-
-export const toInfo = (err: unknown): ErrorInfo =>
-  err instanceof WorkerRequestError
-    ? err.info
-    : { code: 'internal', message: `Unexpected error: ${err instanceof Error ? err.message : String(err)}. This is a bug in GradPrune Studio; please report it.` };
-
-export function worker(): WorkerClient {
-  if (!client) throw new Error('the studio worker is not running');
-  return client;
-}
 
 /** Send model files to the worker and show the result (summary and fit) or the error under the drop zone. */
 export async function loadModelFiles(files: FileEntry[], name: string, source = name): Promise<void> {
   const token = ++loadToken;
-  const set = useStudio.setState;
-  set({
-    model: { loading: { source, stage: `Opening ${source}` }, loaded: null, error: null },
-    // The worker drops every later step's state with the model; so does the page.
-    dataset: { loading: null, info: null, error: null },
-    score: emptyScore(),
-    prune: emptyPrune(),
-    check: emptyCheck(),
-    recover: emptyRecover(),
-    download: emptyDownload(),
-    activity: null,
-  });
+  // The worker drops every later step's state with the model; so does the page.
+  set({ model: { ...emptyModel(), loading: { source, stage: `Opening ${source}` } }, ...resetAfter('model'), activity: null });
   try {
     const result = await worker().request({ type: 'loadModel', files, name });
-    if (token === loadToken) {
-      const restored = restorableScores(savedSession(), result.summary.name, result.summary.numLayers);
-      set({
-        model: { loading: null, loaded: { summary: result.summary, config: result.config, fit: result.fit }, error: null },
-        ...(restored ? { score: { ...emptyScore(), result: restored, restored: true } } : {}),
-      });
-    }
+    if (token !== loadToken) return;
+    const restored = restorableScores(savedSession(), result.summary.name, result.summary.numLayers);
+    set({
+      model: { loading: null, loaded: { summary: result.summary, config: result.config, fit: result.fit }, error: null },
+      ...(restored ? { score: { ...emptyScore(), result: restored, restored: true } } : {}),
+    });
   } catch (err) {
     if (token === loadToken) set({ model: { loading: null, loaded: null, error: { source, info: toInfo(err) } } });
   }
 }
 
+const dropError = (message: string) => set((s) => ({ model: { ...s.model, error: { source: 'the drop', info: { code: 'file', message } } } }));
+
 /** What a person dropped or picked: flatten by file name and load it. */
 export async function loadPickedFiles(picked: PickedFile[]): Promise<void> {
   const flat = flattenByName(picked);
   if (!flat.files.length) {
-    useStudio.setState((s) => ({
-      model: {
-        ...s.model,
-        error: {
-          source: 'the drop',
-          info: { code: 'file', message: 'Nothing to load: no files were dropped. Drop a Hugging Face model folder, or choose its files.' },
-        },
-      },
-    }));
+    dropError('Nothing to load: no files were dropped. Drop a Hugging Face model folder, or choose its files.');
     return;
   }
   const count = `${flat.files.length} file${flat.files.length === 1 ? '' : 's'}`;
@@ -87,8 +51,7 @@ export async function loadDropped(picking: Promise<PickedFile[]>): Promise<void>
   try {
     picked = await picking;
   } catch (e) {
-    const message = `Could not read the dropped files (${(e as Error).message}). Try "Choose folder" instead.`;
-    useStudio.setState((s) => ({ model: { ...s.model, error: { source: 'the drop', info: { code: 'file', message } } } }));
+    dropError(`Could not read the dropped files (${(e as Error).message}). Try "Choose folder" instead.`);
     return;
   }
   await loadPickedFiles(picked);
@@ -99,6 +62,12 @@ export const DEMO_MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.
 export const DEMO_DATASET_FILE = 'arc_easy_300.jsonl';
 
 const demoUrl = (file: string) => `${import.meta.env.BASE_URL}demo/${file}`;
+
+class DemoFetchError extends Error {
+  constructor(readonly file: string, reason: string) {
+    super(`Could not fetch the demo's ${file} (${reason}).`);
+  }
+}
 
 async function fetchDemoFile(file: string): Promise<Blob> {
   let res: Response;
@@ -111,17 +80,11 @@ async function fetchDemoFile(file: string): Promise<Blob> {
   return res.blob();
 }
 
-class DemoFetchError extends Error {
-  constructor(readonly file: string, reason: string) {
-    super(`Could not fetch the demo's ${file} (${reason}).`);
-  }
-}
-
 /** Fetch the embedded demo model (and its dataset, for the later steps) and load it like dropped files. */
 export async function loadDemo(): Promise<void> {
   const token = ++loadToken;
   const source = `the demo model (${DEMO_MODEL_NAME})`;
-  useStudio.setState({ model: { loading: { source, stage: 'Fetching the demo files' }, loaded: null, error: null } });
+  set({ model: { ...emptyModel(), loading: { source, stage: 'Fetching the demo files' } } });
   let files: FileEntry[];
   let dataset: DemoDataset;
   try {
@@ -133,11 +96,11 @@ export async function loadDemo(): Promise<void> {
     if (token !== loadToken) return;
     const subject = e instanceof DemoFetchError ? e.file : undefined;
     const message = `${(e as Error).message} The demo ships in public/demo/; serve the studio with \`npm start\` (or the built dist/ folder) so that it is reachable.`;
-    useStudio.setState({ model: { loading: null, loaded: null, error: { source, info: { code: 'file', message, subject } } } });
+    set({ model: { loading: null, loaded: null, error: { source, info: { code: 'file', message, subject } } } });
     return;
   }
   if (token !== loadToken) return;
-  useStudio.setState({ demoDataset: dataset });
+  set({ demoDataset: dataset });
   const loading = loadModelFiles(files, DEMO_MODEL_NAME, source);
   const demoLoad = loadToken; // loadModelFiles took the next token; a later load changes it again
   await loading;
@@ -147,12 +110,12 @@ export async function loadDemo(): Promise<void> {
 
 /** Ask the worker for the adapter again (after a lost device, or after enabling WebGPU). */
 export async function reprobeGpu(): Promise<void> {
-  useStudio.setState({ gpu: { state: 'probing' } });
+  set({ gpu: { state: 'probing' } });
   try {
     await worker().request({ type: 'probeGpu' }); // the 'adapter' event updates the store
   } catch (err) {
-    useStudio.setState({ gpu: { state: 'unavailable', error: toInfo(err) } });
+    set({ gpu: { state: 'unavailable', error: toInfo(err) } });
   }
 }
 
-export const dismissNotice = (): void => useStudio.setState({ notice: null });
+export const dismissNotice = (): void => set({ notice: null });

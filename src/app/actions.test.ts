@@ -5,13 +5,18 @@ import type { ModelConfig } from '../model/config';
 import type { ModelSummary } from '../model/summary';
 import type { ComparisonRow } from '../eval/before-after';
 import type { DatasetInfo, RecoveredEvent, ScoredEvent, WorkerEvent, WorkerRequest } from '../worker/protocol';
-import { connectWorker, loadModelFiles } from './actions';
-import { DEFAULT_SETTINGS } from './defaults';
-import { applyPrune, controlRecovery, controlScoring, loadDatasetFile, prepareDownload, setDatasetOptions, setExportAdapter, startRecovery, startScoring, updatePlanChoice, updateRecoverSettings } from './journey-actions';
-import { DEFAULT_RECOVER_SETTINGS } from './recover-defaults';
+import { loadDatasetFile, setDatasetOptions } from './actions/dataset';
+import { prepareDownload, setExportAdapter } from './actions/download';
+import { loadModelFiles } from './actions/model';
+import { applyPrune, updatePlanChoice } from './actions/prune';
+import { startRecovery, updateRecoverSettings } from './actions/recover';
+import { controlRun } from './actions/run';
+import { startScoring } from './actions/score';
+import { DEFAULT_RECOVER_SETTINGS, DEFAULT_SETTINGS } from './defaults';
 import { restorableScores, sessionOf } from './persist';
 import { initialState, useStudio } from './store';
 import { createWorkerClient, type WorkerPort } from './worker-client';
+import { connectWorker } from './worker-connection';
 
 type Req = WorkerRequest & { id: number };
 
@@ -63,6 +68,8 @@ function respondJourney(req: Req): WorkerEvent[] {
       ];
     case 'pause':
       return [{ type: 'scoreControl', requestId: req.id, state: 'paused' }];
+    case 'resume':
+      return [{ type: 'scoreControl', requestId: req.id, state: 'running' }];
     case 'stop':
       return [{ type: 'scoreControl', requestId: req.id, state: 'stopping' }];
     case 'recover':
@@ -138,10 +145,12 @@ describe('journey actions', () => {
     expect(sent.find((r) => r.type === 'applyPrune')).toMatchObject({ plan: { prune: 1, merge: 1, rankedBy: 'paper' } });
   });
 
-  it('passes pause to the worker and shows its answer', async () => {
-    useStudio.setState((s) => ({ score: { ...s.score, state: 'running' } }));
-    await controlScoring('pause');
-    expect(useStudio.getState().score.state).toBe('paused');
+  it('passes pause to the worker and shows its answer, with the steps reported when it took the pause', async () => {
+    useStudio.setState((s) => ({ score: { ...s.score, state: 'running', live: { step: 1, steps: 3, losses: [6, 5.9], lr: 0, tokensPerSecond: 1, elapsedSeconds: 2, etaSeconds: 1 } } }));
+    await controlRun('score', 'pause');
+    expect(useStudio.getState().score).toMatchObject({ state: 'paused', pausedAt: 2 });
+    await controlRun('score', 'resume');
+    expect(useStudio.getState().score).toMatchObject({ state: 'running', pausedAt: null });
   });
 
   it('fine-tunes with live steps and shows the three-row table; a failure lands in the recover slice', async () => {
@@ -170,7 +179,7 @@ describe('journey actions', () => {
     expect(useStudio.getState().score.error?.message).toMatch(/recovery fine-tuning is running/);
     expect(useStudio.getState().prune.error?.message).toMatch(/recovery fine-tuning is running/);
     expect(useStudio.getState().recover.state).toBe('running');
-    await controlRecovery('stop');
+    await controlRun('recover', 'stop');
     expect(useStudio.getState().recover.state).toBe('stopping');
     expect(useStudio.getState().score.state).toBe('idle');
   });

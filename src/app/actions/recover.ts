@@ -1,0 +1,19 @@
+// Step 5b: recovery fine-tuning of the pruned model, with the paper's settings to start from.
+
+import type { RecoverSettings } from '../../worker/protocol';
+import { useStudio } from '../store';
+import { worker } from '../worker-connection';
+import { jobSettings } from './job';
+import { startRun } from './run';
+
+export function updateRecoverSettings(patch: Partial<RecoverSettings>): void {
+  useStudio.setState((s) => ({ recoverSettings: { ...s.recoverSettings, ...patch } }));
+}
+
+/** Fine-tune the pruned model with a fresh LoRA; the zip prepared before it no longer holds what the Check shows. */
+export async function startRecovery(): Promise<void> {
+  const { recoverSettings, evaluateOptions } = useStudio.getState();
+  await startRun('recover', () =>
+    worker().request({ type: 'recover', settings: { ...recoverSettings, ...jobSettings() }, evaluation: { maxExamples: evaluateOptions.maxExamples } }),
+  );
+}

@@ -1,0 +1,52 @@
+// Step 3: the scoring settings, the worker's memory estimate for them, and the scoring run.
+
+import type { ScoringSettings } from '../../gradprune/pipeline';
+import type { PlanChoice } from '../../worker/protocol';
+import { saveSession } from '../persist';
+import { updateRun, useStudio } from '../store';
+import { worker } from '../worker-connection';
+import { recovering, recoveringError, startRun } from './run';
+
+const set = useStudio.setState;
+const get = useStudio.getState;
+
+export function updateSettings(patch: Partial<ScoringSettings>): void {
+  set((s) => ({ settings: { ...s.settings, ...patch } }));
+  void saveSession();
+}
+
+let estimateToken = 0;
+
+/** Ask the worker what the current settings need on the GPU (the page does not load the engine to know). */
+export async function refreshMemoryEstimate(): Promise<void> {
+  const token = ++estimateToken;
+  try {
+    const memory = await worker().request({ type: 'estimateMemory', settings: get().settings });
+    if (token === estimateToken) set({ memory });
+  } catch {
+    if (token === estimateToken) set({ memory: null });
+  }
+}
+
+export async function startScoring(): Promise<void> {
+  if (recovering()) {
+    updateRun('score', () => ({ error: recoveringError('scoring again') }));
+    return;
+  }
+  const { settings } = get();
+  const result = await startRun('score', () => worker().request({ type: 'score', settings }));
+  if (!result) return;
+  const layers = result.scores.layerScores.length;
+  // A first plan to look at: about a quarter of the layers, three merged at most.
+  set((s) => {
+    const prune = s.planChoice.prune > 0 && s.planChoice.prune < layers - 1 ? s.planChoice.prune : Math.max(1, Math.floor(layers / 4));
+    return { planChoice: { ...s.planChoice, prune, merge: Math.min(s.planChoice.merge || Math.min(3, prune), prune) } };
+  });
+  void saveSession();
+}
+
+/** Which score ranks the layers (the plan's rankedBy): the paper's Σ F or the released code's Σ‖S‖_F. */
+export function setMetric(metric: PlanChoice['rankedBy']): void {
+  set((s) => ({ planChoice: { ...s.planChoice, rankedBy: metric } }));
+  void saveSession();
+}
