@@ -180,6 +180,9 @@ export async function openFolder(dir: string): Promise<Map<string, Blob>> {
       throw await brokenEntry(full, e);
     });
     if (st?.isFile()) files.set(name, await NodeFileBlob.open(full));
+    else if (st?.isDirectory() && MODEL_FILE.test(name)) {
+      throw new GradPruneError('file', `${full} is a folder, not a file.`, { subject: full, hint: `Put the checkpoint's ${name} file there (a model folder holds its files directly).` });
+    }
   }
   return files;
 }

@@ -17,7 +17,7 @@ export function readSafetensorsIndex(text: string, fileName = INDEX_FILE): Map<s
   if (map === undefined) throw bad('has no "weight_map"');
   if (!isJsonObject(map)) throw bad(`has a "weight_map" that is ${describeJsonType(map)}, not an object of tensor name → shard file`);
   const entries = Object.entries(map);
-  if (entries.length === 0) throw bad('"weight_map" is empty: it names no tensor');
+  if (entries.length === 0) throw bad('has an empty "weight_map": it names no tensor');
   for (const [tensor, shard] of entries) {
     if (typeof shard !== 'string' || !shard.endsWith('.safetensors')) {
       throw bad(`maps "${tensor}" to ${JSON.stringify(shard)}, not a .safetensors file name`, tensor);
