@@ -89,6 +89,15 @@ export const MAX_CONFIG_SIZE = 1 << 24;
 
 const DTYPE_NAMES: Record<string, WeightDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', half: 'F16', float: 'F32' };
 
+/** A config value for a message, whatever it is (JSON.stringify alone fails on some and String() on others). */
+function describe(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return typeof v;
+  }
+}
+
 export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelConfig {
   const bad = (what: string, hint?: string) => new GradPruneError('config', `${fileName}: ${what}.`, { subject: fileName, hint });
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('is not a JSON object');
@@ -106,7 +115,7 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
     if (v === undefined) throw bad(`"${key}" is missing`, 'A Llama / Mistral / Qwen config.json always has it: is this the right file?');
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw bad(`"${key}" must be a positive integer (found ${JSON.stringify(raw[key])})`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw bad(`"${key}" must be a positive integer (found ${describe(raw[key])})`);
     // Nothing is sized from these before checkTensors compares them with the tensors present; the bound keeps every
     // product of two of them (a matrix's element count) an exact Number.
     if (v > MAX_CONFIG_SIZE) throw bad(`"${key}" is ${v}, larger than any model has (at most ${MAX_CONFIG_SIZE})`, 'Is this the right config.json?');
@@ -114,7 +123,7 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
   };
   const num = (v: unknown, key: string, fallback: number): number => {
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`"${key}" must be a number (found ${JSON.stringify(v)})`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`"${key}" must be a number (found ${describe(v)})`);
     return v;
   };
 
@@ -127,14 +136,16 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
   if (numHeads % numKvHeads !== 0) throw bad(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   if (headDim % 2 !== 0) throw bad(`head_dim ${headDim} is odd; rotary embeddings need an even head_dim`);
   const act = raw.hidden_act ?? 'silu';
-  if (act !== 'silu' && act !== 'swish') throw bad(`hidden_act "${String(act)}" is not supported (only silu)`);
+  if (act !== 'silu' && act !== 'swish') throw bad(`hidden_act ${describe(act)} is not supported (only silu)`);
 
   // transformers 5.x keeps everything rope in rope_parameters; 4.x has rope_theta + rope_scaling.
   const ropeKey = raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
   const params = (raw[ropeKey] ?? null) as Record<string, unknown> | null;
-  if (params !== null && (typeof params !== 'object' || Array.isArray(params))) throw bad(`"${ropeKey}" must be an object (found ${JSON.stringify(params)})`);
+  if (params !== null && (typeof params !== 'object' || Array.isArray(params))) throw bad(`"${ropeKey}" must be an object (found ${describe(params)})`);
   const theta = num(params?.rope_theta ?? raw.rope_theta, 'rope_theta', 10000);
-  const ropeType = String(params?.rope_type ?? params?.type ?? 'default');
+  const ropeTypeValue = params?.rope_type ?? params?.type ?? 'default';
+  if (typeof ropeTypeValue !== 'string') throw bad(`"${ropeKey}" has rope type ${describe(ropeTypeValue)}; it must be a name such as "default"`);
+  const ropeType = ropeTypeValue;
   let rope: RopeConfig;
   if (ropeType === 'default') rope = { type: 'default', theta };
   else if (ropeType === 'linear') rope = { type: 'linear', theta, factor: num(params!.factor, 'rope factor', NaN) };
@@ -162,26 +173,27 @@ export function normalizeConfig(json: unknown, fileName = 'config.json'): ModelC
   };
   const useSliding = modelType === 'mistral' ? raw.sliding_window != null : raw.use_sliding_window === true;
   const slidingWindow = useSliding && raw.sliding_window != null ? int('sliding_window') : null;
-  const dtypeName = (raw.dtype ?? raw.torch_dtype) as string | undefined;
+  const dtypeValue = raw.dtype ?? raw.torch_dtype;
+  const dtypeName = typeof dtypeValue === 'string' && Object.hasOwn(DTYPE_NAMES, dtypeValue) ? dtypeValue : undefined;
   const tokenId = (key: string): number | null => {
     const v = raw[key];
     if (v == null) return null;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`"${key}" must be a token id (found ${JSON.stringify(v)})`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`"${key}" must be a token id (found ${describe(v)})`);
     return v;
   };
   const positive = (key: string): number => {
     const v = num(raw[key], key, NaN);
-    if (!(v > 0)) throw bad(`"${key}" must be a positive number (found ${JSON.stringify(raw[key])})`);
+    if (!(v > 0)) throw bad(`"${key}" must be a positive number (found ${describe(raw[key])})`);
     return v;
   };
   const bool = (key: string): boolean => {
     const v = raw[key] ?? false;
-    if (typeof v !== 'boolean') throw bad(`"${key}" must be true or false (found ${JSON.stringify(v)})`);
+    if (typeof v !== 'boolean') throw bad(`"${key}" must be true or false (found ${describe(v)})`);
     return v;
   };
   const eos = raw.eos_token_id;
   if (eos != null && !(Number.isInteger(eos) || (Array.isArray(eos) && eos.every((id) => Number.isInteger(id))))) {
-    throw bad(`"eos_token_id" must be a token id or a list of them (found ${JSON.stringify(eos)})`);
+    throw bad(`"eos_token_id" must be a token id or a list of them (found ${describe(eos)})`);
   }
 
   return Object.freeze({
