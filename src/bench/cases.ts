@@ -5,7 +5,10 @@ import type { Gpu } from '../gpu/device';
 import { run, type KernelCall } from '../gpu/kernel';
 import { createTensor, upload, type GpuDType, type Tensor } from '../gpu/tensor';
 import { numberToF16Bits } from '../model/dtype';
-import { Kernels, ropeTables } from '../nn/kernels';
+import {
+  AdamWUpdate, attentionBackward, attentionForward, crossentropyBackward, crossentropyForward, GlobalGradNorm, kernelLib, linearBackward,
+  linearForward, loraBackward, loraForward, residualForward, rmsnormBackward, rmsnormForward, ropeForward, ropeTables, swigluBackward, swigluForward,
+} from '../nn/kernels';
 
 export interface BenchShape {
   B: number;
@@ -40,7 +43,7 @@ export interface KernelCase {
 }
 
 export function* kernelCases(gpu: Gpu, s: BenchShape): Generator<KernelCase> {
-  const k = new Kernels(gpu);
+  const k = kernelLib(gpu);
   const { B, T, C, NH, NKV, HD, I, V, r } = s;
   const N = B * T;
   let seed = 1;
@@ -89,21 +92,21 @@ export function* kernelCases(gpu: Gpu, s: BenchShape): Generator<KernelCase> {
     },
   });
 
-  yield make('linearForward q_proj', `(${N},${C})·(${C},${C})ᵀ`, 2 * N * C * C, 4 * (2 * N * C + C * C), () => k.linearForward(tensor('out', [N, C]), tensor('inp', [N, C]), tensor('w', [C, C]), null));
-  yield make('linearForward gate_proj', `(${N},${C})·(${I},${C})ᵀ`, 2 * N * C * I, 4 * (N * C + N * I + I * C), () => k.linearForward(tensor('out', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C]), null));
+  yield make('linearForward q_proj', `(${N},${C})·(${C},${C})ᵀ`, 2 * N * C * C, 4 * (2 * N * C + C * C), () => linearForward(k, tensor('out', [N, C]), tensor('inp', [N, C]), tensor('w', [C, C]), null));
+  yield make('linearForward gate_proj', `(${N},${C})·(${I},${C})ᵀ`, 2 * N * C * I, 4 * (N * C + N * I + I * C), () => linearForward(k, tensor('out', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C]), null));
   if (k.shaderF16) {
-    yield make('linearForward gate_proj f16 W', `(${N},${C})·(${I},${C})ᵀ`, 2 * N * C * I, 4 * (N * C + N * I) + 2 * I * C, () => k.linearForward(tensor('out', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C], 'f16'), null), 'linearForward gate_proj');
+    yield make('linearForward gate_proj f16 W', `(${N},${C})·(${I},${C})ᵀ`, 2 * N * C * I, 4 * (N * C + N * I) + 2 * I * C, () => linearForward(k, tensor('out', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C], 'f16'), null), 'linearForward gate_proj');
   }
-  yield make('linearBackward dinp down_proj', `(${N},${C})·(${C},${I})`, 2 * N * C * I, 4 * (N * C + 2 * N * I + I * C), () => k.linearBackward(tensor('dinp', [N, I]), null, null, tensor('dout', [N, C]), tensor('inp', [N, I]), tensor('w', [C, I])), 'linearForward gate_proj');
-  yield make('linearBackward dweight gate_proj', `(${N},${I})ᵀ·(${N},${C})`, 2 * N * C * I, 4 * (N * C + N * I + 2 * I * C), () => k.linearBackward(null, tensor('dw', [I, C]), null, tensor('dout', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C])), 'linearForward gate_proj');
-  yield make('lm_head', `(${N},${C})·(${V},${C})ᵀ`, 2 * N * C * V, 4 * (N * C + N * V + V * C), () => k.linearForward(tensor('logits', [N, V]), tensor('inp', [N, C]), tensor('wte', [V, C]), null));
-  yield make(`loraForward gate_proj r${r}`, `(${N},${C})→(${N},${I})`, 2 * N * r * (C + I), 4 * (N * C + 2 * N * I + r * (C + I)), () => k.loraForward(tensor('out', [N, I]), tensor('h', [N, r]), tensor('inp', [N, C]), tensor('A', [r, C]), tensor('B', [I, r]), 2), 'linearForward gate_proj');
+  yield make('linearBackward dinp down_proj', `(${N},${C})·(${C},${I})`, 2 * N * C * I, 4 * (N * C + 2 * N * I + I * C), () => linearBackward(k, tensor('dinp', [N, I]), null, null, tensor('dout', [N, C]), tensor('inp', [N, I]), tensor('w', [C, I])), 'linearForward gate_proj');
+  yield make('linearBackward dweight gate_proj', `(${N},${I})ᵀ·(${N},${C})`, 2 * N * C * I, 4 * (N * C + N * I + 2 * I * C), () => linearBackward(k, null, tensor('dw', [I, C]), null, tensor('dout', [N, I]), tensor('inp', [N, C]), tensor('w', [I, C])), 'linearForward gate_proj');
+  yield make('lm_head', `(${N},${C})·(${V},${C})ᵀ`, 2 * N * C * V, 4 * (N * C + N * V + V * C), () => linearForward(k, tensor('logits', [N, V]), tensor('inp', [N, C]), tensor('wte', [V, C]), null));
+  yield make(`loraForward gate_proj r${r}`, `(${N},${C})→(${N},${I})`, 2 * N * r * (C + I), 4 * (N * C + 2 * N * I + r * (C + I)), () => loraForward(k, tensor('out', [N, I]), tensor('h', [N, r]), tensor('inp', [N, C]), tensor('A', [r, C]), tensor('B', [I, r]), 2), 'linearForward gate_proj');
   yield make(
     `loraBackward gate_proj r${r}`,
     `(${N},${C})→(${N},${I})`,
     4 * N * r * (C + I),
     4 * (2 * N * C + 2 * N * I + 2 * r * (C + I)),
-    () => k.loraBackward(tensor('dinp', [N, C]), tensor('dA', [r, C]), tensor('dB', [I, r]), tensor('dh', [N, r]), tensor('dout', [N, I]), tensor('inp', [N, C]), tensor('h', [N, r]), tensor('A', [r, C]), tensor('B', [I, r]), 2),
+    () => loraBackward(k, tensor('dinp', [N, C]), tensor('dA', [r, C]), tensor('dB', [I, r]), tensor('dh', [N, r]), tensor('dout', [N, I]), tensor('inp', [N, C]), tensor('h', [N, r]), tensor('A', [r, C]), tensor('B', [I, r]), 2),
     'linearForward gate_proj',
   );
 
@@ -113,7 +116,7 @@ export function* kernelCases(gpu: Gpu, s: BenchShape): Generator<KernelCase> {
   const kv = (l: string) => tensor(l, [B, T, NKV, HD], 'f32', -4, 4);
   const qBytes = 4 * N * NH * HD;
   const kvBytes = 4 * N * NKV * HD;
-  yield make('attentionForward', `B${B} T${T} NH${NH} NKV${NKV} HD${HD}`, attFlops, 2 * qBytes + 2 * kvBytes, () => k.attentionForward(tensor('out', [B, T, NH, HD]), tensor('lse', [B, NH, T]), q(), kv('k'), kv('v'), att));
+  yield make('attentionForward', `B${B} T${T} NH${NH} NKV${NKV} HD${HD}`, attFlops, 2 * qBytes + 2 * kvBytes, () => attentionForward(k, tensor('out', [B, T, NH, HD]), tensor('lse', [B, NH, T]), q(), kv('k'), kv('v'), att));
   yield make(
     'attentionBackward',
     `B${B} T${T} NH${NH} NKV${NKV} HD${HD}`,
@@ -123,42 +126,42 @@ export function* kernelCases(gpu: Gpu, s: BenchShape): Generator<KernelCase> {
       const out = tensor('out', [B, T, NH, HD]);
       const lse = tensor('lse', [B, NH, T]);
       const [tq, tk, tv] = [q(), kv('k'), kv('v')];
-      const forward = k.attentionForward(out, lse, tq, tk, tv, att);
+      const forward = attentionForward(k, out, lse, tq, tk, tv, att);
       run(gpu.device, forward); // real log-sum-exps for the backward
       forward.forEach((c) => c.destroy());
-      return k.attentionBackward(tensor('dq', [B, T, NH, HD]), tensor('dk', [B, T, NKV, HD]), tensor('dv', [B, T, NKV, HD]), tensor('delta', [B, NH, T]), tensor('dout', [B, T, NH, HD]), out, tq, tk, tv, lse, att);
+      return attentionBackward(k, tensor('dq', [B, T, NH, HD]), tensor('dk', [B, T, NKV, HD]), tensor('dv', [B, T, NKV, HD]), tensor('delta', [B, NH, T]), tensor('dout', [B, T, NH, HD]), out, tq, tk, tv, lse, att);
     },
     'attentionForward',
   );
 
-  yield make('rmsnormForward', `(${N},${C})`, 0, 4 * (2 * N * C + C), () => k.rmsnormForward(tensor('out', [N, C]), tensor('rstd', [N]), tensor('inp', [N, C]), tensor('w', [C]), 1e-5));
-  yield make('rmsnormBackward', `(${N},${C})`, 0, 4 * (4 * N * C), () => k.rmsnormBackward(tensor('dinp', [N, C]), null, tensor('dout', [N, C]), tensor('inp', [N, C]), tensor('w', [C]), tensor('rstd', [N])), 'rmsnormForward');
+  yield make('rmsnormForward', `(${N},${C})`, 0, 4 * (2 * N * C + C), () => rmsnormForward(k, tensor('out', [N, C]), tensor('rstd', [N]), tensor('inp', [N, C]), tensor('w', [C]), 1e-5));
+  yield make('rmsnormBackward', `(${N},${C})`, 0, 4 * (4 * N * C), () => rmsnormBackward(k, tensor('dinp', [N, C]), null, tensor('dout', [N, C]), tensor('inp', [N, C]), tensor('w', [C]), tensor('rstd', [N])), 'rmsnormForward');
   yield make('ropeForward q', `(${B},${T},${NH},${HD})`, 0, 2 * qBytes, () => {
     const { cos, sin } = ropeTables({ type: 'default', theta: 10000 }, HD, T);
     const tCos = tensor('cos', [T, HD]);
     const tSin = tensor('sin', [T, HD]);
     upload(gpu.device, tCos, cos);
     upload(gpu.device, tSin, sin);
-    return k.ropeForward(tensor('out', [B, T, NH, HD]), tensor('inp', [B, T, NH, HD]), tCos, tSin, T, NH);
+    return ropeForward(k, tensor('out', [B, T, NH, HD]), tensor('inp', [B, T, NH, HD]), tCos, tSin, T, NH);
   });
-  yield make('swigluForward', `(${N},${I})`, 0, 4 * 3 * N * I, () => k.swigluForward(tensor('out', [N, I]), tensor('gate', [N, I]), tensor('up', [N, I])));
-  yield make('swigluBackward', `(${N},${I})`, 0, 4 * 7 * N * I, () => k.swigluBackward(tensor('dgate', [N, I]), tensor('dup', [N, I]), tensor('dout', [N, I]), tensor('gate', [N, I]), tensor('up', [N, I])));
-  yield make('residualForward', `(${N},${C})`, 0, 4 * 3 * N * C, () => k.residualForward(tensor('out', [N, C]), tensor('a', [N, C]), tensor('b', [N, C])));
+  yield make('swigluForward', `(${N},${I})`, 0, 4 * 3 * N * I, () => swigluForward(k, tensor('out', [N, I]), tensor('gate', [N, I]), tensor('up', [N, I])));
+  yield make('swigluBackward', `(${N},${I})`, 0, 4 * 7 * N * I, () => swigluBackward(k, tensor('dgate', [N, I]), tensor('dup', [N, I]), tensor('dout', [N, I]), tensor('gate', [N, I]), tensor('up', [N, I])));
+  yield make('residualForward', `(${N},${C})`, 0, 4 * 3 * N * C, () => residualForward(k, tensor('out', [N, C]), tensor('a', [N, C]), tensor('b', [N, C])));
   yield make('crossentropy forward+backward', `(${N},${V})`, 0, 4 * 3 * N * V, () => {
     const logits = tensor('logits', [N, V], 'f32', -5, 5);
     const [ids, mask] = [tensor('ids', [N], 'i32'), tensor('mask', [N], 'i32')];
     const [lse, stats] = [tensor('lse', [N]), tensor('stats', [2])];
     upload(gpu.device, mask, new Int32Array(N).fill(1));
-    return [...k.crossentropyForward(tensor('losses', [N]), lse, stats, logits, ids, mask, T), ...k.crossentropyBackward(tensor('dlogits', [N, V]), logits, lse, stats, ids, mask, T)];
+    return [...crossentropyForward(k, tensor('losses', [N]), lse, stats, logits, ids, mask, T), ...crossentropyBackward(k, tensor('dlogits', [N, V]), logits, lse, stats, ids, mask, T)];
   });
   const n = 7 * r * (C + I) * 4; // all LoRA parameters of ~4 layers' worth of modules
   yield make('global grad norm + clip', `${(1.5 * n) | 0} values`, 0, 4 * 3 * 1.5 * n, () => {
-    const norm = k.globalGradNorm([tensor('g0', [n]), tensor('g1', [n / 2])], 1);
+    const norm = new GlobalGradNorm(k, [tensor('g0', [n]), tensor('g1', [n / 2])], 1);
     made.push(norm.norm, norm.partials);
     return norm.calls;
   });
   yield make('adamw', `${n} values`, 0, 4 * 7 * n, () => {
-    const upd = k.adamw(tensor('p', [n]), tensor('m', [n]), tensor('v', [n]), tensor('g', [n]), { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 });
+    const upd = new AdamWUpdate(k, tensor('p', [n]), tensor('m', [n]), tensor('v', [n]), tensor('g', [n]), { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 });
     upd.setStep(3, 1e-3);
     return upd.calls;
   });

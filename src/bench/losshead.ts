@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/device';
 import type { KernelCall } from '../gpu/kernel';
 import { bindingLimit, createRowParts, createTensor, readback, upload, uploadRows, type Tensor } from '../gpu/tensor';
 import { numberToF16Bits } from '../model/dtype';
-import { Kernels } from '../nn/kernels';
+import { crossentropyBackward, crossentropyForward, fill, kernelLib, linearBackward, linearForward } from '../nn/kernels';
 import { LossHead } from '../nn/loss-head';
 import { preferredWeightStorage } from '../nn/model';
 import type { SizeName } from './cases';
@@ -50,7 +50,7 @@ export async function benchLossHead(gpu: Gpu, size: SizeName, opts: LossHeadBenc
   const { B, T, C, V } = LOSS_HEAD_SHAPES[size];
   const N = B * T;
   const device = gpu.device;
-  const k = new Kernels(gpu);
+  const k = kernelLib(gpu);
   const storage = preferredWeightStorage(gpu);
   const owned: Tensor[] = [];
   const calls: KernelCall[] = [];
@@ -104,8 +104,8 @@ export async function benchLossHead(gpu: Gpu, size: SizeName, opts: LossHeadBenc
     } else {
       const logits = tensor('logits', [N, V]);
       const dlogits = tensor('dlogits', [N, V]);
-      const fw = [...k.linearForward(logits, hf, parts[0].tensor, null), ...k.crossentropyForward(losses, lse, stats, logits, ids, mask, T)];
-      const bw = [...k.crossentropyBackward(dlogits, logits, lse, stats, ids, mask, T), ...k.fill(dh), ...k.linearBackward(dh, null, null, dlogits, hf, parts[0].tensor)];
+      const fw = [...linearForward(k, logits, hf, parts[0].tensor, null), ...crossentropyForward(k, losses, lse, stats, logits, ids, mask, T)];
+      const bw = [...crossentropyBackward(k, dlogits, logits, lse, stats, ids, mask, T), ...fill(k, dh), ...linearBackward(k, dh, null, null, dlogits, hf, parts[0].tensor)];
       calls.push(...fw, ...bw);
       await measure('unchunked (N, V) logits', fw, bw, 1, fullBytes);
       for (const t of [logits, dlogits]) {
@@ -122,7 +122,7 @@ export async function benchLossHead(gpu: Gpu, size: SizeName, opts: LossHeadBenc
       if (seen.has(head.plan.R)) continue;
       seen.add(head.plan.R);
       const name = `chunked${R === undefined ? ' (default)' : ''}: R=${head.plan.R}, ${head.plan.chunks} chunk${head.plan.chunks > 1 ? 's' : ''} × ${parts.length} part${parts.length > 1 ? 's' : ''}`;
-      await measure(name, head.forwardCalls, [...k.fill(dh), ...head.backwardCalls], 2, head.bytes);
+      await measure(name, head.forwardCalls, [...fill(k, dh), ...head.backwardCalls], 2, head.bytes);
     }
 
     const ref = results[0];
@@ -154,6 +154,5 @@ export async function benchLossHead(gpu: Gpu, size: SizeName, opts: LossHeadBenc
     for (const h of heads) h.destroy();
     for (const c of calls) c.destroy();
     for (const t of owned) t.buffer.destroy();
-    k.lib.unused.buffer.destroy();
   }
 }

@@ -6,7 +6,7 @@
 import type * as Ort from 'onnxruntime-web';
 import type { Gpu } from '../gpu/device';
 import { readback, tensorFrom, createTensor } from '../gpu/tensor';
-import { Kernels } from '../nn/kernels';
+import { kernelLib, linearForward } from '../nn/kernels';
 import type { BenchShape } from './cases';
 import { matmulModel } from './onnx-matmul';
 import { fixed, type BenchSection } from './report';
@@ -31,7 +31,7 @@ export async function benchOrt(gpu: Gpu, s: BenchShape, loadOrt: OrtLoader, reps
   const ort = await loadOrt();
   out.notes.push(`onnxruntime-web ${ort.env.versions.web ?? ort.env.versions.common} loaded in ${fixed((now() - t0) / 1000, 1)} s; timing: wall clock, one submit / session.run per rep, ${reps} reps after one warm-up`);
   const device = gpu.device;
-  const k = new Kernels(gpu);
+  const k = kernelLib(gpu);
   const N = s.B * s.T;
   const cases = [
     { name: 'q_proj', inp: s.C, outF: s.NH * s.HD },
@@ -50,7 +50,7 @@ export async function benchOrt(gpu: Gpu, s: BenchShape, loadOrt: OrtLoader, reps
     const x = tensorFrom(device, 'ort.x', [N, c.inp], X);
     const w = tensorFrom(device, 'ort.w', [c.outF, c.inp], W);
     const y = createTensor(device, 'ort.y', [N, c.outF]);
-    const calls = k.linearForward(y, x, w, null);
+    const calls = linearForward(k, y, x, w, null);
     const ours = async (n: number) => {
       const start = now();
       for (let r = 0; r < n; r++) {
@@ -112,5 +112,4 @@ export async function benchOrt(gpu: Gpu, s: BenchShape, loadOrt: OrtLoader, reps
       for (const t of [x, w, y]) t.buffer.destroy();
     }
   }
-  k.lib.unused.buffer.destroy();
 }

@@ -7,12 +7,18 @@ import { bindingBytes, type Tensor } from './tensor';
 /** How a kernel binds each buffer, in binding order: inputs are bound read-only. */
 export type BindingKind = 'read' | 'write' | 'uniform';
 
+/**
+ * The kind of each binding number, 0 up: null where this entry point binds nothing (a module whose entry points
+ * share one set of declarations, e.g. attention.wgsl, leaves out the ones an entry point does not use).
+ */
+export type BindingLayout = readonly (BindingKind | null)[];
+
 export interface KernelSpec {
   label: string;
   /** Full WGSL source (a kernel file, with common.wgsl prepended where it uses the helpers). */
   code: string;
   entryPoint: string;
-  bindings: BindingKind[];
+  bindings: BindingLayout;
   /** Pipeline-overridable constants (`override` declarations), e.g. workgroup sizes. */
   constants?: Record<string, number>;
 }
@@ -30,7 +36,7 @@ export class Kernel {
     const entryTypes: Record<BindingKind, GPUBufferBindingType> = { read: 'read-only-storage', write: 'storage', uniform: 'uniform' };
     this.layout = device.createBindGroupLayout({
       label: spec.label,
-      entries: spec.bindings.map((kind, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: entryTypes[kind] } })),
+      entries: spec.bindings.flatMap((kind, binding) => (kind ? [{ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: entryTypes[kind] } }] : [])),
     });
     const module = device.createShaderModule({ label: spec.label, code: spec.code });
     this.pipeline = device.createComputePipeline({
@@ -40,7 +46,10 @@ export class Kernel {
     });
   }
 
-  /** Fix the buffers of one use. `uniforms` (u32 / i32 / f32 words, 16-byte padded) get their own buffer. */
+  /**
+   * Fix the buffers of one use, in binding order (the uniform binding aside). `uniforms` (u32 / i32 / f32 words,
+   * 16-byte padded) get their own buffer, bound at the kernel's 'uniform' binding.
+   */
   call(label: string, buffers: (Tensor | GPUBuffer)[], workgroups: Workgroups, uniforms?: Uniforms): KernelCall {
     return new KernelCall(this, label, buffers, workgroups, uniforms);
   }
@@ -63,7 +72,12 @@ export class KernelCall {
     uniforms?: Uniforms,
   ) {
     const { device, spec } = kernel;
-    const resources: GPUBufferBinding[] = buffers.map((b) => ('buffer' in b ? tensorBinding(device, label, b) : { buffer: b }));
+    const storage = spec.bindings.flatMap((kind, binding) => (kind && kind !== 'uniform' ? [binding] : []));
+    const uniformBinding = spec.bindings.indexOf('uniform');
+    if (buffers.length !== storage.length || (uniformBinding >= 0) !== (uniforms !== undefined)) {
+      throw new Error(`${label}: kernel ${spec.label} takes ${storage.length} buffers${uniformBinding >= 0 ? ' and uniforms' : ''}, got ${buffers.length}${uniforms ? ' and uniforms' : ''}`);
+    }
+    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: storage[i], resource: 'buffer' in b ? tensorBinding(device, label, b) : { buffer: b } }));
     if (uniforms) {
       this.uniformData = new ArrayBuffer(Math.max(16, Math.ceil((uniforms.length * 4) / 16) * 16));
       this.uniformBuffer = device.createBuffer({
@@ -72,16 +86,9 @@ export class KernelCall {
         usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
       });
       this.setUniforms(uniforms);
-      resources.push({ buffer: this.uniformBuffer });
+      entries.push({ binding: uniformBinding, resource: { buffer: this.uniformBuffer } });
     }
-    if (resources.length !== spec.bindings.length) {
-      throw new Error(`${label}: kernel ${spec.label} takes ${spec.bindings.length} bindings, got ${resources.length}`);
-    }
-    this.bindGroup = device.createBindGroup({
-      label,
-      layout: kernel.layout,
-      entries: resources.map((resource, binding) => ({ binding, resource })),
-    });
+    this.bindGroup = device.createBindGroup({ label, layout: kernel.layout, entries });
   }
 
   /** Rewrite the uniform block (queued: it takes effect for the next submit). */

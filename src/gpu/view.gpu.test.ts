@@ -4,12 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { testGpu } from '../testing/gpu';
 import { embeddingForwardCpu } from '../nn/kernels/cpu';
-import { Kernels } from '../nn/kernels';
+import { copy, embeddingForward, embeddingForwardParts, fill, kernelLib } from '../nn/kernels';
 import { gpuTensor, randomArray, randomInts, runAndRead } from '../nn/kernels/test-utils';
 import { createRowParts, createTensor, readback, rowPartsRows, tensorFrom, upload, uploadRows, view } from './tensor';
 
 const gpu = await testGpu();
-const k = new Kernels(gpu);
+const k = kernelLib(gpu);
 
 describe('view', () => {
   it('reads, uploads and binds only its range', async () => {
@@ -32,13 +32,13 @@ describe('view', () => {
     const vv = view(v, 64, [65]);
     expect(vv.offset).toBe(768);
     expect(vv.viewOf).toBe(t);
-    const [afterFill] = await runAndRead(gpu, k.fill(vv, -1), t);
+    const [afterFill] = await runAndRead(gpu, fill(k, vv, -1), t);
     want.fill(-1, 192, 257);
     expect(Array.from(afterFill)).toEqual(Array.from(want));
 
     // Copy between views of two tensors.
     const u = createTensor(gpu.device, 'u', [512]);
-    const [afterCopy] = await runAndRead(gpu, k.copy(view(u, 256, [100]), view(t, 64, [100])), u);
+    const [afterCopy] = await runAndRead(gpu, copy(k, view(u, 256, [100]), view(t, 64, [100])), u);
     expect(Array.from(afterCopy.subarray(256, 356))).toEqual(Array.from(want.subarray(64, 164)));
     expect(afterCopy.subarray(0, 256).every((x) => x === 0) && afterCopy.subarray(356).every((x) => x === 0)).toBe(true);
   });
@@ -79,14 +79,14 @@ describe('row parts', () => {
     const parts = bounds.slice(0, -1).map((lo, i) => ({ rowStart: lo, tensor: gpuTensor(gpu, `wte.part${i}`, [bounds[i + 1] - lo, C], wte.subarray(lo * C, bounds[i + 1] * C)) }));
     const tIds = gpuTensor(gpu, 'ids', [B, T], ids, 'i32');
     const out = gpuTensor(gpu, 'out', [B, T, C], randomArray(B * T * C, 5)); // stale values must go
-    const [got] = await runAndRead(gpu, k.embeddingForwardParts(out, tIds, parts), out);
+    const [got] = await runAndRead(gpu, embeddingForwardParts(k, out, tIds, parts), out);
     const want = embeddingForwardCpu(ids, wte, V, C);
     expect(Array.from(got)).toEqual(Array.from(want));
 
     // One part alone writes only its rows.
     const stale = randomArray(B * T * C, 6);
     const out2 = gpuTensor(gpu, 'out2', [B, T, C], stale);
-    const [only] = await runAndRead(gpu, k.embeddingForward(out2, tIds, parts[1].tensor, parts[1].rowStart), out2);
+    const [only] = await runAndRead(gpu, embeddingForward(k, out2, tIds, parts[1].tensor, parts[1].rowStart), out2);
     for (let r = 0; r < B * T; r++) {
       const inPart = ids[r] >= 128 && ids[r] < 192;
       const row = Array.from(only.subarray(r * C, (r + 1) * C));

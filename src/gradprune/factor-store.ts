@@ -15,7 +15,7 @@
 import { GradPruneError } from '../errors';
 import { linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
 import { formatBytes } from '../model/summary';
-import type { GradView, IgiaModuleGrads } from './igia';
+import type { Tensor } from '../gpu/tensor';
 
 const MAP_READ = 0x0001;
 const COPY_DST = 0x0008;
@@ -30,6 +30,23 @@ export interface FactorStoreOptions {
   maxStagingBytes?: number;
   /** Refuse to keep more than this in host memory (default 4 GiB). */
   maxHostBytes?: number;
+}
+
+/** Where one LoRA gradient lives: a buffer (or tensor) and the element offset of its first value. */
+export interface GradView {
+  buffer: GPUBuffer | Tensor;
+  /** f32 elements from the start of the buffer. */
+  offset?: number;
+}
+
+/** One module's clipped LoRA gradients, as the scorer (./igia.ts) and the store read them each step. */
+export interface IgiaModuleGrads {
+  layer: number;
+  module: LinearModule;
+  /** dLoss/dA, (r, in), after clipping. */
+  gA: GradView;
+  /** dLoss/dB, (out, r), after clipping. */
+  gB: GradView;
 }
 
 export const DEFAULT_STAGING_SLOTS = 2;
@@ -71,7 +88,7 @@ interface RingSlot {
   reading: Promise<void> | null;
 }
 
-const bufferOf = (b: GradView['buffer']): GPUBuffer => ('buffer' in b ? b.buffer : b);
+export const bufferOf = (b: GradView['buffer']): GPUBuffer => ('buffer' in b ? b.buffer : b);
 const mib = (bytes: number) => (bytes / MiB).toFixed(0);
 
 export class FactorStore {

@@ -10,12 +10,12 @@
 
 import rebuildCode from '../../shaders/igia_rebuild.wgsl?raw';
 import { GradPruneError } from '../errors';
-import { ceilDiv, Kernel } from '../gpu/kernel';
+import { ceilDiv, type Kernel } from '../gpu/kernel';
 import { createTensor, tensorFrom, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
 import { encodeSafetensors, SafetensorsFile, TensorStore } from '../model/safetensors';
+import { f32, kernelLib, u32 } from '../nn/kernels/lib';
 import { factorRowLength } from './factor-store';
-import type { IgiaScorer } from './igia';
 
 export const IGIA_STATE_FORMAT = 'gradprune-igia';
 export const IGIA_STATE_VERSION = '1';
@@ -33,8 +33,15 @@ export interface IgiaState {
 
 const tensorName = (weightName: string) => `factors.${weightName.replace(/\.weight$/, '')}`;
 
+/** What holds a state's factors as they are gathered: an IgiaScorer (./igia.ts). */
+export interface IgiaStateSource {
+  /** Resolves once every recorded step's factors are in host memory. */
+  flush(): Promise<void>;
+  hostState(modelFingerprint: string): IgiaState;
+}
+
 /** The scorer's factors as a state (they are already in host memory: this waits for the last steps to arrive). */
-export async function igiaStateFromScorer(scorer: IgiaScorer, config: ModelConfig, rank: number, modelFingerprint: string): Promise<IgiaState> {
+export async function igiaStateFromScorer(scorer: IgiaStateSource, config: ModelConfig, rank: number, modelFingerprint: string): Promise<IgiaState> {
   await scorer.flush();
   const state = scorer.hostState(modelFingerprint);
   if (state.rank !== rank || state.numLayers !== config.numLayers) {
@@ -122,7 +129,7 @@ export class IgiaRebuilder {
   private readonly state: () => IgiaState;
 
   constructor(private readonly device: GPUDevice, private readonly config: ModelConfig, state: IgiaState | (() => IgiaState)) {
-    this.kernel = new Kernel(device, { label: 'igiaRebuild', code: rebuildCode, entryPoint: 'igiaRebuild', bindings: ['write', 'read', 'uniform'] });
+    this.kernel = kernelLib(device).kernel({ label: 'igiaRebuild', code: rebuildCode, entryPoint: 'igiaRebuild', bindings: ['write', 'read', 'uniform'], common: false });
     this.state = typeof state === 'function' ? state : () => state;
   }
 
@@ -142,7 +149,7 @@ export class IgiaRebuilder {
     const factors = tensorFrom(this.device, `igia.factors.${layer}.${module}`, [steps, rank * (inp + out)], values);
     const importance = createTensor(this.device, `igia.F.${layer}.${module}`, [out, inp]);
     const call = this.kernel.call(`igiaRebuild.${layer}.${module}`, [importance, factors], [ceilDiv(inp, 16), ceilDiv(out, 16)], [
-      { u32: rank }, { u32: inp }, { u32: out }, { u32: steps }, { f32: 1 / steps },
+      u32(rank), u32(inp), u32(out), u32(steps), f32(1 / steps),
     ]);
     const encoder = this.device.createCommandEncoder({ label: 'igiaRebuild' });
     const pass = encoder.beginComputePass({ label: 'igiaRebuild' });

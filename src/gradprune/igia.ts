@@ -18,28 +18,17 @@
 import gramCode from '../../shaders/igia_gram.wgsl?raw';
 import scoreCode from '../../shaders/igia_score.wgsl?raw';
 import { GradPruneError } from '../errors';
-import { ceilDiv, Kernel, type KernelCall } from '../gpu/kernel';
+import { ceilDiv, type KernelCall } from '../gpu/kernel';
 import { createTensor, readback, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
-import { DEFAULT_MAX_HOST_FACTOR_BYTES, DEFAULT_MAX_STAGING_BYTES, DEFAULT_STAGING_SLOTS, FactorStore } from './factor-store';
+import { kernelLib, u32 } from '../nn/kernels/lib';
+import {
+  bufferOf, DEFAULT_MAX_HOST_FACTOR_BYTES, DEFAULT_MAX_STAGING_BYTES, DEFAULT_STAGING_SLOTS, FactorStore, factorRowLength, type IgiaModuleGrads,
+} from './factor-store';
 import { IgiaRebuilder, type IgiaState } from './igia-state';
 import { kendallTau } from './scores';
 
-/** Where one LoRA gradient lives: a buffer (or tensor) and the element offset of its first value. */
-export interface GradView {
-  buffer: GPUBuffer | Tensor;
-  /** f32 elements from the start of the buffer. */
-  offset?: number;
-}
-
-export interface IgiaModuleGrads {
-  layer: number;
-  module: LinearModule;
-  /** dLoss/dA, (r, in), after clipping. */
-  gA: GradView;
-  /** dLoss/dB, (out, r), after clipping. */
-  gB: GradView;
-}
+export type { GradView, IgiaModuleGrads } from './factor-store';
 
 export interface IgiaOptions {
   rank: number;
@@ -71,14 +60,8 @@ export interface IgiaScores {
   kendall: number[];
 }
 
-const u32 = (x: number) => ({ u32: x });
-const bufferOf = (b: GPUBuffer | Tensor): GPUBuffer => ('buffer' in b ? b.buffer : b);
-
 /** Bytes of stored factors for one module over `steps` steps (host memory). */
-export const factorBytes = (c: ModelConfig, m: LinearModule, rank: number, steps: number): number => {
-  const [out, inp] = linearShape(c, m);
-  return steps * rank * (inp + out) * 4;
-};
+export const factorBytes = (c: ModelConfig, m: LinearModule, rank: number, steps: number): number => steps * factorRowLength(c, m, rank) * 4;
 
 /**
  * What a scoring run's IGIA takes: host memory for the factors of `steps` steps of every layer but 0, and GPU
@@ -129,8 +112,9 @@ export class IgiaScorer {
     this.stepScore = createTensor(device, 'igia.stepScore', [n]);
     this.history = createTensor(device, 'igia.history', [maxSteps, n]);
 
-    const gram = new Kernel(device, { label: 'igiaGram', code: gramCode, entryPoint: 'igiaGram', bindings: ['write', 'read', 'read', 'uniform'] });
-    const score = new Kernel(device, { label: 'igiaScore', code: scoreCode, entryPoint: 'igiaScore', bindings: ['write', 'write', 'read', 'uniform'] });
+    const lib = kernelLib(device);
+    const gram = lib.kernel({ label: 'igiaGram', code: gramCode, entryPoint: 'igiaGram', bindings: ['write', 'read', 'read', 'uniform'], common: false });
+    const score = lib.kernel({ label: 'igiaScore', code: scoreCode, entryPoint: 'igiaScore', bindings: ['write', 'write', 'read', 'uniform'], common: false });
 
     this.gramCalls = grads.map((g, slot) => {
       const [out, inp] = linearShape(config, g.module);

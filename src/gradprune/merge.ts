@@ -11,9 +11,10 @@ import applyCode from '../../shaders/merge_apply.wgsl?raw';
 import histogramCode from '../../shaders/merge_histogram.wgsl?raw';
 import selectCode from '../../shaders/merge_select.wgsl?raw';
 import { GradPruneError } from '../errors';
-import { ceilDiv, Kernel, type KernelCall } from '../gpu/kernel';
+import { ceilDiv, type Kernel, type KernelCall } from '../gpu/kernel';
 import { createTensor, readback, readbackBytes, tensorFrom, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
+import { kernelLib, u32 } from '../nn/kernels/lib';
 import { mergesByReceiver, type PrunePlan } from './plan';
 
 export interface MergeSource {
@@ -36,18 +37,16 @@ export interface MergeResult {
 }
 
 const SHIFTS = [24, 16, 8, 0];
-const u32 = (x: number) => ({ u32: x });
 const MAX_WORKGROUPS = 1024;
 
-class MergeKernels {
-  readonly histogram: Kernel;
-  readonly select: Kernel;
-  readonly apply: Kernel;
-  constructor(device: GPUDevice) {
-    this.histogram = new Kernel(device, { label: 'mergeHistogram', code: histogramCode, entryPoint: 'mergeHistogram', bindings: ['write', 'read', 'read', 'uniform'] });
-    this.select = new Kernel(device, { label: 'mergeSelectDigit', code: selectCode, entryPoint: 'mergeSelectDigit', bindings: ['write', 'write', 'uniform'] });
-    this.apply = new Kernel(device, { label: 'mergeApply', code: applyCode, entryPoint: 'mergeApply', bindings: ['write', 'write', 'read', 'read', 'read', 'read', 'uniform'] });
-  }
+/** The merge's kernels, from the device's kernel library (built once per device). */
+function mergeKernels(device: GPUDevice): { histogram: Kernel; select: Kernel; apply: Kernel } {
+  const lib = kernelLib(device);
+  return {
+    histogram: lib.kernel({ label: 'mergeHistogram', code: histogramCode, entryPoint: 'mergeHistogram', bindings: ['write', 'read', 'read', 'uniform'], common: false }),
+    select: lib.kernel({ label: 'mergeSelectDigit', code: selectCode, entryPoint: 'mergeSelectDigit', bindings: ['write', 'write', 'uniform'], common: false }),
+    apply: lib.kernel({ label: 'mergeApply', code: applyCode, entryPoint: 'mergeApply', bindings: ['write', 'write', 'read', 'read', 'read', 'read', 'uniform'], common: false }),
+  };
 }
 
 export const mergeKey = (p: number, r: number, m: LinearModule) => `${p}->${r}.${m}`;
@@ -60,7 +59,7 @@ export const mergeKey = (p: number, r: number, m: LinearModule) => `${p}->${r}.$
 export class LayerMerger {
   /** The receivers' merged linear weight names (ORIGINAL names), in plan order. */
   readonly names: string[];
-  private readonly kernels: MergeKernels;
+  private readonly kernels: ReturnType<typeof mergeKernels>;
   private readonly slots: { p: number; r: number; m: LinearModule }[];
   private readonly byName = new Map<string, { r: number; m: LinearModule; donors: number[] }>();
   private readonly done = new Set<string>();
@@ -74,7 +73,7 @@ export class LayerMerger {
     private readonly config: ModelConfig,
     private readonly source: MergeSource,
   ) {
-    this.kernels = new MergeKernels(device);
+    this.kernels = mergeKernels(device);
     const merges = [...mergesByReceiver(plan)];
     this.slots = merges.flatMap(([r, donors]) => LINEAR_MODULES.flatMap((m) => donors.map((p) => ({ p, r, m }))));
     for (const [r, donors] of merges) for (const m of LINEAR_MODULES) this.byName.set(linearWeightName(r, m), { r, m, donors });

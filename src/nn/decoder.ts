@@ -7,7 +7,11 @@
 import type { KernelCall } from '../gpu/kernel';
 import { upload, type GpuDType, type Tensor } from '../gpu/tensor';
 import type { LinearModule } from '../model/config';
-import { ropeTables, type AttentionShape, type Kernels } from './kernels';
+import {
+  attentionBackward, attentionForward, embeddingForwardParts, fill, linearBackward, linearForward, loraBackward, loraForward,
+  residualForward, rmsnormBackward, rmsnormForward, ropeBackward, ropeForward, ropeTables, swigluBackward, swigluForward,
+  type AttentionShape, type KernelLib,
+} from './kernels';
 import { LossHead } from './loss-head';
 import { adapterName, loraScale, type LoraConfig } from './lora';
 import type { ModelWeights } from './weights';
@@ -29,7 +33,7 @@ export interface GpuAdapter {
 
 /** What a job gives the builder: its sizes, inputs and outputs, and its allocator. */
 export interface DecoderJob {
-  kernels: Kernels;
+  kernels: KernelLib;
   weights: ModelWeights;
   device: GPUDevice;
   B: number;
@@ -118,37 +122,37 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
   /** out = inp·Wᵀ (+ b) (+ s·(inp·Aᵀ)·Bᵀ) */
   const linear = (l: number, m: LinearModule, out: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
     const p = w.layer(l).linear[m];
-    const calls = k.linearForward(out, inp, p.W, p.b);
+    const calls = linearForward(k, out, inp, p.W, p.b);
     const ad = adapterOf.get(adapterName(l, m));
-    if (ad) calls.push(...k.loraForward(out, a.loraH[m]!, inp, ad.A, ad.B, scale));
+    if (ad) calls.push(...loraForward(k, out, a.loraH[m]!, inp, ad.A, ad.B, scale));
     return calls;
   };
   /** q (or k) projection into `pre` (RoPE's input): through Qwen3's per-head norm where the model has one. */
   const qkProjection = (l: number, m: 'q_proj' | 'k_proj', pre: Tensor, a: LayerActs): KernelCall[] => {
     const [lin, rstd, norm] = m === 'q_proj' ? [a.qLin, a.rstdQ, w.layer(l).qNorm] : [a.kLin, a.rstdK, w.layer(l).kNorm];
     if (!lin) return linear(l, m, pre, a.h1, a);
-    return [...linear(l, m, lin, a.h1, a), ...k.rmsnormForward(pre, rstd!, lin, norm!, c.rmsNormEps)];
+    return [...linear(l, m, lin, a.h1, a), ...rmsnormForward(k, pre, rstd!, lin, norm!, c.rmsNormEps)];
   };
 
   const layerForward = (l: number): KernelCall[] => {
     const p = w.layer(l);
     const a = acts[l];
     return [
-      ...k.rmsnormForward(a.h1, a.rstd1, resid[l], p.inputNorm, c.rmsNormEps),
+      ...rmsnormForward(k, a.h1, a.rstd1, resid[l], p.inputNorm, c.rmsNormEps),
       ...qkProjection(l, 'q_proj', qPre, a),
       ...qkProjection(l, 'k_proj', kPre, a),
       ...linear(l, 'v_proj', a.v, a.h1, a),
-      ...k.ropeForward(a.q, qPre, cos, sin, T, NH),
-      ...k.ropeForward(a.k, kPre, cos, sin, T, NKV),
-      ...k.attentionForward(a.att, a.lse, a.q, a.k, a.v, attnShape),
+      ...ropeForward(k, a.q, qPre, cos, sin, T, NH),
+      ...ropeForward(k, a.k, kPre, cos, sin, T, NKV),
+      ...attentionForward(k, a.att, a.lse, a.q, a.k, a.v, attnShape),
       ...linear(l, 'o_proj', proj, a.att, a),
-      ...k.residualForward(a.x2, resid[l], proj),
-      ...k.rmsnormForward(a.h2, a.rstd2, a.x2, p.postNorm, c.rmsNormEps),
+      ...residualForward(k, a.x2, resid[l], proj),
+      ...rmsnormForward(k, a.h2, a.rstd2, a.x2, p.postNorm, c.rmsNormEps),
       ...linear(l, 'gate_proj', a.gate, a.h2, a),
       ...linear(l, 'up_proj', a.up, a.h2, a),
-      ...k.swigluForward(a.act, a.gate, a.up),
+      ...swigluForward(k, a.act, a.gate, a.up),
       ...linear(l, 'down_proj', proj, a.act, a),
-      ...k.residualForward(resid[l + 1], a.x2, proj),
+      ...residualForward(k, resid[l + 1], a.x2, proj),
     ];
   };
   for (let l = 0; l < c.numLayers; l++) out.layerForward.push(layerForward(l));
@@ -161,11 +165,11 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
     hf, ids: d.ids, mask: d.lossMask, lmHeadParts: w.lmHeadParts, V: c.vocabSize, T,
     losses: d.tokenLosses, lse: lossLse, stats: d.stats, training: d.training, dh: dh ?? undefined, chunkRows: d.lossChunkRows,
   });
-  out.embed.push(...k.embeddingForwardParts(resid[0], d.ids, w.embedParts));
-  out.headForward.push(...k.rmsnormForward(hf, rstdf, resid[c.numLayers], w.finalNorm, c.rmsNormEps), ...out.lossHead.forwardCalls);
+  out.embed.push(...embeddingForwardParts(k, resid[0], d.ids, w.embedParts));
+  out.headForward.push(...rmsnormForward(k, hf, rstdf, resid[c.numLayers], w.finalNorm, c.rmsNormEps), ...out.lossHead.forwardCalls);
   if (!d.training || !dh) return out;
 
-  for (const a of d.adapters) out.zeroGrad.push(...k.fill(a.dA), ...k.fill(a.dB));
+  for (const a of d.adapters) out.zeroGrad.push(...fill(k, a.dA), ...fill(k, a.dB));
 
   // Backward scratch, shared by every layer (each is zeroed before the kernels that accumulate into it).
   const dresid = alloc('grad.resid', [B, T, C]); // d(loss)/d(residual stream), carried down the layers
@@ -185,23 +189,23 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
 
   /** dinp += dout·(W + s·B·A); the adapter's dA, dB accumulate. */
   const linearBack = (l: number, m: LinearModule, dinp: Tensor, dout: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
-    const calls = k.linearBackward(dinp, null, null, dout, inp, w.layer(l).linear[m].W);
+    const calls = linearBackward(k, dinp, null, null, dout, inp, w.layer(l).linear[m].W);
     const ad = adapterOf.get(adapterName(l, m));
-    if (ad) calls.push(...k.loraBackward(dinp, ad.dA, ad.dB, dloraH!, dout, inp, a.loraH[m]!, ad.A, ad.B, scale));
+    if (ad) calls.push(...loraBackward(k, dinp, ad.dA, ad.dB, dloraH!, dout, inp, a.loraH[m]!, ad.A, ad.B, scale));
     return calls;
   };
   /** The q (or k) projection's backward from d(RoPE input): through the per-head norm first where there is one. */
   const qkProjectionBack = (l: number, m: 'q_proj' | 'k_proj', dpre: Tensor, a: LayerActs): KernelCall[] => {
     const [lin, rstd, norm, dlin] = m === 'q_proj' ? [a.qLin, a.rstdQ, w.layer(l).qNorm, dqLin] : [a.kLin, a.rstdK, w.layer(l).kNorm, dkLin];
     if (!lin) return linearBack(l, m, dh, dpre, a.h1, a);
-    return [...k.rmsnormBackward(dlin!, null, dpre, lin, norm!, rstd!), ...linearBack(l, m, dh, dlin!, a.h1, a)];
+    return [...rmsnormBackward(k, dlin!, null, dpre, lin, norm!, rstd!), ...linearBack(l, m, dh, dlin!, a.h1, a)];
   };
-  const zero = (...ts: Array<Tensor | null>) => ts.flatMap((t) => (t ? k.fill(t) : []));
+  const zero = (...ts: Array<Tensor | null>) => ts.flatMap((t) => (t ? fill(k, t) : []));
 
   out.headBackward.push(
     ...zero(dh, dresid),
     ...out.lossHead.backwardCalls,
-    ...k.rmsnormBackward(dresid, null, dh, resid[c.numLayers], w.finalNorm, rstdf),
+    ...rmsnormBackward(k, dresid, null, dh, resid[c.numLayers], w.finalNorm, rstdf),
   );
   for (let l = 0; l < c.numLayers; l++) {
     const p = w.layer(l);
@@ -210,21 +214,21 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
       // resid[l+1] = x2 + down(act): dresid flows on to x2 unchanged
       ...zero(dact, dgate, dup, dh),
       ...linearBack(l, 'down_proj', dact, dresid, a.act, a),
-      ...k.swigluBackward(dgate, dup, dact, a.gate, a.up),
+      ...swigluBackward(k, dgate, dup, dact, a.gate, a.up),
       ...linearBack(l, 'gate_proj', dh, dgate, a.h2, a),
       ...linearBack(l, 'up_proj', dh, dup, a.h2, a),
-      ...k.rmsnormBackward(dresid, null, dh, a.x2, p.postNorm, a.rstd2),
+      ...rmsnormBackward(k, dresid, null, dh, a.x2, p.postNorm, a.rstd2),
       // x2 = resid[l] + o_proj(att)
       ...zero(datt, dq, dk, dv, dqPre, dkPre, dqLin, dkLin, dh),
       ...linearBack(l, 'o_proj', datt, dresid, a.att, a),
-      ...k.attentionBackward(dq, dk, dv, delta, datt, a.att, a.q, a.k, a.v, a.lse, attnShape),
-      ...k.ropeBackward(dqPre, dq, cos, sin, T, NH),
-      ...k.ropeBackward(dkPre, dk, cos, sin, T, NKV),
+      ...attentionBackward(k, dq, dk, dv, delta, datt, a.att, a.q, a.k, a.v, a.lse, attnShape),
+      ...ropeBackward(k, dqPre, dq, cos, sin, T, NH),
+      ...ropeBackward(k, dkPre, dk, cos, sin, T, NKV),
       ...qkProjectionBack(l, 'q_proj', dqPre, a),
       ...qkProjectionBack(l, 'k_proj', dkPre, a),
       ...linearBack(l, 'v_proj', dh, dv, a.h1, a),
       // The embedding is frozen: layer 0's input needs no gradient.
-      ...(l > 0 ? k.rmsnormBackward(dresid, null, dh, resid[l], p.inputNorm, a.rstd1) : []),
+      ...(l > 0 ? rmsnormBackward(k, dresid, null, dh, resid[l], p.inputNorm, a.rstd1) : []),
     ]);
   }
   return out;

@@ -5,13 +5,13 @@
 // layer's cache, attention over the cache, o, residual, MLP → final norm → lm_head. The prompt is fed the same way.
 // Shapes: one sequence; C hidden, NH / NKV heads, HD head_dim, F intermediate, V vocab, P = maxLength positions.
 
-import attentionDecodeWgsl from '../../shaders/attention_decode.wgsl?raw';
 import { GradPruneError } from '../errors';
 import type { KernelCall } from '../gpu/kernel';
 import { createTensor, readback, upload, view, type Tensor } from '../gpu/tensor';
 import type { LinearModule } from '../model/config';
-import { ropeTables } from './kernels';
-import { f32, u32 } from './kernels/lib';
+import {
+  AttentionDecode, embeddingForwardParts, linearForward, loraForward, residualForward, rmsnormForward, ropeForward, ropeTables, swigluForward,
+} from './kernels';
 import { adapterName, loraScale } from './lora';
 import { GpuModel } from './model';
 
@@ -28,7 +28,7 @@ export class Generator {
   private readonly cos: Tensor; // (1, HD): the current position's row
   private readonly sin: Tensor;
   private readonly logits: Tensor; // (1, V)
-  private readonly attnCalls: KernelCall[] = [];
+  private readonly attention: AttentionDecode[] = [];
   private readonly table: { cos: Float32Array; sin: Float32Array };
   private readonly HD: number;
   /** The tokens whose k and v rows are in the cache, position by position. */
@@ -68,54 +68,49 @@ export class Generator {
     const adapterOf = new Map(model.adapters.map((a) => [a.name, a]));
     const linear = (l: number, m: LinearModule, out: Tensor, inp: Tensor): KernelCall[] => {
       const p = model.weights.layer(l).linear[m];
-      const calls = k.linearForward(out, inp, p.W, p.b);
+      const calls = linearForward(k, out, inp, p.W, p.b);
       const ad = adapterOf.get(adapterName(l, m));
-      if (ad) calls.push(...k.loraForward(out, loraH!, inp, ad.A, ad.B, scale));
+      if (ad) calls.push(...loraForward(k, out, loraH!, inp, ad.A, ad.B, scale));
       return calls;
     };
-    const decode = { label: 'attentionDecode', code: attentionDecodeWgsl, entryPoint: 'attentionDecode', bindings: ['write', 'write', 'read', 'read', 'read', 'uniform'] as const, constants: { WG: 64 } };
+    const decodeShape = { P, NH, NKV, HD, window: c.slidingWindow };
 
-    let seg: Segment = { calls: [...k.embeddingForwardParts(x, this.id, model.weights.embedParts)], copies: [] };
+    let seg: Segment = { calls: [...embeddingForwardParts(k, x, this.id, model.weights.embedParts)], copies: [] };
     for (let l = 0; l < c.numLayers; l++) {
       const p = model.weights.layer(l);
       /** q (or k) into RoPE's input: through the per-head norm where the model has one. */
       const qk = (m: 'q_proj' | 'k_proj', pre: Tensor, lin: Tensor | null, rstdH: Tensor | null, norm: Tensor | null): KernelCall[] =>
-        lin ? [...linear(l, m, lin, h), ...k.rmsnormForward(pre, rstdH!, lin, norm!, c.rmsNormEps)] : linear(l, m, pre, h);
+        lin ? [...linear(l, m, lin, h), ...rmsnormForward(k, pre, rstdH!, lin, norm!, c.rmsNormEps)] : linear(l, m, pre, h);
       const kCache = t(`k_cache.${l}`, [P, NKV, HD]), vCache = t(`v_cache.${l}`, [P, NKV, HD]);
       seg.calls.push(
-        ...k.rmsnormForward(h, rstd, x, p.inputNorm, c.rmsNormEps),
+        ...rmsnormForward(k, h, rstd, x, p.inputNorm, c.rmsNormEps),
         ...qk('q_proj', qPre, qLin, rstdQ, p.qNorm),
         ...qk('k_proj', kPre, kLin, rstdK, p.kNorm),
         ...linear(l, 'v_proj', vNew, h),
-        ...k.ropeForward(q, qPre, this.cos, this.sin, 1, NH),
-        ...k.ropeForward(kNew, kPre, this.cos, this.sin, 1, NKV),
+        ...ropeForward(k, q, qPre, this.cos, this.sin, 1, NH),
+        ...ropeForward(k, kNew, kPre, this.cos, this.sin, 1, NKV),
       );
       const rowBytes = NKV * HD * 4;
       seg.copies.push({ src: kNew, dst: kCache, bytes: rowBytes }, { src: vNew, dst: vCache, bytes: rowBytes });
       this.segments.push(seg);
-      const attn = model.kernels.lib.call({ ...decode, bindings: [...decode.bindings] }, `attentionDecode(layer ${l})`, [att, scores, q, kCache, vCache], [NH], this.attnUniforms(1));
-      this.attnCalls.push(attn);
-      seg = { calls: [attn], copies: [] };
+      const attn = new AttentionDecode(k, att, scores, q, kCache, vCache, decodeShape);
+      this.attention.push(attn);
+      seg = { calls: [attn.call], copies: [] };
       seg.calls.push(
         ...linear(l, 'o_proj', proj, att),
-        ...k.residualForward(x2, x, proj),
-        ...k.rmsnormForward(h, rstd, x2, p.postNorm, c.rmsNormEps),
+        ...residualForward(k, x2, x, proj),
+        ...rmsnormForward(k, h, rstd, x2, p.postNorm, c.rmsNormEps),
         ...linear(l, 'gate_proj', gate, h),
         ...linear(l, 'up_proj', up, h),
-        ...k.swigluForward(act, gate, up),
+        ...swigluForward(k, act, gate, up),
         ...linear(l, 'down_proj', proj, act),
-        ...k.residualForward(x, x2, proj),
+        ...residualForward(k, x, x2, proj),
       );
     }
     // One row of logits: each lm_head part writes its own columns (part offsets are multiples of 64 entries, so aligned).
-    const head = model.weights.lmHeadParts.flatMap((p) => k.linearForward(view(this.logits, p.rowStart, [1, p.tensor.shape[0]]), h, p.tensor, null));
-    seg.calls.push(...k.rmsnormForward(h, rstd, x, model.finalNorm, c.rmsNormEps), ...head);
+    const head = model.weights.lmHeadParts.flatMap((p) => linearForward(k, view(this.logits, p.rowStart, [1, p.tensor.shape[0]]), h, p.tensor, null));
+    seg.calls.push(...rmsnormForward(k, h, rstd, x, model.finalNorm, c.rmsNormEps), ...head);
     this.segments.push(seg);
-  }
-
-  private attnUniforms(len: number) {
-    const c = this.model.config;
-    return [u32(len), u32(c.numHeads), u32(c.numKvHeads), u32(c.headDim), u32(c.slidingWindow ?? 0), f32(1 / Math.sqrt(c.headDim)), u32(this.maxLength)];
   }
 
   /**
@@ -166,7 +161,7 @@ export class Generator {
     upload(device, this.id, Int32Array.of(id));
     upload(device, this.cos, this.table.cos.subarray(pos * HD, (pos + 1) * HD));
     upload(device, this.sin, this.table.sin.subarray(pos * HD, (pos + 1) * HD));
-    for (const a of this.attnCalls) a.setUniforms(this.attnUniforms(pos + 1));
+    for (const a of this.attention) a.setPosition(pos);
     const { weights } = this.model;
     const inFlight: Promise<void>[] = [];
     let encoder = device.createCommandEncoder({ label: `generate position ${pos}` });

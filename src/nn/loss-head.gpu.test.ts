@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createRowParts, createTensor, uploadRows, type RowPart, type Tensor } from '../gpu/tensor';
 import { testGpu } from '../testing/gpu';
 import { lossHeadCpu } from './kernels/cpu';
-import { Kernels } from './kernels';
+import { crossentropyBackward, crossentropyForward, type KernelLib, kernelLib, linearBackward, linearForward } from './kernels';
 import { addArrays, gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, TUNINGS } from './kernels/test-utils';
 import { LossHead, lossHeadBytes, type LossHeadOptions } from './loss-head';
 
@@ -63,7 +63,7 @@ function buffers(p: Problem, seed: number): Buffers {
   };
 }
 
-async function runHead(k: Kernels, p: Problem, parts: RowPart[], opts: LossHeadOptions & { dloss?: number }) {
+async function runHead(k: KernelLib, p: Problem, parts: RowPart[], opts: LossHeadOptions & { dloss?: number }) {
   const b = buffers(p, 50);
   const head = new LossHead(k, { ...b, lmHeadParts: parts, V: p.V, T: p.T, training: true, ...opts });
   const [losses, lse, stats, dh] = await runAndRead(gpu, [...head.forwardCalls, ...head.backwardCalls], b.losses, b.lse, b.stats, b.dh);
@@ -71,17 +71,17 @@ async function runHead(k: Kernels, p: Problem, parts: RowPart[], opts: LossHeadO
 }
 
 /** The unchunked path: the whole (N, V) logits and dlogits. */
-async function runUnchunked(k: Kernels, p: Problem) {
+async function runUnchunked(k: KernelLib, p: Problem) {
   const { B, T, C, V } = p;
   const b = buffers(p, 50);
   const W = gpuTensor(gpu, 'lm_head', [V, C], p.W); // (V, C)
   const logits = createTensor(gpu.device, 'logits', [B, T, V]); // (B, T, V)
   const dlogits = createTensor(gpu.device, 'dlogits', [B, T, V]); // (B, T, V)
   const calls = [
-    ...k.linearForward(logits, b.hf, W, null),
-    ...k.crossentropyForward(b.losses, b.lse, b.stats, logits, b.ids, b.mask, T),
-    ...k.crossentropyBackward(dlogits, logits, b.lse, b.stats, b.ids, b.mask, T),
-    ...k.linearBackward(b.dh, null, null, dlogits, b.hf, W),
+    ...linearForward(k, logits, b.hf, W, null),
+    ...crossentropyForward(k, b.losses, b.lse, b.stats, logits, b.ids, b.mask, T),
+    ...crossentropyBackward(k, dlogits, logits, b.lse, b.stats, b.ids, b.mask, T),
+    ...linearBackward(k, b.dh, null, null, dlogits, b.hf, W),
   ];
   const [losses, lse, stats, dh] = await runAndRead(gpu, calls, b.losses, b.lse, b.stats, b.dh);
   return { losses, lse, stats, dh };
@@ -109,7 +109,7 @@ const TOL = { loss: 1e-5, dh: 1e-5 };
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(tuningName, () => {
-    const k = new Kernels(gpu, tuning);
+    const k = kernelLib(gpu, tuning);
 
     it('one vocabulary part: chunks of 8 and 16 rows (ragged last chunk) and one chunk equal the unchunked kernels and the CPU reference', async () => {
       const p = problem(3, 9, 24, 611, 1); // N = 27
@@ -161,7 +161,7 @@ for (const [tuningName, tuning] of TUNINGS) {
 }
 
 describe('edges', () => {
-  const k = new Kernels(gpu);
+  const k = kernelLib(gpu);
 
   it('nothing counted: loss 0, dh unchanged, no NaN', async () => {
     const p = problem(1, 6, 16, 50, 4, true);

@@ -13,7 +13,9 @@
 import { GradPruneError } from '../errors';
 import { run, type KernelCall } from '../gpu/kernel';
 import { bindingLimit, createTensor, PART_ROW_MULTIPLE, readback, rowPartsRows, VIEW_ALIGNMENT, view, type RowPart, type Tensor } from '../gpu/tensor';
-import type { Kernels } from './kernels';
+import {
+  crossentropyChunkBackward, crossentropyChunkFinish, crossentropyChunkForward, crossentropyReduce, linearBackward, linearForward, type KernelLib,
+} from './kernels';
 
 /** The default byte budget of one logits chunk (R, Vp) f32. */
 export const DEFAULT_MAX_CHUNK_BYTES = 64 * 2 ** 20;
@@ -131,7 +133,7 @@ export class LossHead {
   private readonly chunks: Chunk[] = [];
   private readonly allCalls: KernelCall[] = [];
 
-  constructor(kernels: Kernels, args: LossHeadArgs) {
+  constructor(kernels: KernelLib, args: LossHeadArgs) {
     const { hf, ids, mask, lmHeadParts: parts, V, T, losses, lse, stats } = args;
     const device = kernels.device;
     const V2 = rowPartsRows(parts, 'LossHead lm_head');
@@ -171,12 +173,12 @@ export class LossHead {
       parts.forEach((p, i) => {
         const Vp = p.tensor.shape[0];
         const out = view(logitsChunk, 0, [rows, Vp], `loss_head.logits[${r0}:${r0 + rows}, ${p.rowStart}:${p.rowStart + Vp}]`); // (rows, Vp)
-        const [call, ...more] = k.linearForward(out, hfRows, p.tensor, null);
+        const [call, ...more] = linearForward(k, out, hfRows, p.tensor, null);
         if (more.length) throw new Error('LossHead: linearForward without a bias is expected to be one call');
         chunk.logits.push({ call, out, v0: p.rowStart, Vp });
-        fw.push(call, ...k.crossentropyChunkForward(stateRows, out, ids, mask, { r0, v0: p.rowStart, V, T }, i === 0));
+        fw.push(call, ...crossentropyChunkForward(k, stateRows, out, ids, mask, { r0, v0: p.rowStart, V, T }, i === 0));
       });
-      fw.push(...k.crossentropyChunkFinish(losses, lse, stateRows, ids, mask, { r0, V, T }, rows));
+      fw.push(...crossentropyChunkFinish(k, losses, lse, stateRows, ids, mask, { r0, V, T }, rows));
       this.chunks.push(chunk);
 
       if (args.training) {
@@ -185,13 +187,13 @@ export class LossHead {
           const dout = view(dlogitsChunk!, 0, [rows, l.Vp]); // (rows, Vp)
           bw.push(
             l.call, // recompute the logits chunk
-            ...k.crossentropyChunkBackward(dout, l.out, lse, stats, ids, mask, { r0, v0: l.v0, V, T }, args.dloss ?? 1),
-            ...k.linearBackward(dhRows, null, null, dout, hfRows, parts[i].tensor),
+            ...crossentropyChunkBackward(k, dout, l.out, lse, stats, ids, mask, { r0, v0: l.v0, V, T }, args.dloss ?? 1),
+            ...linearBackward(k, dhRows, null, null, dout, hfRows, parts[i].tensor),
           );
         });
       }
     }
-    fw.push(...k.crossentropyReduce(stats, losses, mask, T));
+    fw.push(...crossentropyReduce(k, stats, losses, mask, T));
     this.allCalls = [...new Set([...fw, ...bw])];
   }
 

@@ -8,6 +8,7 @@
 // shared set of buffers and the backward pass re-runs the layer's forward calls before its backward calls.
 // Streamed weights imply checkpointing: each layer is submitted on its own, after its weights are queued.
 
+import type { TokenBatch } from '../data/types';
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
 import type { KernelCall } from '../gpu/kernel';
@@ -15,7 +16,7 @@ import { createTensor, readback, upload, type GpuDType, type Tensor } from '../g
 import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import { buildDecoder, type DecoderCalls, type GpuAdapter } from './decoder';
-import { Kernels } from './kernels';
+import { kernelLib, type KernelLib } from './kernels';
 import { adapterName, type LoraAdapter, type LoraConfig } from './lora';
 import { checkJobMemory, planResidency, type MemoryPlan, type ResidencyChoice } from './memory';
 import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
@@ -69,11 +70,8 @@ export interface EngineOptions extends JobOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Host-side batch: rows of up to T tokens; shorter rows are right-padded (token 0, loss mask 0). */
-export interface Batch {
-  ids: ArrayLike<number>[];
-  lossMask: ArrayLike<number>[];
-}
+/** The engine's batch is src/data's: (B, T) rows, right-padded with the batch's pad id (loss mask 0). */
+export type Batch = TokenBatch;
 
 /** Work for one submit: when streamed, the layer whose weights must be queued first. */
 interface Segment {
@@ -82,7 +80,8 @@ interface Segment {
 }
 
 export class GpuModel {
-  readonly kernels: Kernels;
+  /** The device's kernel library (shared with every other job on the device). */
+  readonly kernels: KernelLib;
   readonly gpu: Gpu;
   readonly config: ModelConfig;
   readonly B: number;
@@ -117,7 +116,7 @@ export class GpuModel {
   ) {
     this.gpu = weights.gpu;
     this.config = weights.config;
-    this.kernels = new Kernels(this.gpu);
+    this.kernels = kernelLib(this.gpu);
     this.B = opts.batchSize;
     this.T = opts.seqLen;
     this.weightStorage = weights.storage;
@@ -277,27 +276,37 @@ export class GpuModel {
     }
   }
 
-/** Write a batch (right-padded to T with token 0 and loss mask 0; missing rows are all padding). */
+  /**
+   * Write a batch of at most B rows of at most T tokens into the model's (B, T) buffers, as it is: positions past its
+   * T and rows past its B are padding (its pad id, loss mask 0).
+   */
   setBatch(batch: Batch): void {
     const { B, T } = this;
-    if (batch.ids.length > B || batch.ids.length !== batch.lossMask.length) {
-      throw new GradPruneError('input', `A batch has ${batch.ids.length} rows of ids and ${batch.lossMask.length} of loss masks; the engine was set up for at most ${B}.`, {
-        subject: 'batch',
-      });
-    }
-    this.hostIds.fill(0);
-    this.hostMask.fill(0);
     const V = this.config.vocabSize;
-    batch.ids.forEach((row, b) => {
-      const mask = batch.lossMask[b];
-      if (row.length > T || mask.length !== row.length) {
-        throw new GradPruneError('input', `Row ${b} of the batch has ${row.length} tokens and ${mask.length} mask entries; at most ${T} tokens, one mask entry each.`, {
+    if (batch.inputIds.length !== batch.B * batch.T || batch.lossMask.length !== batch.B * batch.T) {
+      throw new Error(`A (${batch.B}, ${batch.T}) batch has ${batch.inputIds.length} ids and ${batch.lossMask.length} loss-mask entries.`);
+    }
+    if (batch.B > B) {
+      throw new GradPruneError('input', `A batch has ${batch.B} rows; the engine was set up for at most ${B}.`, { subject: 'batch' });
+    }
+    for (let b = 0; b < batch.B; b++) {
+      const length = batch.lengths?.[b] ?? batch.T;
+      if (length > T) {
+        throw new GradPruneError('input', `Row ${b} of the batch has ${length} tokens; the engine was set up for at most ${T}.`, {
           subject: `row ${b}`,
           hint: 'Truncate examples to the sequence length.',
         });
       }
-      for (let t = 0; t < row.length; t++) {
-        const id = row[t];
+    }
+    if (!(Number.isInteger(batch.padTokenId) && batch.padTokenId >= 0 && batch.padTokenId < V)) {
+      throw new GradPruneError('input', `The pad token id ${batch.padTokenId} is outside the vocabulary (0..${V - 1}).`, { subject: 'padTokenId', hint: 'The tokenizer does not match the model.' });
+    }
+    const width = Math.min(batch.T, T); // past a row's length there is only padding
+    this.hostIds.fill(batch.padTokenId);
+    this.hostMask.fill(0);
+    for (let b = 0; b < batch.B; b++) {
+      for (let t = 0; t < width; t++) {
+        const id = batch.inputIds[b * batch.T + t];
         if (!Number.isInteger(id) || id < 0 || id >= V) {
           throw new GradPruneError('input', `Token id ${id} in row ${b}, position ${t} is outside the vocabulary (0..${V - 1}).`, {
             subject: `row ${b}`,
@@ -305,9 +314,9 @@ export class GpuModel {
           });
         }
         this.hostIds[b * T + t] = id;
-        this.hostMask[b * T + t] = mask[t] ? 1 : 0;
+        this.hostMask[b * T + t] = batch.lossMask[b * batch.T + t] ? 1 : 0;
       }
-    });
+    }
     upload(this.gpu.device, this.ids, this.hostIds);
     upload(this.gpu.device, this.lossMask, this.hostMask);
   }
@@ -359,7 +368,6 @@ export class GpuModel {
     const calls = [this.calls.embed, ...this.calls.layerForward, this.calls.headForward, this.calls.zeroGrad, this.calls.headBackward, ...this.calls.layerBackward];
     for (const c of calls.flat()) c.destroy();
     this.calls.lossHead.destroy();
-    this.kernels.lib.unused.buffer.destroy();
     if (this.ownsWeights) this.weights.destroy();
   }
 }

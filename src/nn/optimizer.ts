@@ -4,7 +4,7 @@
 
 import type { KernelCall } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
-import type { AdamWHyper, AdamWUpdate, GlobalGradNorm, Kernels } from './kernels';
+import { AdamWUpdate, GlobalGradNorm, type AdamWHyper, type KernelLib } from './kernels';
 import type { GpuAdapter } from './model';
 import { lrAt, validateSchedule, type LrSchedule } from './schedule';
 
@@ -32,14 +32,14 @@ export class LoraOptimizer {
   private readonly gradNorm: GlobalGradNorm;
   private readonly updates: AdamWUpdate[] = [];
 
-  constructor(kernels: Kernels, adapters: readonly GpuAdapter[], readonly opts: OptimizerOptions) {
+  constructor(kernels: KernelLib, adapters: readonly GpuAdapter[], readonly opts: OptimizerOptions) {
     validateSchedule(opts.schedule);
     const grads = adapters.flatMap((a) => [a.dA, a.dB]);
-    this.gradNorm = kernels.globalGradNorm(grads, opts.maxGradNorm ?? NO_CLIP);
+    this.gradNorm = new GlobalGradNorm(kernels, grads, opts.maxGradNorm ?? NO_CLIP);
     this.norm = this.gradNorm.norm;
     this.clipCalls = opts.maxGradNorm === null ? this.gradNorm.normCalls : this.gradNorm.calls;
     for (const a of adapters) {
-      this.updates.push(kernels.adamw(a.A, a.mA, a.vA, a.dA, opts.adamw), kernels.adamw(a.B, a.mB, a.vB, a.dB, opts.adamw));
+      this.updates.push(new AdamWUpdate(kernels, a.A, a.mA, a.vA, a.dA, opts.adamw), new AdamWUpdate(kernels, a.B, a.mB, a.vB, a.dB, opts.adamw));
     }
     this.updateCalls = this.updates.flatMap((u) => u.calls);
   }

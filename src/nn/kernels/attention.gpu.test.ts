@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
 import { attentionBackwardCpu, attentionForwardCpu } from './cpu';
-import { Kernels, type AttentionShape } from './index';
+import { attentionBackward, attentionForward, type AttentionShape, kernelLib } from './index';
 import { addArrays, gpuTensor, maxRelErr, randomArray, runAndRead, TUNINGS } from './test-utils';
 import { testGpu } from '../../testing/gpu';
 
@@ -27,7 +27,7 @@ function lseFromCpu(q: Float32Array, kk: Float32Array, P: Float64Array, s: Atten
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(`${tuningName} (${tuning.attention})`, () => {
-    const k = new Kernels(gpu, tuning);
+    const k = kernelLib(gpu, tuning);
 
     describe('attention', () => {
       for (const [name, shape] of [
@@ -55,8 +55,8 @@ for (const [tuningName, tuning] of TUNINGS) {
           const dk = gpuTensor(gpu, 'dk', [B, T, NKV, HD], init.dk);
           const dv = gpuTensor(gpu, 'dv', [B, T, NKV, HD], init.dv);
           const calls = [
-            ...k.attentionForward(out, lse, tq, tk, tv, shape),
-            ...k.attentionBackward(dq, dk, dv, delta, gpuTensor(gpu, 'dout', [B, T, NH, HD], dout), out, tq, tk, tv, lse, shape),
+            ...attentionForward(k, out, lse, tq, tk, tv, shape),
+            ...attentionBackward(k, dq, dk, dv, delta, gpuTensor(gpu, 'dout', [B, T, NH, HD], dout), out, tq, tk, tv, lse, shape),
           ];
           const [gOut, gLse, gDq, gDk, gDv] = await runAndRead(gpu, calls, out, lse, dq, dk, dv);
           const fwd = attentionForwardCpu(q, kk, v, shape);
@@ -72,7 +72,7 @@ for (const [tuningName, tuning] of TUNINGS) {
       it('refuses a head_dim over 256', () => {
         const shape = { B: 1, T: 2, NH: 1, NKV: 1, HD: 258 };
         const t = () => createTensor(gpu.device, 't', [516]);
-        expect(() => k.attentionForward(t(), createTensor(gpu.device, 'lse', [2]), t(), t(), t(), shape)).toThrow(/head_dim 258/);
+        expect(() => attentionForward(k, t(), createTensor(gpu.device, 'lse', [2]), t(), t(), t(), shape)).toThrow(/head_dim 258/);
       });
     });
   });

@@ -4,14 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
 import { crossentropyCpu, rmsnormForwardCpu } from './cpu';
-import { Kernels, SOFTWARE_TUNING } from './index';
+import { crossentropyBackward, crossentropyForward, fill, kernelLib, rmsnormForward, SOFTWARE_TUNING } from './index';
 import { grid1D } from './lib';
 import { gpuTensor, maxRelErr, randomArray, randomInts, runAndRead } from './test-utils';
 import { testGpu } from '../../testing/gpu';
 
 const gpu = await testGpu();
 // Small reduction workgroups: 65k of them stay quick on a software adapter.
-const k = new Kernels(gpu, { ...SOFTWARE_TUNING, reductionWorkgroup: 4 });
+const k = kernelLib(gpu, { ...SOFTWARE_TUNING, reductionWorkgroup: 4 });
 
 describe('folded grids', () => {
   it('grid1D folds past 65535 workgroups and covers every item', () => {
@@ -24,7 +24,7 @@ describe('folded grids', () => {
   it('elementwise kernels reach the last element of a folded grid', async () => {
     const n = 65535 * SOFTWARE_TUNING.elementwiseWorkgroup + 1000;
     const t = createTensor(gpu.device, 't', [n]);
-    const [got] = await runAndRead(gpu, k.fill(t, 3), t);
+    const [got] = await runAndRead(gpu, fill(k, t, 3), t);
     expect(got[0]).toBe(3);
     expect(got[n - 1]).toBe(3);
     expect(got.every((v) => v === 3)).toBe(true);
@@ -47,9 +47,9 @@ describe('folded grids', () => {
     const tMask = gpuTensor(gpu, 'mask', [1, rows], mask, 'i32');
     const dlogits = createTensor(gpu.device, 'dlogits', [1, rows, V]);
     const calls = [
-      ...k.rmsnormForward(out, rstd, gpuTensor(gpu, 'inp', [rows, C], inp), gpuTensor(gpu, 'w', [C], w), 1e-6),
-      ...k.crossentropyForward(losses, lse, stats, tLogits, tIds, tMask, rows),
-      ...k.crossentropyBackward(dlogits, tLogits, lse, stats, tIds, tMask, rows),
+      ...rmsnormForward(k, out, rstd, gpuTensor(gpu, 'inp', [rows, C], inp), gpuTensor(gpu, 'w', [C], w), 1e-6),
+      ...crossentropyForward(k, losses, lse, stats, tLogits, tIds, tMask, rows),
+      ...crossentropyBackward(k, dlogits, tLogits, lse, stats, tIds, tMask, rows),
     ];
     const [gOut, gLosses, gD] = await runAndRead(gpu, calls, out, losses, dlogits);
     expect(maxRelErr(gOut, rmsnormForwardCpu(inp, w, rows, C, 1e-6).out)).toBeLessThan(2e-5);

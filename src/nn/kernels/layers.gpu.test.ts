@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
 import { embeddingForwardCpu, rmsnormBackwardCpu, rmsnormForwardCpu, ropeBackwardCpu, ropeForwardCpu, swigluBackwardCpu, swigluForwardCpu } from './cpu';
-import { Kernels, ropeTables } from './index';
+import { accumulate, copy, embeddingForward, fill, kernelLib, residualBackward, residualForward, rmsnormBackward, rmsnormForward, ropeBackward, ropeForward, ropeTables, swigluBackward, swigluForward } from './index';
 import { addArrays, gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, TUNINGS } from './test-utils';
 import { testGpu } from '../../testing/gpu';
 
@@ -15,7 +15,7 @@ const gpu = await testGpu();
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(tuningName, () => {
-    const k = new Kernels(gpu, tuning);
+    const k = kernelLib(gpu, tuning);
 
     describe('embedding', () => {
       it('embeddingForward gathers rows of wte; ids outside the vocabulary give zeros', async () => {
@@ -23,7 +23,7 @@ for (const [tuningName, tuning] of TUNINGS) {
         ids[3] = V; // out of range
         const wte = randomArray(V * C, 2);
         const out = createTensor(gpu.device, 'out', [B, T, C]);
-        const [got] = await runAndRead(gpu, k.embeddingForward(out, gpuTensor(gpu, 'ids', [B, T], ids, 'i32'), gpuTensor(gpu, 'wte', [V, C], wte)), out);
+        const [got] = await runAndRead(gpu, embeddingForward(k, out, gpuTensor(gpu, 'ids', [B, T], ids, 'i32'), gpuTensor(gpu, 'wte', [V, C], wte)), out);
         expect(maxRelErr(got, embeddingForwardCpu(ids, wte, V, C))).toBe(0);
         expect(got.slice(3 * C, 4 * C).every((x) => x === 0)).toBe(true);
       });
@@ -48,7 +48,7 @@ for (const [tuningName, tuning] of TUNINGS) {
           const rstd = createTensor(gpu.device, 'rstd', [rows]);
           const dinp = gpuTensor(gpu, 'dinp', [rows, cols], init.dinp);
           const dweight = gpuTensor(gpu, 'dweight', [cols], init.dweight);
-          const calls = [...k.rmsnormForward(out, rstd, tInp, tW, eps), ...k.rmsnormBackward(dinp, dweight, gpuTensor(gpu, 'dout', [rows, cols], dout), tInp, tW, rstd)];
+          const calls = [...rmsnormForward(k, out, rstd, tInp, tW, eps), ...rmsnormBackward(k, dinp, dweight, gpuTensor(gpu, 'dout', [rows, cols], dout), tInp, tW, rstd)];
           const [gOut, gRstd, gDinp, gDw] = await runAndRead(gpu, calls, out, rstd, dinp, dweight);
           const fwd = rmsnormForwardCpu(inp, w, rows, cols, eps);
           const bwd = rmsnormBackwardCpu(dout, inp, w, rows, cols, eps);
@@ -71,7 +71,7 @@ for (const [tuningName, tuning] of TUNINGS) {
         const tSin = gpuTensor(gpu, 'sin', [T, HD], sin);
         const out = createTensor(gpu.device, 'out', [B, T, NH, HD]);
         const dinp = gpuTensor(gpu, 'dinp', [B, T, NH, HD], init);
-        const calls = [...k.ropeForward(out, gpuTensor(gpu, 'x', [B, T, NH, HD], x), tCos, tSin, T, NH), ...k.ropeBackward(dinp, gpuTensor(gpu, 'dout', [B, T, NH, HD], dout), tCos, tSin, T, NH)];
+        const calls = [...ropeForward(k, out, gpuTensor(gpu, 'x', [B, T, NH, HD], x), tCos, tSin, T, NH), ...ropeBackward(k, dinp, gpuTensor(gpu, 'dout', [B, T, NH, HD], dout), tCos, tSin, T, NH)];
         const [gOut, gDinp] = await runAndRead(gpu, calls, out, dinp);
         expect(maxRelErr(gOut, ropeForwardCpu(x, cos, sin, T, NH, HD))).toBeLessThan(TOL);
         expect(maxRelErr(gDinp, addArrays(init, ropeBackwardCpu(dout, cos, sin, T, NH, HD)))).toBeLessThan(TOL);
@@ -90,7 +90,7 @@ for (const [tuningName, tuning] of TUNINGS) {
         const out = createTensor(gpu.device, 'out', [n]);
         const dgate = gpuTensor(gpu, 'dgate', [n], init.dgate);
         const dup = gpuTensor(gpu, 'dup', [n], init.dup);
-        const calls = [...k.swigluForward(out, tGate, tUp), ...k.swigluBackward(dgate, dup, gpuTensor(gpu, 'dout', [n], dout), tGate, tUp)];
+        const calls = [...swigluForward(k, out, tGate, tUp), ...swigluBackward(k, dgate, dup, gpuTensor(gpu, 'dout', [n], dout), tGate, tUp)];
         const [gOut, gDgate, gDup] = await runAndRead(gpu, calls, out, dgate, dup);
         const bwd = swigluBackwardCpu(dout, gate, up);
         expect(maxRelErr(gOut, swigluForwardCpu(gate, up))).toBeLessThan(TOL);
@@ -109,11 +109,11 @@ for (const [tuningName, tuning] of TUNINGS) {
         const tA = gpuTensor(gpu, 'a', [n], a);
         const tB = gpuTensor(gpu, 'b', [n], b);
         const calls = [
-          ...k.residualForward(out, tA, tB),
-          ...k.residualBackward(da, db, gpuTensor(gpu, 'dout', [n], dout)),
-          ...k.accumulate(acc, tB),
-          ...k.fill(filled, 0.25),
-          ...k.copy(copied, tA),
+          ...residualForward(k, out, tA, tB),
+          ...residualBackward(k, da, db, gpuTensor(gpu, 'dout', [n], dout)),
+          ...accumulate(k, acc, tB),
+          ...fill(k, filled, 0.25),
+          ...copy(k, copied, tA),
         ];
         const [gOut, gDa, gDb, gAcc, gFill, gCopy] = await runAndRead(gpu, calls, out, da, db, acc, filled, copied);
         expect(maxRelErr(gOut, addArrays(a, b))).toBeLessThan(1e-7);

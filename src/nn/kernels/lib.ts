@@ -1,10 +1,14 @@
-// The kernel library of one device: pipelines built once (lazily, on first use) and cached by variant,
-// plus the shape checks every kernel entry point makes before it builds a KernelCall.
+// The kernel library of one device (kernelLib): every kernel's pipeline built once, on first use, and cached by
+// variant — the engine's kernels (./*.ts), generation's decode attention and gradprune's IGIA and merge kernels
+// alike — plus the shape checks every kernel entry point makes before it builds a KernelCall.
+// Kernel functions take the library first, then outputs, gradients (prefixed d) and inputs, and return the
+// KernelCalls of one use in dispatch order: built once at setup, so a step only writes uniforms and dispatches.
 
 import common from '../../../shaders/common.wgsl?raw';
 import weightsF16 from '../../../shaders/weights_f16.wgsl?raw';
 import weightsF32 from '../../../shaders/weights_f32.wgsl?raw';
-import { Kernel, type BindingKind, type KernelCall, type Uniforms, type Workgroups } from '../../gpu/kernel';
+import type { Gpu } from '../../gpu/device';
+import { Kernel, type BindingLayout, type KernelCall, type Uniforms, type Workgroups } from '../../gpu/kernel';
 import { createTensor, type GpuDType, type Tensor } from '../../gpu/tensor';
 
 export interface KernelSource {
@@ -12,8 +16,13 @@ export interface KernelSource {
   /** The kernel file's text (`?raw`). */
   code: string;
   entryPoint: string;
-  bindings: readonly BindingKind[];
+  bindings: BindingLayout;
   constants?: Record<string, number>;
+  /**
+   * A WGSL file (`?raw`) of declarations shared by several kernel files, prepended after common.wgsl
+   * (shaders/attention_common.wgsl: the attention kernels' bindings and index helpers).
+   */
+  prelude?: string;
   /**
    * The element type W of the weight the kernel reads: prepends shaders/weights_f32.wgsl or weights_f16.wgsl
    * (`alias W = …`; the f16 one starts with `enable f16;`). Kernels that read no weight leave it out.
@@ -56,6 +65,7 @@ export class KernelLib {
   /** Whether f16 weight kernels may be used (the device was created with 'shader-f16'). */
   readonly shaderF16: boolean;
 
+  /** Use kernelLib(gpu): one library per device and tuning, shared by every job on the device. */
   constructor(
     readonly device: GPUDevice,
     readonly tuning: Tuning = GPU_TUNING,
@@ -69,15 +79,18 @@ export class KernelLib {
     return this.tuning.reductionWorkgroup;
   }
 
+  /** The kernel (its labelled pipeline) of this source and constants, built on first use. */
   kernel(src: KernelSource): Kernel {
     const constants = src.common === false ? src.constants : { WG: this.wg, ...src.constants };
     const key = `${src.label}:${src.entryPoint}:${JSON.stringify(constants ?? {})}`;
+    const prelude = src.weights === 'f16' ? `${weightsF16}\n` : src.weights === 'f32' ? `${weightsF32}\n` : '';
+    const code = `${prelude}${src.common === false ? '' : `${common}\n`}${src.prelude ? `${src.prelude}\n` : ''}${src.code}`;
     let k = this.kernels.get(key);
     if (!k) {
-      const prelude = src.weights === 'f16' ? `${weightsF16}\n` : src.weights === 'f32' ? `${weightsF32}\n` : '';
-      const code = `${prelude}${src.common === false ? '' : `${common}\n`}${src.code}`;
-      k = new Kernel(this.device, { label: src.label, code, entryPoint: src.entryPoint, bindings: [...src.bindings], constants });
+      k = new Kernel(this.device, { label: src.label, code, entryPoint: src.entryPoint, bindings: src.bindings, constants });
       this.kernels.set(key, k);
+    } else if (k.spec.code !== code) {
+      throw new Error(`kernel ${key}: two different sources share this label`);
     }
     return k;
   }
@@ -91,6 +104,24 @@ export class KernelLib {
     const wg = this.tuning.elementwiseWorkgroup;
     return this.call({ ...src, constants: { WG: wg } }, label, buffers, grid1D(n, wg), uniforms);
   }
+}
+
+const libraries = new WeakMap<GPUDevice, Map<string, KernelLib>>();
+
+/**
+ * The kernel library of a device, one per device and tuning (built on first use, kept while the device lives).
+ * With a Gpu, workgroup shapes follow the adapter (software or not); with a bare device, or given, the tuning's.
+ */
+export function kernelLib(gpuOrDevice: Gpu | GPUDevice, tuning?: Tuning): KernelLib {
+  const gpu = 'device' in gpuOrDevice ? gpuOrDevice : null;
+  const device = gpu ? gpu.device : (gpuOrDevice as GPUDevice);
+  const chosen = tuning ?? (gpu?.adapter.isSoftware ? SOFTWARE_TUNING : GPU_TUNING);
+  let byTuning = libraries.get(device);
+  if (!byTuning) libraries.set(device, (byTuning = new Map()));
+  const key = JSON.stringify(chosen);
+  let lib = byTuning.get(key);
+  if (!lib) byTuning.set(key, (lib = new KernelLib(device, chosen)));
+  return lib;
 }
 
 /** A wrong shape passed to a kernel is a bug in the engine, not the person's input: plain Error, precise message. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { run } from '../../gpu/kernel';
 import { createTensor, upload } from '../../gpu/tensor';
 import { adamwCpu, crossentropyCpu, gradNormCpu } from './cpu';
-import { Kernels } from './index';
+import { AdamWUpdate, crossentropyBackward, crossentropyForward, GlobalGradNorm, kernelLib } from './index';
 import { gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, TUNINGS } from './test-utils';
 import { testGpu } from '../../testing/gpu';
 
@@ -12,7 +12,7 @@ const gpu = await testGpu();
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(tuningName, () => {
-    const k = new Kernels(gpu, tuning);
+    const k = kernelLib(gpu, tuning);
 
     describe('cross-entropy', () => {
       it('per-position losses, the masked mean, and dlogits (overwritten) over a vocabulary wider than a workgroup', async () => {
@@ -28,7 +28,7 @@ for (const [tuningName, tuning] of TUNINGS) {
         const lse = createTensor(gpu.device, 'lse', [B, T]);
         const stats = createTensor(gpu.device, 'stats', [2]);
         const dlogits = gpuTensor(gpu, 'dlogits', [B, T, V], randomArray(B * T * V, 3)); // stale values must be overwritten
-        const calls = [...k.crossentropyForward(losses, lse, stats, tLogits, tIds, tMask, T), ...k.crossentropyBackward(dlogits, tLogits, lse, stats, tIds, tMask, T)];
+        const calls = [...crossentropyForward(k, losses, lse, stats, tLogits, tIds, tMask, T), ...crossentropyBackward(k, dlogits, tLogits, lse, stats, tIds, tMask, T)];
         const [gLosses, gStats, gD] = await runAndRead(gpu, calls, losses, stats, dlogits);
         const want = crossentropyCpu(logits, ids, mask, B, T, V);
         expect(want.count).toBe(13);
@@ -47,7 +47,7 @@ for (const [tuningName, tuning] of TUNINGS) {
         const lse = createTensor(gpu.device, 'lse', [B, T]);
         const stats = createTensor(gpu.device, 'stats', [2]);
         const dlogits = createTensor(gpu.device, 'dlogits', [B, T, V]);
-        const calls = [...k.crossentropyForward(losses, lse, stats, tLogits, tIds, tMask, T), ...k.crossentropyBackward(dlogits, tLogits, lse, stats, tIds, tMask, T)];
+        const calls = [...crossentropyForward(k, losses, lse, stats, tLogits, tIds, tMask, T), ...crossentropyBackward(k, dlogits, tLogits, lse, stats, tIds, tMask, T)];
         const [gStats, gD] = await runAndRead(gpu, calls, stats, dlogits);
         expect(Array.from(gStats)).toEqual([0, 0]);
         expect(gD.every((x) => x === 0)).toBe(true);
@@ -65,7 +65,7 @@ for (const [tuningName, tuning] of TUNINGS) {
         const tm = createTensor(gpu.device, 'm', [n]);
         const tv = createTensor(gpu.device, 'v', [n]);
         const grad = createTensor(gpu.device, 'grad', [n]);
-        const update = k.adamw(param, tm, tv, grad, hyper);
+        const update = new AdamWUpdate(k, param, tm, tv, grad, hyper);
         for (let step = 1; step <= 4; step++) {
           const lr = 1e-3 * Math.min(1, (step - 1) / 2);
           const g = randomArray(n, 100 + step, -0.1, 0.1);
@@ -89,7 +89,7 @@ for (const [tuningName, tuning] of TUNINGS) {
           const sizes = [5, 4096 * 3 + 7, 300, 1];
           const data = sizes.map((n, i) => randomArray(n, 200 + i));
           const grads = data.map((d, i) => gpuTensor(gpu, `g${i}`, [d.length], d));
-          const norm = k.globalGradNorm(grads, maxNorm);
+          const norm = new GlobalGradNorm(k, grads, maxNorm);
           run(gpu.device, norm.normCalls);
           const [pre] = await runAndRead(gpu, [], norm.norm);
           const [post, ...clipped] = await runAndRead(gpu, norm.clipCalls, norm.norm, ...grads);

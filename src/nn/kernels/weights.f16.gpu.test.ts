@@ -1,4 +1,4 @@
-// Kernels reading f16 weights (gpu-f16 tier: Dawn on lavapipe, which has shader-f16; skipped, with the reason,
+// KernelLib reading f16 weights (gpu-f16 tier: Dawn on lavapipe, which has shader-f16; skipped, with the reason,
 // on an adapter without it). The weights are f16 bits; the CPU references use the values those bits hold exactly,
 // so only f32 rounding differs and the f32 tolerance applies.
 
@@ -7,7 +7,7 @@ import type { Gpu } from '../../gpu/device';
 import { createTensor } from '../../gpu/tensor';
 import { f16TestGpu } from '../../testing/lavapipe';
 import { embeddingForwardCpu, linearBackwardCpu, linearForwardCpu } from './cpu';
-import { Kernels } from './index';
+import { embeddingForward, kernelLib, type KernelLib, linearBackward, linearForward } from './index';
 import { gpuTensor, maxRelErr, randomArray, randomInts, runAndRead, toHalf, TUNINGS } from './test-utils';
 
 const [N, IC, OC] = [37, 70, 131]; // ragged: not multiples of the 64×64 tile
@@ -22,9 +22,9 @@ beforeAll(async () => {
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(tuningName, () => {
-    let k: Kernels;
+    let k: KernelLib;
     beforeAll(() => {
-      if (!skip) k = new Kernels(gpu, tuning);
+      if (!skip) k = kernelLib(gpu, tuning);
     });
 
     it('linearForward and linearBackward read f16 weights and accumulate in f32', async (ctx) => {
@@ -37,8 +37,8 @@ for (const [tuningName, tuning] of TUNINGS) {
       const out = createTensor(gpu.device, 'out', [N, OC]); // (N, OC)
       const dinp = createTensor(gpu.device, 'dinp', [N, IC]); // (N, IC)
       const calls = [
-        ...k.linearForward(out, gpuTensor(gpu, 'inp', [N, IC], inp), w16, gpuTensor(gpu, 'bias', [OC], bias)),
-        ...k.linearBackward(dinp, null, null, gpuTensor(gpu, 'dout', [N, OC], dout), gpuTensor(gpu, 'inp2', [N, IC], inp), w16),
+        ...linearForward(k, out, gpuTensor(gpu, 'inp', [N, IC], inp), w16, gpuTensor(gpu, 'bias', [OC], bias)),
+        ...linearBackward(k, dinp, null, null, gpuTensor(gpu, 'dout', [N, OC], dout), gpuTensor(gpu, 'inp2', [N, IC], inp), w16),
       ];
       const [gotOut, gotDinp] = await runAndRead(gpu, calls, out, dinp);
       expect(maxRelErr(gotOut, linearForwardCpu(inp, half.values, bias, N, IC, OC))).toBeLessThan(TOL);
@@ -50,7 +50,7 @@ for (const [tuningName, tuning] of TUNINGS) {
       const ids = randomInts(B * T, 3, V);
       const half = toHalf(randomArray(V * C, 4));
       const out = createTensor(gpu.device, 'out', [B, T, C]); // (B, T, C)
-      const [got] = await runAndRead(gpu, k.embeddingForward(out, gpuTensor(gpu, 'ids', [B, T], ids, 'i32'), gpuTensor(gpu, 'wte', [V, C], half.bits, 'f16')), out);
+      const [got] = await runAndRead(gpu, embeddingForward(k, out, gpuTensor(gpu, 'ids', [B, T], ids, 'i32'), gpuTensor(gpu, 'wte', [V, C], half.bits, 'f16')), out);
       expect(maxRelErr(got, embeddingForwardCpu(ids, half.values, V, C))).toBe(0);
     });
   });
