@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { launchChromium } from '../src/testing/chromium';
 
@@ -21,6 +21,8 @@ export interface Studio {
   requests: string[];
   /** Uncaught page errors and console errors. */
   errors: string[];
+  /** What the Content-Security-Policy blocked: the page's own events, and the reports (page and worker) the server got. */
+  cspViolations(): string[];
   screenshot(name: string): Promise<string>;
   /** One element only (a step's card), at full resolution: easier to read than the whole page. */
   shot(name: string, testId: string): Promise<string>;
@@ -59,6 +61,12 @@ export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}
       if (m.type() === 'error') errors.push(`console: ${m.text()}`);
     });
     page.on('worker', (w) => w.on('console', (m) => m.type() === 'error' && errors.push(`worker console: ${m.text()}`)));
+    const violations: string[] = [];
+    await page.exposeFunction('__gradpruneCspViolation', (v: string) => void violations.push(v));
+    await context.addInitScript(() => {
+      const report = (window as unknown as { __gradpruneCspViolation: (v: string) => void }).__gradpruneCspViolation;
+      document.addEventListener('securitypolicyviolation', (e) => report(`${e.effectiveDirective} blocked ${e.blockedURI} (${e.sourceFile}:${e.lineNumber})`));
+    });
     await page.goto(url + (opts.query ?? ''));
     const b = browser;
     return {
@@ -68,6 +76,7 @@ export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}
       page,
       requests,
       errors,
+      cspViolations: () => [...violations, ...((server as { cspReports?: string[] }).cspReports ?? [])],
       async screenshot(name: string) {
         mkdirSync(SCREENSHOTS, { recursive: true });
         const file = path.join(SCREENSHOTS, `${name}.png`);
@@ -92,13 +101,51 @@ export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}
   }
 }
 
+/**
+ * Privacy as the browser saw it: every request the page and its worker made, from opening the page, went to the
+ * studio's own origin (or stayed in the page: data:, blob:), and the Content-Security-Policy blocked nothing the
+ * studio needed. Empty when all is well.
+ */
+export function privacyProblems(studio: Studio): string[] {
+  const foreign = studio.requests.filter((u) => !u.startsWith(`${studio.origin}/`) && !u.startsWith('data:') && !u.startsWith('blob:'));
+  return [...foreign.map((u) => `request beyond the origin: ${u}`), ...studio.cspViolations().map((v) => `CSP: ${v}`)];
+}
+
 async function closeServer(server: PreviewServer): Promise<void> {
   await server.close();
 }
 
-/** The exact number a summary element carries in data-value. */
-export async function valueOf(page: Page, testId: string): Promise<string | null> {
-  return page.getByTestId(testId).getAttribute('data-value');
+/** The exact value an element carries in data-value; fails when it has none (a missing value must not pass as 0). */
+export async function valueOf(page: Page, testId: string): Promise<string> {
+  return attributeOf(page.getByTestId(testId), 'data-value', testId);
+}
+
+/** data-value as a number; fails when it is missing, empty or not a finite number. */
+export async function numberOf(page: Page, testId: string): Promise<number> {
+  return numberAttribute(page.getByTestId(testId), 'data-value', testId);
+}
+
+/** The data-value of every element with this test id, each a finite number (fails on the first that is not). */
+export async function numbersOf(page: Page, testId: string): Promise<number[]> {
+  const values = await page.getByTestId(testId).evaluateAll((els) => els.map((e) => e.getAttribute('data-value')));
+  return values.map((v, i) => toNumber(v, `${testId} #${i}`, 'data-value'));
+}
+
+/** A numeric attribute of one element: fails when it is missing, empty or not a finite number. */
+export async function numberAttribute(locator: Locator, name: string, what = String(locator)): Promise<number> {
+  return toNumber(await locator.getAttribute(name), what, name);
+}
+
+async function attributeOf(locator: Locator, name: string, what: string): Promise<string> {
+  const value = await locator.getAttribute(name);
+  if (value === null) throw new Error(`${what} has no ${name} attribute`);
+  return value;
+}
+
+function toNumber(value: string | null, what: string, name: string): number {
+  const n = value === null || value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n)) throw new Error(`${what}: ${name} is ${value === null ? 'missing' : JSON.stringify(value)}, not a number`);
+  return n;
 }
 
 /**

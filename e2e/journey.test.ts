@@ -12,7 +12,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { strFromU8, unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
-import { FIXTURES, openStudio, REPO_ROOT, valueOf } from './harness';
+import { FIXTURES, numberAttribute, numberOf, numbersOf, openStudio, privacyProblems, REPO_ROOT, valueOf } from './harness';
 
 const DATASETS = path.resolve(REPO_ROOT, '../shared/datasets');
 const JOURNEY_TIMEOUT = 15 * 60_000;
@@ -89,15 +89,15 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   assert.equal(await valueOf(page, 'dataset-train'), '18');
 
   // 3. Score: the memory estimate is there before starting; then the loss chart and the 6 × 7 heatmap.
-  assert.ok(Number(await valueOf(page, 'memory-estimate')) > 0);
+  assert.ok((await numberOf(page, 'memory-estimate')) > 0);
   // The GPU memory limit: empty means what the adapter allows (shown); one byte below the resident need, the
   // weights stream layer by layer, with the host memory that takes and the bytes a training step uploads.
   const estimate = page.getByTestId('memory-estimate');
   assert.equal(await estimate.getAttribute('data-residency'), 'resident');
-  const allowed = Number(await valueOf(page, 'setting-max-gpu-memory-allowed'));
+  const allowed = await numberOf(page, 'setting-max-gpu-memory-allowed');
   assert.ok(allowed > 0, "the adapter's own limit is shown");
-  assert.equal(Number(await estimate.getAttribute('data-budget')), allowed);
-  const residentNeed = Number(await valueOf(page, 'memory-estimate'));
+  assert.equal(await numberAttribute(estimate, 'data-budget'), allowed);
+  const residentNeed = await numberOf(page, 'memory-estimate');
   await page.getByTestId('setting-max-gpu-memory').fill(String(residentNeed - 1));
   await page.getByTestId('setting-max-gpu-memory').press('Enter');
   await page.waitForSelector('[data-testid=memory-estimate][data-residency=streamed][data-fits=yes]');
@@ -106,8 +106,8 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   // tiny-llama in f32 (SwiftShader has no shader-f16): 6 layers of 46 208 parameters; the host holds all six, a
   // training step uploads 2 · (6 − 2) of them (the slots keep the first and last two between passes).
   const layerBytes = 4 * (64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 176 + 2 * 64);
-  assert.equal(Number(await estimate.getAttribute('data-stream-host')), 6 * layerBytes);
-  assert.equal(Number(await estimate.getAttribute('data-upload-per-step')), 8 * layerBytes);
+  assert.equal(await numberAttribute(estimate, 'data-stream-host'), 6 * layerBytes);
+  assert.equal(await numberAttribute(estimate, 'data-upload-per-step'), 8 * layerBytes);
   // A size that is not one is refused where it is typed; emptied, the adapter's limit is back and the weights resident.
   await page.getByTestId('setting-max-gpu-memory').fill('lots');
   await page.getByTestId('setting-max-gpu-memory').press('Enter');
@@ -123,8 +123,8 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   assert.equal(await page.getByTestId('heatmap-cell').count(), 6 * 7);
   assert.equal(await page.getByTestId('loss-chart').getAttribute('data-points'), '3');
   assert.equal(await page.getByTestId('stability-chart').getAttribute('data-points'), '3');
-  const cellValues = await page.getByTestId('heatmap-cell').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
-  assert.ok(cellValues.every((v) => Number.isFinite(v) && v >= 0));
+  const cellValues = await numbersOf(page, 'heatmap-cell');
+  assert.ok(cellValues.every((v) => v >= 0));
   assert.ok(cellValues.some((v) => v > 0), 'after the warmup step the LoRA B matrices have moved');
   await page.getByTestId('heatmap-cell').nth(8).hover();
   assert.match(await page.getByTestId('heatmap-hover').innerText(), /layer 1 · k_proj/);
@@ -135,22 +135,22 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   const layerParams = 64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 176 + 2 * 64; // q, k+v (2 kv heads × 16), o, MLP, norms
   await page.getByTestId('prune-slider').fill('1');
   await page.waitForSelector('[data-testid=after-layers][data-value="5"]');
-  const paramsAt1 = Number(await valueOf(page, 'after-params'));
+  const paramsAt1 = await numberOf(page, 'after-params');
   await page.getByTestId('prune-slider').fill('2');
   await page.waitForSelector('[data-testid=after-layers][data-value="4"]');
-  const paramsAt2 = Number(await valueOf(page, 'after-params'));
+  const paramsAt2 = await numberOf(page, 'after-params');
   assert.equal(paramsAt1 - paramsAt2, layerParams);
-  assert.equal((await valueOf(page, 'plan-kept'))?.split(',').length, 4);
+  assert.equal((await valueOf(page, 'plan-kept')).split(',').length, 4);
   // The slider works from the keyboard too.
   await page.getByTestId('prune-slider').focus();
   await page.keyboard.press('ArrowLeft');
   await page.waitForSelector('[data-testid=after-layers][data-value="5"]');
   await page.keyboard.press('ArrowRight');
   await page.waitForSelector('[data-testid=after-layers][data-value="4"]');
-  assert.ok(Number(await valueOf(page, 'speedup')) > 1);
+  assert.ok((await numberOf(page, 'speedup')) > 1);
   await setNumber(page, 'merge-input', 1);
-  assert.equal((await valueOf(page, 'plan-merged'))?.split(',').length, 1);
-  assert.equal((await valueOf(page, 'plan-kept'))?.split(',')[0], '0', 'layer 0 is never pruned');
+  assert.equal((await valueOf(page, 'plan-merged')).split(',').length, 1);
+  assert.equal((await valueOf(page, 'plan-kept')).split(',')[0], '0', 'layer 0 is never pruned');
   await studio.screenshot('journey-05-plan');
   await studio.shot('journey-05-plan-card', 'prune-step');
   await page.getByTestId('prune-apply').click();
@@ -162,10 +162,10 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   await setNumber(page, 'eval-new-tokens', 4);
   await page.getByTestId('evaluate').click();
   await until(page, '[data-testid=eval-table]');
-  for (const id of ['eval-dense-loss', 'eval-pruned-loss', 'eval-dense-ppl', 'eval-pruned-ppl']) assert.ok(Number.isFinite(Number(await valueOf(page, id))), id);
-  const denseLoss = Number(await valueOf(page, 'eval-dense-loss'));
-  assert.ok(Math.abs(Number(await valueOf(page, 'eval-dense-ppl')) - Math.exp(denseLoss)) < 1e-6 * Math.exp(denseLoss));
-  const acc = Number(await valueOf(page, 'eval-pruned-acc'));
+  for (const id of ['eval-dense-loss', 'eval-pruned-loss', 'eval-dense-ppl', 'eval-pruned-ppl']) await numberOf(page, id); // each there, and a finite number
+  const denseLoss = await numberOf(page, 'eval-dense-loss');
+  assert.ok(Math.abs((await numberOf(page, 'eval-dense-ppl')) - Math.exp(denseLoss)) < 1e-6 * Math.exp(denseLoss));
+  const acc = await numberOf(page, 'eval-pruned-acc');
   assert.ok(acc >= 0 && acc <= 1 && Number.isInteger(acc * 4), 'accuracy over 4 questions');
   assert.equal(await page.getByTestId('generation').count(), 1);
   // Both models ran in the session's precision ('auto': f32 here, SwiftShader has no shader-f16), weights resident.
@@ -182,7 +182,7 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   assert.equal(await valueOf(page, 'eval-dense-params'), String(denseParams));
   assert.equal(await valueOf(page, 'eval-pruned-params'), String(prunedParams));
   assert.equal(await valueOf(page, 'eval-pruned-weights'), String(4 * prunedParams)); // F32
-  for (const id of ['eval-dense-ms', 'eval-pruned-ms']) assert.ok(Number(await valueOf(page, id)) > 0, id);
+  for (const id of ['eval-dense-ms', 'eval-pruned-ms']) assert.ok((await numberOf(page, id)) > 0, id);
   await studio.screenshot('journey-06-check');
   await studio.shot('journey-06-check-card', 'check-step');
 
@@ -203,12 +203,12 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   ]);
   // Same held-out rows as the Check above: the dense and pruned losses agree with it.
   for (const key of ['dense', 'pruned']) {
-    const check = Number(await valueOf(page, `eval-${key}-loss`));
-    assert.ok(Math.abs(Number(await valueOf(page, `recovery-${key}-loss`)) - check) < 1e-4 * check, key);
+    const check = await numberOf(page, `eval-${key}-loss`);
+    assert.ok(Math.abs((await numberOf(page, `recovery-${key}-loss`)) - check) < 1e-4 * check, key);
   }
-  for (const id of ['recovery-recovered-loss', 'recovery-recovered-ppl', 'recovery-recovered-ms']) assert.ok(Number(await valueOf(page, id)) > 0, id);
+  for (const id of ['recovery-recovered-loss', 'recovery-recovered-ppl', 'recovery-recovered-ms']) assert.ok((await numberOf(page, id)) > 0, id);
   assert.equal(await valueOf(page, 'recover-precision'), 'f32');
-  assert.ok(Number(await valueOf(page, 'recovery-recovered-acc')) * 4 % 1 === 0, 'accuracy over 4 questions');
+  assert.ok(((await numberOf(page, 'recovery-recovered-acc')) * 4) % 1 === 0, 'accuracy over 4 questions');
   await page.getByTestId('recovery-table').scrollIntoViewIfNeeded();
   await page.mouse.move(0, 0); // no chart tooltip left open under the pointer
   await studio.screenshot('journey-06b-recovered');
@@ -249,13 +249,13 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   assert.equal(recipe.plan.num_layers_after, 4);
   assert.equal(recipe.plan.merged_layers.length, 1);
   // The Check above is recorded in the recipe and the model card.
-  assert.equal(recipe.evaluation[0].after, Number(await valueOf(page, 'eval-pruned-loss')));
+  assert.equal(recipe.evaluation[0].after, await numberOf(page, 'eval-pruned-loss'));
   assert.match(strFromU8(entries[folder + 'README.md']), /## Evaluation/);
   // …and so is the recovery, with the numbers the table shows.
   const card = strFromU8(entries[folder + 'README.md']);
   assert.match(card, /## Recovery fine-tuning/);
   assert.match(card, /merged into the weights/);
-  const afterLoss = Number(await valueOf(page, 'recovery-recovered-loss'));
+  const afterLoss = await numberOf(page, 'recovery-recovered-loss');
   assert.ok(card.includes(afterLoss.toFixed(4)), 'the card gives the recovered loss');
   const record = JSON.parse(strFromU8(entries[folder + 'gradprune_recovery.json']));
   assert.equal(record.steps, 3);
@@ -271,6 +271,7 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   assert.equal((await page.getByTestId('summary-name').innerText()).trim(), 'tiny-llama-gradprune-4L-recovered');
   await studio.screenshot('journey-08-reloaded');
   assert.deepEqual(studio.errors, []);
+  assert.deepEqual(privacyProblems(studio), [], 'from opening the page to the downloaded model: nothing beyond the origin, nothing blocked');
 });
 
 test('"Try the demo" leads to a downloaded checkpoint', { timeout: JOURNEY_TIMEOUT }, async (t) => {
@@ -294,20 +295,21 @@ test('"Try the demo" leads to a downloaded checkpoint', { timeout: JOURNEY_TIMEO
   await page.waitForSelector('[data-testid=score-pause]:not([disabled])');
   await page.getByTestId('score-pause').click();
   await page.waitForSelector('[data-testid=score-state][data-value=paused]');
-  // The step in flight when pause was pressed still finishes and reports (one at most); after it, nothing moves.
-  const atPause = Number(await valueOf(page, 'live-step'));
-  await page.waitForTimeout(12_000);
-  const pausedAt = Number(await valueOf(page, 'live-step'));
-  assert.ok(pausedAt - atPause <= 1, `paused at step ${atPause}, then ${pausedAt}`);
-  await page.waitForTimeout(5_000);
-  assert.equal(Number(await valueOf(page, 'live-step')), pausedAt);
-  assert.ok(pausedAt < 3);
+  // The worker answers in order, so the studio knows the steps reported when the pause was taken (data-paused-at).
+  // The step in flight then still finishes and reports; after it, nothing moves.
+  const atPause = await numberAttribute(page.getByTestId('score-paused'), 'data-paused-at');
+  assert.ok(atPause >= 1 && atPause + 1 < 3, `paused after ${atPause} of 3 steps: the step in flight must not be the last`);
+  await page.waitForSelector(`[data-testid=live-step][data-value="${atPause + 1}"]`);
+  // No further step in the time two steps took so far.
+  const stepMs = (1000 * (await numberOf(page, 'live-elapsed'))) / (atPause + 1);
+  await assert.rejects(page.waitForSelector(`[data-testid=live-step][data-value="${atPause + 2}"]`, { timeout: Math.max(3000, 2 * stepMs) }), /Timeout/);
+  assert.equal(await numberOf(page, 'live-step'), atPause + 1);
   assert.equal(await page.getByTestId('prune-slider').count(), 0);
   await studio.shot('demo-01-paused', 'score-step');
   await page.getByTestId('score-resume').click();
   await until(page, '[data-testid=prune-slider]');
   assert.equal(await page.getByTestId('heatmap-cell').count(), 8 * 7);
-  const cells = await page.getByTestId('heatmap-cell').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
+  const cells = await numbersOf(page, 'heatmap-cell');
   assert.ok(cells.some((v) => v > 0));
   await page.getByTestId('prune-slider').fill('2');
   await page.waitForSelector('[data-testid=after-layers][data-value="6"]');
@@ -347,9 +349,10 @@ test('"Try the demo" leads to a downloaded checkpoint', { timeout: JOURNEY_TIMEO
   await until(page, '[data-testid=score-restored]');
   assert.equal(await page.getByTestId('setting-steps').inputValue(), '3');
   assert.equal(await page.getByTestId('setting-seqlen').inputValue(), '96');
-  const restored = await page.getByTestId('heatmap-cell').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
+  const restored = await numbersOf(page, 'heatmap-cell');
   assert.deepEqual(restored, cells);
   assert.ok(await page.getByTestId('prune-apply').isDisabled(), 'a restored run cannot merge: its gradients are gone');
   await studio.shot('demo-03-restored', 'score-step');
   assert.deepEqual(studio.errors, []);
+  assert.deepEqual(privacyProblems(studio), []);
 });

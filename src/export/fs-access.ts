@@ -2,11 +2,19 @@
 // picks a folder (showDirectoryPicker) or a file (showSaveFilePicker) and hands the handle to the worker through
 // postMessage; the worker streams the export into it.
 //
-// A folder: files are written into `<picked>/<folderName>/`; each file's createWritable() writes a swap file that
-// replaces the file only on close(), so no file is ever half-written under its name. abort() discards the open
-// writable and removes what this export created (the whole folder when it made it). The API cannot rename a
-// folder, so a folder export that dies midway can leave the complete files it had finished (never partial ones).
+// A folder, `<picked>/<folderName>/`, never overwritten unasked: an existing one is refused unless `overwrite`.
+// What the API guarantees, and what this sink makes of it:
+// - Every file: createWritable() writes a swap file that replaces the file only on close(); abort() discards it.
+//   So no file is ever half-written under its name, and an interrupted write leaves the previous file as it was.
+// - The folder as a whole: where handles can be moved (FileSystemHandle.move, Chromium: the origin-private file
+//   system, and local folders in recent versions; probed before writing), the export is built in
+//   `<folderName>.tmp-<random>` and moved to its name when complete (an existing folder, with overwrite, is moved
+//   aside first and removed after). A tab killed midway leaves at most the temporary folder, never a partial
+//   `<folderName>`. Where nothing can be moved, files go straight into a new `<folderName>` (with overwrite, the old
+//   one is removed first): each file is still complete or absent and abort removes the folder, but a tab killed
+//   midway can leave a folder with some of the files (the API gives no atomic folder rename to do better).
 
+import { GradPruneError } from '../errors';
 import { ZipStreamSink, type ByteTarget } from './zip';
 import type { CheckpointSink, SinkFile } from './sink';
 
@@ -23,12 +31,14 @@ export interface FileHandleLike {
   createWritable(options?: { keepExistingData?: boolean }): Promise<WritableFileLike>;
 }
 
-/** FileSystemDirectoryHandle, as far as the export uses it. */
+/** FileSystemDirectoryHandle, as far as the export uses it (`move` where the browser has it). */
 export interface DirectoryHandleLike {
   readonly name: string;
   getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<DirectoryHandleLike>;
   getFileHandle(name: string, options?: { create?: boolean }): Promise<FileHandleLike>;
   removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
+  /** Rename within the same parent. */
+  move?(newName: string): Promise<void>;
 }
 
 const notFound = (e: unknown) => (e as { name?: string }).name === 'NotFoundError' || (e as { name?: string }).name === 'TypeMismatchError';
@@ -43,24 +53,59 @@ async function exists(dir: DirectoryHandleLike, name: string, kind: 'file' | 'di
   }
 }
 
+const randomTag = () => Math.random().toString(36).slice(2, 10);
+
+/** Whether folders in `parent` can be renamed: a probe folder is made, moved and removed. */
+async function canMoveFolders(parent: DirectoryHandleLike): Promise<boolean> {
+  const name = `.gradprune-probe-${randomTag()}`;
+  const probe = await parent.getDirectoryHandle(name, { create: true });
+  let at = name;
+  try {
+    if (typeof probe.move !== 'function') return false;
+    await probe.move(`${name}-moved`);
+    at = `${name}-moved`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await parent.removeEntry(at, { recursive: true }).catch(() => undefined);
+  }
+}
+
+export interface DirectorySinkOptions {
+  /** Replace an existing `<folderName>` (once the new one is complete, where folders can be moved). */
+  overwrite?: boolean;
+}
+
 /** The export as `<parent>/<folderName>/…` through the File System Access API. */
 export class DirectorySink implements CheckpointSink {
   private folder: DirectoryHandleLike | null = null;
-  private createdFolder = false;
-  /** Files this export created (did not exist before), for abort. */
-  private readonly created: { dir: DirectoryHandleLike; name: string }[] = [];
+  /** The folder being written: a temporary name when it can be moved into place, else folderName itself. */
+  private folderAt = '';
+  private staged = false;
   private open: WritableFileLike | null = null;
 
   constructor(
     private readonly parent: DirectoryHandleLike,
     readonly folderName: string,
+    private readonly opts: DirectorySinkOptions = {},
   ) {}
 
   private async root(): Promise<DirectoryHandleLike> {
-    if (!this.folder) {
-      this.createdFolder = !(await exists(this.parent, this.folderName, 'directory'));
-      this.folder = await this.parent.getDirectoryHandle(this.folderName, { create: true });
+    if (this.folder) return this.folder;
+    const present = await exists(this.parent, this.folderName, 'directory');
+    if ((present || (await exists(this.parent, this.folderName, 'file'))) && !this.opts.overwrite) {
+      throw new GradPruneError('input', `The folder you picked already holds ${this.folderName}: the download does not overwrite it.`, {
+        subject: this.folderName,
+        hint: `Pick another folder, or move or delete ${this.folderName} first.`,
+      });
     }
+    this.staged = await canMoveFolders(this.parent);
+    // Without moves, an overwrite cannot wait for the new folder: the old one goes first (its files mixed with the
+    // new ones would be worse: a stale model.safetensors beside a new sharded index is what loaders would take).
+    if (present && !this.staged) await this.parent.removeEntry(this.folderName, { recursive: true });
+    this.folderAt = this.staged ? `${this.folderName}.tmp-${randomTag()}` : this.folderName;
+    this.folder = await this.parent.getDirectoryHandle(this.folderAt, { create: true });
     return this.folder;
   }
 
@@ -69,9 +114,7 @@ export class DirectorySink implements CheckpointSink {
     let dir = await this.root();
     for (const part of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(part, { create: true });
     const base = parts.at(-1)!;
-    const isNew = !(await exists(dir, base, 'file'));
     const handle = await dir.getFileHandle(base, { create: true });
-    if (isNew) this.created.push({ dir, name: base });
     const writable = await handle.createWritable({ keepExistingData: false });
     this.open = writable;
     return {
@@ -84,17 +127,28 @@ export class DirectorySink implements CheckpointSink {
   }
 
   async commit(): Promise<void> {
-    await this.root();
+    const folder = await this.root();
+    if (!this.staged) return;
+    let aside: string | null = null;
+    if (await exists(this.parent, this.folderName, 'directory')) {
+      aside = `${this.folderName}.old-${randomTag()}`;
+      await (await this.parent.getDirectoryHandle(this.folderName)).move!(aside);
+    } else if (await exists(this.parent, this.folderName, 'file')) {
+      throw new GradPruneError('input', `The folder you picked holds a file named ${this.folderName}.`, { subject: this.folderName, hint: `Move or delete it first.` });
+    }
+    try {
+      await folder.move!(this.folderName);
+    } catch (e) {
+      if (aside) await (await this.parent.getDirectoryHandle(aside)).move!(this.folderName).catch(() => undefined);
+      throw e;
+    }
+    if (aside) await this.parent.removeEntry(aside, { recursive: true });
   }
 
   async abort(reason?: unknown): Promise<void> {
     await this.open?.abort(reason).catch(() => undefined);
     this.open = null;
-    if (this.createdFolder) {
-      await this.parent.removeEntry(this.folderName, { recursive: true }).catch(() => undefined);
-      return;
-    }
-    for (const { dir, name } of this.created.reverse()) await dir.removeEntry(name).catch(() => undefined);
+    if (this.folder) await this.parent.removeEntry(this.folderAt, { recursive: true }).catch(() => undefined);
   }
 }
 
