@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { dropPaths, FIXTURES, openStudio, valueOf, type Studio } from './harness';
+import { dropPaths, FIXTURES, numberOf, openStudio, valueOf, type Studio } from './harness';
 
 interface Expected {
   architecture: string;
@@ -66,13 +66,13 @@ async function expectSummary(studio: Studio, e: Expected, name: string): Promise
   assert.equal(await valueOf(page, 'summary-dtype'), e.dtype);
   assert.equal(await valueOf(page, 'summary-tied'), String(e.tied));
   const p = paramCounts(e);
-  assert.equal(Number(await valueOf(page, 'params-total')), p.total);
-  assert.equal(Number(await valueOf(page, 'params-embeddings')), p.embeddings);
-  assert.equal(Number(await valueOf(page, 'params-lm-head')), p.lmHead);
-  assert.equal(Number(await valueOf(page, 'params-per-layer')), p.perLayer);
-  assert.equal(Number(await valueOf(page, 'params-all-layers')), p.allLayers);
-  assert.equal(Number(await valueOf(page, 'memory-f16')), 2 * p.total);
-  assert.equal(Number(await valueOf(page, 'memory-f32')), 4 * p.total);
+  assert.equal(await numberOf(page, 'params-total'), p.total);
+  assert.equal(await numberOf(page, 'params-embeddings'), p.embeddings);
+  assert.equal(await numberOf(page, 'params-lm-head'), p.lmHead);
+  assert.equal(await numberOf(page, 'params-per-layer'), p.perLayer);
+  assert.equal(await numberOf(page, 'params-all-layers'), p.allLayers);
+  assert.equal(await numberOf(page, 'memory-f16'), 2 * p.total);
+  assert.equal(await numberOf(page, 'memory-f32'), 4 * p.total);
   // The exact count is also in the title, for people hovering over the rounded number.
   assert.equal(await page.getByTestId('params-total').getAttribute('title'), `${p.total.toLocaleString('en-US')} parameters`);
   // SwiftShader has 1 GiB buffers: tiny models fit.
@@ -93,8 +93,8 @@ test('the header shows the SwiftShader adapter', async (t) => {
   assert.match(await page.getByTestId('adapter-name').innerText(), /swiftshader/i);
   assert.equal(await page.getByTestId('adapter-software').count(), 1);
   assert.equal(await page.getByTestId('adapter-f16').innerText(), 'no'); // SwiftShader has no shader-f16
-  assert.ok(Number(await valueOf(page, 'adapter-max-buffer')) >= 256 * 2 ** 20);
-  assert.ok(Number(await valueOf(page, 'adapter-max-binding')) >= 128 * 2 ** 20);
+  assert.ok((await numberOf(page, 'adapter-max-buffer')) >= 256 * 2 ** 20);
+  assert.ok((await numberOf(page, 'adapter-max-binding')) >= 128 * 2 ** 20);
   assert.equal(await page.getByTestId('no-webgpu').count(), 0);
   await studio.screenshot('01-start');
   assertOffline(studio);
