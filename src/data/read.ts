@@ -295,8 +295,24 @@ function readDelimited(text: string, fileName: string, delimiter: string): Sourc
   return { lineKind: 'line', records, rejected };
 }
 
-function blobBuffer(blob: Blob): AsyncBuffer {
-  return { byteLength: blob.size, slice: (start, end) => blob.slice(start, end).arrayBuffer() };
+/**
+ * The file as hyparquet reads it. Damaged metadata can point anywhere (negative, fractional, past the end, past
+ * 2^32, where Node's Blob.slice aborts the process): such a range is refused as a damaged file.
+ */
+function blobBuffer(blob: Blob, fileName: string): AsyncBuffer {
+  const size = blob.size;
+  return {
+    byteLength: size,
+    slice: (start, end = size) => {
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > size) {
+        throw new GradPruneError('dataset', `${fileName}: the Parquet metadata points at bytes ${start}–${end}, outside the file (${size} bytes); it is damaged or truncated.`, {
+          subject: fileName,
+          hint: 'Download or export the file again.',
+        });
+      }
+      return blob.slice(start, end).arrayBuffer();
+    },
+  };
 }
 
 /** Parquet values as plain JSON-like data: int64 → number, typed arrays → arrays. */
@@ -311,8 +327,9 @@ function plain(v: unknown): unknown {
 async function readParquet(blob: Blob, fileName: string): Promise<SourceRecords> {
   let rows: Record<string, unknown>[];
   try {
-    rows = await parquetReadObjects({ file: blobBuffer(blob) });
+    rows = await parquetReadObjects({ file: blobBuffer(blob, fileName) });
   } catch (e) {
+    if (e instanceof GradPruneError) throw e;
     throw new GradPruneError('dataset', `${fileName} could not be read as Parquet (${(e as Error).message}).`, {
       subject: fileName,
       hint: 'Parquet files compressed with snappy or uncompressed are supported; re-save others with one of those, or as JSONL/CSV.',
