@@ -1,13 +1,13 @@
 // Files past 4 GiB, read through NodeFileBlob: exact sizes, tensor ranges and bytes beyond 2^32, slices of
 // slices, and the truncated-shard message. The big files are sparse (their data is a hole), so they cost no disk.
 
-import { mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
 import { writeSparseSafetensors, type SparseFileLayout } from '../testing/sparse-checkpoint';
-import { NodeFileBlob, openFile, openFolder } from './node-files';
+import { NodeFileBlob, fileSystemError, openFile, openFolder } from './node-files';
 import { SafetensorsFile, TensorStore } from './safetensors';
 
 const GiB = 2 ** 30;
@@ -157,5 +157,36 @@ describe('a truncated ~5 GB shard', () => {
       `${shard}: tensor "model.layers.0.mlp.up_proj.weight" ends at byte ${end}, past the end of the file (${4.5 * GiB} bytes); the file is truncated. The download or copy stopped early: download (or export) the file again.`,
     );
     expect((err as GradPruneError).subject).toBe(shard);
+  });
+});
+
+describe('file-system errors', () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: raw`), { code });
+
+  it('each names the path, says what the code means and what to do', () => {
+    // EACCES cannot be provoked as root (the tests may run as root), so the mapping is checked on the error itself.
+    const e = fileSystemError('/m/config.json', errno('EACCES'));
+    expect(e).toBeInstanceOf(GradPruneError);
+    expect(e.message).toBe('Cannot read /m/config.json (EACCES): permission denied. Make it readable for your user (chmod u+r), or copy it somewhere you can read.');
+    expect(e.subject).toBe('/m/config.json');
+    expect(fileSystemError('/m', errno('ELOOP')).message).toMatch(/^Cannot read \/m \(ELOOP\): a symbolic link loops back on itself\./);
+    expect(fileSystemError('/m', errno('EWHATEVER')).message).toMatch(/^Cannot read \/m \(EWHATEVER\): EWHATEVER: raw\. Check the path/);
+  });
+
+  it('a dangling link to an unrelated file is skipped; to a model file it is named with its target', async () => {
+    const dir = path.join(tmp, 'links');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'config.json'), '{}');
+    await symlink('/nonexistent/README.md', path.join(dir, 'README.md'));
+    expect([...(await openFolder(dir)).keys()]).toEqual(['config.json']);
+    await symlink('/nonexistent/tokenizer.json', path.join(dir, 'tokenizer.json'));
+    await expect(openFolder(dir)).rejects.toThrow(/tokenizer\.json is a symbolic link to \/nonexistent\/tokenizer\.json, which does not exist/);
+  });
+
+  it('a folder given as a file, and a file given as a folder', async () => {
+    await expect(openFile(tmp)).rejects.toThrow(/\(EISDIR\): it is a folder, not a file/);
+    const file = path.join(tmp, 'plain.txt');
+    await writeFile(file, 'x');
+    await expect(openFolder(file)).rejects.toThrow(/plain\.txt is a file, not a folder/);
   });
 });

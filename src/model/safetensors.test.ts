@@ -206,3 +206,45 @@ describe('sharded checkpoints', () => {
     await expect(TensorStore.open(files)).rejects.toThrow(/maps "model\.norm\.weight" to 3, not a \.safetensors file name/);
   });
 });
+
+describe('NaN / Inf weights', () => {
+  /** tiny-llama's weights with one value of one tensor replaced, as a folder's files. */
+  async function withValue(tensor: string, index: number, value: number): Promise<Map<string, Blob>> {
+    const files = await openFolder(fixtureDir('tiny-llama'));
+    const store = await TensorStore.open(files);
+    const tensors = await Promise.all(
+      [...store.tensors.values()].map(async (t) => {
+        const data = (await store.readBytes(t.name)).slice();
+        if (t.name === tensor) new DataView(data.buffer).setFloat32(index * 4, value, true);
+        return { name: t.name, dtype: t.dtype, shape: t.shape, data };
+      }),
+    );
+    files.set('model.safetensors', new Blob(encodeSafetensors(tensors)));
+    return files;
+  }
+
+  it('are refused when read for the GPU, naming the tensor, the value and where it is', async () => {
+    const files = await withValue('model.layers.2.mlp.down_proj.weight', 3 * 176 + 5, NaN);
+    const store = await TensorStore.open(files); // headers only: loading stays cheap
+    const err = await store.readF32('model.layers.2.mlp.down_proj.weight').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GradPruneError);
+    expect((err as GradPruneError).message).toMatch(/^Tensor "model\.layers\.2\.mlp\.down_proj\.weight" in model\.safetensors holds NaN at row 3, column 5 \[shape 64, 176\]\. The weights are damaged/);
+    expect((err as GradPruneError).subject).toBe('model.layers.2.mlp.down_proj.weight');
+    await expect(store.readF16Bits('model.layers.2.mlp.down_proj.weight')).rejects.toThrow(/holds NaN at row 3, column 5/);
+    // Row slices (how a large matrix is uploaded) report the row in the whole tensor.
+    await expect(store.readRows('model.layers.2.mlp.down_proj.weight', 2, 4, 'f32')).rejects.toThrow(/holds NaN at row 3, column 5/);
+    await expect(store.readRows('model.layers.2.mlp.down_proj.weight', 0, 3, 'f32')).resolves.toHaveLength(3 * 176);
+    await expect(store.readF32('model.layers.2.mlp.up_proj.weight')).resolves.toHaveLength(176 * 64);
+  });
+
+  it('+Inf and -Inf are named as such, in every weight dtype', async () => {
+    const store = await TensorStore.open(await withValue('model.norm.weight', 7, -Infinity));
+    await expect(store.readF32('model.norm.weight')).rejects.toThrow(/"model\.norm\.weight" in model\.safetensors holds -Inf at element 7/);
+    for (const dtype of ['F16', 'BF16'] as const) {
+      const bits = new Uint16Array([0x3c00, dtype === 'F16' ? 0x7c00 : 0x7f80]);
+      const blob = new Blob(encodeSafetensors([{ name: 'w', dtype, shape: [2], data: new Uint8Array(bits.buffer) }]));
+      const one = TensorStore.fromFiles([await SafetensorsFile.open(blob, 'w.safetensors')]);
+      await expect(one.readF32('w')).rejects.toThrow(/"w" in w\.safetensors holds \+Inf at element 1/);
+    }
+  });
+});
