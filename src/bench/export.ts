@@ -7,7 +7,7 @@
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { exportCheckpointTo } from '../export/checkpoint';
+import { exportCheckpointTo } from '../gradprune/pruned-folder';
 import { CountingSink } from '../export/sink';
 import { safetensorsHeader } from '../model/safetensors';
 import { emptyExportStats, tensorBytes } from '../export/weights';

@@ -12,7 +12,7 @@ import { numel, type TensorStore } from '../model/safetensors';
 import type { TextTokenizer } from '../model/tokenizer';
 import type { Gpu } from '../gpu/device';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
-import type { WeightPrecision, WeightStorage } from '../nn/precision';
+import type { ResolvedPrecision, WeightPrecision, WeightStorage } from '../nn/precision';
 import type { Residency } from '../nn/weights';
 import { measureForward, type ForwardCost } from './cost';
 import type { WeightsSource } from '../nn/model';
@@ -32,8 +32,8 @@ export interface ModelMeasurement {
   heldOut?: HeldOutLoss | null;
   accuracy?: Accuracy | null;
   cost?: ForwardCost | null;
-  /** How the GPU held the weights while measuring (absent: not measured on the GPU). */
-  onGpu?: { storage: WeightStorage; residency: Residency } | null;
+  /** How the GPU held the weights while measuring, and why in that precision (absent: not measured on the GPU). */
+  onGpu?: { storage: WeightStorage; residency: Residency; precision: ResolvedPrecision } | null;
 }
 
 export interface ComparisonRow {
@@ -100,13 +100,20 @@ export interface MeasureOptions {
   timeForward?: boolean;
   repeats?: number;
   lora?: { config: LoraConfig; adapters: readonly LoraAdapter[] } | null;
-  /** Weight storage (default 'auto': f16 where the adapter has shader-f16). */
-  weights?: WeightPrecision;
+  /**
+   * Weight storage: 'auto' (f16 where the adapter has shader-f16), 'f16' or 'f32'. No default: every model of one
+   * table must be measured in the same precision, so each caller says which.
+   */
+  weights: WeightPrecision;
   /** GPU memory budget in bytes (default what the adapter allows): over it, the layers stream. */
   maxGpuMemory?: number | null;
   /** Weights already on the device (the worker's cache); without, the model's weights are uploaded for this measurement. */
   source?: WeightsSource;
+  /** How far it is: held-out batches scored, then questions, then timed passes (`total` of each). */
+  onProgress?: (phase: MeasurePhase, done: number, total: number) => void;
 }
+
+export type MeasurePhase = 'loss' | 'choices' | 'timing';
 
 /**
  * Load the model into the GPU engine on `gpu` and measure what the table needs. Measure every model of a table on
@@ -119,16 +126,25 @@ export async function measureModel(
   opts: MeasureOptions,
 ): Promise<ModelMeasurement> {
   const lora = opts.lora ?? null;
-  const { model: engine } = await loadEvalGpuModel(gpu, model.config, model.store, opts);
+  const { onProgress } = opts;
+  const { model: engine, precision } = await loadEvalGpuModel(gpu, model.config, model.store, opts);
   try {
     const scoring = gpuScoringModel(engine);
+    const batches = Math.ceil((opts.heldOut?.length ?? 0) / opts.batchSize);
     const heldOut = opts.heldOut?.length
-      ? await heldOutLoss(scoring, evalBatches(opts.heldOut, { batchSize: opts.batchSize, padTokenId: opts.padTokenId ?? 0 }))
+      ? await heldOutLoss(scoring, evalBatches(opts.heldOut, { batchSize: opts.batchSize, padTokenId: opts.padTokenId ?? 0 }), (done) => onProgress?.('loss', done, batches))
       : null;
     const mc = opts.multipleChoice?.items.length
-      ? await scoreMultipleChoice(scoring, opts.multipleChoice.tokenizer, opts.multipleChoice.items, { batchSize: opts.batchSize })
+      ? await scoreMultipleChoice(scoring, opts.multipleChoice.tokenizer, opts.multipleChoice.items, {
+          batchSize: opts.batchSize,
+          onProgress: onProgress && ((done, total) => onProgress('choices', done, total)),
+        })
       : null;
-    const cost = opts.timeForward === false ? null : await measureForward(engine, { repeats: opts.repeats ?? 5, warmup: 1 });
+    const repeats = opts.repeats ?? 5;
+    const timed = opts.timeForward !== false;
+    if (timed) onProgress?.('timing', 0, repeats);
+    const cost = timed ? await measureForward(engine, { repeats, warmup: 1 }) : null;
+    gpu.throwIfFailed();
     return {
       label,
       config: model.config,
@@ -137,7 +153,7 @@ export async function measureModel(
       heldOut,
       accuracy: mc ? { acc: mc.acc, accNorm: mc.accNorm, items: mc.items } : null,
       cost,
-      onGpu: { storage: engine.weightStorage, residency: engine.weights.residency },
+      onGpu: { storage: engine.weightStorage, residency: engine.weights.residency, precision },
     };
   } finally {
     engine.destroy();

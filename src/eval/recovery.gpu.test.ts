@@ -51,7 +51,7 @@ describe('recovery fine-tuning of the pruned tiny-llama', () => {
     const { heldOut } = recoverySplit(examples, SETTINGS);
     expect(heldOut).toHaveLength(12);
     const measure = async (lora: { config: typeof r.lora; adapters: typeof r.adapters } | null) =>
-      (await measureModel(gpu, 'model', ckpt, { batchSize: 4, seqLen: 32, heldOut, padTokenId, lora, timeForward: false })).heldOut!;
+      (await measureModel(gpu, 'model', ckpt, { batchSize: 4, seqLen: 32, heldOut, padTokenId, lora, timeForward: false, weights: r.settings.weights })).heldOut!;
     const before = await measure(null);
     const after = await measure({ config: r.lora, adapters: r.adapters });
     expect(relError(r.before!.loss, before.loss)).toBeLessThanOrEqual(1e-5);

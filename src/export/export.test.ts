@@ -11,9 +11,10 @@ import { fromFloat32 } from '../model/dtype';
 import { openFile, openFolder } from '../model/node-files';
 import { numel, SafetensorsFile, TensorStore } from '../model/safetensors';
 import { SCORED_FIXTURE_MODELS, fixtureDir } from '../testing/paths';
-import { exportCheckpoint, RECIPE_FILE } from './checkpoint';
+import { exportCheckpoint } from '../gradprune/pruned-folder';
+import { RECIPE_FILE } from './checkpoint';
 import { prunedConfig } from './config';
-import type { PruneRunInfo } from './recipe';
+import type { PruneRunInfo } from '../gradprune/recipe';
 import { zipFolder } from './zip';
 
 interface Fixture {

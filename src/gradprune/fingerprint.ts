@@ -2,7 +2,7 @@
 // config, every tensor's name, dtype and shape, and the final norm's bytes (small, and it differs between
 // fine-tunes of one architecture). Reading the whole weights would cost as much as loading the model.
 
-import { sha256Hex } from '../export/recipe';
+import { sha256Hex } from './recipe';
 import type { ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 

@@ -1,17 +1,16 @@
 // GradPruner end to end, engine-level (no DOM; the worker and the CLI both call it):
 //   runScoring: t LoRA steps on the GPU with IGIA recorded into each step's encoder after clipping → layer and
 //               module scores, per-step loss / lr / grad norm, and the IGIA state a later merge needs;
-//   runPrune:   scores → plan → F rebuilt from the IGIA state → sign-consistent merge → exported checkpoint files.
+//   runPrune:   scores → plan → F rebuilt from the IGIA state → sign-consistent merge → run info and the
+//               exported checkpoint files (./pruned-folder.ts).
 
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
 import type { Checkpoint } from '../model/checkpoint';
 import { LINEAR_MODULES, linearWeightName, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
-import { exportCheckpoint, exportCheckpointTo } from '../export/checkpoint';
 import type { CheckpointSink, WrittenFiles } from '../export/sink';
 import type { ExportStats } from '../export/weights';
-import type { PruneRunInfo } from '../export/recipe';
 import { runLoraRun, type LoraRunData, type LoraRunHooks, type LoraRunName, type LoraRunResult, type LoraStepProgress } from '../nn/lora-run';
 import { loraConfigOf, resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
 import { modelFingerprint } from './fingerprint';
@@ -19,6 +18,8 @@ import { IgiaScorer, igiaMemory } from './igia';
 import { IgiaRebuilder, igiaStateFromScorer, type IgiaState } from './igia-state';
 import { LayerMerger, mergeLayers, type MergeResult, type MergeSource } from './merge';
 import { makePlan, type PlanOptions, type PrunePlan } from './plan';
+import { exportCheckpoint, exportCheckpointTo } from './pruned-folder';
+import type { PruneRunInfo } from './recipe';
 import { kendallTau } from './scores';
 
 // The scoring run's settings live with every run's settings (a leaf module the studio imports too).
@@ -130,6 +131,8 @@ export interface ScoresInput {
 export interface PruneResult {
   plan: PrunePlan;
   merge: MergeResult;
+  /** The run as the model card and recipe describe it. */
+  run: PruneRunInfo;
   /** The pruned checkpoint folder: file name → contents. */
   files: Map<string, Blob>;
 }
@@ -138,8 +141,17 @@ export type PrunedModel = Pick<Checkpoint, 'name' | 'config' | 'store' | 'dtype'
 
 export type PruneRunOptions = PlanOptions & { createdAt?: string };
 
-/** The plan, checked against the IGIA state, and what the merge and the recipe need. */
-function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: IgiaState | null, opts: PruneRunOptions) {
+/** A prune ready to merge: the plan, where the merge reads weights and F, and the run info once it has merged. */
+export interface PreparedPrune {
+  plan: PrunePlan;
+  /** The dense weights, and F rebuilt on the GPU from the IGIA state. */
+  source: MergeSource;
+  /** The run as the model card and recipe describe it, with the elements the merge added. */
+  runInfo(addedElements: Record<string, number>): PruneRunInfo;
+}
+
+/** The plan, checked against the IGIA state, and what the merge and the recipe need (the worker merges lazily from it). */
+export function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: IgiaState | null, opts: PruneRunOptions): PreparedPrune {
   const rankBy = scores.rankBy ?? 'paper';
   const ranked = rankBy === 'code' ? scores.layerScoresCode : scores.layerScores;
   if (!ranked) throw new GradPruneError('input', `The scores have no ${rankBy === 'code' ? 'layerScoresCode' : 'layerScores'} to rank layers by.`, { subject: 'scores' });
@@ -163,7 +175,7 @@ function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: Ig
     }
   }
   const rebuilder = igia ? new IgiaRebuilder(gpu.device, ckpt.config, igia) : null;
-  const mergeSource: MergeSource = {
+  const source: MergeSource = {
     readWeight: (name) => ckpt.store.readF32(name),
     importance: async (layer, module) => rebuilder!.importance(layer, module),
   };
@@ -179,21 +191,23 @@ function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: Ig
       createdAt,
     };
   };
-  return { plan, mergeSource, runInfo };
+  return { plan, source, runInfo };
 }
 
 /** Plan from the scores, merge with F rebuilt from the IGIA state, and export the pruned checkpoint (in memory). */
 export async function runPrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: IgiaState | null, opts: PruneRunOptions = {}): Promise<PruneResult> {
-  const { plan, mergeSource, runInfo } = preparePrune(gpu, ckpt, scores, igia, opts);
-  const merge = await mergeLayers(gpu.device, plan, ckpt.config, mergeSource);
+  const { plan, source, runInfo } = preparePrune(gpu, ckpt, scores, igia, opts);
+  const merge = await mergeLayers(gpu.device, plan, ckpt.config, source);
   gpu.throwIfFailed();
-  const files = await exportCheckpoint(ckpt, { plan, merged: merge.weights, run: runInfo(merge.addedElements) });
-  return { plan, merge, files };
+  const run = runInfo(merge.addedElements);
+  const files = await exportCheckpoint(ckpt, { plan, merged: merge.weights, run });
+  return { plan, merge, run, files };
 }
 
 export interface StreamedPruneResult {
   plan: PrunePlan;
   merge: Pick<MergeResult, 'addedElements' | 'thresholds'>;
+  run: PruneRunInfo;
   /** What was written into the sink: file name → bytes. */
   files: WrittenFiles;
 }
@@ -211,29 +225,30 @@ export async function runPruneTo(
   opts: PruneRunOptions & { maxShardBytes?: number; stats?: ExportStats } = {},
 ): Promise<StreamedPruneResult> {
   const { maxShardBytes, stats, ...planOpts } = opts;
-  let prepared: ReturnType<typeof preparePrune>;
+  let prepared: PreparedPrune;
   try {
     prepared = preparePrune(gpu, ckpt, scores, igia, planOpts);
   } catch (e) {
     await sink.abort(e);
     throw e;
   }
-  const { plan, mergeSource, runInfo } = prepared;
-  const merger = new LayerMerger(gpu.device, plan, ckpt.config, mergeSource);
+  const { plan, source, runInfo } = prepared;
+  const merger = new LayerMerger(gpu.device, plan, ckpt.config, source);
   try {
-    let merge: Pick<MergeResult, 'addedElements' | 'thresholds'> | null = null;
+    let done: { merge: Pick<MergeResult, 'addedElements' | 'thresholds'>; run: PruneRunInfo } | null = null;
     const files = await exportCheckpointTo(sink, ckpt, {
       plan,
       merged: merger,
       maxShardBytes,
       stats,
       run: async () => {
-        merge = await merger.finish();
+        const merge = await merger.finish();
         gpu.throwIfFailed();
-        return runInfo(merge.addedElements);
+        done = { merge, run: runInfo(merge.addedElements) };
+        return done.run;
       },
     });
-    return { plan, merge: merge!, files };
+    return { plan, ...done!, files };
   } finally {
     merger.destroy();
   }

@@ -2,7 +2,7 @@
 // reading back, checked against the model about to be pruned: same layer count, same model fingerprint.
 
 import { GradPruneError } from '../errors';
-import type { PruneRunInfo } from '../export/recipe';
+import type { PruneRunInfo } from './recipe';
 import { LINEAR_MODULES } from '../model/config';
 import type { GpuUsage, ScoringResult, ScoringSettings } from './pipeline';
 

@@ -1,14 +1,21 @@
 // The worker's brain, apart from the Worker global so that Node tests can drive it: it owns the GPU device and
-// all engine state, answers each request with exactly one result or error event, and reports a lost device
-// without dying (the next request that needs the GPU asks for a new device).
+// all engine state, and reports a lost device without dying (the next request that needs the GPU asks for a new
+// device). Each request goes to one handler that returns its result (./steps/*.ts for the session's steps); the
+// host posts that result, or the error it threw — so every request gets exactly one answer.
 
 import { GradPruneError, toErrorInfo, type ErrorInfo } from '../errors';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { openCheckpoint } from '../model/checkpoint';
 import { checkFit, summarizeModel } from '../model/summary';
-import { Journey } from './journey';
+import { RESULT_EVENT_TYPE, type RequestMessage, type RequestOf, type RequestType, type ResultBody, type WorkerEvent } from './protocol';
+import { Session, type StepContext } from './session';
+import { evaluate, generate } from './steps/check';
+import { loadDataset, setFormat } from './steps/dataset';
+import { exportZip } from './steps/export';
+import { applyPrune } from './steps/prune';
+import { recover } from './steps/recover';
+import { estimateMemory, score } from './steps/score';
 import { WeightsCache } from './weights-cache';
-import type { RequestMessage, WorkerEvent } from './protocol';
 
 export interface HostDeps {
   requestGpu: () => Promise<Gpu>;
@@ -29,9 +36,12 @@ export interface WorkerHost {
 
 type GpuProbe = { gpu: Gpu; error?: undefined } | { gpu: null; error: ErrorInfo };
 
+/** A request's handler: its result, or a throw (the host answers with the error). */
+type Handler<K extends RequestType> = (req: RequestOf<K>, id: number) => Promise<ResultBody<K>> | ResultBody<K>;
+
 export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostDeps = { requestGpu }): WorkerHost {
   let probe: Promise<GpuProbe> | null = null;
-  let checkpoint: { name: string; journey: Journey } | null = null;
+  let session: Session | null = null;
   /** Every upload to the GPU, shared by the loaded model's jobs; cleared when another model is loaded. */
   const weights = new WeightsCache();
 
@@ -59,80 +69,69 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     throw new GradPruneError('gpu', p.error.message, { subject: p.error.subject });
   };
 
-  const journey = (): Journey => {
-    if (!checkpoint) {
-      throw new GradPruneError('input', 'No model is loaded.', { subject: 'model', hint: 'Load a model in step 1 (or try the demo) first.' });
-    }
-    return checkpoint.journey;
+  const adapterOf = (p: GpuProbe): ResultBody<'probeGpu'> => (p.gpu ? { adapter: p.gpu.adapter } : { adapter: null, error: p.error });
+
+  /** A session step: its handler gets the loaded model's session and a context for this request. */
+  const step =
+    <K extends RequestType>(run: (ctx: StepContext, req: RequestOf<K>) => Promise<ResultBody<K>> | ResultBody<K>): Handler<K> =>
+    (req, id) => {
+      if (!session) throw new GradPruneError('input', 'No model is loaded.', { subject: 'model', hint: 'Load a model in step 1 (or try the demo) first.' });
+      const ctx: StepContext = { id, session, gpu: needGpu, post, progress: (stage, fraction) => post({ type: 'progress', requestId: id, stage, fraction }) };
+      return run(ctx, req);
+    };
+
+  /** Pause / resume / stop of the running score or recovery (idle when there is none, or no model). */
+  const control: Handler<'pause' | 'resume' | 'stop'> = (req) => ({ state: session?.control(req.type) ?? 'idle' });
+
+  const handlers: { [K in RequestType]: Handler<K> } = {
+    probeGpu: async () => {
+      const current = probe ? await probe : null;
+      return adapterOf(await ensureGpu(!current?.gpu));
+    },
+    loadModel: async (req, id) => {
+      session = null; // a failed load must not leave the previous model looking current
+      weights.clear();
+      const files = new Map(req.files.map((f) => [f.name, f.blob]));
+      post({ type: 'progress', requestId: id, stage: `Reading ${req.name}` });
+      const ckpt = await openCheckpoint(files, req.name);
+      const summary = summarizeModel(ckpt);
+      const { gpu } = await ensureGpu();
+      session = new Session(ckpt, weights);
+      return { summary, config: ckpt.config, fit: gpu ? checkFit(summary, gpu.adapter) : null };
+    },
+    unloadModel: () => {
+      session = null;
+      weights.clear();
+      return {};
+    },
+    loadDataset: step(loadDataset),
+    setFormat: step(setFormat),
+    estimateMemory: step(async (ctx, req) => estimateMemory(ctx, req, (probe ? await probe : null)?.gpu?.adapter ?? null)),
+    score: step(score),
+    pause: control,
+    resume: control,
+    stop: control,
+    applyPrune: step(applyPrune),
+    evaluate: step(evaluate),
+    generate: step(generate),
+    recover: step(recover),
+    exportZip: step(exportZip),
   };
 
-  const adapterEvent = (requestId: number | null, p: GpuProbe): WorkerEvent =>
-    p.gpu ? { type: 'adapter', requestId, adapter: p.gpu.adapter } : { type: 'adapter', requestId, adapter: null, error: p.error };
-
-  async function run(msg: RequestMessage): Promise<void> {
-    switch (msg.type) {
-      case 'probeGpu': {
-        const current = probe ? await probe : null;
-        post(adapterEvent(msg.id, await ensureGpu(!current?.gpu)));
-        return;
-      }
-      case 'loadModel': {
-        checkpoint = null; // a failed load must not leave the previous model looking current
-        weights.clear();
-        const files = new Map<string, Blob>();
-        for (const f of msg.files) files.set(f.name, f.blob);
-        post({ type: 'progress', requestId: msg.id, stage: `Reading ${msg.name}` });
-        const ckpt = await openCheckpoint(files, msg.name);
-        const summary = summarizeModel(ckpt);
-        const { gpu } = await ensureGpu();
-        const fit = gpu ? checkFit(summary, gpu.adapter) : null;
-        checkpoint = { name: msg.name, journey: new Journey(ckpt, needGpu, post, weights) };
-        post({ type: 'modelLoaded', requestId: msg.id, summary, config: ckpt.config, fit });
-        return;
-      }
-      case 'unloadModel':
-        checkpoint = null;
-        weights.clear();
-        post({ type: 'modelUnloaded', requestId: msg.id });
-        return;
-      case 'loadDataset':
-        return journey().loadDataset(msg.id, msg.file, msg.fileName, msg.options);
-      case 'setFormat':
-        return journey().setFormat(msg.id, msg.options);
-      case 'score':
-        return journey().score(msg.id, msg.settings);
-      case 'estimateMemory': {
-        const p = probe ? await probe : null;
-        return journey().estimateMemory(msg.id, msg.settings, p?.gpu?.adapter ?? null);
-      }
-      case 'pause':
-      case 'resume':
-      case 'stop':
-        if (!checkpoint) post({ type: 'scoreControl', requestId: msg.id, state: 'idle' });
-        else checkpoint.journey.control(msg.id, msg.type);
-        return;
-      case 'applyPrune':
-        return journey().applyPrune(msg.id, msg.plan);
-      case 'evaluate':
-        return journey().evaluate(msg.id, msg.options);
-      case 'generate':
-        return journey().generate(msg.id, msg.prompts, msg.maxNewTokens, msg);
-      case 'recover':
-        return journey().recover(msg.id, msg.settings, msg.evaluation);
-      case 'exportZip':
-        return journey().exportZip(msg.id, msg.adapter, msg.target);
-      default: {
-        const unknown = msg as { type?: unknown; id: number };
-        throw new GradPruneError('input', `The worker got a request it does not know: ${JSON.stringify(unknown.type)}.`, {
-          hint: 'The page and the worker are from different versions: reload the page.',
-        });
-      }
+  async function answer<K extends RequestType>(msg: RequestOf<K> & { id: number }): Promise<void> {
+    const handler = handlers[msg.type] as Handler<K> | undefined;
+    if (!handler) {
+      throw new GradPruneError('input', `The worker got a request it does not know: ${JSON.stringify(msg.type)}.`, {
+        hint: 'The page and the worker are from different versions: reload the page.',
+      });
     }
+    const body = await handler(msg, msg.id);
+    post({ ...body, type: RESULT_EVENT_TYPE[msg.type], requestId: msg.id } as WorkerEvent);
   }
 
   return {
     async start() {
-      post(adapterEvent(null, await ensureGpu()));
+      post({ type: 'adapter', requestId: null, ...adapterOf(await ensureGpu()) });
     },
     async handle(message: unknown) {
       const msg = message as Partial<RequestMessage> | null;
@@ -142,7 +141,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
         return;
       }
       try {
-        await run(msg as RequestMessage);
+        await answer(msg as RequestMessage);
       } catch (err) {
         post({ type: 'error', requestId: id, error: toErrorInfo(err) });
       }
@@ -150,7 +149,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     reportStray(err: unknown) {
       post({ type: 'error', requestId: null, error: toErrorInfo(err) });
     },
-    loadedModel: () => checkpoint?.name ?? null,
+    loadedModel: () => session?.checkpoint.name ?? null,
     weights,
   };
 }

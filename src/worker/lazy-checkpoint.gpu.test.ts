@@ -3,7 +3,7 @@
 // runPrune writes, its planned file sizes are what is written (one file or shards), every tensor reads the same
 // values as the reopened export, and the recovered view reads what exportMergedCheckpoint writes.
 import { describe, expect, it } from 'vitest';
-import { runPrune, runScoring } from '../gradprune/pipeline';
+import { preparePrune, runPrune, runScoring } from '../gradprune/pipeline';
 import { makePlan } from '../gradprune/plan';
 import { openCheckpoint } from '../model/checkpoint';
 import { openFolder } from '../model/node-files';
@@ -31,19 +31,15 @@ describe('lazy pruned checkpoint', () => {
       const scores = { layerScores: scoring.layerScores, layerScoresCode: scoring.layerScoresCode, moduleScores: scoring.moduleScores, settings: scoring.settings };
       const eager = await runPrune(gpu, dense, scores, scoring.igia, { ...options, createdAt });
 
-      const plan = makePlan(scoring.layerScores, dense.config, options);
+      const prepared = preparePrune(gpu, dense, scores, scoring.igia, { ...options, createdAt });
+      const { plan } = prepared;
+      expect(plan).toEqual(makePlan(scoring.layerScores, dense.config, options));
       expect(plan).toEqual(eager.plan);
-      const merge = await mergeReceivers(gpu, dense, plan, scoring.igia);
+      const merge = await mergeReceivers(gpu, dense, plan, prepared.source);
       expect(merge.addedElements).toEqual(eager.merge.addedElements);
       expect([...merge.weights.keys()]).toEqual([...eager.merge.weights.keys()]);
-      const run = {
-        baseModel: dense.name,
-        settings: { ...scoring.settings },
-        seed: scoring.settings.seed,
-        scores: { layerScore: scoring.layerScores, moduleScore: scoring.moduleScores, layerScoreCode: scoring.layerScoresCode, rankedBy: 'paper' as const },
-        addedElements: merge.addedElements,
-        createdAt,
-      };
+      const run = prepared.runInfo(merge.addedElements);
+      expect(run).toEqual(eager.run);
       const lazy = await prunedCheckpoint(dense, plan, merge.weights, `${name}-pruned`, run);
       expect(lazy.config.numLayers).toBe(plan.kept.length);
 

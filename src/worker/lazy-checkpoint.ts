@@ -8,22 +8,19 @@
 
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
-import type { IgiaState } from '../gradprune/igia-state';
-import { IgiaRebuilder } from '../gradprune/igia-state';
-import { LayerMerger, type MergeResult } from '../gradprune/merge';
-import { makePlan, type PlanOptions, type PrunePlan } from '../gradprune/plan';
-import { prunedTensorNames } from '../gradprune/prune';
+import { LayerMerger, type MergeResult, type MergeSource } from '../gradprune/merge';
+import type { PrunePlan } from '../gradprune/plan';
+import { prunedFolderFiles, prunedTensors } from '../gradprune/pruned-folder';
+import type { PruneRunInfo } from '../gradprune/recipe';
 import { checkTensors, type Checkpoint } from '../model/checkpoint';
 import { normalizeConfig } from '../model/config';
 import { dtypeBytes, fromFloat32, isWeightDType, toFloat16Bits, toFloat32, type WeightDType } from '../model/dtype';
 import { safetensorsHeader, TensorStore, type TensorInfo } from '../model/safetensors';
-import { COPIED_FILE, RECIPE_FILE } from '../export/checkpoint';
-import { configText, prunedConfig } from '../export/config';
+import { exportFolderTo } from '../export/checkpoint';
+import { prunedConfig } from '../export/config';
 import { adaptersByWeight, mergedWeight } from '../export/merge-adapter';
-import { modelCard } from '../export/model-card';
-import { buildRecipe, sha256Hex, type PruneRunInfo } from '../export/recipe';
-import { withSink, writeBlobFile, type CheckpointSink, type WrittenFiles } from '../export/sink';
-import { DEFAULT_MAX_SHARD_BYTES, planShards, storedTensorBytes, streamWeightFiles, tensorBytes, type ExportTensor } from '../export/weights';
+import type { CheckpointSink, WrittenFiles } from '../export/sink';
+import { DEFAULT_MAX_SHARD_BYTES, planShards, storedTensorBytes, tensorBytes, type ExportTensor } from '../export/weights';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
 
 /** Where a view's tensor comes from: a tensor of another store, or bytes made on demand. */
@@ -83,34 +80,19 @@ export interface MergedReceivers {
   thresholds: MergeResult['thresholds'];
 }
 
-/** The plan for the scores, as runPrune makes it. */
-export function planFor(ranked: readonly number[], dense: Pick<Checkpoint, 'config'>, opts: PlanOptions): PrunePlan {
-  return makePlan(ranked, dense.config, opts);
-}
-
 /**
- * GradPruner's merge of every receiver weight of the plan, one weight at a time on the GPU (F rebuilt from the IGIA
- * state), each rounded to the checkpoint's dtype and kept as a Blob: the only tensors of a pruned model that are not
- * the dense model's own.
+ * GradPruner's merge of every receiver weight of the plan, one weight at a time on the GPU (weights and F from
+ * `source`, preparePrune's), each rounded to the checkpoint's dtype and kept as a Blob: the only tensors of a pruned
+ * model that are not the dense model's own.
  */
 export async function mergeReceivers(
   gpu: Gpu,
-  dense: Pick<Checkpoint, 'config' | 'store' | 'dtype'>,
+  dense: Pick<Checkpoint, 'config' | 'dtype'>,
   plan: PrunePlan,
-  igia: IgiaState | null,
+  source: MergeSource,
   onProgress?: (done: number, total: number) => void,
 ): Promise<MergedReceivers> {
-  if (plan.merged.length > 0 && !igia) {
-    throw new GradPruneError('file', `The plan merges layer${plan.merged.length > 1 ? 's' : ''} ${plan.merged.join(', ')}, but no IGIA state was given.`, {
-      subject: 'igia',
-      hint: 'Score again (the merge needs this run\'s gradient factors), or prune with no merging.',
-    });
-  }
-  const rebuilder = igia ? new IgiaRebuilder(gpu.device, dense.config, igia) : null;
-  const merger = new LayerMerger(gpu.device, plan, dense.config, {
-    readWeight: (name) => dense.store.readF32(name),
-    importance: async (layer, module) => rebuilder!.importance(layer, module),
-  });
+  const merger = new LayerMerger(gpu.device, plan, dense.config, source);
   try {
     const weights = new Map<string, Blob>();
     for (const [i, name] of merger.names.entries()) {
@@ -127,14 +109,6 @@ export async function mergeReceivers(
 }
 
 const blobBytes = async (b: Blob) => new Uint8Array(await b.arrayBuffer());
-const textBlob = (text: string) => new Blob([text]);
-
-/** The pruned model's card and recipe for a run (with its evaluation, when there is one). */
-export async function cardAndRecipe(dense: Pick<Checkpoint, 'config' | 'files' | 'dtype'>, plan: PrunePlan, run: PruneRunInfo): Promise<{ card: string; recipe: string }> {
-  const configBlob = dense.files.get('config.json');
-  const configSha = await sha256Hex(configBlob ?? JSON.stringify(dense.config.raw));
-  return { card: modelCard(run, plan, dense.dtype), recipe: JSON.stringify(buildRecipe(run, plan, configSha, dense.dtype), null, 2) + '\n' };
-}
 
 /**
  * The pruned checkpoint as a view over the dense one: tensors in the dense store's order (renamed, pruned layers
@@ -142,23 +116,15 @@ export async function cardAndRecipe(dense: Pick<Checkpoint, 'config' | 'files' |
  * layer count, the tokenizer and generation files, model card and recipe) in memory, in the order the export writes them.
  */
 export async function prunedCheckpoint(dense: Checkpoint, plan: PrunePlan, merged: ReadonlyMap<string, Blob>, name: string, run: PruneRunInfo): Promise<LazyCheckpoint> {
-  if (plan.numLayers !== dense.config.numLayers) {
-    throw new GradPruneError('input', `The plan is for ${plan.numLayers} layers but the model has ${dense.config.numLayers}.`, { subject: 'plan' });
-  }
-  const names = prunedTensorNames(plan, dense.store.tensors.keys()).filter((n) => !(dense.config.tiedEmbeddings && n.name === 'lm_head.weight'));
+  const names = prunedTensors(dense, plan);
   const store = ViewStore.of(
     names.map(({ name: to, from }) => {
       const blob = merged.get(from);
       return { name: to, info: dense.store.info(from), source: blob ? { bytes: () => blobBytes(blob) } : { store: dense.store, from } };
     }),
   );
-  const raw = prunedConfig(dense.config.raw, plan.kept.length);
-  const files = new Map<string, Blob>([['config.json', textBlob(configText(raw))]]);
-  for (const [n, blob] of dense.files) if (COPIED_FILE.test(n)) files.set(n, blob);
-  const { card, recipe } = await cardAndRecipe(dense, plan, run);
-  files.set('README.md', textBlob(card));
-  files.set(RECIPE_FILE, textBlob(recipe));
-  const config = normalizeConfig(raw, 'config.json');
+  const files = await prunedFolderFiles(dense, plan, run);
+  const config = normalizeConfig(prunedConfig(dense.config.raw, plan.kept.length), 'config.json');
   const { dtype, extraTensors } = checkTensors(config, store);
   return { name, config, store, tokenizer: dense.tokenizer, dtype, files, generationConfig: dense.generationConfig, extraTensors };
 }
@@ -225,21 +191,7 @@ export function plannedFiles(ckpt: LazyCheckpoint, files: ReadonlyMap<string, Bl
  * small files) in order; committed at the end, aborted on failure.
  */
 export async function writeCheckpointTo(sink: CheckpointSink, ckpt: LazyCheckpoint, files: ReadonlyMap<string, Blob> = ckpt.files, maxShardBytes = DEFAULT_MAX_SHARD_BYTES): Promise<WrittenFiles> {
-  const tensors = exportTensors(ckpt);
-  return withSink(sink, async () => {
-    const written = await streamWeightFiles(sink, tensors, maxShardBytes);
-    for (const [name, blob] of files) written.set(name, await writeBlobFile(sink, name, blob));
-    return written;
-  });
-}
-
-/** The checkpoint's small files with the card and recipe of `run` (e.g. after a Check added its evaluation). */
-export async function withRun(dense: Checkpoint, pruned: LazyCheckpoint, plan: PrunePlan, run: PruneRunInfo): Promise<Map<string, Blob>> {
-  const { card, recipe } = await cardAndRecipe(dense, plan, run);
-  const files = new Map(pruned.files);
-  files.set('README.md', textBlob(card));
-  files.set(RECIPE_FILE, textBlob(recipe));
-  return files;
+  return exportFolderTo(sink, exportTensors(ckpt), () => files, { maxShardBytes });
 }
 
 export type { WeightDType };

@@ -2,9 +2,9 @@
 // model's README.md) and the record written as gradprune_recovery.json. Plain data in, text out.
 
 import type { ComparisonRow } from '../eval/before-after';
-import type { AdapterExport, RecoveredEvent } from './protocol';
+import type { AdapterExport, ResultBody } from './protocol';
 
-export type RecoveryFacts = Pick<RecoveredEvent, 'settings' | 'steps' | 'stopped' | 'losses' | 'trainExamples' | 'elapsedSeconds' | 'before' | 'after' | 'table'>;
+export type RecoveryFacts = Pick<ResultBody<'recover'>, 'settings' | 'steps' | 'stopped' | 'losses' | 'trainExamples' | 'elapsedSeconds' | 'before' | 'after' | 'table'>;
 
 const dash = '–';
 const fixed = (x: number | null, digits: number) => (x === null ? dash : x.toFixed(digits));

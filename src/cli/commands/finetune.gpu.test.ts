@@ -46,7 +46,7 @@ async function heldOutLossOf(modelDir: string, dataFile: string, adapterDir: str
   const { heldOut } = recoverySplit(set.examples, { heldOut: 8, seed: 0 });
   const peft = adapterDir ? await readPeftAdapter(await openFolder(adapterDir), ckpt.config) : null;
   const m = await measureModel(gpu, 'model', ckpt, {
-    batchSize: 4, seqLen: 32, heldOut, padTokenId: set.padTokenId, timeForward: false, lora: peft && { config: peft.lora, adapters: peft.adapters },
+    batchSize: 4, seqLen: 32, heldOut, padTokenId: set.padTokenId, timeForward: false, lora: peft && { config: peft.lora, adapters: peft.adapters }, weights: 'auto',
   });
   return m.heldOut!.loss;
 }

@@ -15,7 +15,7 @@ import { exportMergedCheckpointTo, RECOVERY_FILE } from '../../export/merge-adap
 import { checkOutputFolder, FolderSink, type OutputChecks } from '../../export/node-sink';
 import { writeFolderTo } from '../../export/sink';
 import { writePeftAdapter } from '../../export/peft';
-import { sha256Hex } from '../../export/recipe';
+import { sha256Hex } from '../../gradprune/recipe';
 import { requestGpu, type Gpu } from '../../gpu/device';
 import type { Checkpoint } from '../../model/checkpoint';
 import { memoryLine, planResidency } from '../../nn/memory';

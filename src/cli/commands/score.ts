@@ -7,7 +7,7 @@ import path from 'node:path';
 import { DATASET_FORMATS } from '../../data/formats';
 import type { DatasetFormat } from '../../data/types';
 import { readPeftAdapter } from '../../export/peft';
-import { sha256Hex } from '../../export/recipe';
+import { sha256Hex } from '../../gradprune/recipe';
 import { requestGpu } from '../../gpu/device';
 import { igiaMemory } from '../../gradprune/igia';
 import { encodeIgiaState } from '../../gradprune/igia-state';

@@ -1,7 +1,7 @@
 // gradprune_recipe.json: everything needed to reproduce a pruned checkpoint — the model (name, config hash),
 // the data (file name, hash), the settings and seed, the scores, and the plan.
 
-import type { PrunePlan } from '../gradprune/plan';
+import type { PrunePlan } from './plan';
 
 export const PAPER = {
   title: 'GradPruner: Gradient-guided layer pruning enabling efficient fine-tuning and inference for LLMs',

@@ -1,6 +1,6 @@
 // README.md of a pruned checkpoint: what it is, how it was made (with the paper), the plan and the scores.
 
-import type { PrunePlan } from '../gradprune/plan';
+import type { PrunePlan } from './plan';
 import { PAPER, type PruneRunInfo } from './recipe';
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');

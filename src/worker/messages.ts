@@ -1,0 +1,133 @@
+// The plain data that requests and events carry between the studio page and its worker (./protocol.ts says which
+// request carries what, and which event answers it). Everything here is structured-clone data.
+
+import type { ColumnMapping, DatasetFormat, DatasetPreview, MultipleChoiceSchema, RejectedRow } from '../data';
+import type { WeightPrecision } from '../nn/precision';
+import type { DecayKind } from '../nn/schedule';
+
+/** One file of a model folder, keyed by its bare file name (folders are flattened). */
+export interface FileEntry {
+  name: string;
+  blob: Blob;
+}
+
+/**
+ * How every GPU job of the session holds its weights: the precision ('auto': f16 where the adapter has shader-f16)
+ * and the GPU memory limit in bytes (null: what the adapter allows; over it, the decoder layers stream from host
+ * memory). The page sends its scoring settings' values with Check, generation and Recover; absent means 'auto' and null.
+ */
+export interface JobSettings {
+  weights: WeightPrecision;
+  maxGpuMemory: number | null;
+}
+
+/** How a dataset file is read: format override and column mapping (absent: detected), tokenizing and split. */
+export interface DatasetOptions {
+  format?: DatasetFormat;
+  columns?: ColumnMapping;
+  multipleChoiceSchema?: MultipleChoiceSchema;
+  maxSeqLen: number;
+  /** Fraction (0..1) or count of examples held out for the Check step. */
+  heldOut: number;
+  seed: number;
+}
+
+export interface DatasetInfo {
+  fileName: string;
+  bytes: number;
+  format: DatasetFormat;
+  multipleChoiceSchema: MultipleChoiceSchema | null;
+  /** "columns query, choices, gold" or "set by you". */
+  detectedFrom: string;
+  columns: string[];
+  mapping: ColumnMapping;
+  totalRows: number;
+  examples: number;
+  train: number;
+  heldOut: number;
+  /** Multiple-choice items in the held-out split (accuracy is measured on them). */
+  heldOutChoiceItems: number;
+  rejectedCount: number;
+  rejected: RejectedRow[];
+  preview: DatasetPreview;
+  options: DatasetOptions;
+}
+
+/** Importance so far: the paper's score (Σ F), split by module, and the released code's Σ‖S‖_F. */
+export interface ScoreSnapshot {
+  /** Steps the scores are from. */
+  steps: number;
+  layerScores: number[];
+  /** [layer][module], LINEAR_MODULES order. */
+  moduleScores: number[][];
+  layerScoresCode: number[];
+}
+
+/** The person's pruning choice; the plan itself is makePlan(scores, config, …) on either side. */
+export interface PlanChoice {
+  prune: number;
+  merge: number;
+  keepFraction: number;
+  protectLast: boolean;
+  rankedBy: 'paper' | 'code';
+}
+
+export interface ExportedFile {
+  name: string;
+  bytes: number;
+}
+
+export interface EvaluateOptions extends Partial<JobSettings> {
+  /** At most this many held-out examples / multiple-choice items (keeps software GPUs quick). */
+  maxExamples: number;
+  /** Side-by-side generations: how many held-out prompts, how many new tokens. */
+  generations: number;
+  maxNewTokens: number;
+}
+
+/** A model's held-out numbers. */
+export interface ModelEval {
+  loss: number;
+  perplexity: number;
+  tokens: number;
+  rows: number;
+  /** Multiple-choice data only. */
+  acc?: number;
+  accNorm?: number;
+  items?: number;
+}
+
+export interface GenerationRow {
+  prompt: string;
+  dense: string;
+  pruned: string;
+}
+
+/** Recovery fine-tuning as the page chooses it; the rest is the paper's (AdamW wd 0.1, clip 1, warmup 3%, seed 0). */
+export interface RecoverSettings extends Partial<JobSettings> {
+  /** Whether the run's length is given in steps or in passes over the training split. */
+  by: 'steps' | 'epochs';
+  steps: number;
+  epochs: number;
+  rank: number;
+  alpha: number;
+  lr: number;
+  batchSize: number;
+  /** Tokens per row (the dataset is tokenized again for it when it differs). */
+  seqLen: number;
+  schedule: DecayKind;
+}
+
+export interface RecoverEvaluation {
+  /** At most this many held-out examples for the before / after table (the Check's own cap). */
+  maxExamples: number;
+}
+
+/** How a recovery adapter comes along in the export: merged into the weights, or as a PEFT adapter folder. */
+export type AdapterExport = 'merged' | 'peft';
+
+/** Where the worker writes the exported folder (File System Access handles pass through postMessage). */
+export type ExportTarget =
+  | { kind: 'memory' }
+  | { kind: 'folder'; handle: FileSystemDirectoryHandle }
+  | { kind: 'zipFile'; handle: FileSystemFileHandle };

@@ -1,0 +1,58 @@
+// The one training run at a time (scoring or recovery): pause / resume / stop between steps, and a step's
+// progress as the page's RunStep (the same mapping for both runs).
+
+import type { LoraRunHooks, LoraStepProgress } from '../nn/lora-run';
+import type { RunStep } from './protocol';
+
+/** How often a run reports its steps to the page. */
+const PROGRESS_INTERVAL_MS = 200;
+
+export type RunState = 'running' | 'paused' | 'stopping' | 'idle';
+
+export class RunControl {
+  paused = false;
+  stopping = false;
+  private wake: (() => void) | null = null;
+
+  /** Before each step: wait while paused; false once stop was asked. */
+  async gate(): Promise<boolean> {
+    while (this.paused && !this.stopping) await new Promise<void>((r) => (this.wake = r));
+    return !this.stopping;
+  }
+
+  act(action: 'pause' | 'resume' | 'stop'): void {
+    if (action === 'stop') this.stopping = true;
+    else this.paused = action === 'pause';
+    this.wake?.();
+    this.wake = null;
+  }
+
+  get state(): RunState {
+    return this.stopping ? 'stopping' : this.paused ? 'paused' : 'running';
+  }
+
+  /**
+   * The run's hooks: paced by this control, each reported step posted through `onStep` as a RunStep plus what the
+   * run adds (the scores so far, the epoch).
+   */
+  hooks<P extends LoraStepProgress>(requestId: number, onStep: (step: RunStep, p: P) => void): Pick<LoraRunHooks<P>, 'progressIntervalMs' | 'beforeStep' | 'onStep'> {
+    return {
+      progressIntervalMs: PROGRESS_INTERVAL_MS,
+      beforeStep: () => this.gate(),
+      onStep: (p) => onStep(runStepOf(requestId, p), p),
+    };
+  }
+}
+
+/** A training step's progress as the page draws it. */
+export const runStepOf = (requestId: number, p: LoraStepProgress): RunStep => ({
+  requestId,
+  step: p.step,
+  steps: p.steps,
+  losses: p.losses,
+  lr: p.lr,
+  gradNorm: p.gradNorm,
+  tokensPerSecond: p.tokensPerSecond,
+  elapsedSeconds: p.elapsedSeconds,
+  etaSeconds: p.etaSeconds,
+});

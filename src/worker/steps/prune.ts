@@ -1,0 +1,29 @@
+// Step 4: the person's plan over the last scores, merged on the GPU one receiver weight at a time; the pruned model
+// is a view over the dense files (./../lazy-checkpoint.ts), its folder's files and sizes known before any is written.
+
+import { preparePrune } from '../../gradprune/pipeline';
+import { mergeReceivers, plannedFiles, prunedCheckpoint } from '../lazy-checkpoint';
+import type { RequestOf, ResultBody } from '../protocol';
+import type { StepContext } from '../session';
+
+export async function applyPrune(ctx: StepContext, { plan: choice }: RequestOf<'applyPrune'>): Promise<ResultBody<'applyPrune'>> {
+  const { session } = ctx;
+  const scoring = session.needScoring();
+  session.notTraining();
+  const gpu = await ctx.gpu();
+  session.dropAfter('scoring');
+  ctx.progress('Merging on the GPU');
+  const dense = session.checkpoint;
+  const data = session.dataset;
+  const scores = { ...scoring, rankBy: choice.rankedBy, data: data && { fileName: data.fileName, rows: data.dataset.totalRows } };
+  const { prune, merge: mergeCount, keepFraction, protectLast } = choice;
+  const prepared = preparePrune(gpu, dense, scores, scoring.igia, { prune, merge: mergeCount, keepFraction, protectLast, createdAt: new Date().toISOString() });
+  const { plan } = prepared;
+  // Only the merged receivers' weights are made (and kept); every other tensor stays in the dense files until read.
+  const merge = await mergeReceivers(gpu, dense, plan, prepared.source, (done, total) => ctx.progress('Merging on the GPU', done / total));
+  const run = prepared.runInfo(merge.addedElements);
+  const checkpoint = await prunedCheckpoint(dense, plan, merge.weights, `${dense.name}-gradprune-${plan.kept.length}L`, run);
+  session.pruned = { plan, run, checkpoint };
+  const files = plannedFiles(checkpoint).sort((a, b) => a.name.localeCompare(b.name));
+  return { plan, addedElements: merge.addedElements, files, totalBytes: files.reduce((s, f) => s + f.bytes, 0) };
+}

@@ -1,0 +1,91 @@
+// Step 3: GradPruner's scoring run (the first LoRA steps, IGIA gathered from their gradients) on the training
+// split, paced by the session's run control, and the GPU memory such a run needs.
+
+import { toErrorInfo, type ErrorInfo } from '../../errors';
+import type { AdapterSummary } from '../../gpu/device';
+import { igiaMemory } from '../../gradprune/igia';
+import { runScoring } from '../../gradprune/pipeline';
+import { defaultGpuBudget, estimateMemory as estimate, planResidency, type MemoryEstimate, type MemoryPlan } from '../../nn/memory';
+import { plannedWeightStorage } from '../../nn/precision';
+import type { RequestOf, ResultBody, ScoreSnapshot } from '../protocol';
+import { jobOf, type StepContext } from '../session';
+import { rowLength, trainSplitFor } from './dataset';
+
+const snapshot = (steps: number, s: { layerScores: number[]; moduleScores: number[][]; layerScoresCode: number[] }): ScoreSnapshot => ({
+  steps,
+  layerScores: s.layerScores,
+  moduleScores: s.moduleScores,
+  layerScoresCode: s.layerScoresCode,
+});
+
+export async function score(ctx: StepContext, { settings }: RequestOf<'score'>): Promise<ResultBody<'score'>> {
+  const { session } = ctx;
+  const data = session.needDataset();
+  session.notTraining();
+  const seqLen = settings.seqLen ?? data.options.maxSeqLen;
+  const train = trainSplitFor(ctx, data, seqLen);
+  const gpu = await ctx.gpu();
+  return session.training(async (control) => {
+    session.dropAfter('dataset');
+    // The dense weights from the cache: the Check after scoring runs on the same upload.
+    const dense = session.weightsFor(ctx, gpu, session.checkpoint, 'dense', jobOf(settings));
+    ctx.progress('Uploading the weights');
+    try {
+      // Rows never exceed the longest example: a shorter T saves memory and time.
+      const result = await runScoring(
+        gpu,
+        session.checkpoint,
+        { kind: 'examples', examples: train, padTokenId: data.set.padTokenId },
+        { ...settings, seqLen: Math.min(seqLen, rowLength(train)) },
+        {
+          ...control.hooks(ctx.id, (step, p) => ctx.post({ type: 'scoreStep', ...step, scores: snapshot(p.step + 1, p) })),
+          onLoad: (done, total) => ctx.progress('Uploading the weights', total ? done / total : undefined),
+          weights: dense.source,
+        },
+      );
+      session.scoring = result;
+      return {
+        scores: snapshot(result.steps, result),
+        kendall: result.kendall,
+        losses: result.losses,
+        stopped: result.steps < result.settings.steps,
+        settings: { ...result.settings, seqLen },
+        elapsedSeconds: result.elapsedSeconds,
+        targetTokens: result.targetTokens,
+      };
+    } finally {
+      dense.release();
+    }
+  });
+}
+
+/**
+ * The scoring run's GPU memory for these settings, planned as the engine will (planResidency): resident when the
+ * weights and the job fit the limit, else streamed layer by layer (with the host memory that needs and the bytes
+ * uploaded per step), else the refusal of the smallest way.
+ */
+export function estimateMemory(ctx: StepContext, { settings }: RequestOf<'estimateMemory'>, adapter: AdapterSummary | null): ResultBody<'estimateMemory'> {
+  const config = ctx.session.checkpoint.config;
+  const lora = { rank: settings.rank, alpha: settings.alpha, modules: settings.modules };
+  const plan: MemoryPlan = { batchSize: settings.batchSize, seqLen: settings.seqLen, lora, weights: plannedWeightStorage(settings.weights, adapter), checkpointing: settings.checkpointing, training: true };
+  // IGIA keeps the factors of every layer but 0 in host memory (igiaBytes); the GPU holds only its staging ring.
+  const igia = igiaMemory(config, settings.modules, settings.rank, settings.steps);
+  const adapterBudget = adapter ? defaultGpuBudget(adapter) : null;
+  const budget = settings.maxGpuMemory ?? adapterBudget;
+  let memory: MemoryEstimate;
+  let problem: ErrorInfo | null = null;
+  if (adapter && budget !== null) {
+    try {
+      memory = planResidency(config, plan, adapter, 'auto', budget - igia.gpuBytes).estimate;
+    } catch (e) {
+      problem = toErrorInfo(e);
+      // Shown as the smallest way it could run: streamed (when the model has layers to stream).
+      const bindingBytes = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
+      const streamed = config.numLayers > 2;
+      memory = estimate(config, { ...plan, bindingBytes, residency: streamed ? 'streamed' : 'resident', checkpointing: plan.checkpointing || streamed });
+    }
+  } else {
+    memory = estimate(config, plan);
+  }
+  return { estimate: memory, igiaBytes: igia.hostBytes, problem, budget, adapterBudget };
+}
