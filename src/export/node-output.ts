@@ -11,7 +11,7 @@
 // parent, as /proc does) and removed again when the write fails.
 
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmdirSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, realpath, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { GradPruneError } from '../errors';
@@ -67,9 +67,15 @@ const isInside = (child: string, parent: string) => {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 };
 
-/** An output problem as the person's to fix: what happened to which path, and what to do. */
-export function outputError(e: unknown, given: string, option = '--out', where = given): GradPruneError {
-  const code = codeOf(e) || (e as Error).message;
+/** A file-system error (errno code), as opposed to a failure of what produced the bytes. */
+export const isFsError = (e: unknown): boolean => /^E[A-Z]+$/.test(codeOf(e));
+
+/**
+ * An output problem as the person's to fix: what happened to which path, and what to do. 'input' (the path is
+ * wrong: found before any work) or 'file' (writing failed midway, e.g. the disk filled up).
+ */
+export function outputError(e: unknown, given: string, option = '--out', where = given, code: 'input' | 'file' = 'input'): GradPruneError {
+  const errno = codeOf(e) || (e as Error).message;
   const why: Record<string, string> = {
     EACCES: `you may not write in ${where}`,
     EPERM: `${where} does not allow new files`,
@@ -83,12 +89,12 @@ export function outputError(e: unknown, given: string, option = '--out', where =
     ENAMETOOLONG: `the path ${where} is too long`,
     ELOOP: `${where} is a loop of symbolic links`,
   };
-  return new GradPruneError('input', `Cannot write ${option} ${given}: ${why[code] ?? `the file system refused (${code})`} (${code}).`, {
+  return new GradPruneError(code, `Cannot write ${option} ${given}: ${why[errno] ?? `the file system refused (${errno})`} (${errno}).`, {
     subject: option.replace(/^--/, ''),
     hint:
-      code === 'EEXIST'
+      errno === 'EEXIST'
         ? `Give ${option} a new name, or add --overwrite to replace it.`
-        : `Give ${option} a path in a folder you can write to${code === 'ENOSPC' || code === 'EDQUOT' ? ', on a disk with room for it' : ''}.`,
+        : `Give ${option} a path in a folder you can write to${errno === 'ENOSPC' || errno === 'EDQUOT' ? ', on a disk with room for it' : ''}.`,
     cause: e,
   });
 }
@@ -187,8 +193,16 @@ export async function removeMadeFolders(made: readonly string[]): Promise<void> 
   for (const d of [...made].reverse()) await rmdir(d).catch(() => undefined);
 }
 
-/** Temporary outputs not yet renamed into place: an interrupted command (Ctrl-C) removes them on its way out. */
+/**
+ * Temporary outputs not yet renamed into place, and the folders made for them: an interrupted command (Ctrl-C)
+ * removes them on its way out.
+ */
 const pending = new Set<string>();
+const pendingFolders = new Set<readonly string[]>();
+
+/** Folders made for an output being written (from makeFolders): removed, when still empty, on interrupt. */
+export const rememberMadeFolders = (made: readonly string[]): void => void pendingFolders.add(made);
+export const forgetMadeFolders = (made: readonly string[]): void => void pendingFolders.delete(made);
 
 /** `<target>.tmp-<random>`, remembered until released. */
 export function temporaryPathFor(target: string): string {
@@ -201,8 +215,24 @@ export const releaseTemporary = (temp: string): void => void pending.delete(temp
 
 /** Synchronously remove every temporary output still pending (from a signal handler, before exiting). */
 export function removePendingTemporaries(): void {
-  for (const temp of pending) rmSync(temp, { recursive: true, force: true });
+  for (const temp of pending) {
+    try {
+      rmSync(temp, { recursive: true, force: true });
+    } catch {
+      // best effort on the way out
+    }
+  }
   pending.clear();
+  for (const made of pendingFolders) {
+    for (const d of [...made].reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // not empty, or gone
+      }
+    }
+  }
+  pendingFolders.clear();
 }
 
 /**
@@ -249,6 +279,7 @@ export type FileContent = Uint8Array | string | (() => AsyncIterable<Uint8Array>
 export async function writeFilesReplacing(files: { target: string; content: FileContent; given?: string }[], opts: { overwrite?: boolean; option?: string } = {}): Promise<void> {
   const temps: string[] = [];
   const made: string[] = [];
+  rememberMadeFolders(made);
   let renamed = 0;
   try {
     for (const { target, content, given } of files) {
@@ -259,9 +290,11 @@ export async function writeFilesReplacing(files: { target: string; content: File
       try {
         const chunks = typeof content === 'function' ? content() : [typeof content === 'string' ? new TextEncoder().encode(content) : content];
         for await (const chunk of chunks) {
-          for (let done = 0; done < chunk.byteLength; ) done += (await fh.write(chunk, done, chunk.byteLength - done)).bytesWritten;
+          for (let done = 0; done < chunk.byteLength; ) {
+            done += (await fh.write(chunk, done, chunk.byteLength - done).catch((e) => Promise.reject(outputError(e, given ?? target, opts.option, temp, 'file')))).bytesWritten;
+          }
         }
-        await fh.datasync();
+        await fh.datasync().catch((e) => Promise.reject(outputError(e, given ?? target, opts.option, temp, 'file')));
       } finally {
         await fh.close();
       }
@@ -276,6 +309,8 @@ export async function writeFilesReplacing(files: { target: string; content: File
       releaseTemporary(temp);
     }
     if (renamed === 0) await removeMadeFolders(made);
-    throw e instanceof GradPruneError ? e : outputError(e, files[Math.min(renamed, files.length - 1)].given ?? files[0].target, opts.option);
+    throw isFsError(e) ? outputError(e, files[Math.min(renamed, files.length - 1)].given ?? files[0].target, opts.option, undefined, 'file') : e;
+  } finally {
+    forgetMadeFolders(made);
   }
 }

@@ -9,7 +9,7 @@
 
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { checkOutput, makeFolders, outputError, releaseTemporary, removeMadeFolders, replaceWith, temporaryPathFor, type OutputChecks } from './node-output';
+import { checkOutput, forgetMadeFolders, isFsError, makeFolders, outputError, releaseTemporary, rememberMadeFolders, removeMadeFolders, replaceWith, temporaryPathFor, type OutputChecks } from './node-output';
 import type { CheckpointSink, SinkFile } from './sink';
 
 export { resolvedPath, type OutputChecks } from './node-output';
@@ -47,17 +47,19 @@ export class FolderSink implements CheckpointSink {
     this.partial = temporaryPathFor(this.target);
   }
 
-  private fail(e: unknown, where: string): Error {
-    return outputError(e, this.opts.given ?? this.target, this.opts.option, where);
+  /** Making the folders is where a wrong path shows ('input'); a failure after that happened while writing ('file'). */
+  private fail(e: unknown, where: string, code: 'input' | 'file' = 'file'): Error {
+    return outputError(e, this.opts.given ?? this.target, this.opts.option, where, code);
   }
 
   private async start(): Promise<void> {
     if (this.started) return;
     try {
       this.madeParents = await makeFolders(path.dirname(this.target));
+      rememberMadeFolders(this.madeParents);
       await mkdir(this.partial);
     } catch (e) {
-      throw this.fail(e, path.dirname(this.target));
+      throw this.fail(e, path.dirname(this.target), 'input');
     }
     this.started = true;
   }
@@ -100,8 +102,9 @@ export class FolderSink implements CheckpointSink {
     try {
       if (await replaceWith(this.partial, this.target, this.opts)) this.notes.push(`replaced the previous ${this.opts.given ?? this.target}`);
     } catch (e) {
-      throw e instanceof Error && e.name === 'GradPruneError' ? e : this.fail(e, this.target);
+      throw isFsError(e) ? this.fail(e, this.target) : e;
     }
+    forgetMadeFolders(this.madeParents);
   }
 
   async abort(): Promise<void> {
@@ -114,5 +117,6 @@ export class FolderSink implements CheckpointSink {
     await rm(this.partial, { recursive: true, force: true }).catch(() => undefined);
     releaseTemporary(this.partial);
     await removeMadeFolders(this.madeParents);
+    forgetMadeFolders(this.madeParents);
   }
 }

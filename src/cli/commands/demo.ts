@@ -4,8 +4,10 @@
 
 import path from 'node:path';
 import { resolveScoringSettings } from '../../gradprune/pipeline';
+import { igiaFileFor } from '../../gradprune/scores-file';
 import { intOption, stringOption, type Command } from '../command';
 import { EMBEDDED_DEMO as DEMO, openModelFolder } from '../load';
+import { checkOutputs, OVERWRITE_OPTION, overwriteOption } from '../outputs';
 import { pruneToFolder, reportPrune } from './prune';
 import { rankingTable, scoreToFiles, scoringSettingsFrom, SCORING_OPTIONS } from './score';
 
@@ -24,6 +26,7 @@ export const demoCommand: Command = {
   positionals: [],
   options: {
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'where to write everything (default ./gradprune-demo)' },
+    overwrite: OVERWRITE_OPTION,
     layers: { type: 'string', valueName: 'N', description: `layers to prune (default ${DEMO_PRUNE_LAYERS})` },
     ...SCORING_OPTIONS,
     steps: { ...SCORING_OPTIONS.steps, description: `LoRA steps t (default ${DEMO_SCORING.steps})` },
@@ -35,11 +38,16 @@ export const demoCommand: Command = {
     const settings = resolveScoringSettings(scoringSettingsFrom(options, DEMO_SCORING));
     const layers = intOption(options, 'layers', DEMO_PRUNE_LAYERS, { min: 0 });
     io.err(`demo: ${settings.steps} scoring steps of ${settings.batchSize} × ${settings.seqLen} tokens (the paper uses 40 of 4 × 256; raise --steps / --seq for a closer run)`);
-    const ckpt = await openModelFolder(DEMO);
-    const { result } = await scoreToFiles({ ckpt, dataFile: path.join(DEMO, DEMO_DATA), settings, out: path.join(out, 'scores.json') }, io);
-    io.out(rankingTable(result));
+    const overwrite = overwriteOption(options);
+    const scores = path.join(out, 'scores.json');
     const pruned = path.join(out, 'pruned');
-    const pruneResult = await pruneToFolder(ckpt, path.join(out, 'scores.json'), { prune: layers }, pruned);
+    const dataFile = path.join(DEMO, DEMO_DATA);
+    // All three outputs, before the scoring run: a pruned/ that exists must not be found only after it.
+    await checkOutputs([{ path: scores, kind: 'file' }, { path: igiaFileFor(scores), kind: 'file' }, { path: pruned, kind: 'folder' }], { sourceFolders: [DEMO], inputFiles: [dataFile], overwrite });
+    const ckpt = await openModelFolder(DEMO);
+    const { result } = await scoreToFiles({ ckpt, dataFile, settings, out: scores, readsFrom: [DEMO], overwrite }, io);
+    io.out(rankingTable(result));
+    const pruneResult = await pruneToFolder(ckpt, scores, { prune: layers }, pruned, DEMO, { overwrite });
     await reportPrune(io, pruneResult, pruned);
     return 0;
   },

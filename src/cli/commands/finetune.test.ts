@@ -41,8 +41,8 @@ describe('gradprune finetune: bad input', () => {
     await writeFile(file, 'not a folder');
     const out = path.join(file, 'adapter');
     const { code, stderr } = await cli('finetune', fixtureDir('tiny-llama'), '--data', data, '--out', out);
-    expect(code).toBe(1);
-    expect(gradpruneLines(stderr)).toEqual([`gradprune: Cannot write to the output folder ${out} (ENOTDIR). Give --out a folder you can create and write to.`]);
+    expect(code).toBe(2);
+    expect(gradpruneLines(stderr)).toEqual([`gradprune: Cannot write --out ${out}: ${file} is a file, not a folder (ENOTDIR). Give --out a path in a folder you can write to.`]);
   });
 
   it('names a data file that is not there', async () => {

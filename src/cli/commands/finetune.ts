@@ -3,16 +3,13 @@
 // merged model as a full Hugging Face checkpoint or the adapter as a PEFT folder. Progress on stderr; the losses and
 // the before / after table on stdout.
 
-import { constants } from 'node:fs';
-import { access, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASET_FORMATS } from '../../data/formats';
 import type { MultipleChoiceItem, TokenizedExample } from '../../data/types';
-import { GradPruneError } from '../../errors';
 import { comparisonRows, formatComparisonTable, measureModel, type ModelMeasurement } from '../../eval/before-after';
 import { DEFAULT_RECOVERY_SETTINGS as D, recoveryLora, recoverySplit, resolveRecoverySettings, runRecovery, type RecoveryProgress, type RecoveryResult, type RecoverySettingsInput } from '../../eval/recovery';
 import { exportMergedCheckpointTo, RECOVERY_FILE } from '../../export/merge-adapter';
-import { checkOutputFolder, FolderSink, type OutputChecks } from '../../export/node-sink';
+import { checkOutputFolder, FolderSink } from '../../export/node-sink';
 import { writeFolderTo } from '../../export/sink';
 import { writePeftAdapter } from '../../export/peft';
 import { sha256Hex } from '../../gradprune/recipe';
@@ -22,6 +19,7 @@ import { memoryLine, planResidency } from '../../nn/memory';
 import { precisionLine, resolveWeightStorage } from '../../nn/precision';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type Command, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
+import { OVERWRITE_OPTION, overwriteOption } from '../outputs';
 import { bar, loadLine, throttled } from '../progress';
 
 /** Fine-tuning settings from the command line (checked again, with the data, by resolveRecoverySettings). */
@@ -46,27 +44,6 @@ export function recoverySettingsFrom(options: OptionValues): RecoverySettingsInp
     weights: precisionOption(options),
     maxGpuMemory: maxGpuMemoryOption(options),
   };
-}
-
-/**
- * Check --out before any GPU work, so a bad one fails at once: not (inside) the model folder or --dense, not over
- * the data file, and its parent folder can be created and written (the export goes into a partial folder beside
- * it and is renamed into place when complete, so nothing appears under --out until then).
- */
-async function prepareOutDir(dir: string, checks: OutputChecks): Promise<void> {
-  const target = await checkOutputFolder(dir, checks);
-  const parent = path.dirname(target);
-  try {
-    if ((await stat(parent).catch(() => null))?.isDirectory() === false) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
-    await mkdir(parent, { recursive: true });
-    await access(parent, constants.W_OK);
-    if ((await stat(target).catch(() => null))?.isDirectory()) await access(target, constants.W_OK);
-  } catch (e) {
-    throw new GradPruneError('file', `Cannot write to the output folder ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`, {
-      subject: dir,
-      hint: 'Give --out a folder you can create and write to.',
-    });
-  }
 }
 
 export function recoveryLine(p: RecoveryProgress): string {
@@ -119,6 +96,7 @@ export const finetuneCommand: Command = {
     precision: PRECISION_OPTION,
     'max-gpu-memory': MAX_GPU_MEMORY_OPTION,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the output folder' },
+    overwrite: OVERWRITE_OPTION,
   },
   async run({ positionals, options }, io) {
     const dataFile = options.data;
@@ -129,7 +107,10 @@ export const finetuneCommand: Command = {
     const given = recoverySettingsFrom(options);
     const merge = flag(options, 'merge-adapter');
     await checkDataFile(dataFile);
-    await prepareOutDir(out, { sourceFolders: [positionals['model-dir']!, ...(typeof options.dense === 'string' ? [options.dense] : [])], inputFiles: [dataFile] });
+    // Checked before any GPU work; nothing appears under --out (or beside it) until the output is complete.
+    const overwrite = overwriteOption(options);
+    const target = await checkOutputFolder(out, { sourceFolders: [positionals['model-dir']!, ...(typeof options.dense === 'string' ? [options.dense] : [])], inputFiles: [dataFile], overwrite });
+    const outSink = () => new FolderSink(target, { overwrite, given: out });
     const ckpt = await openModelFolder(positionals['model-dir']!);
     const dense = typeof options.dense === 'string' ? await openModelFolder(options.dense) : null;
 
@@ -171,11 +152,11 @@ export const finetuneCommand: Command = {
     };
     const adapter = { config: result.lora, adapters: result.adapters };
     if (merge) {
-      await exportMergedCheckpointTo(new FolderSink(out), ckpt, { lora: result.lora, adapters: result.adapters, recovery: record });
+      await exportMergedCheckpointTo(outSink(), ckpt, { lora: result.lora, adapters: result.adapters, recovery: record });
     } else {
       const files = writePeftAdapter({ baseModel: path.resolve(positionals['model-dir']!), lora: result.lora, adapters: result.adapters, model: ckpt.config });
       files.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
-      await writeFolderTo(new FolderSink(out), files);
+      await writeFolderTo(outSink(), files);
     }
     io.out(lossLine(result));
     try {

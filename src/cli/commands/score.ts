@@ -2,10 +2,10 @@
 // from the clipped gradients) on the GPU; writes scores.json and, beside it, scores.igia.safetensors (what a
 // later `gradprune prune` needs to merge layers). Progress on stderr; the layer ranking on stdout.
 
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASET_FORMATS } from '../../data/formats';
 import type { DatasetFormat } from '../../data/types';
+import { writeFilesReplacing } from '../../export/node-output';
 import { readPeftAdapter } from '../../export/peft';
 import { sha256Hex } from '../../gradprune/recipe';
 import { requestGpu } from '../../gpu/device';
@@ -22,6 +22,7 @@ import type { LoraAdapter } from '../../nn/lora';
 import { resolveWeightStorage, precisionLine } from '../../nn/precision';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionSpec, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
+import { checkOutputs, OVERWRITE_OPTION, overwriteOption } from '../outputs';
 import { loadLine, scoringLine, throttled } from '../progress';
 
 const D = DEFAULT_SCORING_SETTINGS;
@@ -73,12 +74,22 @@ export interface ScoreJob {
   settings: Partial<ScoringSettings>;
   initialAdapters?: readonly LoraAdapter[];
   out: string;
+  /** Folders the run reads (the model, --lora-init): the outputs may not go there. */
+  readsFrom: string[];
+  /** Replace existing scores (and IGIA state) once the new ones are complete. */
+  overwrite?: boolean;
 }
 
 /** Read and tokenize the data, score on the GPU, write scores.json and its IGIA state. */
 export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: ScoringResult; scoresFile: string; igiaFile: string }> {
   const { ckpt, settings } = job;
   await checkDataFile(job.dataFile);
+  const scoresFile = job.out;
+  const igiaFile = igiaFileFor(scoresFile);
+  const [scoresTarget, igiaTarget] = await checkOutputs(
+    [{ path: scoresFile, kind: 'file', fileName: 'scores.json' }, { path: igiaFile, kind: 'file' }],
+    { sourceFolders: job.readsFrom, inputFiles: [job.dataFile], overwrite: job.overwrite },
+  );
   const { blob, fileName, dataset, set } = await readTrainingData(job.dataFile, ckpt.tokenizer, { format: job.format, maxSeqLen: settings.seqLen ?? D.seqLen }, io);
   const gpu = await requestGpu();
   const report = throttled(io);
@@ -97,13 +108,17 @@ export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: 
       onLoad: (done, total) => report(loadLine(done, total), done === total),
       onStep: (p) => report(scoringLine(p), p.step === p.steps - 1),
     });
-    const scoresFile = job.out;
-    const igiaFile = igiaFileFor(scoresFile);
-    await mkdir(path.dirname(path.resolve(scoresFile)), { recursive: true });
     const data = { fileName, sha256: await sha256Hex(blob), rows: dataset.totalRows };
     const doc = scoresDocument(result, { name: ckpt.name, architecture: ckpt.config.architecture, numLayers: ckpt.config.numLayers }, { data, igiaFile: path.basename(igiaFile) });
-    await writeFile(scoresFile, JSON.stringify(doc, null, 2) + '\n');
-    await writeFile(igiaFile, new Uint8Array(await encodeIgiaState(result.igia).arrayBuffer()));
+    const igiaBytes = new Uint8Array(await encodeIgiaState(result.igia).arrayBuffer());
+    // The pair from one run, or neither: both are written in full before either is renamed into place.
+    await writeFilesReplacing(
+      [
+        { target: igiaTarget, content: igiaBytes, given: igiaFile },
+        { target: scoresTarget, content: JSON.stringify(doc, null, 2) + '\n', given: scoresFile },
+      ],
+      { overwrite: job.overwrite },
+    );
     return { result, scoresFile, igiaFile };
   } finally {
     gpu.device.destroy();
@@ -130,6 +145,7 @@ export const scoreCommand: Command = {
     ...SCORING_OPTIONS,
     'lora-init': { type: 'string', valueName: 'DIR', description: 'start from this PEFT LoRA adapter folder (its rank, alpha and modules)' },
     out: { type: 'string', short: 'o', valueName: 'FILE', description: 'where to write the scores (default scores.json)' },
+    overwrite: OVERWRITE_OPTION,
   },
   async run({ positionals, options }, io) {
     const dataFile = options.data;
@@ -149,7 +165,8 @@ export const scoreCommand: Command = {
       settings = { ...settings, rank: peft.lora.rank, alpha: peft.lora.alpha, modules: [...peft.lora.modules] };
       initialAdapters = peft.adapters;
     }
-    const { result, scoresFile, igiaFile } = await scoreToFiles({ ckpt, dataFile, format, settings, initialAdapters, out }, io);
+    const readsFrom = [positionals['model-dir']!, ...(typeof options['lora-init'] === 'string' ? [options['lora-init']] : [])];
+    const { result, scoresFile, igiaFile } = await scoreToFiles({ ckpt, dataFile, format, settings, initialAdapters, out, readsFrom, overwrite: overwriteOption(options) }, io);
     io.out(rankingTable(result));
     io.err(`wrote ${scoresFile} and ${igiaFile} (${result.steps} steps, ${result.elapsedSeconds.toFixed(1)} s)`);
     return 0;
