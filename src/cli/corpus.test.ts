@@ -2,7 +2,7 @@
 // CLI entry point (main) in-process. Each case must end with a message that names the file / tensor / row and what
 // to do, with exit code 1 (2 for a bad command line), never "internal error", and within a time bound.
 // Cases are listed in test/corpus/cases.json; their files are in test/corpus/cases/<id>/ (test/corpus/build.mjs).
-import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,8 +42,18 @@ const u64 = (n: number) => {
   return b;
 };
 
+/** A file of `bytes` that costs no disk: `start` written, the rest a hole. */
+async function sparse(file: string, bytes: number, start = '') {
+  await writeFile(file, start);
+  await truncate(file, bytes);
+}
+
 /** Big inputs, written into the case's temp folder. */
 const GENERATORS = {
+  configHuge: (tmp: string) => sparse(path.join(tmp, 'model/config.json'), 2 ** 30, '{"model_type": "llama", '),
+  tokenizerHuge: (tmp: string) => sparse(path.join(tmp, 'model/tokenizer.json'), 2 ** 30, '{"model": '),
+  indexHuge: (tmp: string) => sparse(path.join(tmp, 'model/model.safetensors.index.json'), 2 ** 30, '{"weight_map": '),
+  datasetHuge: (tmp: string) => sparse(path.join(tmp, 'case/train.jsonl'), 600 * 2 ** 20, '{"text": "a row"}\n'.repeat(5000)),
   /** A 32 MB header whose __metadata__ is 16 M nested arrays (once a stack overflow at 1.8 GB resident). */
   async metadataNested32MB(tmp: string) {
     const header = `{"__metadata__":${nested(16_000_000)}}`;

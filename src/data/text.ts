@@ -3,6 +3,7 @@
 // format detection as garbage columns.
 
 import { GradPruneError } from '../errors';
+import { MAX_TEXT_CHARS } from '../model/json';
 
 /** How much of the start of a file the encoding and binary checks look at. */
 const SNIFF_BYTES = 1 << 16;
@@ -35,8 +36,7 @@ function utf16WithoutBom(head: Uint8Array): 'utf-16le' | 'utf-16be' | null {
 }
 
 export async function decodeDatasetText(blob: Blob, fileName: string): Promise<string> {
-  const bytes = new Uint8Array(await blob.arrayBuffer());
-  const head = bytes.subarray(0, SNIFF_BYTES);
+  const head = new Uint8Array(await blob.slice(0, SNIFF_BYTES).arrayBuffer());
   const notText = (what: string, hint: string) =>
     new GradPruneError('dataset', `${fileName} is not a text dataset: it is ${what}.`, { subject: fileName, hint });
   for (const [magic, what, hint] of MAGIC) if (startsWith(head, magic)) throw notText(what, hint);
@@ -52,6 +52,14 @@ export async function decodeDatasetText(blob: Blob, fileName: string): Promise<s
     const nul = head.indexOf(0);
     if (nul >= 0) throw notText(`binary data (a NUL byte at byte ${nul})`, 'Give a JSON, JSON Lines, CSV, TSV or Parquet file (text in UTF-8 or UTF-16).');
   }
+  const chars = encoding === 'utf-8' ? blob.size : blob.size / 2;
+  if (chars > MAX_TEXT_CHARS) {
+    throw new GradPruneError('dataset', `${fileName} is ${blob.size} bytes: a text dataset larger than ${Math.floor(MAX_TEXT_CHARS / 2 ** 20)} MiB cannot be read in one piece.`, {
+      subject: fileName,
+      hint: 'Split it into smaller files, or convert it to Parquet (read in pieces).',
+    });
+  }
+  const bytes = head.byteLength === blob.size ? head : new Uint8Array(await blob.arrayBuffer());
   const text = new TextDecoder(encoding).decode(bytes.subarray(skip));
   // Undecodable bytes become U+FFFD: a few (a Latin-1 "é") are text in the wrong encoding; many are not text at all.
   const sample = text.slice(0, SNIFF_BYTES);

@@ -5,7 +5,7 @@
 import { GradPruneError } from '../errors';
 import { normalizeConfig, LINEAR_MODULES, linearShape, linearWeightName, type ModelConfig } from './config';
 import { isWeightDType, type WeightDType } from './dtype';
-import { describeJsonType, isJsonObject, parseJsonFile } from './json';
+import { describeJsonType, isJsonObject, readJsonBlob } from './json';
 import { TensorStore, type TensorInfo } from './safetensors';
 import { loadTokenizer, type TextTokenizer } from './tokenizer';
 
@@ -28,6 +28,9 @@ export interface ExpectedTensor {
 }
 
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const;
+
+/** config.json and generation_config.json are a few KB; anything near this is not one. */
+const MAX_CONFIG_BYTES = 16 * 2 ** 20;
 
 /** Names and shapes of every tensor the decoder needs, in checkpoint order: embeddings, layers, final norm, head (for the first `layers` layers). */
 export function expectedTensors(config: ModelConfig, layers = config.numLayers): ExpectedTensor[] {
@@ -164,7 +167,7 @@ async function readJsonFile(files: ReadonlyMap<string, Blob>, fileName: string, 
       hint: 'Drop the whole Hugging Face model folder (config.json, model.safetensors or its shards with model.safetensors.index.json, tokenizer.json, tokenizer_config.json).',
     });
   }
-  const json = parseJsonFile(await blob.text(), fileName, code);
+  const json = await readJsonBlob(blob, fileName, code, { maxBytes: MAX_CONFIG_BYTES });
   if (!isJsonObject(json)) throw new GradPruneError(code, `${fileName} is not a JSON object (it holds ${describeJsonType(json)}).`, { subject: fileName });
   return json;
 }

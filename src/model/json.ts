@@ -56,6 +56,23 @@ export function scanJson(text: string, maxDepth: number = MAX_JSON_DEPTH, opts: 
   return { depth: deepest, tooDeepAt: null, topLevelKeys };
 }
 
+/** The longest string V8 makes (2^29 − 24 UTF-16 units): a text file beyond it cannot be read in one piece. */
+export const MAX_TEXT_CHARS = 0x1fffffe8;
+
+/**
+ * A JSON file of a model folder read and parsed: refused by size before anything is read (a 1 GB config.json is
+ * not a config), then as parseJsonFile.
+ */
+export async function readJsonBlob(blob: Blob, fileName: string, code: ErrorCode, opts: { maxBytes: number; hint?: string }): Promise<unknown> {
+  if (blob.size > opts.maxBytes) {
+    throw new GradPruneError(code, `${fileName} is ${blob.size} bytes, more than such a file can be (${opts.maxBytes} bytes at most).`, {
+      subject: fileName,
+      hint: opts.hint ?? 'The file is damaged or not what its name says: use the original file.',
+    });
+  }
+  return parseJsonFile(await blob.text(), fileName, code, { hint: opts.hint });
+}
+
 /** 1-based line of a character offset, for messages. */
 export function lineOfOffset(text: string, offset: number): number {
   let line = 1;

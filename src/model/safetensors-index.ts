@@ -2,16 +2,27 @@
 // it must be an object of tensor name → shard file name, every shard a `.safetensors` file beside the index.
 
 import { GradPruneError } from '../errors';
-import { describeJsonType, isJsonObject, parseJsonFile } from './json';
+import { describeJsonType, isJsonObject, parseJsonFile, readJsonBlob } from './json';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 
 const REEXPORT = 'The index is damaged or was edited by hand: download or export the checkpoint again.';
 
+/** An index names each tensor once (~100 bytes each): 64 MB is room for over half a million tensors. */
+const MAX_INDEX_BYTES = 64 * 2 ** 20;
+
+/** The index file read (bounded in size) and validated. */
+export async function readSafetensorsIndexFile(blob: Blob, fileName = INDEX_FILE): Promise<Map<string, string>> {
+  return weightMapOf(await readJsonBlob(blob, fileName, 'file', { maxBytes: MAX_INDEX_BYTES, hint: REEXPORT }), fileName);
+}
+
 /** The index's weight map (tensor → shard), validated; the shards it names are checked by the caller. */
 export function readSafetensorsIndex(text: string, fileName = INDEX_FILE): Map<string, string> {
+  return weightMapOf(parseJsonFile(text, fileName, 'file', { hint: REEXPORT }), fileName);
+}
+
+function weightMapOf(index: unknown, fileName: string): Map<string, string> {
   const bad = (what: string, subject = fileName) => new GradPruneError('file', `${fileName} ${what}.`, { subject, hint: REEXPORT });
-  const index = parseJsonFile(text, fileName, 'file', { hint: REEXPORT });
   if (!isJsonObject(index)) throw bad(`holds ${describeJsonType(index)}, not an object with a "weight_map"`);
   const map = index.weight_map;
   if (map === undefined) throw bad('has no "weight_map"');

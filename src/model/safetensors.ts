@@ -14,7 +14,7 @@ import {
   type SafetensorsDType,
   type WeightDType,
 } from './dtype';
-import { INDEX_FILE, readSafetensorsIndex } from './safetensors-index';
+import { INDEX_FILE, readSafetensorsIndexFile } from './safetensors-index';
 import { headerLength, numel, parseHeader, type TensorInfo } from './safetensors-header';
 
 export { MAX_HEADER_BYTES, numel, type TensorInfo } from './safetensors-header';
@@ -87,7 +87,7 @@ export class TensorStore {
   static async open(files: ReadonlyMap<string, Blob>): Promise<TensorStore> {
     const indexBlob = files.get(INDEX_FILE);
     if (indexBlob) {
-      const weightMap = readSafetensorsIndex(await indexBlob.text());
+      const weightMap = await readSafetensorsIndexFile(indexBlob);
       const shardNames = [...new Set(weightMap.values())].sort();
       const missing = shardNames.filter((s) => !files.has(s));
       if (missing.length) {

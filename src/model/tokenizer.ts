@@ -3,7 +3,7 @@
 
 import { PreTrainedTokenizer, env } from '@huggingface/transformers';
 import { GradPruneError } from '../errors';
-import { describeJsonType, isJsonObject, parseJsonFile } from './json';
+import { describeJsonType, isJsonObject, readJsonBlob } from './json';
 
 env.allowRemoteModels = false;
 
@@ -32,7 +32,8 @@ async function readJson(files: ReadonlyMap<string, Blob>, name: string): Promise
       hint: 'Drop the whole model folder: the tokenizer needs tokenizer.json and tokenizer_config.json.',
     });
   }
-  const json = parseJsonFile(await blob.text(), name, 'tokenizer', { hint: 'Use the tokenizer files of the original checkpoint.' });
+  // The largest published tokenizer.json files are tens of MB (Gemma's 34 MB).
+  const json = await readJsonBlob(blob, name, 'tokenizer', { maxBytes: 256 * 2 ** 20, hint: 'Use the tokenizer files of the original checkpoint.' });
   if (!isJsonObject(json)) throw new GradPruneError('tokenizer', `${name} holds ${describeJsonType(json)}, not a JSON object.`, { subject: name });
   return json;
 }
