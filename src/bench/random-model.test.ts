@@ -36,8 +36,8 @@ describe('random models', () => {
 
   it('batches stay inside the vocabulary and count every position', () => {
     const b = randomBatch(3, 17, 11, 1);
-    expect(b.ids).toHaveLength(3);
-    for (const row of b.ids) for (const id of row) expect(id >= 0 && id < 11).toBe(true);
-    expect(b.lossMask.every((m) => m.length === 17 && m.every((x) => x === 1))).toBe(true);
+    expect([b.B, b.T, b.inputIds.length]).toEqual([3, 17, 3 * 17]);
+    for (const id of b.inputIds) expect(id >= 0 && id < 11).toBe(true);
+    expect(b.lossMask.length === 3 * 17 && b.lossMask.every((x) => x === 1)).toBe(true);
   });
 });

@@ -2,6 +2,7 @@
 // code that reads real checkpoints) and its tensors as an in-memory safetensors file (BF16, so a 1B-parameter model
 // costs 2.5 GB of host memory, not 5). The engine loads them exactly as it loads a real checkpoint.
 
+import type { TokenBatch } from '../data/types';
 import { LINEAR_MODULES, linearShape, linearWeightName, normalizeConfig, type ModelConfig } from '../model/config';
 import { numberToBf16Bits } from '../model/dtype';
 import { encodeSafetensors, SafetensorsFile, TensorStore, type TensorToWrite } from '../model/safetensors';
@@ -141,9 +142,9 @@ export async function randomStore(c: ModelConfig, seed = 1): Promise<TensorStore
 }
 
 /** B rows of T random token ids, every position a training target. */
-export function randomBatch(B: number, T: number, vocab: number, seed: number): { ids: Int32Array[]; lossMask: Int32Array[] } {
+export function randomBatch(B: number, T: number, vocab: number, seed: number): TokenBatch {
   let x = (seed * 747796405 + 2891336453) >>> 0;
   const next = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
-  const ids = Array.from({ length: B }, () => Int32Array.from({ length: T }, () => next() % vocab));
-  return { ids, lossMask: ids.map(() => new Int32Array(T).fill(1)) };
+  const inputIds = Int32Array.from({ length: B * T }, () => next() % vocab); // (B, T), row by row as before
+  return { B, T, inputIds, lossMask: new Int32Array(B * T).fill(1), padTokenId: 0 };
 }

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { batchOfRows } from '../data/batch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestGpu, type Gpu } from '../gpu/device';
 import { runPrune } from '../gradprune/pipeline';
@@ -108,7 +109,7 @@ describe('gradprune score → prune on tiny-qwen2 (child processes)', () => {
     const config = normalizeConfig({ ...raw, num_hidden_layers: 3, layer_types: (raw.layer_types as string[] | undefined)?.slice(0, 3) });
 
     const ids = [1, 45, 300, 7, 12, 99, 250, 3, 17, 401, 88, 5, 64, 2, 190, 33];
-    const batch = { ids: [ids], lossMask: [ids.map(() => 1)] };
+    const batch = batchOfRows([ids], [ids.map(() => 1)]);
     const forward = async (c: typeof config, s: TensorStore) => {
       const m = await GpuModel.load(gpu, c, s, { batchSize: 1, seqLen: ids.length, lora: null });
       try {

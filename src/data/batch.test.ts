@@ -4,7 +4,7 @@ import { GradPruneError } from '../errors';
 import { openFolder } from '../model/node-files';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer';
 import { fixtureDir } from '../testing/paths';
-import { batchIterator, buildExamples, evalBatches, lengthHistogram, makeBatch, previewDataset, readDataset, splitTrainHeldOut, type TokenizedExample } from './index';
+import { batchIterator, batchOfRows, buildExamples, evalBatches, lengthHistogram, makeBatch, previewDataset, readDataset, sliceRows, splitTrainHeldOut, type TokenizedExample } from './index';
 
 const row = (line: number, len: number): TokenizedExample => ({
   line,
@@ -124,5 +124,22 @@ describe('preview', () => {
     const h = lengthHistogram([1, 2, 2, 10, 39], 4);
     expect(h.edges).toEqual([0, 10, 20, 30, 40]);
     expect(h.counts).toEqual([3, 1, 0, 1]);
+  });
+});
+
+describe('batchOfRows and sliceRows', () => {
+  it('pad explicit rows once, with the pad id given, and slice rows without re-padding', () => {
+    const b = batchOfRows([[5, 6], [7, 8, 9]], [[0, 1], [0, 1, 1]], 3);
+    expect(b).toEqual({ B: 2, T: 3, inputIds: Int32Array.of(5, 6, 3, 7, 8, 9), lossMask: Int32Array.of(0, 1, 0, 0, 1, 1), padTokenId: 3, lengths: [2, 3] });
+    const second = sliceRows(b, 1, 2);
+    expect(second).toEqual({ B: 1, T: 3, inputIds: Int32Array.of(7, 8, 9), lossMask: Int32Array.of(0, 1, 1), padTokenId: 3, lengths: [3] });
+    expect(second.inputIds.buffer).toBe(b.inputIds.buffer); // a view, not a copy
+    expect(() => batchOfRows([[1, 2]], [[1]])).toThrow(/different lengths/);
+  });
+
+  it('makeBatch records the pad id it padded with', () => {
+    const b = makeBatch([{ line: 1, inputIds: [4, 5], lossMask: [0, 1], promptLength: 1, truncated: false }, { line: 2, inputIds: [6], lossMask: [1], promptLength: 0, truncated: false }], { padTokenId: 9 });
+    expect(b).toMatchObject({ B: 2, T: 2, padTokenId: 9, lengths: [2, 1] });
+    expect(Array.from(b.inputIds)).toEqual([4, 5, 6, 9]);
   });
 });

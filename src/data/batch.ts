@@ -1,8 +1,8 @@
-// Tokenized examples → (B, T) int32 batches, right-padded (pad id, mask 0). T is the longest row of the batch
-// unless a fixed seqLen is given.
+// Tokenized examples → (B, T) int32 batches, right-padded (pad id, mask 0), as the GPU engine takes them. T is the
+// longest row of the batch unless a fixed seqLen is given.
 import { GradPruneError } from '../errors';
 import { shuffled } from './split';
-import type { Batch, TokenizedExample } from './types';
+import type { Batch, TokenBatch, TokenizedExample } from './types';
 
 export interface BatchShape {
   /** The id written into padding (TokenizedSet.padTokenId); padding is never trained on (mask 0). */
@@ -28,7 +28,39 @@ export function makeBatch(rows: readonly TokenizedExample[], shape: BatchShape, 
     inputIds.set(r.inputIds, b * T);
     lossMask.set(r.lossMask, b * T);
   });
-  return { B, T, inputIds, lossMask, lengths: rows.map((r) => r.inputIds.length), lines: rows.map((r) => r.line), epoch: meta.epoch, step: meta.step };
+  return { B, T, inputIds, lossMask, padTokenId: shape.padTokenId, lengths: rows.map((r) => r.inputIds.length), lines: rows.map((r) => r.line), epoch: meta.epoch, step: meta.step };
+}
+
+/** Rows [from, to) of a batch, as they are (views of its arrays, no re-padding). */
+export function sliceRows<X extends TokenBatch>(batch: X, from: number, to: number): TokenBatch {
+  const { T } = batch;
+  return {
+    B: to - from,
+    T,
+    inputIds: batch.inputIds.subarray(from * T, to * T),
+    lossMask: batch.lossMask.subarray(from * T, to * T),
+    padTokenId: batch.padTokenId,
+    ...(batch.lengths ? { lengths: batch.lengths.slice(from, to) } : {}),
+  };
+}
+
+/**
+ * A batch of explicit rows (tests, benchmarks, a single prompt): right-padded to the longest row with `padTokenId`
+ * (default 0), mask 0 there.
+ */
+export function batchOfRows(ids: readonly ArrayLike<number>[], lossMask: readonly ArrayLike<number>[], padTokenId = 0): TokenBatch {
+  if (ids.length !== lossMask.length || ids.some((row, b) => row.length !== lossMask[b].length)) {
+    throw new Error(`batchOfRows: ${ids.length} rows of ids and ${lossMask.length} loss masks of different lengths.`);
+  }
+  const B = ids.length;
+  const T = ids.reduce((m, row) => Math.max(m, row.length), 0);
+  const inputIds = new Int32Array(B * T).fill(padTokenId); // (B, T)
+  const mask = new Int32Array(B * T); // (B, T)
+  ids.forEach((row, b) => {
+    inputIds.set(Array.from(row), b * T);
+    mask.set(Array.from(lossMask[b]), b * T);
+  });
+  return { B, T, inputIds, lossMask: mask, padTokenId, lengths: ids.map((row) => row.length) };
 }
 
 export interface BatchIteratorOptions extends BatchShape {

@@ -47,10 +47,11 @@ export { readRecords, fileKindOf, type SourceRecord, type SourceRecords, type Fi
 export { detectFormat, alpacaPrompt, requiredRoles, DATASET_FORMATS, EXPECTED_COLUMNS } from './formats';
 export { buildExamples, tokenizePair, SegmentEncoder, plainChatSegments, templateChatSegments, type BuildOptions, type Segment, type TokenizedPair } from './tokenize';
 export { splitTrainHeldOut, shuffled, type SplitOptions } from './split';
-export { batchIterator, evalBatches, makeBatch, type BatchIterator, type BatchIteratorOptions, type BatchShape } from './batch';
+export { batchIterator, batchOfRows, evalBatches, makeBatch, sliceRows, type BatchIterator, type BatchIteratorOptions, type BatchShape } from './batch';
 export { previewDataset, tokenTexts, lengthHistogram, type DatasetPreview, type PreviewRow, type PreviewToken, type LengthHistogram } from './preview';
 export type {
   Batch,
+  TokenBatch,
   ColumnMapping,
   Dataset,
   DatasetFormat,

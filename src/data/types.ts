@@ -135,12 +135,24 @@ export interface TokenizedSet {
   padTokenId: number;
 }
 
-/** One (B, T) batch, row-major, right-padded. */
-export interface Batch {
+/**
+ * (B, T) token rows, row-major, right-padded with `padTokenId` (loss mask 0 there): the one batch type from src/data
+ * to the GPU. The engine reads it as it is; rows past B and positions past T in its own buffers are padding too.
+ */
+export interface TokenBatch {
   B: number;
   T: number;
   inputIds: Int32Array; // (B, T)
+  /** 1 where the token is a training target (position t's logits are trained on token t+1 iff lossMask[t+1] == 1). */
   lossMask: Int32Array; // (B, T)
+  /** The id in the padding, decided once (TokenizedSet.padTokenId for a dataset's batches). */
+  padTokenId: number;
+  /** Real (unpadded) length of each row; absent: every row is T tokens. */
+  lengths?: number[];
+}
+
+/** One training or evaluation batch of tokenized examples. */
+export interface Batch extends TokenBatch {
   /** Real (unpadded) length of each row. */
   lengths: number[];
   /** Source line of each row (see LineKind). */

@@ -1,6 +1,7 @@
 // Measured inference cost of a model on this GPU: forward time per token and the GPU memory of its weights.
 // Dense and pruned are measured in the same run and reported as ratios (one machine's timings drift run to run).
 
+import type { TokenBatch } from '../data/types';
 import type { GpuModel } from '../nn/model';
 
 export interface ForwardCost {
@@ -34,8 +35,7 @@ export async function measureForward(gpu: GpuModel, opts: { repeats?: number; wa
   const { B, T } = gpu;
   const V = gpu.config.vocabSize;
   // Fixed, spread-out ids: the same work for dense and pruned, no dependence on a tokenizer.
-  const ids = Array.from({ length: B }, (_, b) => Int32Array.from({ length: T }, (_, t) => ((b * T + t) * 7919 + 1) % V));
-  const batch = { ids, lossMask: ids.map((r) => new Int32Array(r.length)) };
+  const batch: TokenBatch = { B, T, inputIds: Int32Array.from({ length: B * T }, (_, i) => (i * 7919 + 1) % V), lossMask: new Int32Array(B * T), padTokenId: 0 };
   for (let i = 0; i < (opts.warmup ?? 1); i++) await gpu.run(batch);
   const passMs: number[] = [];
   for (let i = 0; i < (opts.repeats ?? 5); i++) {

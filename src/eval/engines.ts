@@ -1,6 +1,8 @@
 // The engine's models as ScoringModels / NextTokenModels: the GPU model (GpuModel, fixed (B, T) buffers; for
 // generation, its KV-cache Generator) and the CPU reference (tests, tiny models, `--cpu`).
 
+import { sliceRows } from '../data/batch';
+import type { TokenBatch } from '../data/types';
 import { GradPruneError } from '../errors';
 import { requestGpu, type Gpu } from '../gpu/device';
 import type { ModelConfig } from '../model/config';
@@ -13,21 +15,7 @@ import { resolveWeightStorage, type ResolvedPrecision, type WeightPrecision, typ
 import { loraState, ReferenceModel } from '../nn/reference/model';
 import { loadModelWeights } from '../nn/reference/weights';
 import type { NextTokenModel } from './generation';
-import { tokenLogProbsFromLogits, type MaskedBatch, type ScoringModel, type TokenBatch } from './scoring';
-
-/** The rows of a (B, T) row-major batch. */
-function rowsOf(data: Int32Array, B: number, T: number): Int32Array[] {
-  return Array.from({ length: B }, (_, b) => data.subarray(b * T, (b + 1) * T));
-}
-
-function checkFits(batch: TokenBatch, gpu: GpuModel): void {
-  if (batch.T > gpu.T) {
-    throw new GradPruneError('input', `A batch of ${batch.T} tokens per row does not fit the GPU model, which was set up for ${gpu.T}.`, {
-      subject: 'seqLen',
-      hint: 'Load the model with a longer sequence length, or score shorter sequences.',
-    });
-  }
-}
+import { tokenLogProbsFromLogits, type MaskedBatch, type ScoringModel } from './scoring';
 
 /**
  * The GPU model as a ScoringModel: rows go through it gpu.B at a time, padded to gpu.T. Log-probabilities are the
@@ -35,17 +23,21 @@ function checkFits(batch: TokenBatch, gpu: GpuModel): void {
  * never the (B, T, V) logits; the held-out loss uses the fused reduction itself.
  */
 export function gpuScoringModel(gpu: GpuModel): ScoringModel {
-  const chunks = (B: number) => Array.from({ length: Math.ceil(B / gpu.B) }, (_, i) => [i * gpu.B, Math.min(B, (i + 1) * gpu.B)] as const);
+  const chunks = (batch: TokenBatch) =>
+    Array.from({ length: Math.ceil(batch.B / gpu.B) }, (_, i) => {
+      const [from, to] = [i * gpu.B, Math.min(batch.B, (i + 1) * gpu.B)];
+      return { from, to, rows: sliceRows(batch, from, to) };
+    });
   return {
     maxLength: gpu.T,
     async tokenLogProbs(batch) {
-      checkFits(batch, gpu);
       const { B, T, inputIds } = batch;
+      // Every position t ≥ 1 is a target, so position t-1's loss is −log p(ids[t]); the batch's own padding (past
+      // each row's end, never read) is the only padding there is, so any pad id past T will do.
+      const targets = Int32Array.from({ length: B * T }, (_, i) => (i % T > 0 ? 1 : 0)); // (B, T)
       const out = new Float32Array(B * Math.max(0, T - 1)); // (B, T-1)
-      for (const [from, to] of chunks(B)) {
-        const ids = rowsOf(inputIds.subarray(from * T, to * T), to - from, T);
-        // Every position t ≥ 1 is a target, so position t-1's loss is −log p(ids[t]).
-        await gpu.run({ ids, lossMask: ids.map((r) => Int32Array.from(r, (_, t) => (t > 0 ? 1 : 0))) });
+      for (const { from, to, rows } of chunks({ B, T, inputIds, lossMask: targets, padTokenId: 0 })) {
+        await gpu.run(rows);
         const losses = await gpu.readTokenLosses(); // (gpu.B, gpu.T)
         for (let b = 0; b < to - from; b++) {
           for (let t = 0; t + 1 < T; t++) out[(from + b) * (T - 1) + t] = -losses[b * gpu.T + t];
@@ -54,14 +46,10 @@ export function gpuScoringModel(gpu: GpuModel): ScoringModel {
       return out;
     },
     async maskedLoss(batch: MaskedBatch) {
-      checkFits(batch, gpu);
-      const { B, T } = batch;
       let sum = 0;
       let count = 0;
-      for (const [from, to] of chunks(B)) {
-        const ids = rowsOf(batch.inputIds.subarray(from * T, to * T), to - from, T);
-        const lossMask = rowsOf(batch.lossMask.subarray(from * T, to * T), to - from, T);
-        const r = await gpu.run({ ids, lossMask });
+      for (const { rows } of chunks(batch)) {
+        const r = await gpu.run(rows);
         if (r.count > 0) sum += r.loss * r.count;
         count += r.count;
       }

@@ -67,7 +67,7 @@ describe('GPU scoring on tiny-llama', () => {
     // B = 2 < 3 rows: the batch goes through in two chunks and is token-weighted back together.
     const model = await GpuModel.load(gpu, config, store, { batchSize: 2, seqLen: T, lora: DEFAULT_LORA, adapters, training: false });
     try {
-      const r = await heldOutLoss(gpuScoringModel(model), [{ inputIds: await ref.readI32('input_ids'), lossMask: await ref.readI32('loss_mask'), B, T }]);
+      const r = await heldOutLoss(gpuScoringModel(model), [{ inputIds: await ref.readI32('input_ids'), lossMask: await ref.readI32('loss_mask'), B, T, padTokenId: 0 }]);
       const expected = (await ref.readF32('loss'))[0];
       expect(Math.abs(r.loss - expected) / expected).toBeLessThanOrEqual(1e-5);
     } finally {

@@ -16,6 +16,7 @@ const rows = (ids: Int32Array, mask: Int32Array, T: number, from: number, to: nu
   lossMask: mask.slice(from * T, to * T),
   B: to - from,
   T,
+  padTokenId: 0,
 });
 
 describe.each(SCORED_FIXTURE_MODELS)('held-out loss on %s', (name) => {
@@ -55,7 +56,7 @@ describe('heldOutLoss', () => {
       maskedLoss: async () => results[i++],
     };
   };
-  const batch = (T = 4): MaskedBatch => ({ inputIds: new Int32Array(T), lossMask: new Int32Array(T), B: 1, T });
+  const batch = (T = 4): MaskedBatch => ({ inputIds: new Int32Array(T), lossMask: new Int32Array(T), B: 1, T, padTokenId: 0 });
 
   it("weights a fused loss by each batch's token count", async () => {
     const r = await heldOutLoss(fused([{ loss: 1, count: 3 }, { loss: 2, count: 1 }, { loss: 0, count: 0 }]), [batch(), batch(), batch()]);

@@ -3,16 +3,13 @@
 // Position t of a row scores token t+1 given tokens 0..t; padding after a row's end never changes its scores
 // (causal attention), so rows of different lengths share a batch.
 
-export interface TokenBatch {
-  inputIds: Int32Array; // (B, T), right-padded
-  B: number;
-  T: number;
-}
+import type { TokenBatch as DataTokenBatch } from '../data/types';
 
-export interface MaskedBatch extends TokenBatch {
-  /** 1 where the token is a target: position t counts iff lossMask[t+1] == 1. */
-  lossMask: Int32Array; // (B, T)
-}
+/** The token ids of src/data's batch (no targets: every position is scored). */
+export type TokenBatch = Pick<DataTokenBatch, 'inputIds' | 'B' | 'T'>;
+
+/** A batch with targets (position t counts iff lossMask[t+1] == 1): src/data's one batch type, as the GPU takes it. */
+export type MaskedBatch = DataTokenBatch;
 
 export interface ScoringModel {
   /** The most tokens one sequence may hold (longer requests are cut from the left). */

@@ -18,7 +18,6 @@ import { testGpu } from '../testing/gpu';
 const gpu = await testGpu();
 
 
-const rows = (a: Int32Array, B: number, T: number) => Array.from({ length: B }, (_, b) => a.subarray(b * T, (b + 1) * T));
 const bytesOf = async (blob: Blob) => new Uint8Array(await blob.arrayBuffer());
 
 async function logitsOf(ckpt: Pick<Checkpoint, 'config' | 'store'>, batch: Batch, B: number, T: number, adapters: LoraAdapter[] | null): Promise<{ logits: Float32Array; loss: number }> {
@@ -38,7 +37,7 @@ describe.each(['tiny-llama', 'tiny-qwen2', 'tiny-qwen3'])('merging the lora_grad
     const ref = await openReference(dir, 'lora_grad.safetensors');
     const adapters = await loadLoraAdapters(ckpt.config, DEFAULT_LORA, (n) => ref.readF32(n));
     const [B, T] = ref.info('input_ids').shape;
-    const batch = { ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(await ref.readI32('loss_mask'), B, T) };
+    const batch: Batch = { B, T, inputIds: await ref.readI32('input_ids'), lossMask: await ref.readI32('loss_mask'), padTokenId: 0 };
 
     // Merged in f32 (the checkpoint's dtype overridden), so the only difference from the adapter path is summation order.
     const f32Files = await exportMergedCheckpoint(ckpt, { lora: DEFAULT_LORA, adapters, dtype: 'F32' });

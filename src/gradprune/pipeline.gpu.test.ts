@@ -32,10 +32,10 @@ describe('runScoring and runPrune reproduce reference/gradprune.safetensors', ()
       const ids = await ref.readI32('input_ids');
       const mask = await ref.readI32('loss_mask');
       const [S, B, T] = ref.info('input_ids').shape;
-      const row = (a: Int32Array, s: number, b: number) => a.subarray((s * B + b) * T, (s * B + b + 1) * T);
+      const step = (a: Int32Array, s: number) => a.subarray(s * B * T, (s + 1) * B * T); // (B, T) of step s
       const data: ScoringData = {
         kind: 'batches',
-        batch: (s) => ({ ids: Array.from({ length: B }, (_, b) => row(ids, s, b)), lossMask: Array.from({ length: B }, (_, b) => row(mask, s, b)) }),
+        batch: (s) => ({ B, T, inputIds: step(ids, s), lossMask: step(mask, s), padTokenId: 0 }),
       };
       const progress: ScoringProgress[] = [];
       // The fixture's run: its init adapters and batches; lr 1e-3·min(1, s/2) = 2 warmup steps then constant; wd 0.1; clip 1.
@@ -106,7 +106,7 @@ describe('runScoring and runPrune reproduce reference/gradprune.safetensors', ()
     const run = runScoring(
       gpu,
       ckpt,
-      { kind: 'batches', batch: () => ({ ids: [ids.subarray(0, 32)], lossMask: [mask.subarray(0, 32)] }) },
+      { kind: 'batches', batch: () => ({ B: 1, T: 32, inputIds: ids.subarray(0, 32), lossMask: mask.subarray(0, 32), padTokenId: 0 }) },
       { steps: 5, batchSize: 1, seqLen: 32 },
       {
         progressIntervalMs: 0,

@@ -33,10 +33,10 @@ describe("scoring with precision 'auto' on an adapter with shader-f16", () => {
     const ids = await ref.readI32('input_ids');
     const mask = await ref.readI32('loss_mask');
     const [S, B, T] = ref.info('input_ids').shape;
-    const row = (a: Int32Array, s: number, b: number) => a.subarray((s * B + b) * T, (s * B + b + 1) * T);
+    const step = (a: Int32Array, s: number) => a.subarray(s * B * T, (s + 1) * B * T); // (B, T) of step s
     const data: ScoringData = {
       kind: 'batches',
-      batch: (s) => ({ ids: Array.from({ length: B }, (_, b) => row(ids, s, b)), lossMask: Array.from({ length: B }, (_, b) => row(mask, s, b)) }),
+      batch: (s) => ({ B, T, inputIds: step(ids, s), lossMask: step(mask, s), padTokenId: 0 }),
     };
     // The fixture's run (lr 1e-3 after 2 warmup steps, wd 0.1, clip 1, its init adapters); weights left at the default.
     const result = await runScoring(gpu, ckpt, data, { steps: S, batchSize: B, seqLen: T, lr: 1e-3, warmupSteps: 2, schedule: 'constant', weightDecay: 0.1, maxGradNorm: 1 }, {

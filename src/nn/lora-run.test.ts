@@ -2,7 +2,8 @@
 // bookkeeping (curves, token counts, pause / stop / cancel, which steps report progress) is checked exactly.
 import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
-import { engineBatch, runLoraSteps, type LoraStepOptions, type LoraStepProgress } from './lora-run';
+import { batchOfRows } from '../data/batch';
+import { runLoraSteps, type LoraStepOptions, type LoraStepProgress } from './lora-run';
 import type { Batch } from './model';
 import type { Trainer } from './trainer';
 
@@ -21,7 +22,7 @@ function fakeTrainer(): Trainer & { batches: Batch[] } {
 }
 
 /** Rows of 2 and 3 real tokens: 5 per step. */
-const batch = (): Batch => ({ ids: [Int32Array.of(1, 2), Int32Array.of(3, 4, 5)], lossMask: [Int32Array.of(0, 1), Int32Array.of(0, 1, 1)] });
+const batch = (): Batch => batchOfRows([[1, 2], [3, 4, 5]], [[0, 1], [0, 1, 1]], 7);
 
 const cancelled = (done: number) => new GradPruneError('cancelled', `stopped after ${done}`, { subject: 'test' });
 const options = (o: Partial<LoraStepOptions> = {}): LoraStepOptions => ({ steps: 4, cancelled, atLeastOneStep: false, ...o });
@@ -68,22 +69,5 @@ describe('runLoraSteps', () => {
     await expect(runLoraSteps(trainer, batch, { signal: controller.signal, beforeStep: pausedThenAborted }, options())).rejects.toThrow('stopped after 2');
     expect(trainer.batches).toHaveLength(2);
     await expect(runLoraSteps(fakeTrainer(), batch, { signal: controller.signal }, options())).rejects.toThrow('stopped after 0');
-  });
-});
-
-describe('engineBatch', () => {
-  it('cuts each padded row to its real length', () => {
-    const b = engineBatch({
-      B: 2,
-      T: 3,
-      inputIds: Int32Array.of(7, 8, 0, 9, 10, 11),
-      lossMask: Int32Array.of(0, 1, 0, 0, 1, 1),
-      lengths: [2, 3],
-      lines: [1, 2],
-      epoch: 0,
-      step: 0,
-    });
-    expect(b.ids.map((r) => Array.from(r))).toEqual([[7, 8], [9, 10, 11]]);
-    expect(b.lossMask.map((r) => Array.from(r))).toEqual([[0, 1], [0, 1, 1]]);
   });
 });

@@ -4,14 +4,14 @@
 // interval with tokens/s, elapsed and ETA), and one result shape. A run adds its own work through a LoraRunTask.
 
 import { batchIterator } from '../data/batch';
-import type { Batch as DataBatch, TokenizedExample } from '../data/types';
+import type { TokenBatch, TokenizedExample } from '../data/types';
 import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
 import type { ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import { initLoraAdapters, type LoraAdapter } from './lora';
 import { defaultGpuBudget } from './memory';
-import { GpuModel, type Batch as EngineBatch, type WeightsSource } from './model';
+import { GpuModel, type WeightsSource } from './model';
 import { SCORING_ADAMW } from './optimizer';
 import { resolveWeightStorage } from './precision';
 import { loraConfigOf, scheduleOf, type LoraRunSettings } from './run-settings';
@@ -19,13 +19,13 @@ import { Trainer, type TrainerOptions } from './trainer';
 import type { Residency } from './weights';
 
 /** The schedule, AdamW (the paper's betas and eps, the run's weight decay) and clipping of a run. */
-export const trainerOptionsOf = (s: LoraRunSettings): TrainerOptions => ({
+const trainerOptionsOf = (s: LoraRunSettings): TrainerOptions => ({
   schedule: scheduleOf(s),
   adamw: { ...SCORING_ADAMW, weightDecay: s.weightDecay },
   maxGradNorm: s.maxGradNorm,
 });
 
-export interface LoraRunLoad {
+interface LoraRunLoad {
   /** Bytes of weights read so far, while the model loads. */
   onLoad?: (done: number, total: number) => void;
   /** Weights already on the device (e.g. a worker's cache): the run is a job on them and leaves them when destroyed. */
@@ -38,7 +38,7 @@ export interface LoraRunLoad {
  * The GPU model with trainable adapters, sized for the run's batches, within the run's GPU budget (less
  * `reservedBytes`). With a weights source the run is a job on the weights it gives; without, it loads weights it owns.
  */
-export async function loadLoraRunModel(
+async function loadLoraRunModel(
   gpu: Gpu,
   model: { config: ModelConfig; store: TensorStore },
   s: LoraRunSettings,
@@ -84,19 +84,10 @@ export function checkExampleLengths(examples: readonly TokenizedExample[], seqLe
   }
 }
 
-/** A data batch as the engine takes it: each row cut to its real length (the engine pads with masked zeros). */
-export function engineBatch(b: DataBatch): EngineBatch {
-  const rows = Array.from({ length: b.B }, (_, i) => i);
-  return {
-    ids: rows.map((i) => b.inputIds.subarray(i * b.T, i * b.T + b.lengths[i])),
-    lossMask: rows.map((i) => b.lossMask.subarray(i * b.T, i * b.T + b.lengths[i])),
-  };
-}
-
 /** An endless stream of the run's training batches (seeded shuffle per epoch, or file order). */
-export function trainingBatches(examples: readonly TokenizedExample[], s: LoraRunSettings, padTokenId: number): () => EngineBatch {
+function trainingBatches(examples: readonly TokenizedExample[], s: LoraRunSettings, padTokenId: number): () => TokenBatch {
   const it = batchIterator(examples, { batchSize: s.batchSize, padTokenId, seed: s.seed, shuffle: s.shuffle });
-  return () => engineBatch(it.next());
+  return () => it.next();
 }
 
 /** What a run reports after a step. */
@@ -159,7 +150,7 @@ export interface LoraSteps {
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /** Up to `opts.steps` training steps on `nextBatch(step)`; returns the per-step curves and token counts. */
-export async function runLoraSteps(trainer: Trainer, nextBatch: (step: number) => EngineBatch, hooks: LoraStepHooks, opts: LoraStepOptions): Promise<LoraSteps> {
+export async function runLoraSteps(trainer: Trainer, nextBatch: (step: number) => TokenBatch, hooks: LoraStepHooks, opts: LoraStepOptions): Promise<LoraSteps> {
   const { steps, cancelled, onProgress } = opts;
   const losses: number[] = [], lrs: number[] = [], gradNorms: number[] = [];
   let tokens = 0, targetTokens = 0;
@@ -178,7 +169,7 @@ export async function runLoraSteps(trainer: Trainer, nextBatch: (step: number) =
     losses.push(step.loss);
     lrs.push(step.lr);
     gradNorms.push(step.gradNorm);
-    tokens += batch.ids.reduce((n, row) => n + row.length, 0);
+    tokens += batch.lengths ? batch.lengths.reduce((n, length) => n + length, 0) : batch.B * batch.T;
     targetTokens += step.tokens;
     if (onProgress && (s === steps - 1 || now() - lastReport >= interval)) {
       lastReport = now();
@@ -204,7 +195,7 @@ export async function runLoraSteps(trainer: Trainer, nextBatch: (step: number) =
 /** Where a run's batches come from: tokenized examples (batched here), or one explicit batch per step. */
 export type LoraRunData =
   | { kind: 'examples'; examples: readonly TokenizedExample[]; padTokenId: number }
-  | { kind: 'batches'; batch: (step: number) => EngineBatch };
+  | { kind: 'batches'; batch: (step: number) => TokenBatch };
 
 /** The run in its messages: `${title} was cancelled after 2 steps.` (subject `subject`), and the length hint's `noun`. */
 export interface LoraRunName {
@@ -255,7 +246,7 @@ export interface LoraRunResult<S extends LoraRunSettings> extends LoraSteps {
   gpu: GpuUsage;
 }
 
-export function cancelledError(name: LoraRunName, when: string): GradPruneError {
+function cancelledError(name: LoraRunName, when: string): GradPruneError {
   return new GradPruneError('cancelled', `${name.title} was cancelled ${when}.`, { subject: name.subject });
 }
 
@@ -286,7 +277,7 @@ export async function runLoraRun<S extends LoraRunSettings, P extends LoraStepPr
 ): Promise<LoraRunResult<S> & R> {
   const { name } = hooks;
   const cancelled = (when: string) => cancelledError(name, when);
-  let nextBatch: (step: number) => EngineBatch;
+  let nextBatch: (step: number) => TokenBatch;
   if (data.kind === 'batches') nextBatch = data.batch;
   else {
     checkExampleLengths(data.examples, settings.seqLen, name.noun);

@@ -27,7 +27,6 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.device.destroy());
 
-const rows = (a: Int32Array, B: number, T: number) => Array.from({ length: B }, (_, b) => a.subarray(b * T, (b + 1) * T));
 
 describe.each(['tiny-mistral', 'tiny-random-llama-2'])('f16 weight storage on %s (stored F16)', (name) => {
   it("'auto' stores the weights as f16 on this adapter: the memory the estimate predicts, and the reference logits", async (ctx) => {
@@ -42,7 +41,7 @@ describe.each(['tiny-mistral', 'tiny-random-llama-2'])('f16 weight storage on %s
       const plan = { batchSize: B, seqLen: T, lora: null, checkpointing: false, training: false };
       expect(model.allocatedBytes).toBe(estimateMemory(fm.config, { ...plan, weights: 'f16' }).total);
       expect(model.weightBytes()).toBeLessThan(estimateMemory(fm.config, { ...plan, weights: 'f32' }).weights * 0.6);
-      await model.run({ ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(new Int32Array(B * T), B, T) });
+      await model.run({ B, T, inputIds: await ref.readI32('input_ids'), lossMask: new Int32Array(B * T), padTokenId: 0 });
       expect(maxScaledAbsError(await model.readLogits(), await ref.readF32('logits'))).toBeLessThanOrEqual(LOGITS_TOL);
     } finally {
       model.destroy();
@@ -58,7 +57,7 @@ describe('f16 weight storage with LoRA on tiny-mistral', () => {
     const ref = await openReference(dir, 'lora_grad.safetensors');
     const [B, T] = ref.info('input_ids').shape;
     const adapters = await loadLoraAdapters(fm.config, DEFAULT_LORA, (n) => ref.readF32(n));
-    const batch: Batch = { ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(await ref.readI32('loss_mask'), B, T) };
+    const batch: Batch = { B, T, inputIds: await ref.readI32('input_ids'), lossMask: await ref.readI32('loss_mask'), padTokenId: 0 };
     const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, weights: 'f16' });
     try {
       expect(model.weightStorage).toBe('f16');

@@ -1,6 +1,7 @@
 // The GPU engine against Hugging Face's numbers: logits, loss + every LoRA gradient (with and without gradient
 // checkpointing), right-padded batches, the memory estimate against what is allocated, and bad input.
 import { describe, expect, it } from 'vitest';
+import { batchOfRows } from '../data/batch';
 import { GradPruneError } from '../errors';
 import { normalizeConfig } from '../model/config';
 import { FIXTURE_MODELS, fixtureDir } from '../testing/paths';
@@ -10,7 +11,7 @@ import { DEFAULT_LORA, initLoraAdapters } from './lora';
 import { estimateMemory } from './memory';
 import { GpuModel } from './model';
 import { maxScaledAbsError, relError, relL2 } from './reference/compare';
-import { batchRows as rows, loadFixtureModel, loraGradCase, openReference } from './reference/fixture';
+import { loadFixtureModel, loraGradCase, openReference } from './reference/fixture';
 import { loraState, ReferenceModel } from './reference/model';
 
 const gpu = await testGpu();
@@ -31,7 +32,7 @@ describe.each(FIXTURE_MODELS)('GPU engine on %s', (name) => {
     const ref = await openReference(dir, 'forward.safetensors');
     const [B, T] = ref.info('input_ids').shape;
     const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: null });
-    await model.run({ ids: rows(await ref.readI32('input_ids'), B, T), lossMask: rows(new Int32Array(B * T), B, T) });
+    await model.run({ B, T, inputIds: await ref.readI32('input_ids'), lossMask: new Int32Array(B * T), padTokenId: 0 });
     expect(maxScaledAbsError(await model.readLogits(), await ref.readF32('logits'))).toBeLessThanOrEqual(1e-4);
     model.destroy();
   });
@@ -61,12 +62,12 @@ describe('GPU engine options', () => {
   it('right-pads rows of different lengths: loss and gradients equal the reference on the padded batch', async () => {
     const { fm, B, T, adapters, batch } = await loraGradCase(fixtureDir('tiny-llama'));
     const lengths = [T, 12, 7];
-    const ragged = { ids: batch.ids.map((r, b) => Array.from(r).slice(0, lengths[b])), lossMask: batch.lossMask.map((r, b) => Array.from(r).slice(0, lengths[b])) };
+    const rowOf = (a: Int32Array, b: number) => a.subarray(b * T, b * T + lengths[b]);
+    const ragged = batchOfRows(lengths.map((_, b) => rowOf(batch.inputIds, b)), lengths.map((_, b) => rowOf(batch.lossMask, b))); // padded with id 0
     const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters });
     const { loss, count } = await model.run(ragged, true);
 
-    const ids = new Int32Array(B * T), mask = new Int32Array(B * T);
-    ragged.ids.forEach((r, b) => r.forEach((id, t) => { ids[b * T + t] = id; mask[b * T + t] = ragged.lossMask[b][t]; }));
+    const { inputIds: ids, lossMask: mask } = ragged;
     const expected = new ReferenceModel(fm.weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha)).lossAndGrads(ids, mask, B, T);
     let counted = 0;
     for (let b = 0; b < B; b++) for (let t = 1; t < T; t++) counted += mask[b * T + t];
@@ -88,8 +89,7 @@ describe('GPU engine options', () => {
     for (const a of adapters) a.B.forEach((_, i) => (a.B[i] = Math.sin(i + a.layer) * 0.05)); // B ≠ 0, so gA ≠ 0
     const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, lora, adapters });
     const { loss } = await model.run(batch, true);
-    const ids = new Int32Array(B * T), mask = new Int32Array(B * T);
-    batch.ids.forEach((r, b) => { ids.set(Array.from(r), b * T); mask.set(Array.from(batch.lossMask[b]), b * T); });
+    const { inputIds: ids, lossMask: mask } = batch;
     const expected = new ReferenceModel(fm.weights, loraState(adapters, lora.rank, lora.alpha)).lossAndGrads(ids, mask, B, T);
     expect(relError(loss, expected.loss)).toBeLessThanOrEqual(1e-5);
     const got = await model.readAdapters();
@@ -135,10 +135,11 @@ describe('GPU engine options', () => {
     expect(refusal.message).toMatch(/needs \d\.\d+ MiB of GPU memory even with the weights streamed layer by layer \(weights .*\), more than the 976\.6 KiB available/);
 
     const model = await load({ batchSize: 2 });
-    expect(() => model.setBatch({ ids: [[1, 2, 512]], lossMask: [[1, 1, 1]] })).toThrow(/Token id 512 in row 0, position 2/);
-    expect(() => model.setBatch({ ids: [new Array(9).fill(1)], lossMask: [new Array(9).fill(1)] })).toThrow(/Row 0 of the batch has 9 tokens/);
-    expect(() => model.setBatch({ ids: [[1], [1], [1]], lossMask: [[1], [1], [1]] })).toThrow(/at most 2/);
-    await expect(model.run({ ids: [[1, 2]], lossMask: [[1, 1]] }, true)).rejects.toThrow(/inference/);
+    expect(() => model.setBatch(batchOfRows([[1, 2, 512]], [[1, 1, 1]]))).toThrow(/Token id 512 in row 0, position 2/);
+    expect(() => model.setBatch(batchOfRows([new Array(9).fill(1)], [new Array(9).fill(1)]))).toThrow(/Row 0 of the batch has 9 tokens/);
+    expect(() => model.setBatch(batchOfRows([[1], [1], [1]], [[1], [1], [1]]))).toThrow(/at most 2/);
+    expect(() => model.setBatch(batchOfRows([[1, 2]], [[1, 1]], 512))).toThrow(/pad token id 512 is outside the vocabulary/);
+    await expect(model.run(batchOfRows([[1, 2]], [[1, 1]]), true)).rejects.toThrow(/inference/);
     model.destroy();
   });
 });
@@ -150,8 +151,7 @@ describe('sliding-window attention (Mistral with sliding_window set)', () => {
     expect(config.slidingWindow).toBe(6);
     const weights = { ...fm.weights, config };
     const cpu = new ReferenceModel(weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha));
-    const ids = new Int32Array(B * T), mask = new Int32Array(B * T);
-    batch.ids.forEach((r, b) => { ids.set(Array.from(r), b * T); mask.set(Array.from(batch.lossMask[b]), b * T); });
+    const { inputIds: ids, lossMask: mask } = batch;
     const expected = cpu.lossAndGrads(ids, mask, B, T);
     const full = new ReferenceModel(fm.weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha)).lossAndGrads(ids, mask, B, T);
     expect(relError(expected.loss, full.loss)).toBeGreaterThan(1e-4); // the window changes the result at T = 20

@@ -3,6 +3,7 @@
 // loss and every LoRA gradient equal the float32 CPU reference (which does materialise the logits), and the
 // chunked loss head allocates a fraction of what the logits alone would take.
 import { describe, expect, it } from 'vitest';
+import { batchOfRows } from '../data/batch';
 import { randomStore } from '../bench/random-model';
 import { normalizeConfig } from '../model/config';
 import { loadTokenizer } from '../model/tokenizer';
@@ -43,7 +44,7 @@ describe('a 128256-token vocabulary with tiny layers', () => {
 
     // 16 rows per chunk: B·T rows in several chunks, the last one ragged.
     const model = await GpuModel.load(gpu, config, store, { batchSize: B, seqLen: T, lora: DEFAULT_LORA, adapters, lossChunkRows: 16 });
-    const batch = { ids: rows.map((r) => Int32Array.from(r)), lossMask: rows.map((r) => Int32Array.from(r, (_, t) => (t > 0 ? 1 : 0))) };
+    const batch = batchOfRows(rows, rows.map((r) => r.map((_, t) => (t > 0 ? 1 : 0))));
     const { loss, count } = await model.run(batch, true);
     expect(count).toBe(rows.reduce((n, r) => n + r.length - 1, 0));
     expect(relError(loss, expected.loss)).toBeLessThanOrEqual(1e-5);

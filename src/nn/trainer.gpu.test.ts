@@ -1,6 +1,7 @@
 // The GPU training step against the fixtures' 12-step GradPruner run: per-step loss, lr and pre-clip gradient
 // norm; and, through the afterClip hook, the clipped gradients of every step, whose IGIA scores must match.
 import { describe, expect, it } from 'vitest';
+import { batchOfRows } from '../data/batch';
 import { GradPruneError } from '../errors';
 import { SCORED_FIXTURE_MODELS, fixtureDir } from '../testing/paths';
 import { testGpu } from '../testing/gpu';
@@ -49,9 +50,9 @@ describe.each(SCORED_FIXTURE_MODELS)('GPU training on %s', (name) => {
     const refLoss = await ref.readF32('loss');
     const refLr = await ref.readF32('lr');
     const refNorm = await ref.readF32('grad_norm');
-    const row = (a: Int32Array, s: number, b: number) => a.subarray((s * B + b) * T, (s * B + b + 1) * T);
+    const step = (a: Int32Array, s: number) => a.subarray(s * B * T, (s + 1) * B * T); // (B, T) of step s
     for (let s = 0; s < S; s++) {
-      const r = await trainer.trainStep({ ids: Array.from({ length: B }, (_, b) => row(ids, s, b)), lossMask: Array.from({ length: B }, (_, b) => row(mask, s, b)) });
+      const r = await trainer.trainStep({ B, T, inputIds: step(ids, s), lossMask: step(mask, s), padTokenId: 0 });
       expect(r.step).toBe(s);
       expect(relError(r.loss, refLoss[s]), `loss of step ${s}`).toBeLessThanOrEqual(1e-4);
       expect(Math.fround(r.lr), `lr of step ${s}`).toBe(refLr[s]);
@@ -83,7 +84,7 @@ describe('GPU training failures', () => {
     adapters[3].B.fill(Number.NaN);
     const model = await GpuModel.load(gpu, config, store, { batchSize: 1, seqLen: 8, lora: DEFAULT_LORA, adapters });
     const trainer = new Trainer(model, { schedule: SCORING_SCHEDULE, adamw: SCORING_ADAMW, maxGradNorm: 1 });
-    const err = await trainer.trainStep({ ids: [[1, 5, 9, 14, 3, 2, 7, 8]], lossMask: [[0, 1, 1, 1, 1, 1, 1, 1]] }).catch((e) => e);
+    const err = await trainer.trainStep(batchOfRows([[1, 5, 9, 14, 3, 2, 7, 8]], [[0, 1, 1, 1, 1, 1, 1, 1]])).catch((e) => e);
     expect(err).toBeInstanceOf(GradPruneError);
     expect(err.code).toBe('numeric');
     expect(err.message).toMatch(/step 0.*loss is NaN/);

@@ -3,8 +3,9 @@
 // update in the last). The hook sees the clipped gradients of every adapter
 // (model.adapters[i].dA / dB) and may record its own passes into the same encoder (GradPruner's IGIA does).
 
+import type { TokenBatch } from '../data/types';
 import { GradPruneError } from '../errors';
-import { GpuModel, type Batch } from './model';
+import { GpuModel } from './model';
 import { LoraOptimizer, type OptimizerOptions } from './optimizer';
 
 const MAP_READ = 0x0001;
@@ -38,7 +39,7 @@ export class Trainer {
     this.staging = model.gpu.device.createBuffer({ label: 'trainer.readback', size: 16, usage: MAP_READ | COPY_DST });
   }
 
-  async trainStep(batch: Batch): Promise<StepResult> {
+  async trainStep(batch: TokenBatch): Promise<StepResult> {
     const { model, optimizer, step } = this;
     model.setBatch(batch);
     const lr = optimizer.prepare(step);

@@ -2,6 +2,7 @@
 // resident results (forward, LoRA gradients, training steps, KV-cache generation), uploading what the memory
 // estimate says it uploads, and chosen by the budget when the resident job does not fit.
 import { describe, expect, it } from 'vitest';
+import { sliceRows } from '../data/batch';
 import { GradPruneError } from '../errors';
 import { fixtureDir } from '../testing/paths';
 import { testGpu } from '../testing/gpu';
@@ -134,9 +135,9 @@ describe('shared weights', () => {
     expect(weights.allocatedBytes).toBe(uploaded); // jobs allocate activations only
     const all = await wide.run(batch);
     wide.destroy();
-    const first = await narrow.run({ ids: [batch.ids[0]], lossMask: [batch.lossMask[0]] });
+    const first = await narrow.run(sliceRows(batch, 0, 1));
     const alone = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: 1, seqLen: T, lora: null });
-    const expected = await alone.run({ ids: [batch.ids[0]], lossMask: [batch.lossMask[0]] });
+    const expected = await alone.run(sliceRows(batch, 0, 1));
     expect(first.loss).toBe(expected.loss);
     expect(all.count).toBeGreaterThan(first.count);
     alone.destroy();

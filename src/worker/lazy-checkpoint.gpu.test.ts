@@ -25,7 +25,7 @@ describe('lazy pruned checkpoint', () => {
       const dense = await openCheckpoint(await openFolder(fixtureDir(name)), name);
       const V = dense.config.vocabSize;
       const row = (s: number) => Int32Array.from({ length: 16 }, (_, t) => (s * 131 + t * 17 + 3) % V);
-      const scoring = await runScoring(gpu, dense, { kind: 'batches', batch: (s) => ({ ids: [row(s)], lossMask: [new Int32Array(16).fill(1)] }) }, { steps: 3, batchSize: 1, seqLen: 16, lr: 1e-3, weights: 'f32' });
+      const scoring = await runScoring(gpu, dense, { kind: 'batches', batch: (s) => ({ B: 1, T: 16, inputIds: row(s), lossMask: new Int32Array(16).fill(1), padTokenId: 0 }) }, { steps: 3, batchSize: 1, seqLen: 16, lr: 1e-3, weights: 'f32' });
       const options = { prune: 2, merge: 1, keepFraction: 0.2, protectLast: false };
       const createdAt = '2026-01-01T00:00:00.000Z';
       const scores = { layerScores: scoring.layerScores, layerScoresCode: scoring.layerScoresCode, moduleScores: scoring.moduleScores, settings: scoring.settings };

@@ -3,6 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { TokenBatch } from '../../data/types';
 import { normalizeConfig, type ModelConfig } from '../../model/config';
 import { openFile, openFolder } from '../../model/node-files';
 import { SafetensorsFile, TensorStore } from '../../model/safetensors';
@@ -39,7 +40,7 @@ export async function loraGradCase(dir: string) {
   const ref = await openReference(dir, 'lora_grad.safetensors');
   const [B, T] = ref.info('input_ids').shape;
   const adapters = await loadLoraAdapters(fm.config, DEFAULT_LORA, (n) => ref.readF32(n));
-  const batch = { ids: batchRows(await ref.readI32('input_ids'), B, T), lossMask: batchRows(await ref.readI32('loss_mask'), B, T) };
+  const batch: TokenBatch = { B, T, inputIds: await ref.readI32('input_ids'), lossMask: await ref.readI32('loss_mask'), padTokenId: 0 };
   return { fm, ref, B, T, adapters, batch };
 }
 
