@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { strFromU8, unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { FIXTURES, numberAttribute, numberOf, numbersOf, openStudio, privacyProblems, REPO_ROOT, valueOf } from './harness';
@@ -40,15 +40,20 @@ async function scoreFewSteps(page: Page, steps: number, batch: number): Promise<
   await page.getByTestId('score-start').click();
 }
 
-test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TIMEOUT }, async (t) => {
-  const work = mkdtempSync(path.join(tmpdir(), 'gradprune-journey-'));
+/** The studio opened for one journey (GPU steps get minutes), with a scratch folder; both go when the test ends. */
+async function openJourney(t: TestContext, name: string) {
+  const work = mkdtempSync(path.join(tmpdir(), `gradprune-${name}-`));
   const studio = await openStudio();
   t.after(async () => {
     await studio.close();
     rmSync(work, { recursive: true, force: true });
   });
-  const { page } = studio;
-  page.setDefaultTimeout(10 * 60_000);
+  studio.page.setDefaultTimeout(10 * 60_000);
+  return { studio, page: studio.page, work };
+}
+
+test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TIMEOUT }, async (t) => {
+  const { studio, page, work } = await openJourney(t, 'journey');
 
   // 1. Model.
   await page.getByTestId('input-folder').setInputFiles(path.join(FIXTURES, 'tiny-llama'));
@@ -275,14 +280,7 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
 });
 
 test('"Try the demo" leads to a downloaded checkpoint', { timeout: JOURNEY_TIMEOUT }, async (t) => {
-  const work = mkdtempSync(path.join(tmpdir(), 'gradprune-demo-'));
-  const studio = await openStudio();
-  t.after(async () => {
-    await studio.close();
-    rmSync(work, { recursive: true, force: true });
-  });
-  const { page } = studio;
-  page.setDefaultTimeout(10 * 60_000);
+  const { studio, page, work } = await openJourney(t, 'demo');
   await page.getByTestId('demo-button').click();
   // The demo goes straight on to its dataset (public/demo/arc_easy_300.jsonl: 300 ARC-Easy questions).
   await until(page, '[data-testid=dataset-view]');
