@@ -64,7 +64,7 @@ export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}
     const violations: string[] = [];
     await page.exposeFunction('__gradpruneCspViolation', (v: string) => void violations.push(v));
     await context.addInitScript(() => {
-      const report = (window as unknown as { __gradpruneCspViolation: (v: string) => void }).__gradpruneCspViolation;
+      const report = (v: string) => (window as unknown as { __gradpruneCspViolation: (v: string) => void }).__gradpruneCspViolation(v);
       document.addEventListener('securitypolicyviolation', (e) => report(`${e.effectiveDirective} blocked ${e.blockedURI} (${e.sourceFile}:${e.lineNumber})`));
     });
     await page.goto(url + (opts.query ?? ''));
