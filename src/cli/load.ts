@@ -57,7 +57,7 @@ export async function readTrainingData(
   }
   io.err(
     `data  ${fileName}: ${set.examples.length} examples (${dataset.format}, ${dataset.detectedFrom})` +
-      (set.rejected.length ? `, ${set.rejected.length} rows skipped` : '') +
+      (set.rejected.length ? `, ${set.rejected.length} rows skipped (${summariseReasons(set.rejected)})` : '') +
       (set.stats.truncatedPrompt + set.stats.truncatedTarget
         ? `; cut to ${set.maxSeqLen} tokens: ${set.stats.truncatedPrompt} prompts, ${set.stats.truncatedTarget} targets`
         : ''),
