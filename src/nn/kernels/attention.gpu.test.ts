@@ -3,27 +3,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
-import { attentionBackwardCpu, attentionForwardCpu } from './cpu';
-import { attentionBackward, attentionForward, type AttentionShape, kernelLib } from './index';
-import { addArrays, gpuTensor, maxRelErr, randomArray, runAndRead, TUNINGS } from './test-utils';
+import { checkKernel, TUNINGS } from '../../testing/kernels';
 import { testGpu } from '../../testing/gpu';
+import { attentionBackward as attentionBackwardCpu, attentionForward as attentionForwardCpu } from './attention.cpu';
+import { attentionBackward, attentionForward, kernelLib, type AttentionShape } from './index';
 
 const gpu = await testGpu();
-
-/** log Σ_j exp(score) of each row, from the CPU probabilities: lse = score_ij − log P_ij for any visible j (take j = i). */
-function lseFromCpu(q: Float32Array, kk: Float32Array, P: Float64Array, s: AttentionShape): Float64Array {
-  const { B, T, NH, NKV, HD } = s;
-  const lse = new Float64Array(B * NH * T);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < NH; h++)
-      for (let i = 0; i < T; i++) {
-        const g = Math.floor(h / (NH / NKV));
-        let dot = 0;
-        for (let d = 0; d < HD; d++) dot += q[((b * T + i) * NH + h) * HD + d] * kk[((b * T + i) * NKV + g) * HD + d];
-        lse[(b * NH + h) * T + i] = dot / Math.sqrt(HD) - Math.log(P[((b * NH + h) * T + i) * T + i]);
-      }
-  return lse;
-}
 
 for (const [tuningName, tuning] of TUNINGS) {
   describe(`${tuningName} (${tuning.attention})`, () => {
@@ -34,38 +19,27 @@ for (const [tuningName, tuning] of TUNINGS) {
         ['grouped-query, 2 query heads per kv head, T across two key chunks', { B: 2, T: 70, NH: 6, NKV: 2, HD: 20 }],
         ['multi-query with a sliding window, head_dim over 64', { B: 1, T: 67, NH: 4, NKV: 1, HD: 72, window: 13 }],
         ['multi-head, short sequence', { B: 3, T: 5, NH: 2, NKV: 2, HD: 16 }],
-      ['the largest head_dim (256), three query heads per kv head', { B: 1, T: 9, NH: 3, NKV: 1, HD: 256 }],
+        ['the largest head_dim (256), three query heads per kv head', { B: 1, T: 9, NH: 3, NKV: 1, HD: 256 }],
       ] as [string, AttentionShape][]) {
-        it(name, async () => {
+        it(name, () => {
           const { B, T, NH, NKV, HD } = shape;
-          const nq = B * T * NH * HD;
-          const nkv = B * T * NKV * HD;
-          const q = randomArray(nq, 1, -2, 2);
-          const kk = randomArray(nkv, 2, -2, 2);
-          const v = randomArray(nkv, 3);
-          const dout = randomArray(nq, 4);
-          const init = { dq: randomArray(nq, 5), dk: randomArray(nkv, 6), dv: randomArray(nkv, 7) };
-          const tq = gpuTensor(gpu, 'q', [B, T, NH, HD], q);
-          const tk = gpuTensor(gpu, 'k', [B, T, NKV, HD], kk);
-          const tv = gpuTensor(gpu, 'v', [B, T, NKV, HD], v);
-          const out = createTensor(gpu.device, 'out', [B, T, NH, HD]);
-          const lse = createTensor(gpu.device, 'lse', [B, NH, T]);
-          const delta = createTensor(gpu.device, 'delta', [B, NH, T]);
-          const dq = gpuTensor(gpu, 'dq', [B, T, NH, HD], init.dq);
-          const dk = gpuTensor(gpu, 'dk', [B, T, NKV, HD], init.dk);
-          const dv = gpuTensor(gpu, 'dv', [B, T, NKV, HD], init.dv);
-          const calls = [
-            ...attentionForward(k, out, lse, tq, tk, tv, shape),
-            ...attentionBackward(k, dq, dk, dv, delta, gpuTensor(gpu, 'dout', [B, T, NH, HD], dout), out, tq, tk, tv, lse, shape),
-          ];
-          const [gOut, gLse, gDq, gDk, gDv] = await runAndRead(gpu, calls, out, lse, dq, dk, dv);
-          const fwd = attentionForwardCpu(q, kk, v, shape);
-          const bwd = attentionBackwardCpu(dout, q, kk, v, shape);
-          expect(maxRelErr(gOut, fwd.out)).toBeLessThan(2e-5);
-          expect(maxRelErr(gLse, lseFromCpu(q, kk, fwd.P, shape))).toBeLessThan(2e-5);
-          expect(maxRelErr(gDq, addArrays(init.dq, bwd.dq))).toBeLessThan(5e-5);
-          expect(maxRelErr(gDk, addArrays(init.dk, bwd.dk))).toBeLessThan(5e-5);
-          expect(maxRelErr(gDv, addArrays(init.dv, bwd.dv))).toBeLessThan(5e-5);
+          const [qShape, kvShape] = [[B, T, NH, HD], [B, T, NKV, HD]];
+          return checkKernel(gpu, {
+            shapes: {
+              out: qShape, lse: [B, NH, T], dq: qShape, dk: kvShape, dv: kvShape, delta: [B, NH, T],
+              q: { shape: qShape, range: [-2, 2] }, k: { shape: kvShape, range: [-2, 2] }, v: kvShape, dout: qShape,
+            },
+            gpu: (t) => [
+              ...attentionForward(k, t.out, t.lse, t.q, t.k, t.v, shape),
+              ...attentionBackward(k, t.dq, t.dk, t.dv, t.delta, t.dout, t.out, t.q, t.k, t.v, t.lse, shape),
+            ],
+            ref: (x) => {
+              const att = new Float64Array(B * NH * T * T); // (B, NH, T, T)
+              attentionForwardCpu(x.out, x.lse, att, x.q, x.k, x.v, shape);
+              attentionBackwardCpu(x.dq, x.dk, x.dv, x.dout, x.q, x.k, x.v, att, shape);
+            },
+            tolerance: { out: 2e-5, lse: 2e-5, dq: 5e-5, dk: 5e-5, dv: 5e-5 },
+          });
         });
       }
 

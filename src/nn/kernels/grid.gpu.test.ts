@@ -3,11 +3,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
-import { crossentropyCpu, rmsnormForwardCpu } from './cpu';
+import { checkKernel, randomInts, runAndRead } from '../../testing/kernels';
+import { testGpu } from '../../testing/gpu';
+import { crossentropyBackward as crossentropyBackwardCpu, crossentropyForward as crossentropyForwardCpu } from './crossentropy.cpu';
 import { crossentropyBackward, crossentropyForward, fill, kernelLib, rmsnormForward, SOFTWARE_TUNING } from './index';
 import { grid1D } from './lib';
-import { gpuTensor, maxRelErr, randomArray, randomInts, runAndRead } from './test-utils';
-import { testGpu } from '../../testing/gpu';
+import { rmsnormForward as rmsnormForwardCpu } from './rmsnorm.cpu';
 
 const gpu = await testGpu();
 // Small reduction workgroups: 65k of them stay quick on a software adapter.
@@ -30,31 +31,25 @@ describe('folded grids', () => {
     expect(got.every((v) => v === 3)).toBe(true);
   });
 
-  it('row kernels (rmsnorm, cross-entropy) reach the last row of a folded grid', async () => {
+  it('row kernels (rmsnorm, cross-entropy) reach the last row of a folded grid', () => {
     const [rows, C, V] = [65535 + 77, 3, 5];
-    const inp = randomArray(rows * C, 1);
-    const w = randomArray(C, 2, 0.5, 1.5);
-    const out = createTensor(gpu.device, 'out', [rows, C]);
-    const rstd = createTensor(gpu.device, 'rstd', [rows]);
-    const logits = randomArray(rows * V, 3, -2, 2);
-    const ids = randomInts(rows, 4, V);
-    const mask = new Int32Array(rows).fill(1);
-    const losses = createTensor(gpu.device, 'losses', [1, rows]);
-    const lse = createTensor(gpu.device, 'lse', [1, rows]);
-    const stats = createTensor(gpu.device, 'stats', [2]);
-    const tLogits = gpuTensor(gpu, 'logits', [1, rows, V], logits);
-    const tIds = gpuTensor(gpu, 'ids', [1, rows], ids, 'i32');
-    const tMask = gpuTensor(gpu, 'mask', [1, rows], mask, 'i32');
-    const dlogits = createTensor(gpu.device, 'dlogits', [1, rows, V]);
-    const calls = [
-      ...rmsnormForward(k, out, rstd, gpuTensor(gpu, 'inp', [rows, C], inp), gpuTensor(gpu, 'w', [C], w), 1e-6),
-      ...crossentropyForward(k, losses, lse, stats, tLogits, tIds, tMask, rows),
-      ...crossentropyBackward(k, dlogits, tLogits, lse, stats, tIds, tMask, rows),
-    ];
-    const [gOut, gLosses, gD] = await runAndRead(gpu, calls, out, losses, dlogits);
-    expect(maxRelErr(gOut, rmsnormForwardCpu(inp, w, rows, C, 1e-6).out)).toBeLessThan(2e-5);
-    const ce = crossentropyCpu(logits, ids, mask, 1, rows, V);
-    expect(maxRelErr(gLosses, ce.losses)).toBeLessThan(2e-5);
-    expect(maxRelErr(gD, ce.dlogits)).toBeLessThan(1e-8);
+    return checkKernel(gpu, {
+      shapes: {
+        out: [rows, C], rstd: [rows], losses: [1, rows], lse: [1, rows], stats: [2], dlogits: [1, rows, V],
+        inp: [rows, C], w: { shape: [C], range: [0.5, 1.5] }, logits: { shape: [1, rows, V], range: [-2, 2] },
+        ids: { shape: [1, rows], data: randomInts(rows, 4, V) }, mask: { shape: [1, rows], data: new Int32Array(rows).fill(1) },
+      },
+      gpu: (t) => [
+        ...rmsnormForward(k, t.out, t.rstd, t.inp, t.w, 1e-6),
+        ...crossentropyForward(k, t.losses, t.lse, t.stats, t.logits, t.ids, t.mask, rows),
+        ...crossentropyBackward(k, t.dlogits, t.logits, t.lse, t.stats, t.ids, t.mask, rows),
+      ],
+      ref: (x) => {
+        rmsnormForwardCpu(x.out, x.rstd, x.inp, x.w, rows, C, 1e-6);
+        const { count } = crossentropyForwardCpu(x.losses, x.lse, x.logits, x.ids, x.mask, rows, V);
+        crossentropyBackwardCpu(x.dlogits, x.logits, x.lse, x.ids, x.mask, rows, V, count);
+      },
+      tolerance: { out: 2e-5, losses: 2e-5, dlogits: 1e-8 },
+    });
   });
 });

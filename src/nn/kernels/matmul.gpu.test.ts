@@ -2,10 +2,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { createTensor } from '../../gpu/tensor';
-import { linearBackwardCpu, linearForwardCpu, loraBackwardCpu, loraForwardCpu, matmulCpu } from './cpu';
-import { kernelLib, linearBackward, linearForward, loraBackward, loraForward, matmul } from './index';
-import { addArrays, gpuTensor, maxRelErr, randomArray, relL2, runAndRead, TUNINGS } from './test-utils';
+import { checkKernel, TUNINGS } from '../../testing/kernels';
 import { testGpu } from '../../testing/gpu';
+import { kernelLib, linearBackward, linearForward, loraBackward, loraForward, matmul } from './index';
+import * as cpu from './matmul.cpu';
 
 const [N, IC, OC, r, scale] = [37, 70, 131, 5, 4];
 const TOL = 2e-5;
@@ -17,82 +17,56 @@ for (const [tuningName, tuning] of TUNINGS) {
     const k = kernelLib(gpu, tuning);
 
     describe('matmul family (f32)', () => {
-      const inp = randomArray(N * IC, 1);
-      const w = randomArray(OC * IC, 2);
-      const bias = randomArray(OC, 3);
-      const dout = randomArray(N * OC, 4);
-
-      it('matmul: every transpose combination, overwrite and accumulate with alpha', async () => {
+      it('matmul: every transpose combination, accumulate with alpha', async () => {
         const [M, Nn, K] = [67, 9, 130];
-        const a = randomArray(M * K, 5);
-        const b = randomArray(K * Nn, 6);
-        const c0 = randomArray(M * Nn, 7);
         for (const transA of [false, true]) {
           for (const transB of [false, true]) {
-            const c = gpuTensor(gpu, 'c', [M, Nn], c0);
-            const calls = [matmul(k, 't', { c, a: gpuTensor(gpu, 'a', [M * K], a), b: gpuTensor(gpu, 'b', [K * Nn], b), M, N: Nn, K, transA, transB, accumulate: true, alpha: 0.5 })];
-            const [got] = await runAndRead(gpu, calls, c);
             // The same stored data read with the other layout is a different matrix, so each combination checks its own.
-            expect(maxRelErr(got, addArrays(c0, matmulCpu(a, b, M, Nn, K, transA, transB, 0.5)))).toBeLessThan(TOL);
+            const o = { transA, transB, accumulate: true, alpha: 0.5 };
+            await checkKernel(gpu, {
+              shapes: { c: [M, Nn], a: [M * K], b: [K * Nn] },
+              gpu: (t) => [matmul(k, 't', { ...t, M, N: Nn, K, ...o })],
+              ref: (x) => cpu.matmul(x.c, x.a, x.b, M, Nn, K, o),
+              tolerance: { c: TOL },
+            });
           }
         }
       });
 
-      it('linearForward with and without bias', async () => {
-        const out = createTensor(gpu.device, 'out', [N, OC]);
-        const outNoBias = createTensor(gpu.device, 'outNoBias', [N, OC]);
-        const tInp = gpuTensor(gpu, 'inp', [N, IC], inp);
-        const tW = gpuTensor(gpu, 'w', [OC, IC], w);
-        const calls = [...linearForward(k, out, tInp, tW, gpuTensor(gpu, 'bias', [OC], bias)), ...linearForward(k, outNoBias, tInp, tW, null)];
-        const [got, gotNoBias] = await runAndRead(gpu, calls, out, outNoBias);
-        expect(maxRelErr(got, linearForwardCpu(inp, w, bias, N, IC, OC))).toBeLessThan(TOL);
-        expect(maxRelErr(gotNoBias, linearForwardCpu(inp, w, null, N, IC, OC))).toBeLessThan(TOL);
-      });
+      for (const withBias of [true, false]) {
+        it(`linearForward ${withBias ? 'with' : 'without'} bias`, () =>
+          checkKernel(gpu, {
+            shapes: { out: [N, OC], inp: [N, IC], w: [OC, IC], bias: [OC] },
+            gpu: (t) => linearForward(k, t.out, t.inp, t.w, withBias ? t.bias : null),
+            ref: (x) => cpu.linearForward(x.out, x.inp, x.w, withBias ? x.bias : null, N, IC, OC),
+            tolerance: { out: TOL },
+          }));
+      }
 
-      it('linearBackward accumulates dinp, dweight, dbias', async () => {
-        const init = { dinp: randomArray(N * IC, 8), dweight: randomArray(OC * IC, 9), dbias: randomArray(OC, 10) };
-        const dinp = gpuTensor(gpu, 'dinp', [N, IC], init.dinp);
-        const dweight = gpuTensor(gpu, 'dweight', [OC, IC], init.dweight);
-        const dbias = gpuTensor(gpu, 'dbias', [OC], init.dbias);
-        const calls = linearBackward(k, dinp, dweight, dbias, gpuTensor(gpu, 'dout', [N, OC], dout), gpuTensor(gpu, 'inp', [N, IC], inp), gpuTensor(gpu, 'w', [OC, IC], w));
-        const [gi, gw, gb] = await runAndRead(gpu, calls, dinp, dweight, dbias);
-        const want = linearBackwardCpu(dout, inp, w, N, IC, OC);
-        expect(maxRelErr(gi, addArrays(init.dinp, want.dinp))).toBeLessThan(TOL);
-        expect(maxRelErr(gw, addArrays(init.dweight, want.dweight))).toBeLessThan(TOL);
-        expect(maxRelErr(gb, addArrays(init.dbias, want.dbias))).toBeLessThan(TOL);
-      });
+      it('linearBackward accumulates dinp, dweight, dbias', () =>
+        checkKernel(gpu, {
+          shapes: { dinp: [N, IC], dweight: [OC, IC], dbias: [OC], dout: [N, OC], inp: [N, IC], w: [OC, IC] },
+          gpu: (t) => linearBackward(k, t.dinp, t.dweight, t.dbias, t.dout, t.inp, t.w),
+          ref: (x) => cpu.linearBackward(x.dinp, x.dweight, x.dbias, x.dout, x.inp, x.w, N, IC, OC),
+          tolerance: { dinp: TOL, dweight: TOL, dbias: TOL },
+        }));
 
-      it('loraForward adds scale·(x·Aᵀ)·Bᵀ to the output and keeps h', async () => {
-        const A = randomArray(r * IC, 11);
-        const B = randomArray(OC * r, 12);
-        const base = randomArray(N * OC, 13);
-        const out = gpuTensor(gpu, 'out', [N, OC], base);
-        const h = createTensor(gpu.device, 'h', [N, r]);
-        const calls = loraForward(k, out, h, gpuTensor(gpu, 'inp', [N, IC], inp), gpuTensor(gpu, 'A', [r, IC], A), gpuTensor(gpu, 'B', [OC, r], B), scale);
-        const [gotOut, gotH] = await runAndRead(gpu, calls, out, h);
-        const want = loraForwardCpu(inp, A, B, N, IC, OC, r, scale);
-        expect(maxRelErr(gotH, want.h)).toBeLessThan(TOL);
-        expect(maxRelErr(gotOut, addArrays(base, want.out))).toBeLessThan(TOL);
-      });
+      it('loraForward adds scale·(x·Aᵀ)·Bᵀ to the output and keeps h', () =>
+        checkKernel(gpu, {
+          shapes: { out: [N, OC], h: [N, r], inp: [N, IC], A: [r, IC], B: [OC, r] },
+          gpu: (t) => loraForward(k, t.out, t.h, t.inp, t.A, t.B, scale),
+          ref: (x) => cpu.loraForward(x.out, x.h, x.inp, x.A, x.B, N, IC, OC, r, scale),
+          tolerance: { out: TOL, h: TOL },
+        }));
 
-      it('loraBackward: dA, dB, dinp accumulate; dh overwrites', async () => {
-        const A = randomArray(r * IC, 14);
-        const B = randomArray(OC * r, 15);
-        const init = { dA: randomArray(r * IC, 16), dB: randomArray(OC * r, 17), dinp: randomArray(N * IC, 18) };
-        const dA = gpuTensor(gpu, 'dA', [r, IC], init.dA);
-        const dB = gpuTensor(gpu, 'dB', [OC, r], init.dB);
-        const dinp = gpuTensor(gpu, 'dinp', [N, IC], init.dinp);
-        const dh = gpuTensor(gpu, 'dh', [N, r], randomArray(N * r, 19));
-        const want = loraBackwardCpu(dout, inp, A, B, N, IC, OC, r, scale);
-        const h = gpuTensor(gpu, 'h', [N, r], Float32Array.from(loraForwardCpu(inp, A, B, N, IC, OC, r, scale).h));
-        const calls = loraBackward(k, dinp, dA, dB, dh, gpuTensor(gpu, 'dout', [N, OC], dout), gpuTensor(gpu, 'inp', [N, IC], inp), h, gpuTensor(gpu, 'A', [r, IC], A), gpuTensor(gpu, 'B', [OC, r], B), scale);
-        const [gA, gB, gi, gh] = await runAndRead(gpu, calls, dA, dB, dinp, dh);
-        expect(maxRelErr(gh, want.dh)).toBeLessThan(TOL);
-        // dA and dinp come through the f32 dh (two chained sums of ~100 terms): compare as the fixtures do, by L2.
-        expect(relL2(gA, addArrays(init.dA, want.dA))).toBeLessThan(1e-5);
-        expect(relL2(gB, addArrays(init.dB, want.dB))).toBeLessThan(1e-5);
-        expect(relL2(gi, addArrays(init.dinp, want.dinp))).toBeLessThan(1e-5);
-      });
+      it('loraBackward: dA, dB, dinp accumulate; dh overwrites', () =>
+        checkKernel(gpu, {
+          shapes: { dinp: [N, IC], dA: [r, IC], dB: [OC, r], dh: [N, r], dout: [N, OC], inp: [N, IC], h: [N, r], A: [r, IC], B: [OC, r] },
+          gpu: (t) => loraBackward(k, t.dinp, t.dA, t.dB, t.dh, t.dout, t.inp, t.h, t.A, t.B, scale),
+          ref: (x) => cpu.loraBackward(x.dinp, x.dA, x.dB, x.dh, x.dout, x.inp, x.h, x.A, x.B, N, IC, OC, r, scale),
+          // dA and dinp come through the f32 dh (two chained sums of ~100 terms): compare as the fixtures do, by L2.
+          tolerance: { dh: TOL, dA: { relL2: 1e-5 }, dB: { relL2: 1e-5 }, dinp: { relL2: 1e-5 } },
+        }));
 
       it('rejects tensors whose shapes disagree', () => {
         const out = createTensor(gpu.device, 'out', [N, OC + 1]);

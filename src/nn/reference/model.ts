@@ -10,10 +10,14 @@ import { linearShape } from '../../model/config';
 import { GradPruneError } from '../../errors';
 import { adapterName, type LoraAdapter } from '../lora';
 import { ropeTables } from '../rope';
-import {
-  attentionBackward, attentionForward, crossEntropyForwardBackward, matmulBackwardInput, matmulBackwardWeight,
-  matmulForward, rmsnormBackward, rmsnormForward, ropeBackward, ropeForward, swigluBackward, swigluForward,
-} from './ops';
+import type { AttentionShape } from '../kernels/attention';
+import { attentionBackward, attentionForward } from '../kernels/attention.cpu';
+import { crossentropyBackward, crossentropyForward } from '../kernels/crossentropy.cpu';
+import { swigluBackward, swigluForward } from '../kernels/elementwise.cpu';
+import { embeddingForward } from '../kernels/embedding.cpu';
+import { linearBackward, linearForward, loraBackward, loraForward } from '../kernels/matmul.cpu';
+import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.cpu';
+import { ropeBackward, ropeForward } from '../kernels/rope.cpu';
 import type { ModelWeights } from './weights';
 
 export interface AdapterGrad {
@@ -75,23 +79,19 @@ export class ReferenceModel {
   private linear(out: Float32Array, x: Float32Array, layer: number, m: LinearModule, N: number): LinearTape {
     const [O, I] = linearShape(this.w.config, m);
     const { W, b } = this.w.layers[layer].linear[m];
-    matmulForward(out, x, W, b, N, I, O);
+    linearForward(out, x, W, b, N, I, O);
     const ad = this.lora?.adapters.get(adapterName(layer, m));
     if (!ad || !this.lora) return { x, xa: null };
     const r = this.lora.rank;
     const xa = new Float32Array(N * r);
-    matmulForward(xa, x, ad.A, null, N, I, r);
-    const delta = new Float32Array(N * O);
-    matmulForward(delta, xa, ad.B, null, N, r, O);
-    const s = this.lora.scale;
-    for (let i = 0; i < out.length; i++) out[i] += s * delta[i];
+    loraForward(out, xa, x, ad.A, ad.B, N, I, O, r, this.lora.scale);
     return { x, xa };
   }
 
   /** dx += dout·(W + s·B·A); grads of A and B accumulate into `grads`. */
   private linearBackward(dx: Float32Array, dout: Float32Array, layer: number, m: LinearModule, tape: LinearTape, N: number, grads: Map<string, AdapterGrad>): void {
     const [O, I] = linearShape(this.w.config, m);
-    matmulBackwardInput(dx, dout, this.w.layers[layer].linear[m].W, N, I, O);
+    linearBackward(dx, null, null, dout, tape.x, this.w.layers[layer].linear[m].W, N, I, O);
     const name = adapterName(layer, m);
     const ad = this.lora?.adapters.get(name);
     if (!ad || !this.lora || !tape.xa) return;
@@ -99,12 +99,7 @@ export class ReferenceModel {
     const s = this.lora.scale;
     let g = grads.get(name);
     if (!g) grads.set(name, (g = { dA: new Float32Array(r * I), dB: new Float32Array(O * r) }));
-    matmulBackwardWeight(g.dB, dout, tape.xa, N, r, O, s); // dB (O, r) += s·doutᵀ·xa
-    const dxa = new Float32Array(N * r);
-    matmulBackwardInput(dxa, dout, ad.B, N, r, O);
-    for (let i = 0; i < dxa.length; i++) dxa[i] *= s;
-    matmulBackwardWeight(g.dA, dxa, tape.x, N, I, r); // dA (r, I) += dxaᵀ·x
-    matmulBackwardInput(dx, dxa, ad.A, N, I, r);
+    loraBackward(dx, g.dA, g.dB, new Float32Array(N * r), dout, tape.x, tape.xa, ad.A, ad.B, N, I, O, r, s);
   }
 
   /** logits (B, T, V) for ids (B, T) at positions 0..T-1, and the tape for `backward`. */
@@ -118,8 +113,8 @@ export class ReferenceModel {
     for (let n = 0; n < N; n++) {
       const id = ids[n];
       if (id < 0 || id >= V) throw new GradPruneError('input', `Token id ${id} at position ${n} is outside the vocabulary (0..${V - 1}).`);
-      x.set(this.w.embed.subarray(id * C, (id + 1) * C), n * C);
     }
+    embeddingForward(x, ids, this.w.embed, V, C);
     const layers: LayerTape[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const lw = this.w.layers[l];
@@ -136,10 +131,10 @@ export class ReferenceModel {
         rmsnormForward(q, qkNorm.rstdQ, qkNorm.qLin, lw.qNorm, N * NH, HD, c.rmsNormEps);
         rmsnormForward(k, qkNorm.rstdK, qkNorm.kLin, lw.kNorm, N * NKV, HD, c.rmsNormEps);
       }
-      ropeForward(q, this.cos, this.sin, B, T, NH, HD);
-      ropeForward(k, this.cos, this.sin, B, T, NKV, HD);
+      ropeForward(q, q, this.cos, this.sin, T, NH, HD);
+      ropeForward(k, k, this.cos, this.sin, T, NKV, HD);
       const att = new Float32Array(B * NH * T * T), y = new Float32Array(N * NH * HD);
-      attentionForward(y, att, q, k, v, B, T, NH, NKV, HD, c.slidingWindow);
+      attentionForward(y, null, att, q, k, v, this.attentionShape(B, T));
       const o = new Float32Array(N * C);
       lin.o_proj = this.linear(o, y, l, 'o_proj', N);
       const x2 = new Float32Array(N * C);
@@ -160,7 +155,7 @@ export class ReferenceModel {
     const hf = new Float32Array(N * C), rstdf = new Float32Array(N);
     rmsnormForward(hf, rstdf, x, this.w.finalNorm, N, C, c.rmsNormEps);
     const logits = new Float32Array(N * V);
-    matmulForward(logits, hf, this.w.lmHead, null, N, C, V);
+    linearForward(logits, hf, this.w.lmHead, null, N, C, V);
     return { logits, tape: { B, T, layers, xf: x, hf, rstdf } };
   }
 
@@ -172,9 +167,9 @@ export class ReferenceModel {
     const N = B * T;
     const grads = new Map<string, AdapterGrad>();
     const dhf = new Float32Array(N * C);
-    matmulBackwardInput(dhf, dlogits, this.w.lmHead, N, C, V);
+    linearBackward(dhf, null, null, dlogits, tape.hf, this.w.lmHead, N, C, V);
     let dx = new Float32Array(N * C); // gradient of the residual stream
-    rmsnormBackward(dx, dhf, tape.xf, this.w.finalNorm, tape.rstdf, N, C);
+    rmsnormBackward(dx, null, dhf, tape.xf, this.w.finalNorm, tape.rstdf, N, C);
     for (let l = c.numLayers - 1; l >= 0; l--) {
       const t = tape.layers[l];
       const lw = this.w.layers[l];
@@ -187,26 +182,27 @@ export class ReferenceModel {
       this.linearBackward(dh2, dgate, l, 'gate_proj', t.lin.gate_proj, N, grads);
       this.linearBackward(dh2, dup, l, 'up_proj', t.lin.up_proj, N, grads);
       const dx2 = dx; // accumulate the norm's gradient onto the residual's
-      rmsnormBackward(dx2, dh2, t.x2, lw.postNorm, t.rstd2, N, C);
+      rmsnormBackward(dx2, null, dh2, t.x2, lw.postNorm, t.rstd2, N, C);
       // x2 = x + o_proj(y)
       const dy = new Float32Array(N * NH * HD);
       this.linearBackward(dy, dx2, l, 'o_proj', t.lin.o_proj, N, grads);
       const dq = new Float32Array(N * NH * HD), dk = new Float32Array(N * NKV * HD), dv = new Float32Array(N * NKV * HD);
-      attentionBackward(dq, dk, dv, dy, t.q, t.k, t.v, t.att, B, T, NH, NKV, HD);
-      ropeBackward(dq, this.cos, this.sin, B, T, NH, HD);
-      ropeBackward(dk, this.cos, this.sin, B, T, NKV, HD);
-      let dqLin = dq, dkLin = dk; // d(projection outputs)
+      attentionBackward(dq, dk, dv, dy, t.q, t.k, t.v, t.att, this.attentionShape(B, T));
+      const dqPre = new Float32Array(N * NH * HD), dkPre = new Float32Array(N * NKV * HD); // d(RoPE inputs)
+      ropeBackward(dqPre, dq, this.cos, this.sin, T, NH, HD);
+      ropeBackward(dkPre, dk, this.cos, this.sin, T, NKV, HD);
+      let dqLin = dqPre, dkLin = dkPre; // d(projection outputs)
       if (t.qkNorm) {
         dqLin = new Float32Array(N * NH * HD);
         dkLin = new Float32Array(N * NKV * HD);
-        rmsnormBackward(dqLin, dq, t.qkNorm.qLin, lw.qNorm!, t.qkNorm.rstdQ, N * NH, HD);
-        rmsnormBackward(dkLin, dk, t.qkNorm.kLin, lw.kNorm!, t.qkNorm.rstdK, N * NKV, HD);
+        rmsnormBackward(dqLin, null, dqPre, t.qkNorm.qLin, lw.qNorm!, t.qkNorm.rstdQ, N * NH, HD);
+        rmsnormBackward(dkLin, null, dkPre, t.qkNorm.kLin, lw.kNorm!, t.qkNorm.rstdK, N * NKV, HD);
       }
       const dh1 = new Float32Array(N * C);
       this.linearBackward(dh1, dqLin, l, 'q_proj', t.lin.q_proj, N, grads);
       this.linearBackward(dh1, dkLin, l, 'k_proj', t.lin.k_proj, N, grads);
       this.linearBackward(dh1, dv, l, 'v_proj', t.lin.v_proj, N, grads);
-      rmsnormBackward(dx2, dh1, t.x, lw.inputNorm, t.rstd1, N, C);
+      rmsnormBackward(dx2, null, dh1, t.x, lw.inputNorm, t.rstd1, N, C);
       dx = dx2;
     }
     return grads;
@@ -215,7 +211,15 @@ export class ReferenceModel {
   /** One forward + masked cross-entropy + backward. */
   lossAndGrads(ids: Int32Array, lossMask: Int32Array, B: number, T: number): { loss: number; grads: Map<string, AdapterGrad> } {
     const { logits, tape } = this.forward(ids, B, T);
-    const { loss, dlogits } = crossEntropyForwardBackward(logits, ids, lossMask, B, T, this.w.config.vocabSize);
+    const V = this.w.config.vocabSize;
+    const losses = new Float64Array(B * T), lse = new Float64Array(B * T), dlogits = new Float32Array(B * T * V);
+    const { loss, count } = crossentropyForward(losses, lse, logits, ids, lossMask, T, V);
+    crossentropyBackward(dlogits, logits, lse, ids, lossMask, T, V, count);
     return { loss, grads: this.backward(tape, dlogits) };
+  }
+
+  private attentionShape(B: number, T: number): AttentionShape {
+    const c = this.w.config;
+    return { B, T, NH: c.numHeads, NKV: c.numKvHeads, HD: c.headDim, window: c.slidingWindow };
   }
 }

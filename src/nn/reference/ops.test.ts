@@ -1,9 +1,9 @@
-// The CPU reference's RMSNorm backward against central finite differences, at the hidden size and per head
+// The CPU reference's RMSNorm backward (src/nn/kernels/rmsnorm.cpu.ts) in f32 storage, as the reference model runs it, against central finite differences, at the hidden size and per head
 // (Qwen3's q/k norm: rows N·NH of width head_dim), so the gradient the GPU engine is checked against is itself checked.
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../random';
 import { relL2 } from './compare';
-import { rmsnormBackward, rmsnormForward } from './ops';
+import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.cpu';
 
 describe('rmsnormBackward (CPU reference)', () => {
   it.each([
@@ -24,7 +24,7 @@ describe('rmsnormBackward (CPU reference)', () => {
     const out = new Float32Array(rows * C), rstd = new Float32Array(rows);
     rmsnormForward(out, rstd, x, w, rows, C, eps);
     const dx = new Float32Array(rows * C);
-    rmsnormBackward(dx, g, x, w, rstd, rows, C);
+    rmsnormBackward(dx, null, g, x, w, rstd, rows, C);
     const fd = new Float32Array(rows * C);
     const h = 1e-3;
     for (let i = 0; i < x.length; i++) {

@@ -1,19 +1,17 @@
 // CPU reference of the LoRA training step: global-norm clipping and AdamW as PyTorch does them, and the
 // GradPruner scoring run (t steps, clipped gradients recorded per step for IGIA).
 
+import { adamw, gradNorm } from '../kernels/optimizer.cpu';
 import type { LoraAdapter } from '../lora';
 import { SCORING_ADAMW, type AdamWHyper } from '../optimizer';
 import type { AdapterGrad, ReferenceModel } from './model';
 
 /** PyTorch clip_grad_norm_: returns the pre-clip total norm; scales every gradient in place by min(1, max/(total+1e-6)). */
 export function clipGradNorm(grads: Iterable<AdapterGrad>, maxNorm: number): number {
-  const all = [...grads];
-  let ss = 0;
-  for (const g of all) for (const t of [g.dA, g.dB]) for (let i = 0; i < t.length; i++) ss += t[i] * t[i];
-  const total = Math.fround(Math.sqrt(ss));
-  const coef = Math.min(1, Math.fround(maxNorm / (total + 1e-6)));
-  if (coef < 1) for (const g of all) for (const t of [g.dA, g.dB]) for (let i = 0; i < t.length; i++) t[i] *= coef;
-  return total;
+  const all = [...grads].flatMap((g) => [g.dA, g.dB]);
+  const { norm, clip } = gradNorm(all, maxNorm);
+  if (clip < 1) for (const t of all) for (let i = 0; i < t.length; i++) t[i] *= clip;
+  return norm;
 }
 
 /** PyTorch AdamW (single-tensor path) over a set of parameters with moments; step counts from 1. */
@@ -27,10 +25,6 @@ export class AdamW {
   /** Update every (param, grad) pair with learning rate lr. */
   update(pairs: Array<[param: Float32Array, grad: Float32Array]>, lr: number): void {
     this.step++;
-    const { beta1, beta2, eps, weightDecay } = this.opts;
-    const bc1 = 1 - beta1 ** this.step;
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
-    const stepSize = lr / bc1;
     for (const [p, g] of pairs) {
       let m = this.m.get(p);
       let v = this.v.get(p);
@@ -38,12 +32,7 @@ export class AdamW {
         this.m.set(p, (m = new Float32Array(p.length)));
         this.v.set(p, (v = new Float32Array(p.length)));
       }
-      for (let i = 0; i < p.length; i++) {
-        p[i] *= 1 - lr * weightDecay;
-        m[i] += (g[i] - m[i]) * (1 - beta1);
-        v[i] = v[i] * beta2 + (1 - beta2) * g[i] * g[i];
-        p[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
-      }
+      adamw(p, m, v, g, this.step, lr, this.opts);
     }
   }
 }
