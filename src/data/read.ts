@@ -336,6 +336,12 @@ async function readParquet(blob: Blob, fileName: string): Promise<SourceRecords>
       cause: e,
     });
   }
-  const records = rows.map((row, i) => ({ line: i, where: `row ${i}`, value: plain(row) as Record<string, unknown> }));
+  let records: SourceRecord[];
+  try {
+    records = rows.map((row, i) => ({ line: i, where: `row ${i}`, value: plain(row) as Record<string, unknown> }));
+  } catch (e) {
+    // Only a schema nested thousands of levels deep gets here (plain() recurses once per level).
+    throw new GradPruneError('dataset', `${fileName}: the Parquet schema nests its columns too deeply to read (${(e as Error).message}).`, { subject: fileName, cause: e });
+  }
   return { lineKind: 'row', records, rejected: [] };
 }
