@@ -114,6 +114,7 @@ put('tokenizer-config-null', 'model/tokenizer_config.json', 'null\n');
 tokConfig('tokenizer-config-template-number', { chat_template: 42 });
 tokConfig('tokenizer-config-bos-array', { bos_token: ['<s>'] });
 tokConfig('tokenizer-config-added-tokens-list', { added_tokens_decoder: [] });
+tokConfig('tokenizer-config-breaks-tokenizer', { additional_special_tokens: 7 });
 put('tokenizer-unknown-model', 'model/tokenizer.json', json({ version: '1.0', model: { type: 'NoSuchModel', vocab: {} } }));
 put('tokenizer-json-array', 'model/tokenizer.json', '[]\n');
 
