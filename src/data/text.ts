@@ -50,7 +50,7 @@ export async function decodeDatasetText(blob: Blob, fileName: string): Promise<s
 
   if (encoding === 'utf-8') {
     const nul = head.indexOf(0);
-    if (nul >= 0) throw notText(`binary data (a NUL byte at byte ${nul})`, 'Give a JSON, JSON Lines, CSV, TSV or Parquet file (text in UTF-8 or UTF-16).');
+    if (nul >= 0) throw notText(`binary data (a NUL byte at byte ${nul})`, 'Give a JSON, JSON Lines, CSV, TSV or Parquet file; if this is UTF-16 text without a byte-order mark, save it as UTF-8.');
   }
   const chars = encoding === 'utf-8' ? blob.size : blob.size / 2;
   if (chars > MAX_TEXT_CHARS) {
