@@ -20,8 +20,7 @@ import type { TextTokenizer } from '../model/tokenizer';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
 import { checkExampleLengths, runLoraRun, type LoraRunHooks, type LoraRunName, type LoraRunResult, type LoraStepProgress } from '../nn/lora-run';
 import type { GpuModel } from '../nn/model';
-import { DEFAULT_RECOVERY_SETTINGS, DEFAULT_WARMUP_RATIO, loraConfigOf, resolveRecoverySettings, scheduleOf, type RecoverySettings, type RecoverySettingsInput } from '../nn/run-settings';
-import type { LrSchedule } from '../nn/schedule';
+import { DEFAULT_RECOVERY_SETTINGS, loraConfigOf, resolveRecoverySettings, type RecoverySettings, type RecoverySettingsInput } from '../nn/run-settings';
 import { gpuScoringModel } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
 import { scoreMultipleChoice } from './multiple-choice';
@@ -29,10 +28,7 @@ import { scoreMultipleChoice } from './multiple-choice';
 // The recovery run's settings live with every run's settings (a leaf module the studio imports too).
 export { DEFAULT_RECOVERY_SETTINGS, resolveRecoverySettings, type RecoverySettings, type RecoverySettingsInput } from '../nn/run-settings';
 
-export const RECOVERY_WARMUP_RATIO = DEFAULT_WARMUP_RATIO;
-
 export const recoveryLora: (s: RecoverySettings) => LoraConfig = loraConfigOf;
-export const recoverySchedule: (s: RecoverySettings) => LrSchedule = scheduleOf;
 
 export interface RecoveryData {
   /** Every tokenized example; the run splits off `settings.heldOut` of them (seeded) for evaluation. */

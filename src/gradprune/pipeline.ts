@@ -23,7 +23,7 @@ import type { PruneRunInfo } from './recipe';
 import { kendallTau } from './scores';
 
 // The scoring run's settings live with every run's settings (a leaf module the studio imports too).
-export { DEFAULT_SCORING_SETTINGS, DEFAULT_WARMUP_RATIO, resolveScoringSettings, scheduleOf, type ScoringSettings } from '../nn/run-settings';
+export { DEFAULT_SCORING_SETTINGS, resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
 export type { GpuUsage } from '../nn/lora-run';
 
 export const loraOf = loraConfigOf;
