@@ -14,6 +14,9 @@ import { buildExamples } from './tokenize';
 import type { Dataset } from './types';
 
 const CASE_MS = 2_000;
+/** GRADPRUNE_FUZZ_SCALE=10 runs ten times the cases (a deeper search than the unit tier's time allows). */
+const SCALE = Number(process.env.GRADPRUNE_FUZZ_SCALE ?? 1);
+const runs = (n: number) => ({ numRuns: Math.round(n * SCALE) });
 const MEMORY_BYTES = 1 << 30;
 const rssAtStart = process.memoryUsage().rss;
 
@@ -91,7 +94,7 @@ function edit(text: string, edits: { at: number; kind: string }[]): string {
   return t;
 }
 
-const RUNS = { numRuns: 1000 };
+const RUNS = runs(1000);
 
 describe('fuzz: dataset readers', () => {
   it('JSON: arrays of rows, objects of rows, arbitrary JSON and edited JSON', async () => {
@@ -149,7 +152,7 @@ describe('fuzz: dataset readers', () => {
       fc.tuple(rows, fc.boolean(), fc.boolean()).map(([rs, bom, be]) => utf16(rs.map((r) => JSON.stringify(r)).join('\n'), bom, be)),
       fc.string({ maxLength: 64, unit: 'binary' }).map((s) => new TextEncoder().encode(s)),
     );
-    await fc.assert(fc.asyncProperty(bytes, name, async (b, n) => void (await readTyped(b, n))), { numRuns: 1000 });
+    await fc.assert(fc.asyncProperty(bytes, name, async (b, n) => void (await readTyped(b, n))), runs(1000));
   });
 
   it('UTF-16 files read as the same rows as their UTF-8 text', async () => {
@@ -161,7 +164,7 @@ describe('fuzz: dataset readers', () => {
         if (plain instanceof GradPruneError) expect(wide).toBeInstanceOf(GradPruneError);
         else expect((wide as Dataset).examples).toEqual(plain.examples);
       }),
-      { numRuns: 200 },
+      runs(200),
     );
   });
 });

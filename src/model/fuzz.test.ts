@@ -12,6 +12,9 @@ import { SafetensorsFile, TensorStore, encodeSafetensors, numel } from './safete
 
 /** Milliseconds one case may take: the inputs are small, so anything near this is a hang in the making. */
 const CASE_MS = 2_000;
+/** GRADPRUNE_FUZZ_SCALE=10 runs ten times the cases (a deeper search than the unit tier's time allows). */
+const SCALE = Number(process.env.GRADPRUNE_FUZZ_SCALE ?? 1);
+const runs = (n: number) => ({ numRuns: Math.round(n * SCALE) });
 /** Resident memory the whole file may add: small inputs must not make large allocations. */
 const MEMORY_BYTES = 1 << 30;
 const rssAtStart = process.memoryUsage().rss;
@@ -112,7 +115,7 @@ function expectTiled(file: SafetensorsFile, size: number): void {
   expect(at).toBe(size);
 }
 
-const RUNS = { numRuns: 1500 };
+const RUNS = runs(1500);
 
 describe('fuzz: the safetensors header parser', () => {
   it('a valid file with one to three byte-level mutations is refused with a GradPruneError or read at the offsets it declares', async () => {
@@ -162,7 +165,7 @@ describe('fuzz: the safetensors header parser', () => {
         const out = await typedOnly(() => SafetensorsFile.open(new Blob([bytes as BlobPart]), 'fuzz.safetensors'));
         if (!(out instanceof GradPruneError)) expectTiled(out, bytes.byteLength);
       }),
-      { numRuns: 1000 },
+      runs(1000),
     );
   });
 });
@@ -199,7 +202,7 @@ describe('fuzz: model.safetensors.index.json', () => {
         if (out instanceof GradPruneError) return;
         for (const [name, file] of Object.entries((idx as { weight_map: Record<string, string> }).weight_map)) expect(out.info(name).file).toBe(file);
       }),
-      { numRuns: 1000 },
+      runs(1000),
     );
   });
 });
@@ -244,7 +247,7 @@ describe('fuzz: the config normaliser', () => {
         expect(out.numHeads % out.numKvHeads).toBe(0);
         expect(out.maxPositionEmbeddings).toBeGreaterThan(0);
       }),
-      { numRuns: 3000 },
+      runs(3000),
     );
   });
 });
