@@ -63,9 +63,11 @@ export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}
     page.on('worker', (w) => w.on('console', (m) => m.type() === 'error' && errors.push(`worker console: ${m.text()}`)));
     const violations: string[] = [];
     await page.exposeFunction('__gradpruneCspViolation', (v: string) => void violations.push(v));
+    // No named function in the init script: tsx (esbuild's keepNames) wraps one in a __name() helper the page lacks.
     await context.addInitScript(() => {
-      const report = (v: string) => (window as unknown as { __gradpruneCspViolation: (v: string) => void }).__gradpruneCspViolation(v);
-      document.addEventListener('securitypolicyviolation', (e) => report(`${e.effectiveDirective} blocked ${e.blockedURI} (${e.sourceFile}:${e.lineNumber})`));
+      document.addEventListener('securitypolicyviolation', (e) =>
+        (window as unknown as { __gradpruneCspViolation: (v: string) => void }).__gradpruneCspViolation(`${e.effectiveDirective} blocked ${e.blockedURI} (${e.sourceFile}:${e.lineNumber})`),
+      );
     });
     await page.goto(url + (opts.query ?? ''));
     const b = browser;
