@@ -62,6 +62,7 @@ function respondJourney(req: Req): WorkerEvent[] {
         ? [{ type: 'error', requestId: req.id, error: { code: 'dataset', message: 'needs a column for "text"' } }]
         : [{ type: 'datasetLoaded', requestId: req.id, dataset: { ...info('arc.jsonl', 6), options: req.options } }];
     case 'score':
+      if (req.settings.steps === 0) return [{ type: 'error', requestId: req.id, error: { code: 'cancelled', message: 'Stopped before the first step.' } }];
       return [
         { type: 'scoreStep', requestId: req.id, step: 0, steps: 3, losses: [6], lr: 0, gradNorm: 1, tokensPerSecond: 10, elapsedSeconds: 1, etaSeconds: 2, scores: scores([0, 0, 0, 0, 0, 0]) },
         scored(req.id, [6, 5, 4, 3, 2, 1]),
@@ -134,6 +135,15 @@ describe('journey actions', () => {
     expect(s.planChoice).toMatchObject({ prune: 1, merge: 1 });
     await loadDatasetFile(new Blob(['x']), 'other.jsonl');
     expect(useStudio.getState().score.result).toBeNull();
+  });
+
+  it('a run stopped before its first step is back to idle with nothing to show and no error', async () => {
+    await loadModelFiles([], 'tiny');
+    await loadDatasetFile(new Blob(['x']), 'arc.jsonl');
+    useStudio.setState((s) => ({ settings: { ...s.settings, steps: 0 } }));
+    await startScoring();
+    expect(useStudio.getState().score).toMatchObject({ state: 'idle', result: null, error: null, live: null });
+    expect(useStudio.getState().activity).toBeNull();
   });
 
   it('keeps merge ≤ prune, and reports a failed prune under the prune step', async () => {
