@@ -19,13 +19,27 @@ fn row_of(i: u32, H: u32) -> Row {
   return Row(i / (H * p.T), (i / p.T) % H, i % p.T);
 }
 
+// Query row i: its position, its kv head g and the offset qo of its q / out / dq / dout row.
+struct QueryRow {
+  b: u32,
+  h: u32,
+  t: u32,
+  g: u32,
+  qo: u32,
+}
+
+fn query_row(i: u32) -> QueryRow {
+  let r = row_of(i, p.NH);
+  return QueryRow(r.b, r.h, r.t, kv_head(r.h), q_at(r.b, r.t, r.h));
+}
+
 @compute @workgroup_size(WG)
 fn attentionForward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat_invocation(gid, nwg, WG);
   if (i >= p.B * p.NH * p.T) { return; }
-  let r = row_of(i, p.NH);
-  let g = kv_head(r.h);
-  let qo = q_at(r.b, r.t, r.h);
+  let r = query_row(i);
+  let g = r.g;
+  let qo = r.qo;
   var qv: array<f32, MAX_HD>;
   var acc: array<f32, MAX_HD>;
   for (var d = 0u; d < p.HD; d++) { qv[d] = q[qo + d]; }
@@ -55,9 +69,9 @@ fn attentionForward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
 fn attentionBackwardQuery(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat_invocation(gid, nwg, WG);
   if (i >= p.B * p.NH * p.T) { return; }
-  let r = row_of(i, p.NH);
-  let g = kv_head(r.h);
-  let qo = q_at(r.b, r.t, r.h);
+  let r = query_row(i);
+  let g = r.g;
+  let qo = r.qo;
   var D = 0.0;
   for (var d = 0u; d < p.HD; d++) { D += dout[qo + d] * out_in[qo + d]; }
   delta[i] = D;

@@ -22,8 +22,9 @@ export interface Tensor {
 
 // Numeric flags: GPUBufferUsage is a global only once WebGPU exists (in Node, after ./node.ts installs Dawn's).
 const STORAGE_USAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
-const READBACK_USAGE = 0x01 | 0x08; // MAP_READ | COPY_DST
-const MAP_READ = 0x0001;
+/** GPUMapMode.READ, and GPUBufferUsage.MAP_READ (the same bit). */
+export const MAP_READ = 0x0001;
+const READBACK_USAGE = MAP_READ | 0x08; // MAP_READ | COPY_DST
 
 /**
  * Byte alignment of a view's offset: WebGPU's default `minStorageBufferOffsetAlignment`, the largest value an
@@ -106,16 +107,25 @@ export function tensorFrom(device: GPUDevice, label: string, shape: readonly num
   return t;
 }
 
-/** Copy a tensor (or a view: just its range) back to the host as f32 values (i32, u32 and f16 tensors: use readbackBytes). */
+/** A buffer the host maps to read what a copy put into it (MAP_READ | COPY_DST): staging for readbacks. */
+export function createReadbackBuffer(device: GPUDevice, label: string, size: number): GPUBuffer {
+  return device.createBuffer({ label, size, usage: READBACK_USAGE });
+}
+
+/** Copy a tensor (or a view: just its range) back to the host as f32 values (u32 tensors: readbackU32; i32 and f16: readbackBytes). */
 export async function readback(device: GPUDevice, t: Tensor): Promise<Float32Array> {
-  const raw = await readbackBytes(device, t);
-  return new Float32Array(raw);
+  return new Float32Array(await readbackBytes(device, t));
+}
+
+/** A u32 tensor's values, back on the host. */
+export async function readbackU32(device: GPUDevice, t: Tensor): Promise<Uint32Array> {
+  return new Uint32Array(await readbackBytes(device, t));
 }
 
 /** The tensor's bytes (bytesOf(t) of them), from its offset. */
 export async function readbackBytes(device: GPUDevice, t: Tensor): Promise<ArrayBuffer> {
   const size = bindingBytes(t);
-  const staging = device.createBuffer({ label: `${t.label}.readback`, size, usage: READBACK_USAGE });
+  const staging = createReadbackBuffer(device, `${t.label}.readback`, size);
   const encoder = device.createCommandEncoder({ label: `${t.label}.readback` });
   encoder.copyBufferToBuffer(t.buffer, t.offset, staging, 0, size);
   device.queue.submit([encoder.finish()]);

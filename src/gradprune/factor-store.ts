@@ -13,12 +13,10 @@
 // a caller that records faster than the factors reach the host gets extra slots, up to `maxStagingBytes`.
 
 import { GradPruneError } from '../errors';
+import { createReadbackBuffer, MAP_READ, type Tensor } from '../gpu/tensor';
 import { linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
 import { formatBytes } from '../model/summary';
-import type { Tensor } from '../gpu/tensor';
 
-const MAP_READ = 0x0001;
-const COPY_DST = 0x0008;
 const MiB = 2 ** 20;
 
 export interface FactorStoreOptions {
@@ -170,7 +168,7 @@ export class FactorStore {
           { subject: 'steps', hint: 'Await the scorer’s ready() before recording each step (the scoring pipeline does), or allow more staging memory.' },
         );
       }
-      slot = { buffers: this.parts.map((p, i) => this.device.createBuffer({ label: `igia.staging.${this.ring.length}.${i}`, size: p.bytes, usage: MAP_READ | COPY_DST })), step: -1, reading: null };
+      slot = { buffers: this.parts.map((p, i) => createReadbackBuffer(this.device, `igia.staging.${this.ring.length}.${i}`, p.bytes)), step: -1, reading: null };
       this.ring.push(slot);
     }
     this.parts.forEach((part, i) => {

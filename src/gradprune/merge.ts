@@ -12,7 +12,7 @@ import histogramCode from '../../shaders/merge_histogram.wgsl?raw';
 import selectCode from '../../shaders/merge_select.wgsl?raw';
 import { GradPruneError } from '../errors';
 import { ceilDiv, type Kernel, type KernelCall } from '../gpu/kernel';
-import { createTensor, readback, readbackBytes, tensorFrom, type Tensor } from '../gpu/tensor';
+import { createTensor, readback, readbackU32, tensorFrom, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
 import { kernelLib, u32 } from '../nn/kernels/lib';
 import { mergesByReceiver, type PrunePlan } from './plan';
@@ -159,8 +159,8 @@ export class LayerMerger {
     if (missing) throw new GradPruneError('tensor', `The merge into ${missing} was never made.`, { subject: missing });
     const addedElements: Record<string, number> = {};
     const thresholds: Record<string, number> = {};
-    const counts = new Uint32Array(await readbackBytes(this.device, this.added));
-    const stateWords = new Uint32Array(await readbackBytes(this.device, this.states));
+    const counts = await readbackU32(this.device, this.added);
+    const stateWords = await readbackU32(this.device, this.states);
     const bits = new Float32Array(stateWords.buffer);
     this.slots.forEach(({ p, r, m }, slot) => {
       addedElements[mergeKey(p, r, m)] = counts[slot];

@@ -1,5 +1,6 @@
-// The CPU reference's RMSNorm backward (src/nn/kernels/rmsnorm.cpu.ts) in f32 storage, as the reference model runs it, against central finite differences, at the hidden size and per head
-// (Qwen3's q/k norm: rows N·NH of width head_dim), so the gradient the GPU engine is checked against is itself checked.
+// The CPU reference's RMSNorm backward (src/nn/kernels/rmsnorm.cpu.ts) in f32 storage, as the reference model runs
+// it, against central finite differences, at the hidden size and per head (Qwen3's q/k norm: rows N·NH of width
+// head_dim), so the gradient the GPU engine is checked against is itself checked.
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../random';
 import { relL2 } from './compare';
