@@ -119,7 +119,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
   };
 
   async function answer<K extends RequestType>(msg: RequestOf<K> & { id: number }): Promise<void> {
-    const handler = handlers[msg.type] as Handler<K> | undefined;
+    const handler = Object.hasOwn(handlers, msg.type) ? (handlers[msg.type] as Handler<K>) : null;
     if (!handler) {
       throw new GradPruneError('input', `The worker got a request it does not know: ${JSON.stringify(msg.type)}.`, {
         hint: 'The page and the worker are from different versions: reload the page.',

@@ -96,7 +96,7 @@ export async function evaluate(ctx: StepContext, { options: opts }: RequestOf<'e
   const prunedTexts = await generateWith(ctx, gpu, 'pruned', pruned.checkpoint, prompts, opts.maxNewTokens, job);
   const [denseEval, prunedEval] = [evalOf(dense)!, evalOf(after)!];
   const evaluation = evaluationOf(denseEval, prunedEval, `${prunedEval.rows} held-out rows of ${data.fileName}`);
-  session.check = { examples: examples.length, dense, pruned: after, evaluation };
+  if (session.pruned === pruned) session.check = { examples: examples.length, dense, pruned: after, evaluation };
   return {
     dense: denseEval,
     pruned: prunedEval,

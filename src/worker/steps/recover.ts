@@ -96,7 +96,7 @@ export async function recover(ctx: StepContext, { settings, evaluation }: Reques
       adapterBytes: adapterParameters * 4,
       precision: recoveredRow.onGpu!.precision,
     };
-    session.recovery = { result, recovered, event };
+    if (session.pruned === pruned) session.recovery = { result, recovered, event };
     return event;
   });
 }
