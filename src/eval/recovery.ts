@@ -111,7 +111,7 @@ export async function runRecovery(gpu: Gpu, model: TrainedModel, data: RecoveryD
   }
   const split = recoverySplit(data.examples, given);
   const settings = resolveRecoverySettings(given, split.train.length);
-  checkExampleLengths(split.heldOut, settings.seqLen, FINE_TUNING.noun);
+  checkExampleLengths(data.examples, settings.seqLen, FINE_TUNING.noun); // held-out ones too: they are evaluated
   return runLoraRun<RecoverySettings, RecoveryProgress, RecoveryOutcome>(gpu, model, { kind: 'examples', examples: split.train, padTokenId: data.padTokenId }, settings, {
     ...hooks,
     name: FINE_TUNING,

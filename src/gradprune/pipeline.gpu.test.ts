@@ -11,7 +11,7 @@ import { openFolder } from '../model/node-files';
 import { TensorStore } from '../model/safetensors';
 import { DEFAULT_LORA, loadLoraAdapters } from '../nn/lora';
 import { ranking, relError } from '../nn/reference/compare';
-import { openReference } from '../nn/reference/fixture';
+import { fixtureRunBatches, openReference } from '../nn/reference/fixture';
 import { SCORED_FIXTURE_MODELS, fixtureDir } from '../testing/paths';
 import { runPrune, runScoring, type ScoringData, type ScoringProgress } from './pipeline';
 
@@ -29,14 +29,8 @@ describe('runScoring and runPrune reproduce reference/gradprune.safetensors', ()
       const { config } = ckpt;
       const ref = await openReference(dir, 'gradprune.safetensors');
       const refJson = JSON.parse(await readFile(path.join(dir, 'reference/gradprune.json'), 'utf8'));
-      const ids = await ref.readI32('input_ids');
-      const mask = await ref.readI32('loss_mask');
-      const [S, B, T] = ref.info('input_ids').shape;
-      const step = (a: Int32Array, s: number) => a.subarray(s * B * T, (s + 1) * B * T); // (B, T) of step s
-      const data: ScoringData = {
-        kind: 'batches',
-        batch: (s) => ({ B, T, inputIds: step(ids, s), lossMask: step(mask, s), padTokenId: 0 }),
-      };
+      const { S, B, T, batch } = await fixtureRunBatches(ref);
+      const data: ScoringData = { kind: 'batches', batch };
       const progress: ScoringProgress[] = [];
       // The fixture's run: its init adapters and batches; lr 1e-3·min(1, s/2) = 2 warmup steps then constant; wd 0.1; clip 1.
       const result = await runScoring(

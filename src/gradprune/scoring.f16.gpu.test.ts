@@ -10,7 +10,7 @@ import { openCheckpoint } from '../model/checkpoint';
 import { openFolder } from '../model/node-files';
 import { DEFAULT_LORA, loadLoraAdapters } from '../nn/lora';
 import { ranking, relError } from '../nn/reference/compare';
-import { openReference } from '../nn/reference/fixture';
+import { fixtureRunBatches, openReference } from '../nn/reference/fixture';
 import { f16TestGpu } from '../testing/lavapipe';
 import { fixtureDir } from '../testing/paths';
 import { runScoring, type ScoringData } from './pipeline';
@@ -30,14 +30,8 @@ describe("scoring with precision 'auto' on an adapter with shader-f16", () => {
     const ckpt = await openCheckpoint(await openFolder(dir), 'tiny-mistral');
     expect(ckpt.dtype).toBe('F16');
     const ref = await openReference(dir, 'gradprune.safetensors');
-    const ids = await ref.readI32('input_ids');
-    const mask = await ref.readI32('loss_mask');
-    const [S, B, T] = ref.info('input_ids').shape;
-    const step = (a: Int32Array, s: number) => a.subarray(s * B * T, (s + 1) * B * T); // (B, T) of step s
-    const data: ScoringData = {
-      kind: 'batches',
-      batch: (s) => ({ B, T, inputIds: step(ids, s), lossMask: step(mask, s), padTokenId: 0 }),
-    };
+    const { S, B, T, batch } = await fixtureRunBatches(ref);
+    const data: ScoringData = { kind: 'batches', batch };
     // The fixture's run (lr 1e-3 after 2 warmup steps, wd 0.1, clip 1, its init adapters); weights left at the default.
     const result = await runScoring(gpu, ckpt, data, { steps: S, batchSize: B, seqLen: T, lr: 1e-3, warmupSteps: 2, schedule: 'constant', weightDecay: 0.1, maxGradNorm: 1 }, {
       initialAdapters: await loadLoraAdapters(ckpt.config, DEFAULT_LORA, (n) => ref.readF32(n), 'init.'),

@@ -53,6 +53,15 @@ export interface FixtureScoring extends FixtureModel {
   steps: ScoringStep[];
 }
 
+/** The fixture run's batches (reference/gradprune.safetensors): S steps of (B, T) rows, as the engine takes them. */
+export async function fixtureRunBatches(ref: TensorStore): Promise<{ S: number; B: number; T: number; batch: (step: number) => TokenBatch }> {
+  const ids = await ref.readI32('input_ids'); // (S, B, T)
+  const mask = await ref.readI32('loss_mask'); // (S, B, T)
+  const [S, B, T] = ref.info('input_ids').shape;
+  const step = (a: Int32Array, s: number) => a.subarray(s * B * T, (s + 1) * B * T);
+  return { S, B, T, batch: (s) => ({ B, T, inputIds: step(ids, s), lossMask: step(mask, s), padTokenId: 0 }) };
+}
+
 /** The fixtures' scoring run on the CPU reference: their init adapters and batches, lr 1e-3·min(1, s/2), clip 1. */
 export async function referenceFixtureScoring(dir: string): Promise<FixtureScoring> {
   const fixture = await loadFixtureModel(dir);
@@ -60,14 +69,7 @@ export async function referenceFixtureScoring(dir: string): Promise<FixtureScori
   const refJson = JSON.parse(await readFile(path.join(dir, 'reference/gradprune.json'), 'utf8'));
   const adapters = await loadLoraAdapters(fixture.config, DEFAULT_LORA, (n) => ref.readF32(n), 'init.');
   const model = new ReferenceModel(fixture.weights, loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha));
-  const ids = await ref.readI32('input_ids');
-  const mask = await ref.readI32('loss_mask');
-  const [S, B, T] = ref.info('input_ids').shape;
-  const steps = referenceScoringRun(model, {
-    steps: S,
-    lr: (s) => warmupLr(1e-3, 2, s),
-    maxGradNorm: 1,
-    batch: (s) => ({ ids: ids.subarray(s * B * T, (s + 1) * B * T), lossMask: mask.subarray(s * B * T, (s + 1) * B * T), B, T }),
-  });
+  const { S, batch } = await fixtureRunBatches(ref);
+  const steps = referenceScoringRun(model, { steps: S, lr: (s) => warmupLr(1e-3, 2, s), maxGradNorm: 1, batch });
   return { ...fixture, ref, refJson, adapters, steps };
 }

@@ -2,6 +2,7 @@
 // GradPruner scoring run (t steps, clipped gradients recorded per step for IGIA).
 
 import { adamw, gradNorm } from '../kernels/optimizer.cpu';
+import type { TokenBatch } from '../../data/types';
 import type { LoraAdapter } from '../lora';
 import { SCORING_ADAMW, type AdamWHyper } from '../optimizer';
 import type { AdapterGrad, ReferenceModel } from './model';
@@ -55,7 +56,7 @@ export interface ScoringRunOptions {
   maxGradNorm: number;
   adamw?: AdamWHyper;
   /** Batch of step s: ids and loss mask (B, T). */
-  batch: (step: number) => { ids: Int32Array; lossMask: Int32Array; B: number; T: number };
+  batch: (step: number) => TokenBatch;
 }
 
 /** Train the model's adapters in place for `steps` steps, returning per-step loss, lr, pre-clip norm and clipped grads. */
@@ -65,8 +66,8 @@ export function referenceScoringRun(model: ReferenceModel, opts: ScoringRunOptio
   const opt = new AdamW(opts.adamw);
   const out: ScoringStep[] = [];
   for (let s = 0; s < opts.steps; s++) {
-    const { ids, lossMask, B, T } = opts.batch(s);
-    const { loss, grads } = model.lossAndGrads(ids, lossMask, B, T);
+    const { inputIds, lossMask, B, T } = opts.batch(s);
+    const { loss, grads } = model.lossAndGrads(inputIds, lossMask, B, T);
     const gradNorm = clipGradNorm(grads.values(), opts.maxGradNorm);
     const lr = opts.lr(s);
     const pairs: Array<[Float32Array, Float32Array]> = [];
