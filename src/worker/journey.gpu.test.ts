@@ -1,54 +1,53 @@
 // The journey's requests through the worker host in Node with a real Dawn device: dataset → score (with pause,
-// resume and stop) → prune → evaluate → export, on tiny-llama and ARC-Easy rows. Expected facts come from
+// resume and stop) → prune → evaluate → export → recover → export, on tiny-llama and ARC-Easy rows, one step per
+// test on one shared host (each step starts where the previous one left the session). Expected facts come from
 // ../shared/fixtures/README.md (6 layers, 7 modules) and the dataset file itself.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { EvaluatedEvent, ExportedEvent, RecoveredEvent } from './protocol';
 import { openCheckpoint } from '../model/checkpoint';
 import { SafetensorsFile, TensorStore } from '../model/safetensors';
-import { openFolder } from '../model/node-files';
-import { DATASETS, fixtureDir } from '../testing/paths';
-import { createWorkerHost } from './host';
-import type { FileEntry, WorkerEvent } from './protocol';
+import { ARC_ROWS, folderEntries, hostWithDevices } from '../testing/worker-journey';
 
 // tiny-llama's shapes (fixtures/README.md): hidden 64, 4 query heads and 2 kv heads of 16, MLP 176, vocab 512, untied.
 const LAYER_PARAMS = 64 * 64 + 2 * (64 * 32) + 64 * 64 + 3 * (64 * 176) + 2 * 64; // q, k + v, o, gate/up/down, 2 norms
 const OTHER_PARAMS = 2 * 512 * 64 + 64; // embedding, lm_head, final norm
 // A rank-8 LoRA on the seven modules of a layer: A (8, in) + B (out, 8) each.
 const LAYER_LORA_PARAMS = 8 * ((64 + 64) * 2 + (64 + 32) * 2 + (64 + 176) * 2 + (176 + 64));
+// SwiftShader has no shader-f16: the session's 'auto' precision stores every model's weights as f32.
+const F32 = { storage: 'f32', reason: 'adapter has no shader-f16' };
 
-const ARC_ROWS = readFileSync(path.join(DATASETS, 'arc/arc_easy.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 20);
-
-async function folderEntries(name: string): Promise<FileEntry[]> {
-  return [...(await openFolder(fixtureDir(name)))].map(([n, blob]) => ({ name: n, blob }));
-}
-
-function setup() {
-  const events: WorkerEvent[] = [];
-  const host = createWorkerHost((e) => events.push(e));
-  const result = <T extends WorkerEvent['type']>(type: T, id: number) => {
-    const errors = events.filter((e) => e.type === 'error' && e.requestId === id);
-    if (errors.length) throw new Error(`request ${id} failed: ${JSON.stringify(errors)}`);
-    const e = events.find((x) => x.type === type && 'requestId' in x && x.requestId === id);
-    if (!e) throw new Error(`no ${type} for request ${id}`);
-    return e as Extract<WorkerEvent, { type: T }>;
-  };
-  const errorOf = (id: number) => events.find((e) => e.type === 'error' && e.requestId === id);
-  return { host, events, result, errorOf };
-}
+const { host, events, devices } = hostWithDevices();
+afterAll(() => {
+  for (const d of devices) d.device.destroy();
+});
+const result = <T extends (typeof events)[number]['type']>(type: T, id: number) => {
+  const errors = events.filter((e) => e.type === 'error' && e.requestId === id);
+  if (errors.length) throw new Error(`request ${id} failed: ${JSON.stringify(errors)}`);
+  const e = events.find((x) => x.type === type && 'requestId' in x && x.requestId === id);
+  if (!e) throw new Error(`no ${type} for request ${id}`);
+  return e as Extract<(typeof events)[number], { type: T }>;
+};
+const errorOf = (id: number) => events.find((e) => e.type === 'error' && e.requestId === id);
+const until = async (done: () => boolean) => {
+  while (!done()) await new Promise((r) => setTimeout(r, 20));
+};
 
 describe('worker host: the journey after the model', () => {
-  it('reads, scores, prunes, evaluates and exports', async () => {
-    const { host, events, result, errorOf } = setup();
+  let ev: EvaluatedEvent;
+  let rec: RecoveredEvent;
+  let peft: ExportedEvent;
+
+  it('refuses a step before its input: no model, then no dataset', async () => {
     await host.handle({ type: 'score', id: 1, settings: {} });
     expect(errorOf(1)).toMatchObject({ error: { code: 'input', subject: 'model' } });
-
     await host.handle({ type: 'loadModel', id: 2, name: 'tiny-llama', files: await folderEntries('tiny-llama') });
     expect(result('modelLoaded', 2).config.numLayers).toBe(6);
     await host.handle({ type: 'score', id: 3, settings: {} });
     expect(errorOf(3)).toMatchObject({ error: { code: 'input', subject: 'dataset' } });
+  });
 
+  it('reads the dataset; a format the columns do not fit is an error naming the role, and the dataset stays', async () => {
     const file = new Blob([ARC_ROWS.join('\n') + '\n']);
     await host.handle({ type: 'loadDataset', id: 4, file, fileName: 'arc.jsonl', options: { maxSeqLen: 128, heldOut: 4, seed: 0 } });
     const ds = result('datasetLoaded', 4).dataset;
@@ -59,14 +58,15 @@ describe('worker host: the journey after the model', () => {
     expect(target).toContain(first.choices[first.gold]);
     expect(ds.preview.rows[0].tokens[0].target).toBe(false);
 
-    // A format the columns do not fit: an error naming the missing role; the dataset stays as it was.
     await host.handle({ type: 'setFormat', id: 5, options: { format: 'text', maxSeqLen: 128, heldOut: 4, seed: 0 } });
     expect(errorOf(5)).toMatchObject({ error: { code: 'dataset' } });
     expect((errorOf(5) as { error: { message: string } }).error.message).toMatch(/"text"/);
+  });
 
+  it('scores with pause, resume and stop: a stopped run answers with the steps done', async () => {
     // Score 6 steps, stopped after the first progress report: the scores cover the steps done.
     const scoring = host.handle({ type: 'score', id: 6, settings: { steps: 6, batchSize: 2, seqLen: 128 } });
-    while (!events.some((e) => e.type === 'scoreStep')) await new Promise((r) => setTimeout(r, 20));
+    await until(() => events.some((e) => e.type === 'scoreStep'));
     await host.handle({ type: 'pause', id: 7 });
     expect(result('scoreControl', 7).state).toBe('paused');
     await host.handle({ type: 'resume', id: 8 });
@@ -82,7 +82,9 @@ describe('worker host: the journey after the model', () => {
     expect(scored.scores.moduleScores.map((r) => r.length)).toEqual([7, 7, 7, 7, 7, 7]);
     await host.handle({ type: 'stop', id: 10 });
     expect(result('scoreControl', 10).state).toBe('idle');
+  });
 
+  it('scores a full short run and prunes by its scores', async () => {
     // A full short run for the prune (B moves from step 1 on, so 3 steps give non-zero scores).
     await host.handle({ type: 'score', id: 11, settings: { steps: 3, batchSize: 2, seqLen: 128 } });
     const full = result('scored', 11);
@@ -96,9 +98,11 @@ describe('worker host: the journey after the model', () => {
     expect(pruned.plan.kept[0]).toBe(0);
     expect(pruned.plan.merged).toHaveLength(1);
     expect(pruned.files.map((f) => f.name)).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json', 'README.md', 'gradprune_recipe.json']));
+  });
 
+  it('checks dense vs pruned in the session precision (f32 here), with the table and generations', async () => {
     await host.handle({ type: 'evaluate', id: 13, options: { maxExamples: 2, generations: 1, maxNewTokens: 2 } });
-    const ev = result('evaluated', 13);
+    ev = result('evaluated', 13);
     for (const m of [ev.dense, ev.pruned]) {
       expect(m.rows).toBe(2);
       expect(m.perplexity).toBeCloseTo(Math.exp(m.loss), 6);
@@ -107,6 +111,8 @@ describe('worker host: the journey after the model', () => {
     }
     expect(ev.generations).toHaveLength(1);
     expect(ev.generations[0].prompt).toMatch(/^Question:/);
+    expect(ev.precision).toEqual(F32);
+    expect(ev.table.map((r) => r.storage)).toEqual(['f32', 'f32']);
 
     // The table: dense and pruned with their sizes from the fixture's shapes and a measured forward time.
     expect(ev.table.map((r) => [r.label, r.layers, r.parameters])).toEqual([
@@ -116,13 +122,14 @@ describe('worker host: the journey after the model', () => {
     expect(ev.table[1].weightBytes).toBe(4 * (4 * LAYER_PARAMS + OTHER_PARAMS)); // F32
     for (const r of ev.table) expect(r.msPerToken).toBeGreaterThan(0);
     expect(ev.table[1].heldOutLoss).toBe(ev.pruned.loss);
+  });
 
+  it("exports the pruned folder with the Check's numbers in the recipe and the model card", async () => {
     await host.handle({ type: 'exportZip', id: 14 });
     const ex = result('exported', 14);
     expect(ex.folderName).toBe('tiny-llama-gradprune-4L');
     const entries = unzipSync(new Uint8Array(await ex.zip.arrayBuffer()));
     expect(JSON.parse(strFromU8(entries['tiny-llama-gradprune-4L/config.json'])).num_hidden_layers).toBe(4);
-    // The Check's numbers go into the recipe and the model card.
     const recipe = JSON.parse(strFromU8(entries['tiny-llama-gradprune-4L/gradprune_recipe.json']));
     expect(recipe.evaluation.map((e: { metric: string }) => e.metric.split(' ')[0])).toEqual(['loss', 'perplexity', 'acc', 'acc_norm']);
     expect(recipe.evaluation[0]).toMatchObject({ before: ev.dense.loss, after: ev.pruned.loss });
@@ -133,10 +140,11 @@ describe('worker host: the journey after the model', () => {
     const reopened = await openCheckpoint(new Map(ex.files.map((f) => [f.name, f.blob])), ex.folderName);
     expect(reopened.config.numLayers).toBe(4);
     expect(ex.adapter).toBeNull();
+  });
 
-    // A recovery run stopped after its first reported step still answers, with the steps done, measured.
+  it('recovers: a run stopped after its first reported step still answers, with the steps done, measured', async () => {
     const stopping = host.handle({ type: 'recover', id: 21, settings: { by: 'steps', steps: 6, epochs: 1, rank: 4, alpha: 8, lr: 1e-3, batchSize: 2, seqLen: 128, schedule: 'constant' }, evaluation: { maxExamples: 2 } });
-    while (!events.some((e) => e.type === 'recoverStep' && e.requestId === 21)) await new Promise((r) => setTimeout(r, 20));
+    await until(() => events.some((e) => e.type === 'recoverStep' && e.requestId === 21));
     await host.handle({ type: 'pause', id: 22 });
     expect(result('scoreControl', 22).state).toBe('paused');
     await host.handle({ type: 'stop', id: 23 });
@@ -151,12 +159,15 @@ describe('worker host: the journey after the model', () => {
     // The Check above covered the same 2 rows: its numbers are reused, the forward passes timed again.
     expect(early.table[1].heldOutLoss).toBe(ev.pruned.loss);
     for (const r of early.table) expect(r.msPerToken).toBeGreaterThan(0);
+    expect(early.precision).toEqual(F32);
+  });
 
+  it('recovers 3 steps: dense, pruned and recovered measured afresh, agreeing with a Check on the same rows', async () => {
     // Recovery: 3 steps of a fresh LoRA (step 0 is warmup at lr 0, then B moves), stopped or not by nobody.
     const settings = { by: 'steps' as const, steps: 3, epochs: 1, rank: 8, alpha: 32, lr: 1e-3, batchSize: 2, seqLen: 128, schedule: 'linear' as const };
     // All 4 held-out rows (the Check above used 2): the three models are measured afresh.
     await host.handle({ type: 'recover', id: 15, settings, evaluation: { maxExamples: 4 } });
-    const rec = result('recovered', 15);
+    rec = result('recovered', 15);
     const steps = events.filter((e) => e.type === 'recoverStep' && e.requestId === 15);
     expect(steps.length).toBeGreaterThan(0);
     expect(steps.at(-1)).toMatchObject({ step: 2, steps: 3 });
@@ -168,8 +179,11 @@ describe('worker host: the journey after the model', () => {
       ['pruned + recovered', 4, 4 * LAYER_PARAMS + OTHER_PARAMS], // merged: no extra parameters
     ]);
     expect(rec.adapterParameters).toBe(4 * LAYER_LORA_PARAMS);
+    expect(rec.precision).toEqual(F32);
+    expect(rec.settings.weights).toBe('f32'); // the training run, as resolved
+    expect(rec.table.map((r) => r.storage)).toEqual(['f32', 'f32', 'f32']);
     // Before = the pruned model; after = the merged model, changed by the training. A Check on the same 4 rows
-    // (its own evaluation path) agrees with the table's dense and pruned numbers.
+    // (the same measurement) agrees with the table's dense and pruned numbers.
     expect(rec.before?.rows).toBe(4);
     expect(rec.after?.items).toBe(4);
     expect(rec.after?.loss).not.toBe(rec.before?.loss);
@@ -179,10 +193,11 @@ describe('worker host: the journey after the model', () => {
     expect(rec.before?.loss).toBeCloseTo(ev4.pruned.loss, 5);
     expect(rec.table[0].heldOutLoss).toBeCloseTo(ev4.dense.loss, 5);
     expect(rec.table[0].acc).toBe(ev4.dense.acc);
+  });
 
-    // Export with the adapter kept apart: the pruned weights plus a PEFT folder.
+  it('exports with the adapter kept apart: the pruned weights plus a PEFT folder and the recovery record', async () => {
     await host.handle({ type: 'exportZip', id: 16, adapter: 'peft' });
-    const peft = result('exported', 16);
+    peft = result('exported', 16);
     expect(peft).toMatchObject({ folderName: 'tiny-llama-gradprune-4L', adapter: 'peft' });
     const peftZip = unzipSync(new Uint8Array(await peft.zip.arrayBuffer()));
     const root = 'tiny-llama-gradprune-4L/';
@@ -191,11 +206,14 @@ describe('worker host: the journey after the model', () => {
     expect(adapterConfig).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 32, base_model_name_or_path: 'tiny-llama-gradprune-4L' });
     expect(strFromU8(peftZip[root + 'README.md'])).toContain('## Recovery fine-tuning');
     expect(JSON.parse(strFromU8(peftZip[root + 'gradprune_recovery.json']))).toMatchObject({ steps: 3, merged: false, heldOutLossAfter: rec.after?.loss });
+  });
 
-    // Export merged (the default): W + (alpha/r)·B·A, checked by hand on one weight against the PEFT adapter's values.
+  it('exports merged (the default): W + (alpha/r)·B·A, checked by hand on one weight against the PEFT adapter', async () => {
     await host.handle({ type: 'exportZip', id: 17 });
     const merged = result('exported', 17);
     expect(merged).toMatchObject({ folderName: 'tiny-llama-gradprune-4L-recovered', adapter: 'merged' });
+    const peftZip = unzipSync(new Uint8Array(await peft.zip.arrayBuffer()));
+    const root = 'tiny-llama-gradprune-4L/';
     const mergedZip = unzipSync(new Uint8Array(await merged.zip.arrayBuffer()));
     const mroot = 'tiny-llama-gradprune-4L-recovered/';
     expect(Object.keys(mergedZip).some((n) => n.includes('adapter_'))).toBe(false);
@@ -223,8 +241,9 @@ describe('worker host: the journey after the model', () => {
     expect(maxErr).toBeLessThan(1e-6);
     const back = await openCheckpoint(new Map(merged.files.map((f) => [f.name, f.blob])), merged.folderName);
     expect(back.config.numLayers).toBe(4);
+  });
 
-    // A new prune drops the recovery: the export is the plain pruned folder again.
+  it('a new prune drops the recovery: the export is the plain pruned folder again', async () => {
     await host.handle({ type: 'applyPrune', id: 18, plan: { prune: 1, merge: 0, keepFraction: 0.2, protectLast: false, rankedBy: 'paper' } });
     await host.handle({ type: 'exportZip', id: 19, adapter: 'peft' });
     expect(result('exported', 19)).toMatchObject({ folderName: 'tiny-llama-gradprune-5L', adapter: null });
