@@ -3,10 +3,11 @@
 // Shapes scale with --size (software adapters default to small). Compare ratios within one run: these machines
 // are noisy.
 //   npm run bench -- [--size tiny|small|medium|large] [--reps N] [--steps N] [--only <kernel name part>]
-//                    [--sections kernels,training,igia,prune,onnxruntime,export,load,streaming,losshead,qwen05]
-//                    [--max-step-seconds S] [--no-ort] [--browser]
+//                    [--sections kernels,training,igia,prune,onnxruntime,export,load,streaming,losshead,qwen05,longrun]
+//                    [--max-step-seconds S] [--no-ort] [--browser] [--long-run-steps N]
 // The 'export' and 'load' sections (Node only, no GPU: the streamed export's memory vs its largest tensor; checkpoint
-// read throughput and memory) run after the suite. 'qwen05' runs by default from --size small up.
+// read throughput and memory) and 'longrun' (a --long-run-steps LoRA run, default 1000, whose GPU buffers and JS heap
+// must stay flat) run after the suite. 'qwen05' runs by default from --size small up.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -76,6 +77,16 @@ if (!flag('browser') && (!sections || sections.includes('load'))) {
   const { benchLoad } = await import('./load');
   const s = (report.sections.load = section('7. checkpoint load: reading every tensor through TensorStore vs raw Blob bytes (Node)', ['checkpoint', 'read', 'reads', 's', 'MB/s', 'time / raw', 'largest tensor MiB', 'largest read MiB', 'JS growth MiB', 'growth / largest tensor']));
   await benchLoad(s, { size: report.size as SizeName, log: (l) => console.log(l) });
+}
+
+if (!flag('browser') && (!sections || sections.includes('longrun'))) {
+  const { benchLongRun, LONG_RUN_COLUMNS } = await import('./long-run');
+  const steps = num('long-run-steps') ?? 1000;
+  if (!(Number.isInteger(steps) && steps >= 2)) fail('--long-run-steps must be a whole number of steps, 2 or more');
+  const s = (report.sections.longrun = section(`11. long run: ${steps} LoRA steps on a fixture, live GPU buffers and JS heap every ${Math.ceil(steps / 10)} steps (Node)`, LONG_RUN_COLUMNS));
+  const gpu = await requestGpu();
+  await benchLongRun(gpu, { steps, every: Math.ceil(steps / 10), log: (l) => console.log(l) }, s);
+  gpu.device.destroy();
 }
 
 console.log('');
