@@ -39,6 +39,6 @@ export async function benchLongRun(gpu: Gpu, opts: { steps: number; every: numbe
     `${fixture}, batches of ${run.batch.B}×${run.batch.T} (its ${run.batch.distinct} recorded scoring batches in turn), the scoring defaults (rank 8, all modules, AdamW, clip 1), f32 weights`,
     `GPU buffers ${flat ? 'flat' : 'NOT flat'} after step ${first.step}: ${first.liveBuffers} buffers, ${first.liveBufferBytes} bytes at step ${first.step}, ${last.liveBuffers} buffers, ${last.liveBufferBytes} bytes at step ${last.step}`,
     `JS heap from step ${(run.samples[1] ?? first).step} to ${last.step}: ${fixed((last.heapBytes - heapBase) / 2 ** 10, 1)} KiB (${fixed((last.heapBytes - heapBase) / Math.max(1, last.step - (run.samples[1] ?? first).step), 1)} bytes/step)${run.gcForced ? ', after a forced gc' : ', gc could not be forced (noisy)'}`,
-    `after the run: ${run.afterRun.liveBuffers} buffers (${run.afterRun.liveBufferBytes} bytes) left allocated`,
+    `after the run: ${run.afterRun.liveBuffers} buffers (${run.afterRun.liveBufferBytes} bytes) left allocated${run.afterRun.labels.length ? ` (${run.afterRun.labels.join(', ')}; 'unused' is the kernel library's placeholder, made once per device)` : ''}`,
   );
 }
