@@ -5,7 +5,7 @@
 // crossentropyBackward: dlogits `=` (softmax − onehot) · dloss / count, 0 on rows that do not count —
 // overwritten, not accumulated: the logits have no other consumer, so the (B·T, V) buffer needs no zeroing.
 //
-// Chunked (the loss head of a large vocabulary, src/nn/loss-head.ts): the logits are never whole. For a chunk of
+// Chunked (the engine's loss head for a large vocabulary): the logits are never whole. For a chunk of
 // R rows [r0, r0 + R) and a vocabulary part [v0, v0 + Vp), a matmul writes the logits chunk (R, Vp); then
 // crossentropyChunkForward folds it into each row's running (max, sum of exp) — an online log-sum-exp across the
 // parts — and picks the target logit when the target falls in the part; after the last part crossentropyChunkFinish

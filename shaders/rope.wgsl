@@ -1,6 +1,6 @@
 // Rotary position embedding, Hugging Face rotate-half layout: out = inp · cos + rotate_half(inp) · sin with
 // rotate_half([x1, x2]) = [−x2, x1] (x1, x2 the halves of a head). Position of (b, t) is t.
-// q or k of H heads (NH or NKV). cos/sin tables (T, HD) come from rope.ts (ropeTables).
+// q or k of H heads (NH or NKV). cos/sin tables (T, HD) come from the engine's ropeTables.
 // Write semantics: ropeForward: out `=`. ropeBackward: dinp `+=`.
 
 struct Params {
