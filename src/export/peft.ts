@@ -8,6 +8,7 @@
 import { GradPruneError } from '../errors';
 import { LINEAR_MODULES, linearShape, type LinearModule, type ModelConfig } from '../model/config';
 import { fromFloat32 } from '../model/dtype';
+import { isJsonObject, parseJsonFile } from '../model/json';
 import { SafetensorsFile, TensorStore, encodeSafetensors } from '../model/safetensors';
 import { adapterName, validateLoraConfig, type LoraAdapter, type LoraConfig } from '../nn/lora';
 
@@ -183,16 +184,11 @@ async function readAdapterConfig(files: ReadonlyMap<string, Blob>): Promise<Reco
       hint: 'Give the folder a PEFT adapter was saved to (adapter_config.json and adapter_model.safetensors).',
     });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(await blob.text());
-  } catch (e) {
-    throw new GradPruneError('file', `${ADAPTER_CONFIG_FILE} is not valid JSON (${(e as Error).message}).`, { subject: ADAPTER_CONFIG_FILE });
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+  const json = parseJsonFile(await blob.text(), ADAPTER_CONFIG_FILE, 'file');
+  if (!isJsonObject(json)) {
     throw new GradPruneError('file', `${ADAPTER_CONFIG_FILE} is not a JSON object.`, { subject: ADAPTER_CONFIG_FILE });
   }
-  return json as Record<string, unknown>;
+  return json;
 }
 
 function loraConfigOf(cfg: Record<string, unknown>): LoraConfig {

@@ -38,7 +38,7 @@ describe('scores.json', () => {
     expect(parseError(doc(), { numLayers: 3, fingerprint: 'bee' })).toMatch(/^scores\.json: it was computed on a different model/);
   });
   it('refuses a file that is not a scores document, or has malformed scores', () => {
-    expect(parseError('{nope')).toMatch(/^scores\.json: not valid JSON/);
+    expect(parseError('{nope')).toMatch(/^scores\.json is not valid JSON/);
     expect(parseError('{"layerScores": [1]}')).toMatch(/not a GradPruner scores file/);
     expect(parseError(doc({ layerScores: [1, 2] }))).toMatch(/"layerScores" must be a list of 3 finite numbers/);
     expect(parseError(doc({ moduleScores: [[1]] }))).toMatch(/"moduleScores" must be 3 rows of 7 numbers/);

@@ -4,6 +4,7 @@
 import { GradPruneError } from '../errors';
 import type { PruneRunInfo } from './recipe';
 import { LINEAR_MODULES } from '../model/config';
+import { isJsonObject, parseJsonFile } from '../model/json';
 import type { GpuUsage, ScoringResult, ScoringSettings } from './pipeline';
 
 export const SCORES_FORMAT = 'gradprune-scores';
@@ -72,13 +73,8 @@ export function scoresDocument(
  */
 export function parseScoresDocument(text: string, fileName: string, model: { numLayers: number; fingerprint: string }): ScoresDocument {
   const fail = (what: string, hint?: string) => new GradPruneError('file', `${fileName}: ${what}.`, { subject: fileName, hint });
-  let doc: Record<string, unknown>;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw fail(`not valid JSON (${(e as Error).message})`, 'Give the scores.json written by `gradprune score`.');
-  }
-  if (typeof doc !== 'object' || doc === null || doc.format !== SCORES_FORMAT) {
+  const doc = parseJsonFile(text, fileName, 'file', { hint: 'Give the scores.json written by `gradprune score`.' });
+  if (!isJsonObject(doc) || doc.format !== SCORES_FORMAT) {
     throw fail('not a GradPruner scores file (no "format": "gradprune-scores")', 'Give the scores.json written by `gradprune score`.');
   }
   if (doc.version !== SCORES_VERSION) throw fail(`scores file version ${String(doc.version)} is not supported (expected ${SCORES_VERSION})`);
