@@ -1,6 +1,6 @@
 // Step 2: a dataset file read, tokenized for the model, split into training and held-out examples, previewed.
 
-import { buildExamples, previewDataset, readDataset, splitTrainHeldOut, type TokenizedExample } from '../../data';
+import { buildExamples, previewDataset, readDataset, splitTrainHeldOut, summariseReasons, type TokenizedExample } from '../../data';
 import { GradPruneError } from '../../errors';
 import type { DatasetInfo, RequestOf, ResultBody } from '../protocol';
 import type { DatasetState, StepContext } from '../session';
@@ -14,7 +14,7 @@ export async function loadDataset(ctx: StepContext, req: Pick<RequestOf<'loadDat
   ctx.progress(`Tokenizing ${dataset.examples.length} examples`);
   const set = buildExamples(dataset, tokenizer, { maxSeqLen: options.maxSeqLen });
   if (set.examples.length === 0) {
-    throw new GradPruneError('dataset', `${fileName}: no example is left after tokenizing (${set.rejected.length} rows rejected).`, {
+    throw new GradPruneError('dataset', `${fileName}: no example is left after tokenizing (${set.rejected.length} rows rejected): ${summariseReasons(set.rejected)}.`, {
       subject: fileName,
       hint: 'Look at the rejected rows, or choose another format or a longer sequence length.',
     });
