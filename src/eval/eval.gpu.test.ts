@@ -4,7 +4,7 @@
 // dense-vs-pruned side-by-side and cost measurement.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, forwardFirstSequence, loraGradFixtureFiles } from './test-helpers';
+import { cli, forwardFirstSequence, loraGradFixtureFiles } from '../testing/cli';
 import { requestGpu } from '../gpu/device';
 import { LINEAR_MODULES, linearShape, normalizeConfig } from '../model/config';
 import { openFile, openFolder } from '../model/node-files';

@@ -14,7 +14,7 @@ import { relError } from '../nn/reference/compare';
 import { DATASETS } from '../testing/paths';
 import { comparisonRows, measureModel } from './before-after';
 import { recoverySplit, runRecovery, type RecoveryProgress } from './recovery';
-import { prunedTinyLlamaFolder } from './recovery-fixtures';
+import { prunedTinyLlamaFolder } from '../testing/recovery-fixtures';
 
 let gpu: Gpu;
 let ckpt: Checkpoint;

@@ -3,7 +3,7 @@
 // logits, and the errors a person can make on the command line.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, forwardFirstSequence, loraGradFixtureFiles } from '../../eval/test-helpers';
+import { cli, forwardFirstSequence, loraGradFixtureFiles } from '../../testing/cli';
 import { DATASETS, fixtureDir } from '../../testing/paths';
 
 describe('gradprune eval --cpu', () => {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../gpu/device';
-import { cli, loraGradFixtureFiles } from '../../eval/test-helpers';
+import { cli, loraGradFixtureFiles } from '../../testing/cli';
 import { f16TestGpu } from '../../testing/lavapipe';
 import { DATASETS, fixtureDir } from '../../testing/paths';
 

@@ -11,7 +11,7 @@ import { requestGpu, type Gpu } from '../../gpu/device';
 import { buildExamples, readDataset } from '../../data';
 import { measureModel } from '../../eval/before-after';
 import { recoverySplit } from '../../eval/recovery';
-import { datasetSlice, prunedTinyLlamaFolder } from '../../eval/recovery-fixtures';
+import { datasetSlice, prunedTinyLlamaFolder } from '../../testing/recovery-fixtures';
 import { readPeftAdapter } from '../../export/peft';
 import { openCheckpoint } from '../../model/checkpoint';
 import { openFile, openFolder } from '../../model/node-files';

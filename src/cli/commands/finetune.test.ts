@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli } from '../../eval/test-helpers';
+import { cli } from '../../testing/cli';
 import { DATASETS, fixtureDir } from '../../testing/paths';
 
 const data = path.join(DATASETS, 'arc', 'arc_easy.jsonl');

@@ -10,7 +10,7 @@ import { openCheckpoint } from '../../model/checkpoint';
 import { normalizeConfig } from '../../model/config';
 import { openFolder } from '../../model/node-files';
 import { TensorStore } from '../../model/safetensors';
-import { cli } from '../../eval/test-helpers';
+import { cli } from '../../testing/cli';
 import { DATASETS, fixtureDir } from '../../testing/paths';
 
 describe('gradprune prune --overwrite (tiny-llama, --merge 0)', () => {

@@ -2,7 +2,7 @@
 // stderr, recorded in the JSON reports. (What 'auto' becomes on a GPU is tested in the gpu and gpu-f16 tiers.)
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, loraGradFixtureFiles } from '../../eval/test-helpers';
+import { cli, loraGradFixtureFiles } from '../../testing/cli';
 import { DATASETS, fixtureDir } from '../../testing/paths';
 import { recoverySettingsFrom } from './finetune';
 import { scoringSettingsFrom } from './score';

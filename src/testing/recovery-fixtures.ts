@@ -4,7 +4,7 @@ import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { configText, prunedConfig } from '../export/config';
-import { DATASETS, fixtureDir } from '../testing/paths';
+import { DATASETS, fixtureDir } from './paths';
 
 /** A temporary folder holding tiny-llama pruned to 3 layers (reference/pruned_prune3_merge3.safetensors, F32). */
 export async function prunedTinyLlamaFolder(): Promise<string> {

@@ -10,7 +10,7 @@ import { normalizeConfig } from '../model/config';
 import { openFolder } from '../model/node-files';
 import { DEFAULT_LORA, loadLoraAdapters } from '../nn/lora';
 import { openReference } from '../nn/reference/fixture';
-import { fixtureDir } from '../testing/paths';
+import { fixtureDir } from './paths';
 
 /** Run the CLI in-process; stdout and stderr captured. */
 export async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
