@@ -40,7 +40,7 @@ describe('comparisonRows', () => {
     const text = formatComparisonTable(rows).split('\n');
     expect(text).toHaveLength(3);
     expect(text[0]).toMatch(/^model\s+layers\s+parameters\s+weights\s+ms\/token\s+held-out loss\s+ppl\s+acc\s+acc_norm$/);
-    expect(text[1]).toMatch(/^dense\s+6\s+342\.8 k \(100%\)\s+1\.3 MiB\s+2\.000\s+2\.0000\s+7\.39\s+50\.0%\s+25\.0%$/);
+    expect(text[1]).toMatch(/^dense\s+6\s+343 k \(100%\)\s+1\.31 MiB\s+2\.000\s+2\.0000\s+7\.39\s+50\.0%\s+25\.0%$/);
     expect(text[2]).toMatch(/^pruned\s+3\s+.*\(2\.00×\)\s+3\.0000\s+20\.09\s+–\s+–$/);
   });
 });

@@ -4,6 +4,7 @@
 // `formatComparisonTable` is the CLI's text rendering.
 
 import { evalBatches } from '../data/batch';
+import { formatBytes, formatCount } from '../format';
 import type { MultipleChoiceItem, TokenizedExample } from '../data/types';
 import { expectedTensors } from '../model/checkpoint';
 import type { ModelConfig } from '../model/config';
@@ -160,8 +161,6 @@ export async function measureModel(
   }
 }
 
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 3 : 1)} MiB`;
-const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
 const dash = '–';
 
 /** The rows as an aligned text table (the CLI's rendering). */
@@ -170,8 +169,8 @@ export function formatComparisonTable(rows: readonly ComparisonRow[]): string {
   const cells = rows.map((r) => [
     r.label,
     String(r.layers),
-    `${count(r.parameters)} (${(r.parameterRatio * 100).toFixed(0)}%)`,
-    mib(r.weightBytes),
+    `${formatCount(r.parameters)} (${(r.parameterRatio * 100).toFixed(0)}%)`,
+    formatBytes(r.weightBytes),
     r.msPerToken === null ? dash : `${r.msPerToken.toFixed(3)}${r.speedup !== null && r !== rows[0] ? ` (${r.speedup.toFixed(2)}×)` : ''}`,
     r.heldOutLoss === null ? dash : r.heldOutLoss.toFixed(4),
     r.perplexity === null ? dash : r.perplexity.toFixed(2),

@@ -15,7 +15,7 @@
 import { GradPruneError } from '../errors';
 import { createReadbackBuffer, MAP_READ, type Tensor } from '../gpu/tensor';
 import { linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
-import { formatBytes } from '../model/summary';
+import { formatBytes } from '../format';
 
 const MiB = 2 ** 20;
 

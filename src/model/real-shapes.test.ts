@@ -160,11 +160,11 @@ describe('gradprune inspect on Llama-3.1-8B (4 shards of ~5 GB)', () => {
     expect(io.stderr).not.toMatch(/gradprune:/);
     expect(io.stdout).not.toMatch(/truncated/);
     expect(io.stdout).toMatch(/^llama-3\.1-8b: LlamaForCausalLM \(llama\), BF16 weights/);
-    expect(io.stdout).toMatch(/total\s+8,030,261,248 \(8\.03B\)/);
-    expect(io.stdout).toMatch(/lm_head\s+525,336,576 \(525\.34M\)/);
-    expect(io.stdout).toMatch(/per layer\s+218,112,000 \(218\.11M\)/);
-    // 16,060,522,496 bytes = 14.96 GiB, printed as 15.0 GiB; each of the first three shards is over 4 GiB (4.6 GiB), not its size modulo 2^32.
-    expect(io.stdout).toMatch(/stored as BF16\s+15\.0 GiB/);
+    expect(io.stdout).toMatch(/total\s+8,030,261,248 \(8\.03 B\)/);
+    expect(io.stdout).toMatch(/lm_head\s+525,336,576 \(525 M\)/);
+    expect(io.stdout).toMatch(/per layer\s+218,112,000 \(218 M\)/);
+    // 16,060,522,496 bytes = 14.96 GiB, printed as 15 GiB; each of the first three shards is over 4 GiB (4.6 GiB), not its size modulo 2^32.
+    expect(io.stdout).toMatch(/stored as BF16\s+15 GiB/);
     for (const s of ck.shards.slice(0, 3)) expect(io.stdout).toMatch(new RegExp(`${s.name}\\s+4\\.\\d\\d GiB`));
     expect(io.stdout).toMatch(/model-00004-of-00004\.safetensors\s+1\.09 GiB/);
   });

@@ -2,6 +2,7 @@
 // and whether the weights fit the WebGPU adapter.
 
 import { GradPruneError } from '../errors';
+import { formatBytes, formatCount, formatExact } from '../format';
 import type { AdapterSummary } from '../gpu/device';
 import type { Checkpoint } from './checkpoint';
 import { expectedTensors } from './checkpoint';
@@ -162,24 +163,8 @@ export function assertFits(summary: ModelSummary, adapter: AdapterSummary, opts:
   return fit;
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${bytes} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
-}
-
-/** 1234567 → "1,234,567 (1.23M)". */
-export function formatCount(n: number): string {
-  const exact = n.toLocaleString('en-US');
-  if (n < 1000) return exact;
-  const [div, suffix] = n >= 1e9 ? [1e9, 'B'] : n >= 1e6 ? [1e6, 'M'] : [1e3, 'K'];
-  return `${exact} (${(n / div).toFixed(2)}${suffix})`;
-}
+/** 1234567 → "1,234,567 (1.23 M)". */
+const countWithShort = (n: number): string => (n < 1000 ? formatExact(n) : `${formatExact(n)} (${formatCount(n)})`);
 
 function formatRope(r: RopeConfig): string {
   switch (r.type) {
@@ -203,12 +188,12 @@ export function formatSummary(summary: ModelSummary, fit?: FitReport, adapter?: 
     `  embeddings        ${s.tiedEmbeddings ? 'tied (lm_head shares embed_tokens)' : 'untied (separate lm_head)'}`,
     `  rope              ${formatRope(s.rope)}; max positions ${s.maxPositionEmbeddings}`,
     'parameters',
-    `  total             ${formatCount(p.total)}`,
-    `  embeddings        ${formatCount(p.embeddings)}`,
-    `  lm_head           ${p.lmHead ? formatCount(p.lmHead) : '0 (tied)'}`,
-    `  per layer         ${formatCount(p.perLayer)}`,
-    `  all layers        ${formatCount(p.allLayers)} (${((100 * p.allLayers) / p.total).toFixed(1)}% of the model)`,
-    `  final norm        ${formatCount(p.finalNorm)}`,
+    `  total             ${countWithShort(p.total)}`,
+    `  embeddings        ${countWithShort(p.embeddings)}`,
+    `  lm_head           ${p.lmHead ? countWithShort(p.lmHead) : '0 (tied)'}`,
+    `  per layer         ${countWithShort(p.perLayer)}`,
+    `  all layers        ${countWithShort(p.allLayers)} (${((100 * p.allLayers) / p.total).toFixed(1)}% of the model)`,
+    `  final norm        ${countWithShort(p.finalNorm)}`,
     'weight memory',
     `${`  stored as ${s.dtype}`.padEnd(20)}${formatBytes(s.weightBytes.stored)}`,
     `  on GPU as f16     ${formatBytes(s.weightBytes.f16)}`,

@@ -6,7 +6,8 @@
 import { GradPruneError } from '../errors';
 import type { AdapterSummary } from '../gpu/device';
 import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
-import { formatBytes, WEIGHT_BUDGET_BUFFERS } from '../model/summary';
+import { formatBytes } from '../format';
+import { WEIGHT_BUDGET_BUFFERS } from '../model/summary';
 import type { LoraConfig } from './lora';
 import type { WeightStorage } from './precision';
 import { DEFAULT_HOST_CACHE_BYTES, type Residency } from './weights';

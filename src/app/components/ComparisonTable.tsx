@@ -1,6 +1,6 @@
 import type { ComparisonRow } from '../../eval/before-after';
 import type { ResolvedPrecision } from '../../nn/precision';
-import { formatBytes, formatCount, formatExact, formatMsPerToken } from '../format';
+import { formatBytes, formatCount, formatExact, formatMsPerToken } from '../../format';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 

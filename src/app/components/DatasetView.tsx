@@ -3,7 +3,7 @@ import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxi
 import type { ColumnMapping, DatasetFormat } from '../../data';
 import type { DatasetInfo } from '../../worker/protocol';
 import { setDatasetOptions } from '../actions/dataset';
-import { formatBytes, formatExact } from '../format';
+import { formatBytes, formatExact } from '../../format';
 import { Stat } from './Stat';
 
 const FORMATS: { value: DatasetFormat; label: string }[] = [

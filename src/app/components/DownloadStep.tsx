@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import { formatBytes } from '../format';
+import { formatBytes } from '../../format';
 import { IN_MEMORY_ZIP_MAX_BYTES } from '../../export/limits';
 import { prepareDownload, saveExport, savePickers, setExportAdapter } from '../actions/download';
 import { useObjectUrl } from '../hooks';

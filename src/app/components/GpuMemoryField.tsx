@@ -1,5 +1,5 @@
 import { parseByteSize } from '../../byte-size';
-import { formatBytes } from '../format';
+import { formatBytes } from '../../format';
 import { updateSettings } from '../actions/score';
 import { useDraft } from '../hooks';
 import { useStudio } from '../store';

@@ -1,5 +1,5 @@
 import { reprobeGpu } from '../actions/model';
-import { formatBytes, formatExact } from '../format';
+import { formatBytes, formatExact } from '../../format';
 import { useStudio } from '../store';
 
 /** The studio's name and the WebGPU adapter the worker found (or why there is none). */

@@ -1,5 +1,5 @@
 import { DEMO_DATASET_FILE, DEMO_MODEL_NAME, loadDemo } from '../actions/model';
-import { formatBytes, formatExact } from '../format';
+import { formatBytes, formatExact } from '../../format';
 import { useStudio } from '../store';
 import { DropZone } from './DropZone';
 

@@ -1,7 +1,7 @@
 import type { AdapterSummary } from '../../gpu/device';
 import type { RopeConfig } from '../../model/config';
 import type { FitReport, ModelSummary } from '../../model/summary';
-import { formatBytes, formatExact } from '../format';
+import { formatBytes, formatExact } from '../../format';
 import { useStudio } from '../store';
 import { Fact, Stat } from './Stat';
 

@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import { formatBytes, formatCount, formatExact } from '../format';
+import { formatBytes, formatCount, formatExact } from '../../format';
 import { applyPrune, updatePlanChoice } from '../actions/prune';
 import { maxPrunable, planView, scoresFor } from '../plan-view';
 import { useStudio } from '../store';

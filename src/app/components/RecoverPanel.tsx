@@ -1,5 +1,5 @@
 import { startRecovery } from '../actions/recover';
-import { formatBytes, formatCount } from '../format';
+import { formatBytes, formatCount } from '../../format';
 import { useStudio } from '../store';
 import { ComparisonTable, PrecisionNote } from './ComparisonTable';
 import { LossChart } from './LossChart';

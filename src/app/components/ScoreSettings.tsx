@@ -3,7 +3,7 @@ import { warmupFor } from '../../nn/run-settings';
 import { precisionLine, resolveWeightStorage, WEIGHT_PRECISIONS, type ResolvedPrecision, type WeightPrecision } from '../../nn/precision';
 import type { MemoryEstimatedEvent } from '../../worker/protocol';
 import { updateSettings } from '../actions/score';
-import { formatBytes } from '../format';
+import { formatBytes } from '../../format';
 import { useMemoryEstimate } from '../hooks';
 import { useStudio } from '../store';
 import { GpuMemoryField } from './GpuMemoryField';

@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import { formatBytes, formatCount, formatExact } from '../format';
+import { formatBytes, formatCount, formatExact } from '../../format';
 
 type Kind = 'int' | 'count' | 'bytes';
 

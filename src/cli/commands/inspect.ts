@@ -1,7 +1,8 @@
 // `gradprune inspect <model-dir> [--json]`: the model summary, parameter counts, weight memory and adapter fit,
 // and how the paper's scoring job would run on the adapter (weights resident or streamed, memory, uploads).
 
-import { formatBytes, checkFit, formatSummary, summarizeModel } from '../../model/summary';
+import { formatBytes } from '../../format';
+import { checkFit, formatSummary, summarizeModel } from '../../model/summary';
 import { PAPER_LORA_RUN, loraConfigOf } from '../../nn/run-settings';
 import { jobFit, type JobFit } from '../../nn/memory';
 import { flag, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, type Command } from '../command';

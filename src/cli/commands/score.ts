@@ -11,7 +11,7 @@ import { sha256Hex } from '../../gradprune/recipe';
 import { requestGpu } from '../../gpu/device';
 import { igiaMemory } from '../../gradprune/igia';
 import { encodeIgiaState } from '../../gradprune/igia-state';
-import { formatBytes } from '../../model/summary';
+import { formatBytes } from '../../format';
 import { defaultGpuBudget, memoryLine, planResidency } from '../../nn/memory';
 import { DEFAULT_SCORING_SETTINGS, loraOf, resolveScoringSettings, runScoring, type ScoringResult, type ScoringSettings } from '../../gradprune/pipeline';
 import { rankLayers } from '../../gradprune/scores';

@@ -1,4 +1,4 @@
-// Numbers for people (1.24 M, 3.5 MiB) and their exact forms (for title attributes and tests).
+// Numbers for people (1.24 M, 3.5 MiB) and their exact forms, in one style for the studio, the CLI and the engine's messages.
 
 const trim = (s: string) => (s.includes('.') ? s.replace(/\.?0+$/, '') : s);
 
