@@ -209,10 +209,8 @@ export class FactorStore {
     this.throwIfFailed();
     const pending = this.pending;
     if (pending > 0) {
-      throw new GradPruneError('input', `The gradient factors of ${pending} recorded step${pending > 1 ? 's are' : ' is'} still on the way to host memory.`, {
-        subject: 'steps',
-        hint: 'Await the scorer’s flush() (readScores() does) before using them.',
-      });
+      // A caller's bug, not a person's input: readScores() flushes first.
+      throw new Error(`The gradient factors of ${pending} recorded step${pending > 1 ? 's are' : ' is'} still on the way to host memory: await the scorer's flush() before using them.`);
     }
     const out = new Map<string, Float32Array>();
     this.modules.forEach((m, i) => out.set(linearWeightName(m.layer, m.module), (this.host[i] ?? new Float32Array(0)).subarray(0, this.staged * m.row)));

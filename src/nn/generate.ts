@@ -148,7 +148,7 @@ export class Generator {
       throw new GradPruneError('input', `Token id ${id} is outside the vocabulary (0..${this.vocabSize - 1}).`, { subject: 'prompt' });
     }
     if (!Number.isInteger(pos) || pos < 0 || pos > this.cached.length) {
-      throw new GradPruneError('input', `Position ${pos} cannot be run: the cache holds positions 0..${this.cached.length - 1}, and tokens go in one position at a time.`, { subject: 'position' });
+      throw new Error(`Position ${pos} cannot be run: the cache holds positions 0..${this.cached.length - 1}, and tokens go in one position at a time.`);
     }
     if (pos >= this.maxLength) {
       throw new GradPruneError('input', `Position ${pos} is past the ${this.maxLength} positions this generator was set up for.`, {

@@ -50,7 +50,7 @@ async function loadLoraRunModel(
     const storage = resolveWeightStorage(s.weights, gpu.adapter).storage;
     const weights = await source(storage, { batchSize: s.batchSize, seqLen: s.seqLen, lora: loraConfigOf(s), weights: storage, checkpointing: s.checkpointing, training: true });
     if (weights.gpu !== gpu || weights.config !== model.config || weights.storage !== storage) {
-      throw new GradPruneError('input', `The shared weights (${weights.storage}) are not this run's model and precision (${storage}).`, { subject: 'weights' });
+      throw new Error(`The shared weights (${weights.storage}) are not this run's model and precision (${storage}).`);
     }
     return GpuModel.create(weights, {
       batchSize: s.batchSize,

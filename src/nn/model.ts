@@ -254,7 +254,7 @@ export class GpuModel {
    * Streamed weights: at most two submits are in flight, which bounds the upload staging to two layers.
    */
   async submitPasses(grads: boolean, tail?: (encoder: GPUCommandEncoder) => void): Promise<void> {
-    if (grads && !this.training) throw new GradPruneError('input', 'This model was loaded for inference; load it with training enabled to compute gradients.');
+    if (grads && !this.training) throw new Error('This model was loaded for inference; load it with training enabled to compute gradients.');
     const { device } = this.gpu;
     const segments = this.segments(grads);
     const inFlight: Promise<void>[] = [];

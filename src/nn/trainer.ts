@@ -33,7 +33,7 @@ export class Trainer {
 
   constructor(readonly model: GpuModel, readonly opts: TrainerOptions) {
     if (!model.training || model.adapters.length === 0) {
-      throw new GradPruneError('input', 'Training needs a model loaded with LoRA adapters and training enabled.', { subject: 'lora' });
+      throw new Error('Training needs a model loaded with LoRA adapters and training enabled.');
     }
     this.optimizer = new LoraOptimizer(model.kernels, model.adapters, opts);
     this.staging = model.gpu.device.createBuffer({ label: 'trainer.readback', size: 16, usage: MAP_READ | COPY_DST });

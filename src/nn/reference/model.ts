@@ -107,8 +107,8 @@ export class ReferenceModel {
     const c = this.w.config;
     const C = c.hiddenSize, V = c.vocabSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize;
     const N = B * T;
-    if (ids.length !== N) throw new GradPruneError('input', `ids has ${ids.length} entries, expected B·T = ${N}.`);
-    if (T > this.maxPositions) throw new GradPruneError('input', `Sequence length ${T} exceeds the ${this.maxPositions} positions prepared.`);
+    if (ids.length !== N) throw new Error(`ids has ${ids.length} entries, expected B·T = ${N}.`);
+    if (T > this.maxPositions) throw new Error(`Sequence length ${T} exceeds the ${this.maxPositions} positions prepared.`);
     let x = new Float32Array(N * C);
     for (let n = 0; n < N; n++) {
       const id = ids[n];
