@@ -3,6 +3,7 @@
 // the reps are encoded into one pass to spread it).
 
 import type { KernelCall } from '../gpu/kernel';
+import { createReadbackBuffer, MAP_READ } from '../gpu/tensor';
 
 export type TimingMethod = 'timestamp-query' | 'wall-clock';
 
@@ -19,8 +20,6 @@ export interface Timer {
 
 const QUERY_RESOLVE = 0x0200;
 const COPY_SRC = 0x0004;
-const COPY_DST = 0x0008;
-const MAP_READ = 0x0001;
 
 function encodePass(device: GPUDevice, calls: KernelCall[], reps: number, timestampWrites?: GPUComputePassTimestampWrites): GPUCommandEncoder {
   const encoder = device.createCommandEncoder({ label: 'bench' });
@@ -48,7 +47,7 @@ export function createTimer(device: GPUDevice): Timer {
     async time(calls, reps) {
       device.queue.submit([encodePass(device, calls, 1).finish()]);
       const encoder = encodePass(device, calls, reps, { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
-      const read = device.createBuffer({ label: 'bench.timestamps.read', size: 16, usage: MAP_READ | COPY_DST });
+      const read = createReadbackBuffer(device, 'bench.timestamps.read', 16);
       encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
       encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
       const t0 = performance.now();
@@ -81,7 +80,7 @@ export async function timeEncoded(device: GPUDevice, encode: (encoder: GPUComman
   if (querySet) {
     encoder.beginComputePass({ label: 'bench.end', timestampWrites: { querySet, endOfPassWriteIndex: 1 } }).end();
     resolve = device.createBuffer({ label: 'bench.timestamps', size: 16, usage: QUERY_RESOLVE | COPY_SRC });
-    read = device.createBuffer({ label: 'bench.timestamps.read', size: 16, usage: MAP_READ | COPY_DST });
+    read = createReadbackBuffer(device, 'bench.timestamps.read', 16);
     encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
     encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
   }

@@ -5,11 +5,9 @@
 
 import type { TokenBatch } from '../data/types';
 import { GradPruneError } from '../errors';
+import { createReadbackBuffer, MAP_READ } from '../gpu/tensor';
 import { GpuModel } from './model';
 import { LoraOptimizer, type OptimizerOptions } from './optimizer';
-
-const MAP_READ = 0x0001;
-const COPY_DST = 0x0008;
 
 export interface TrainerOptions extends OptimizerOptions {
   /** Called after clipping, before the update, with the step's encoder (no pass open) and the step index. */
@@ -36,7 +34,7 @@ export class Trainer {
       throw new Error('Training needs a model loaded with LoRA adapters and training enabled.');
     }
     this.optimizer = new LoraOptimizer(model.kernels, model.adapters, opts);
-    this.staging = model.gpu.device.createBuffer({ label: 'trainer.readback', size: 16, usage: MAP_READ | COPY_DST });
+    this.staging = createReadbackBuffer(model.gpu.device, 'trainer.readback', 16);
   }
 
   async trainStep(batch: TokenBatch): Promise<StepResult> {
