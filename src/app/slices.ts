@@ -4,7 +4,7 @@
 
 import type { ErrorInfo } from '../errors';
 import type { AdapterSummary } from '../gpu/device';
-import type { ScoringSettings } from '../gradprune/pipeline';
+import type { ScoringSettings } from '../nn/run-settings';
 import type { ModelConfig } from '../model/config';
 import type { FitReport, ModelSummary } from '../model/summary';
 import type {

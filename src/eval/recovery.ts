@@ -25,11 +25,6 @@ import { gpuScoringModel } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
 import { scoreMultipleChoice } from './multiple-choice';
 
-// The recovery run's settings live with every run's settings (a leaf module the studio imports too).
-export { DEFAULT_RECOVERY_SETTINGS, resolveRecoverySettings, type RecoverySettings, type RecoverySettingsInput } from '../nn/run-settings';
-
-export const recoveryLora: (s: RecoverySettings) => LoraConfig = loraConfigOf;
-
 export interface RecoveryData {
   /** Every tokenized example; the run splits off `settings.heldOut` of them (seeded) for evaluation. */
   examples: readonly TokenizedExample[];

@@ -12,7 +12,7 @@ import type { TensorStore } from '../model/safetensors';
 import type { CheckpointSink, WrittenFiles } from '../export/sink';
 import type { ExportStats } from '../export/weights';
 import { runLoraRun, type LoraRunData, type LoraRunHooks, type LoraRunName, type LoraRunResult, type LoraStepProgress } from '../nn/lora-run';
-import { loraConfigOf, resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
+import { resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
 import { modelFingerprint } from './fingerprint';
 import { IgiaScorer, igiaMemory } from './igia';
 import { IgiaRebuilder, igiaStateFromScorer, type IgiaState } from './igia-state';
@@ -22,11 +22,7 @@ import { exportCheckpoint, exportCheckpointTo } from './pruned-folder';
 import type { PruneRunInfo } from './recipe';
 import { kendallTau } from './scores';
 
-// The scoring run's settings live with every run's settings (a leaf module the studio imports too).
-export { DEFAULT_SCORING_SETTINGS, resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
 export type { GpuUsage } from '../nn/lora-run';
-
-export const loraOf = loraConfigOf;
 
 /** Where the steps' batches come from: tokenized examples (batched here), or one explicit batch per step. */
 export type ScoringData = LoraRunData;

@@ -5,7 +5,8 @@ import { GradPruneError } from '../errors';
 import type { PruneRunInfo } from './recipe';
 import { LINEAR_MODULES } from '../model/config';
 import { isJsonObject, parseJsonFile } from '../model/json';
-import type { GpuUsage, ScoringResult, ScoringSettings } from './pipeline';
+import type { GpuUsage, ScoringResult } from './pipeline';
+import type { ScoringSettings } from '../nn/run-settings';
 
 export const SCORES_FORMAT = 'gradprune-scores';
 export const SCORES_VERSION = 1;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
-import { resolveScoringSettings } from '../gradprune/pipeline';
-import { resolveRecoverySettings } from '../eval/recovery';
+import { resolveScoringSettings } from './run-settings';
+import { resolveRecoverySettings } from './run-settings';
 import { checkWeightPrecision, plannedWeightStorage, precisionLine, resolveWeightStorage } from './precision';
 
 const withF16 = { name: 'Mesa llvmpipe', shaderF16: true };

@@ -7,9 +7,9 @@
 
 import type { ErrorInfo } from '../errors';
 import type { ComparisonRow } from '../eval/before-after';
-import type { RecoverySettings } from '../eval/recovery';
+import type { RecoverySettings } from '../nn/run-settings';
 import type { AdapterSummary } from '../gpu/device';
-import type { ScoringSettings } from '../gradprune/pipeline';
+import type { ScoringSettings } from '../nn/run-settings';
 import type { PrunePlan } from '../gradprune/plan';
 import type { ModelConfig } from '../model/config';
 import type { FitReport, ModelSummary } from '../model/summary';

@@ -1,6 +1,6 @@
 // Step 3: the scoring settings, the worker's memory estimate for them, and the scoring run.
 
-import type { ScoringSettings } from '../../gradprune/pipeline';
+import type { ScoringSettings } from '../../nn/run-settings';
 import type { PlanChoice } from '../../worker/protocol';
 import { saveSession } from '../persist';
 import { updateRun, useStudio } from '../store';

@@ -3,7 +3,7 @@
 // finishes in a few minutes on software WebGPU; every scoring option can be raised.
 
 import path from 'node:path';
-import { resolveScoringSettings } from '../../gradprune/pipeline';
+import { resolveScoringSettings } from '../../nn/run-settings';
 import { igiaFileFor } from '../../gradprune/scores-file';
 import { intOption, stringOption, type Command } from '../command';
 import { EMBEDDED_DEMO as DEMO, openModelFolder } from '../load';

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { DATASET_FORMATS } from '../../data/formats';
 import type { MultipleChoiceItem, TokenizedExample } from '../../data/types';
 import { comparisonRows, formatComparisonTable, measureModel, type ModelMeasurement } from '../../eval/before-after';
-import { DEFAULT_RECOVERY_SETTINGS as D, recoveryLora, recoverySplit, resolveRecoverySettings, runRecovery, type RecoveryProgress, type RecoveryResult, type RecoverySettingsInput } from '../../eval/recovery';
+import { recoverySplit, runRecovery, type RecoveryProgress, type RecoveryResult } from '../../eval/recovery';
+import { DEFAULT_RECOVERY_SETTINGS as D, loraConfigOf, resolveRecoverySettings, type RecoverySettingsInput } from '../../nn/run-settings';
 import { exportMergedCheckpointTo, RECOVERY_FILE } from '../../export/merge-adapter';
 import { checkOutputFolder, FolderSink } from '../../export/node-sink';
 import { writeFolderTo } from '../../export/sink';
@@ -124,7 +125,7 @@ export const finetuneCommand: Command = {
       io.err(precisionLine(weights));
       const full = resolveRecoverySettings({ ...given, weights: weights.storage }, recoverySplit(set.examples, given).train.length);
       const budget = full.maxGpuMemory ?? undefined;
-      const plan = { batchSize: full.batchSize, seqLen: full.seqLen, lora: recoveryLora(full), weights: weights.storage, checkpointing: full.checkpointing, training: true };
+      const plan = { batchSize: full.batchSize, seqLen: full.seqLen, lora: loraConfigOf(full), weights: weights.storage, checkpointing: full.checkpointing, training: true };
       io.err(memoryLine(planResidency(ckpt.config, plan, gpu.adapter, 'auto', budget).estimate, gpu.adapter, budget));
       result = await runRecovery(gpu, ckpt, { examples: set.examples, padTokenId: set.padTokenId, tokenizer: ckpt.tokenizer }, given, {
         progressIntervalMs: 1000,

@@ -13,7 +13,8 @@ import { igiaMemory } from '../../gradprune/igia';
 import { encodeIgiaState } from '../../gradprune/igia-state';
 import { formatBytes } from '../../format';
 import { defaultGpuBudget, memoryLine, planResidency } from '../../nn/memory';
-import { DEFAULT_SCORING_SETTINGS, loraOf, resolveScoringSettings, runScoring, type ScoringResult, type ScoringSettings } from '../../gradprune/pipeline';
+import { runScoring, type ScoringResult } from '../../gradprune/pipeline';
+import { DEFAULT_SCORING_SETTINGS, loraConfigOf, resolveScoringSettings, type ScoringSettings } from '../../nn/run-settings';
 import { rankLayers } from '../../gradprune/scores';
 import { igiaFileFor, scoresDocument } from '../../gradprune/scores-file';
 import type { Checkpoint } from '../../model/checkpoint';
@@ -100,7 +101,7 @@ export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: 
     const igia = igiaMemory(ckpt.config, full.modules, full.rank, full.steps);
     // What runScoring gives the model: the budget less IGIA's staging ring on the GPU.
     const budget = (full.maxGpuMemory ?? defaultGpuBudget(gpu.adapter)) - igia.gpuBytes;
-    const { estimate } = planResidency(ckpt.config, { batchSize: full.batchSize, seqLen: full.seqLen, lora: loraOf(full), weights: weights.storage, checkpointing: full.checkpointing, training: true }, gpu.adapter, 'auto', budget);
+    const { estimate } = planResidency(ckpt.config, { batchSize: full.batchSize, seqLen: full.seqLen, lora: loraConfigOf(full), weights: weights.storage, checkpointing: full.checkpointing, training: true }, gpu.adapter, 'auto', budget);
     io.err(`${memoryLine(estimate, gpu.adapter, budget)}; IGIA gradient factors ${formatBytes(igia.hostBytes)} of host memory`);
     const result = await runScoring(gpu, ckpt, { kind: 'examples', examples: set.examples, padTokenId: set.padTokenId }, settings, {
       initialAdapters: job.initialAdapters,

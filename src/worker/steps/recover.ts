@@ -4,7 +4,8 @@
 
 import { GradPruneError } from '../../errors';
 import { comparisonRows, type ModelMeasurement } from '../../eval/before-after';
-import { runRecovery, type RecoveryResult, type RecoverySettingsInput } from '../../eval/recovery';
+import { runRecovery, type RecoveryResult } from '../../eval/recovery';
+import { type RecoverySettingsInput } from '../../nn/run-settings';
 import type { Checkpoint } from '../../model/checkpoint';
 import { recoveredCheckpoint } from '../lazy-checkpoint';
 import type { JobSettings, RecoverSettings, RequestOf, ResultBody } from '../protocol';
