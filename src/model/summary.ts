@@ -6,7 +6,7 @@ import { formatBytes, formatCount, formatExact } from '../format';
 import type { AdapterSummary } from '../gpu/device';
 import type { Checkpoint } from './checkpoint';
 import { expectedTensors } from './checkpoint';
-import type { ModelType, RopeConfig } from './config';
+import type { ModelConfig, RopeConfig } from './config';
 import { dtypeBytes, type WeightDType } from './dtype';
 import { numel } from './safetensors';
 
@@ -21,21 +21,15 @@ export interface ParamCounts {
   finalNorm: number;
 }
 
-export interface ModelSummary {
+/** The config's shape fields, as the summary shows them. */
+type SummaryShape = Pick<
+  ModelConfig,
+  'architecture' | 'modelType' | 'numLayers' | 'hiddenSize' | 'numHeads' | 'numKvHeads' | 'headDim' | 'intermediateSize' | 'vocabSize' | 'tiedEmbeddings' | 'rope' | 'maxPositionEmbeddings'
+>;
+
+export interface ModelSummary extends SummaryShape {
   name: string;
-  architecture: string;
-  modelType: ModelType;
-  numLayers: number;
-  hiddenSize: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  intermediateSize: number;
-  vocabSize: number;
   dtype: WeightDType;
-  tiedEmbeddings: boolean;
-  rope: RopeConfig;
-  maxPositionEmbeddings: number;
   params: ParamCounts;
   /** Bytes of all the model's tensors held on the GPU as f16 or f32, and as stored in the files. */
   weightBytes: { f16: number; f32: number; stored: number };
