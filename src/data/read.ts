@@ -2,7 +2,7 @@
 // JSON (an array, an object holding one array, or an object of objects keyed by id), JSONL, CSV/TSV, Parquet.
 // Browser-safe: only Blob APIs, papaparse and hyparquet.
 import Papa from 'papaparse';
-import { parquetReadObjects, type AsyncBuffer } from 'hyparquet';
+import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { GradPruneError } from '../errors';
 import { MAX_JSON_DEPTH, describeJsonType, isJsonObject, lineOfOffset, scanJson } from '../model/json';
 import { decodeDatasetText } from './text';
@@ -315,6 +315,29 @@ function blobBuffer(blob: Blob, fileName: string): AsyncBuffer {
   };
 }
 
+/**
+ * Every column chunk must belong to one top-level column of the schema, a leaf at most once per row group: hyparquet
+ * reads every chunk but assembles rows only from the schema's columns, so the decoding of a stray chunk of damaged
+ * metadata would fail where nothing awaits it (an unhandled rejection, which ends a Node process).
+ */
+function checkColumnChunks(metadata: FileMetaData, fileName: string): void {
+  const columns = new Map(parquetSchema(metadata).children.map((c) => [c.element.name, c.children.length > 0]));
+  metadata.row_groups.forEach((group, g) => {
+    const leaves = new Set<string>();
+    for (const chunk of group.columns) {
+      const name = chunk.meta_data?.path_in_schema?.[0];
+      const isStruct = name === undefined ? undefined : columns.get(name);
+      if (isStruct === undefined || (!isStruct && leaves.has(name!))) {
+        throw new GradPruneError('dataset', `${fileName}: row group ${g} has a column chunk (${String(name)}) that is not one column of the file's schema; the Parquet metadata is damaged.`, {
+          subject: fileName,
+          hint: 'Download or export the file again.',
+        });
+      }
+      if (!isStruct) leaves.add(name!);
+    }
+  });
+}
+
 /** Parquet values as plain JSON-like data: int64 → number, typed arrays → arrays. */
 function plain(v: unknown): unknown {
   if (typeof v === 'bigint') return Number(v);
@@ -327,7 +350,10 @@ function plain(v: unknown): unknown {
 async function readParquet(blob: Blob, fileName: string): Promise<SourceRecords> {
   let rows: Record<string, unknown>[];
   try {
-    rows = await parquetReadObjects({ file: blobBuffer(blob, fileName) });
+    const file = blobBuffer(blob, fileName);
+    const metadata = await parquetMetadataAsync(file);
+    checkColumnChunks(metadata, fileName);
+    rows = await parquetReadObjects({ file, metadata });
   } catch (e) {
     if (e instanceof GradPruneError) throw e;
     throw new GradPruneError('dataset', `${fileName} could not be read as Parquet (${(e as Error).message}).`, {
