@@ -281,6 +281,18 @@ describe('Parquet', () => {
     expect(ds.rejected).toEqual([{ line: 2, where: 'row 2', reason: 'the output (output) is empty' }]);
   });
 
+  it('a column chunk that is not one column of the schema (repeated, or of no column) is refused as damaged', async () => {
+    for (const chunkName of ['instruction', 'nowhere']) {
+      const bytes = writeParquet([
+        { name: 'instruction', type: 'string', values: ['Add the numbers.'] },
+        { name: 'output', type: 'string', values: ['5'], chunkName },
+      ]);
+      const err = await refusal(readDataset(new Blob([bytes as BlobPart]), 'damaged.parquet'));
+      expect(err).toBeInstanceOf(GradPruneError);
+      expect(err.message).toBe(`damaged.parquet: row group 0 has a column chunk (${chunkName}) that is not one column of the file's schema; the Parquet metadata is damaged. Download or export the file again.`);
+    }
+  });
+
   it('a file that is not Parquet inside is refused with the reader\'s reason', async () => {
     const err = await refusal(readDataset(blob('PAR1 this is not parquet at all PAR1'), 'fake.parquet'));
     expect(err.message).toMatch(/^fake\.parquet could not be read as Parquet/);

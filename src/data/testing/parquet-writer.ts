@@ -2,7 +2,8 @@
 // from the Parquet format spec (parquet.thrift, Thrift compact protocol) because no Parquet writer is installed.
 // Reading what it writes exercises src/data's Parquet path through hyparquet, an independent reader.
 
-type Column = { name: string; type: 'string'; values: string[] } | { name: string; type: 'int64'; values: number[] };
+/** `chunkName`: the column name written in the chunk's metadata, when a test wants it to differ from the schema's (damaged metadata). */
+type Column = ({ name: string; type: 'string'; values: string[] } | { name: string; type: 'int64'; values: number[] }) & { chunkName?: string };
 
 class Compact {
   bytes: number[] = [];
@@ -133,7 +134,7 @@ export function writeParquet(columns: Column[]): Uint8Array {
             meta.struct(3, () => {
               meta.i32(1, column.type === 'string' ? 6 : 2);
               meta.list(2, 5, 1, () => meta.zigzag(0));
-              meta.list(3, 8, 1, () => meta.rawBinary(column.name));
+              meta.list(3, 8, 1, () => meta.rawBinary(column.chunkName ?? column.name));
               meta.i32(4, 0); // UNCOMPRESSED
               meta.i64(5, numRows);
               meta.i64(6, size);
