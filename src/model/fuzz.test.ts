@@ -14,7 +14,9 @@ import { SafetensorsFile, TensorStore, encodeSafetensors, numel } from './safete
 const CASE_MS = 2_000;
 /** GRADPRUNE_FUZZ_SCALE=10 runs ten times the cases (a deeper search than the unit tier's time allows). */
 const SCALE = Number(process.env.GRADPRUNE_FUZZ_SCALE ?? 1);
-const runs = (n: number) => ({ numRuns: Math.round(n * SCALE) });
+/** The same cases on every run (CI stays reproducible); GRADPRUNE_FUZZ_SEED=<n> or =random searches elsewhere. */
+const SEED = process.env.GRADPRUNE_FUZZ_SEED === 'random' ? undefined : Number(process.env.GRADPRUNE_FUZZ_SEED ?? 20261202);
+const runs = (n: number) => ({ numRuns: Math.round(n * SCALE), seed: SEED });
 /** Resident memory the whole file may add: small inputs must not make large allocations. */
 const MEMORY_BYTES = 1 << 30;
 const rssAtStart = process.memoryUsage().rss;
