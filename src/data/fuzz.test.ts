@@ -9,40 +9,26 @@ import { openFolder } from '../model/node-files';
 import { loadTokenizer, type TextTokenizer } from '../model/tokenizer';
 import { fixtureDir } from '../testing/paths';
 import { readDataset } from './dataset';
+import { runs, typedOnly } from '../testing/fuzz';
 import { writeParquet } from './testing/parquet-writer';
 import { buildExamples } from './tokenize';
 import type { Dataset } from './types';
 
-const CASE_MS = 2_000;
-/** GRADPRUNE_FUZZ_SCALE=10 runs ten times the cases (a deeper search than the unit tier's time allows). */
-const SCALE = Number(process.env.GRADPRUNE_FUZZ_SCALE ?? 1);
-/** The same cases on every run (CI stays reproducible); GRADPRUNE_FUZZ_SEED=<n> or =random searches elsewhere. */
-const SEED = process.env.GRADPRUNE_FUZZ_SEED === 'random' ? undefined : Number(process.env.GRADPRUNE_FUZZ_SEED ?? 20261202);
-const runs = (n: number) => ({ numRuns: Math.round(n * SCALE), seed: SEED });
-const MEMORY_BYTES = 1 << 30;
-const rssAtStart = process.memoryUsage().rss;
 
 let tokenizer: TextTokenizer;
 beforeAll(async () => {
   tokenizer = await loadTokenizer(await openFolder(fixtureDir('tiny-llama')));
 });
 
-/** Read (and, when rows were read, tokenize) one file: rows or a GradPruneError, within CASE_MS. */
+/** Read (and, when rows were read, tokenize) one file: rows or a GradPruneError naming the file. */
 async function readTyped(bytes: Uint8Array | string, fileName: string): Promise<Dataset | GradPruneError> {
-  const started = performance.now();
-  let out: Dataset | GradPruneError;
-  try {
-    out = await readDataset(new Blob([bytes as BlobPart]), fileName);
-    const set = buildExamples(out, tokenizer, { maxSeqLen: 64 });
-    expect(set.examples.length + set.rejected.length).toBeGreaterThanOrEqual(out.examples.length);
-  } catch (e) {
-    if (!(e instanceof GradPruneError)) throw new Error(`untyped ${(e as Error)?.name}: ${(e as Error)?.message ?? e}`, { cause: e });
-    expect(e.message).toContain(fileName.split('/').pop()!);
-    out = e;
-  }
-  const ms = performance.now() - started;
-  if (ms > CASE_MS) throw new Error(`one case took ${ms.toFixed(0)} ms`);
-  if (process.memoryUsage().rss - rssAtStart > MEMORY_BYTES) throw new Error('resident memory grew by more than 1 GiB');
+  const out = await typedOnly(async () => {
+    const ds = await readDataset(new Blob([bytes as BlobPart]), fileName);
+    const set = buildExamples(ds, tokenizer, { maxSeqLen: 64 });
+    expect(set.examples.length + set.rejected.length).toBeGreaterThanOrEqual(ds.examples.length);
+    return ds;
+  });
+  if (out instanceof GradPruneError) expect(out.message).toContain(fileName.split('/').pop()!);
   return out;
 }
 

@@ -7,35 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
 import { MAX_CONFIG_SIZE, normalizeConfig } from './config';
 import { SAFETENSORS_DTYPE_BYTES, type SafetensorsDType } from './dtype';
+import { runs, typedOnly } from '../testing/fuzz';
 import { readSafetensorsIndex } from './safetensors-index';
 import { SafetensorsFile, TensorStore, encodeSafetensors, numel } from './safetensors';
-
-/** Milliseconds one case may take: the inputs are small, so anything near this is a hang in the making. */
-const CASE_MS = 2_000;
-/** GRADPRUNE_FUZZ_SCALE=10 runs ten times the cases (a deeper search than the unit tier's time allows). */
-const SCALE = Number(process.env.GRADPRUNE_FUZZ_SCALE ?? 1);
-/** The same cases on every run (CI stays reproducible); GRADPRUNE_FUZZ_SEED=<n> or =random searches elsewhere. */
-const SEED = process.env.GRADPRUNE_FUZZ_SEED === 'random' ? undefined : Number(process.env.GRADPRUNE_FUZZ_SEED ?? 20261202);
-const runs = (n: number) => ({ numRuns: Math.round(n * SCALE), seed: SEED });
-/** Resident memory the whole file may add: small inputs must not make large allocations. */
-const MEMORY_BYTES = 1 << 30;
-const rssAtStart = process.memoryUsage().rss;
-
-/** Run `f`; it may return or throw a GradPruneError, nothing else; within CASE_MS. */
-async function typedOnly<T>(f: () => Promise<T> | T): Promise<T | GradPruneError> {
-  const started = performance.now();
-  let result: T | GradPruneError;
-  try {
-    result = await f();
-  } catch (e) {
-    if (!(e instanceof GradPruneError)) throw new Error(`untyped ${(e as Error)?.name}: ${(e as Error)?.message ?? e}`, { cause: e });
-    result = e;
-  }
-  const ms = performance.now() - started;
-  if (ms > CASE_MS) throw new Error(`one case took ${ms.toFixed(0)} ms`);
-  if (process.memoryUsage().rss - rssAtStart > MEMORY_BYTES) throw new Error(`resident memory grew by ${((process.memoryUsage().rss - rssAtStart) / 2 ** 20).toFixed(0)} MiB`);
-  return result;
-}
 
 const DTYPES = Object.keys(SAFETENSORS_DTYPE_BYTES) as SafetensorsDType[];
 
