@@ -11,7 +11,8 @@ import { LINEAR_MODULES, linearWeightName, type ModelConfig } from '../model/con
 import type { TensorStore } from '../model/safetensors';
 import type { CheckpointSink, WrittenFiles } from '../export/sink';
 import type { ExportStats } from '../export/weights';
-import { runLoraRun, type LoraRunData, type LoraRunHooks, type LoraRunName, type LoraRunResult, type LoraStepProgress } from '../nn/lora-run';
+import { runLoraRun, type LoraRunData, type LoraRunHooks, type LoraRunName, type LoraRunResult } from '../nn/lora-run';
+import type { LoraStepProgress } from '../nn/step-loop';
 import { resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
 import { modelFingerprint } from './fingerprint';
 import { IgiaScorer, igiaMemory } from './igia';

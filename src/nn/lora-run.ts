@@ -1,7 +1,7 @@
 // One LoRA training run, shared by GradPruner's scoring run (gradprune/pipeline.ts, with IGIA recorded after each
 // clip) and recovery fine-tuning (eval/recovery.ts, with an evaluation before and after): the model, trainer and
 // batches built from the settings (run-settings.ts), the step loop (cancel, pause / stop, progress throttled to an
-// interval with tokens/s, elapsed and ETA), and one result shape. A run adds its own work through a LoraRunTask.
+// interval with tokens/s, elapsed and ETA: ./step-loop.ts), and one result shape. A run adds its own work through a LoraRunTask.
 
 import { batchIterator } from '../data/batch';
 import type { TokenBatch, TokenizedExample } from '../data/types';
@@ -15,6 +15,7 @@ import { GpuModel, type WeightsSource } from './model';
 import { SCORING_ADAMW } from './optimizer';
 import { resolveWeightStorage } from './precision';
 import { loraConfigOf, scheduleOf, type LoraRunSettings } from './run-settings';
+import { runLoraSteps, type LoraStepHooks, type LoraStepProgress, type LoraSteps } from './step-loop';
 import { Trainer, type TrainerOptions } from './trainer';
 import type { Residency } from './weights';
 
@@ -90,32 +91,6 @@ function trainingBatches(examples: readonly TokenizedExample[], s: LoraRunSettin
   return () => it.next();
 }
 
-/** What a run reports after a step. */
-export interface LoraStepProgress {
-  /** 0-based index of the step just finished. */
-  step: number;
-  steps: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  /** Every finished step so far (for a live curve). */
-  losses: number[];
-  lrs: number[];
-  gradNorms: number[];
-  tokensPerSecond: number;
-  elapsedSeconds: number;
-  etaSeconds: number;
-}
-
-export interface LoraStepHooks {
-  /** Default 250 ms; 0 reports every step. */
-  progressIntervalMs?: number;
-  /** Cancels between steps with GradPruneError('cancelled'). */
-  signal?: AbortSignal;
-  /** Awaited before each step (a paused run waits here); resolving to false ends training early with the steps done. */
-  beforeStep?: (step: number) => Promise<boolean | void>;
-}
-
 export interface LoraRunHooks<P extends LoraStepProgress> extends LoraStepHooks {
   /** Bytes of weights uploaded so far, while the model loads. */
   onLoad?: (done: number, total: number) => void;
@@ -125,71 +100,6 @@ export interface LoraRunHooks<P extends LoraStepProgress> extends LoraStepHooks 
   initialAdapters?: readonly LoraAdapter[];
   /** Train on weights already on the device (the worker's cache); without, the run uploads weights it owns. */
   weights?: WeightsSource;
-}
-
-export interface LoraStepOptions {
-  steps: number;
-  /** The error a cancel throws after `done` steps. */
-  cancelled: (done: number) => GradPruneError;
-  /** A stop from beforeStep before the first step is a cancel (true), or an empty run (false). */
-  atLeastOneStep: boolean;
-  /** After a step, at most once per progressIntervalMs and always after the last (awaited). */
-  onProgress?: (p: LoraStepProgress) => void | Promise<void>;
-}
-
-export interface LoraSteps {
-  losses: number[];
-  lrs: number[];
-  gradNorms: number[];
-  /** Real (unpadded) tokens read and target tokens trained on. */
-  tokens: number;
-  targetTokens: number;
-  elapsedSeconds: number;
-}
-
-const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
-
-/** Up to `opts.steps` training steps on `nextBatch(step)`; returns the per-step curves and token counts. */
-export async function runLoraSteps(trainer: Trainer, nextBatch: (step: number) => TokenBatch, hooks: LoraStepHooks, opts: LoraStepOptions): Promise<LoraSteps> {
-  const { steps, cancelled, onProgress } = opts;
-  const losses: number[] = [], lrs: number[] = [], gradNorms: number[] = [];
-  let tokens = 0, targetTokens = 0;
-  const interval = hooks.progressIntervalMs ?? 250;
-  const start = now();
-  let lastReport = -Infinity;
-  for (let s = 0; s < steps; s++) {
-    if (hooks.signal?.aborted) throw cancelled(s);
-    if (hooks.beforeStep && (await hooks.beforeStep(s)) === false) {
-      if (s === 0 && opts.atLeastOneStep) throw cancelled(0);
-      break;
-    }
-    if (hooks.signal?.aborted) throw cancelled(s);
-    const batch = nextBatch(s);
-    const step = await trainer.trainStep(batch);
-    losses.push(step.loss);
-    lrs.push(step.lr);
-    gradNorms.push(step.gradNorm);
-    tokens += batch.lengths ? batch.lengths.reduce((n, length) => n + length, 0) : batch.B * batch.T;
-    targetTokens += step.tokens;
-    if (onProgress && (s === steps - 1 || now() - lastReport >= interval)) {
-      lastReport = now();
-      const elapsed = (lastReport - start) / 1000;
-      await onProgress({
-        step: s,
-        steps,
-        loss: step.loss,
-        lr: step.lr,
-        gradNorm: step.gradNorm,
-        losses: [...losses],
-        lrs: [...lrs],
-        gradNorms: [...gradNorms],
-        tokensPerSecond: elapsed > 0 ? tokens / elapsed : 0,
-        elapsedSeconds: elapsed,
-        etaSeconds: (elapsed / (s + 1)) * (steps - s - 1),
-      });
-    }
-  }
-  return { losses, lrs, gradNorms, tokens, targetTokens, elapsedSeconds: (now() - start) / 1000 };
 }
 
 /** Where a run's batches come from: tokenized examples (batched here), or one explicit batch per step. */

@@ -1,7 +1,8 @@
 // The one training run at a time (scoring or recovery): pause / resume / stop between steps, and a step's
 // progress as the page's RunStep (the same mapping for both runs).
 
-import type { LoraRunHooks, LoraStepProgress } from '../nn/lora-run';
+import type { LoraRunHooks } from '../nn/lora-run';
+import type { LoraStepProgress } from '../nn/step-loop';
 import type { RunStep } from './protocol';
 
 /** How often a run reports its steps to the page. */

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../errors';
 import { batchOfRows } from '../data/batch';
-import { runLoraSteps, type LoraStepOptions, type LoraStepProgress } from './lora-run';
+import { runLoraSteps, type LoraStepOptions, type LoraStepProgress } from './step-loop';
 import type { Batch } from './model';
 import type { Trainer } from './trainer';
 
