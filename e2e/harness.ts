@@ -29,9 +29,12 @@ export interface Studio {
   close(): Promise<void>;
 }
 
+/** The build to serve: dist/, or GRADPRUNE_E2E_DIST (a build of its own, e.g. `vite build --outDir /tmp/dist-x`). */
+const DIST = path.resolve(REPO_ROOT, process.env.GRADPRUNE_E2E_DIST ?? 'dist');
+
 export async function startServer(): Promise<PreviewServer> {
-  if (!existsSync(path.join(REPO_ROOT, 'dist/index.html'))) {
-    throw new Error('dist/ is missing: run the e2e tests with `npm run e2e` (it builds first).');
+  if (!existsSync(path.join(DIST, 'index.html'))) {
+    throw new Error(`${DIST} has no build: run the e2e tests with \`npm run e2e\` (it builds first).`);
   }
   // port 0: the OS picks a free port; resolvedUrls reports it.
   return preview({
@@ -39,6 +42,7 @@ export async function startServer(): Promise<PreviewServer> {
     configFile: path.join(REPO_ROOT, 'vite.config.ts'),
     logLevel: 'error',
     preview: { port: 0, strictPort: false, host: '127.0.0.1', open: false },
+    build: { outDir: DIST },
   });
 }
 
