@@ -4,7 +4,7 @@
 // are noisy.
 //   npm run bench -- [--size tiny|small|medium|large] [--reps N] [--steps N] [--only <kernel name part>]
 //                    [--sections kernels,training,igia,prune,onnxruntime,export,load,streaming,losshead,qwen05,longrun]
-//                    [--max-step-seconds S] [--no-ort] [--browser] [--long-run-steps N]
+//                    [--max-step-seconds S] [--no-ort] [--browser] [--long-run-steps N] [--long-run-batch B]
 // The 'export' and 'load' sections (Node only, no GPU: the streamed export's memory vs its largest tensor; checkpoint
 // read throughput and memory) and 'longrun' (a --long-run-steps LoRA run, default 1000, whose GPU buffers and JS heap
 // must stay flat) run after the suite. 'qwen05' runs by default from --size small up.
@@ -85,7 +85,9 @@ if (!flag('browser') && (!sections || sections.includes('longrun'))) {
   if (!(Number.isInteger(steps) && steps >= 2)) fail('--long-run-steps must be a whole number of steps, 2 or more');
   const s = (report.sections.longrun = section(`11. long run: ${steps} LoRA steps on a fixture, live GPU buffers and JS heap every ${Math.ceil(steps / 10)} steps (Node)`, LONG_RUN_COLUMNS));
   const gpu = await requestGpu();
-  await benchLongRun(gpu, { steps, every: Math.ceil(steps / 10), log: (l) => console.log(l) }, s);
+  const batchSize = num('long-run-batch');
+  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1)) fail('--long-run-batch must be a whole number of rows, 1 or more');
+  await benchLongRun(gpu, { steps, every: Math.ceil(steps / 10), batchSize, log: (l) => console.log(l) }, s);
   gpu.device.destroy();
 }
 

@@ -24,7 +24,8 @@ export interface LongRunSample {
 
 export interface LongRunResult {
   fixture: string;
-  batch: { B: number; T: number; distinct: number };
+  /** B rows of T tokens a step (the first B of the recorded batches' recordedB rows), cycling through `distinct` batches. */
+  batch: { B: number; T: number; distinct: number; recordedB: number };
   /** The first sample is taken after step 1 (pipelines, bind groups and staging exist by then), then every `every` steps. */
   samples: LongRunSample[];
   losses: number[];
@@ -101,6 +102,7 @@ export async function longLoraRun(gpu: Gpu, opts: { fixture?: string; steps: num
   try {
     const result = await runLoraRun(gpu, { config, store }, { kind: 'batches', batch: (s) => batch(s % S) }, settings, {
       name: { title: 'The long run', subject: 'long run', noun: 'long run' },
+      kind: 'scoring',
       atLeastOneStep: true,
       start: async () => ({
         beforeStep: async (s) => {
@@ -113,7 +115,7 @@ export async function longLoraRun(gpu: Gpu, opts: { fixture?: string; steps: num
         },
       }),
     });
-    return { fixture, batch: { B, T, distinct: S }, samples, losses: result.losses, gcForced: gc !== null, afterRun: { liveBuffers: buffers.count(), liveBufferBytes: buffers.bytes(), labels: buffers.labels() } };
+    return { fixture, batch: { B, T, distinct: S, recordedB: recorded.B }, samples, losses: result.losses, gcForced: gc !== null, afterRun: { liveBuffers: buffers.count(), liveBufferBytes: buffers.bytes(), labels: buffers.labels() } };
   } finally {
     buffers.restore();
   }
