@@ -9,11 +9,12 @@ import { ModelSummaryCard } from './components/ModelSummaryCard';
 import { NoWebGpu } from './components/NoWebGpu';
 import { Notice } from './components/Notice';
 import { StepList } from './components/StepList';
-import { useStudioWorker } from './hooks';
+import { useSavedRun, useStudioWorker } from './hooks';
 import { useStudio } from './store';
 
 export function App() {
   useStudioWorker();
+  useSavedRun();
   const gpuUnavailable = useStudio((s) => s.gpu.state === 'unavailable');
   return (
     <>

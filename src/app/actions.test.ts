@@ -11,9 +11,9 @@ import { loadModelFiles } from './actions/model';
 import { applyPrune, updatePlanChoice } from './actions/prune';
 import { startRecovery, updateRecoverSettings } from './actions/recover';
 import { controlRun } from './actions/run';
-import { startScoring } from './actions/score';
+import { discardSavedScores, restoreSavedRun, startScoring, updateSettings } from './actions/score';
 import { DEFAULT_RECOVER_SETTINGS, DEFAULT_SETTINGS } from './defaults';
-import { restorableScores, sessionOf } from './persist';
+import { loadSavedRun, restorableRun, runRecordOf } from './persist';
 import { initialState, useStudio } from './store';
 import { createWorkerClient, type WorkerPort } from './worker-client';
 import { connectWorker } from './worker-connection';
@@ -34,7 +34,7 @@ function scriptedWorker(respond: (req: Req) => WorkerEvent[]) {
   return { client: createWorkerClient(port), sent };
 }
 
-const info = (fileName: string, heldOut = 2) => ({ fileName, format: 'multiple-choice', heldOut, options: { maxSeqLen: 256, heldOut: 0.1, seed: 0 } }) as DatasetInfo;
+const info = (fileName: string, heldOut = 2) => ({ fileName, format: 'multiple-choice', heldOut, options: { maxSeqLen: 256, heldOut: 0.1, seed: 0 }, fingerprint: `ds-${fileName}` }) as DatasetInfo;
 const scores = (layers: number[]) => ({ steps: 3, layerScores: layers, layerScoresCode: layers, moduleScores: layers.map(() => new Array(7).fill(0)) });
 const scored = (id: number, layers: number[]): ScoredEvent => ({
   type: 'scored', requestId: id, scores: scores(layers), kendall: [NaN, 1, 1], losses: [6, 5.9, 5.8], stopped: false, settings: DEFAULT_SETTINGS, elapsedSeconds: 1, targetTokens: 30,
@@ -52,7 +52,7 @@ const recovered = (id: number): RecoveredEvent => ({
 function respondJourney(req: Req): WorkerEvent[] {
   switch (req.type) {
     case 'loadModel':
-      return [{ type: 'modelLoaded', requestId: req.id, summary: { name: req.name, numLayers: 6 } as ModelSummary, config: { numLayers: 6 } as ModelConfig, fit: null }];
+      return [{ type: 'modelLoaded', requestId: req.id, summary: { name: req.name, numLayers: 6 } as ModelSummary, config: { numLayers: 6 } as ModelConfig, fit: null, fingerprint: `fp-${req.name}` }];
     case 'loadDataset':
       return req.fileName === 'bad.csv'
         ? [{ type: 'error', requestId: req.id, error: { code: 'dataset', message: 'bad.csv: no dataset format fits its columns (a, b).', subject: 'bad.csv' } }]
@@ -220,15 +220,52 @@ describe('journey actions', () => {
 });
 
 describe('what survives a reload', () => {
-  it('saves settings, plan and the last scores, and restores the scores for the same model only', async () => {
-    await loadModelFiles([], 'tiny');
-    await loadDatasetFile(new Blob(['x']), 'arc.jsonl');
+  const reload = () => useStudio.setState(initialState(), true);
+
+  it('ties scores and plan to the (model, dataset) pair and settings to the model; offers them back for that pair only', async () => {
+    await loadModelFiles([], 'kept');
+    await loadDatasetFile(new Blob(['x']), 'kept.jsonl');
+    updateSettings({ steps: 3, seqLen: 96 });
     await startScoring();
-    const saved = sessionOf(useStudio.getState());
-    expect(saved.lastScores).toMatchObject({ model: 'tiny', layers: 6 });
-    expect(JSON.stringify(saved).length).toBeLessThan(10_000); // small: no weights, no dataset
-    expect(restorableScores(saved, 'tiny', 6)?.scores.layerScores).toEqual([6, 5, 4, 3, 2, 1]);
-    expect(restorableScores(saved, 'tiny', 5)).toBeNull();
-    expect(restorableScores(saved, 'other', 6)).toBeNull();
+    const planned = useStudio.getState().planChoice;
+    const record = runRecordOf(useStudio.getState(), null);
+    expect(record).toMatchObject({ modelFingerprint: 'fp-kept', datasetFingerprint: 'ds-kept.jsonl', modelName: 'kept', datasetName: 'kept.jsonl' });
+    expect(JSON.stringify(record).length).toBeLessThan(10_000); // small: no weights, no dataset
+    expect(restorableRun(record, 'fp-kept', 'ds-kept.jsonl', 5)).toBeNull(); // another layer count
+    expect(restorableRun(record, 'fp-kept', 'ds-other.jsonl', 6)).toBeNull();
+
+    reload();
+    await loadModelFiles([], 'kept');
+    expect(useStudio.getState().settings).toMatchObject({ steps: 3, seqLen: 96 }); // the model's own settings
+    await loadDatasetFile(new Blob(['x']), 'kept.jsonl');
+    await restoreSavedRun();
+    expect(useStudio.getState().score).toMatchObject({ restored: true, restoredFrom: { modelName: 'kept', datasetName: 'kept.jsonl' } });
+    expect(useStudio.getState().score.result?.scores.layerScores).toEqual([6, 5, 4, 3, 2, 1]);
+    expect(useStudio.getState().planChoice).toEqual(planned);
+
+    // Another dataset for the same model: the scores are not offered.
+    await loadDatasetFile(new Blob(['y']), 'other.jsonl');
+    await restoreSavedRun();
+    expect(useStudio.getState().score).toMatchObject({ restored: false, result: null });
+
+    // Another model: the defaults, not the first model's settings.
+    await loadModelFiles([], 'fresh');
+    expect(useStudio.getState().settings).toEqual(DEFAULT_SETTINGS);
+  });
+
+  it('discarded scores are not offered again', async () => {
+    await loadModelFiles([], 'gone');
+    await loadDatasetFile(new Blob(['x']), 'gone.jsonl');
+    await startScoring();
+    reload();
+    await loadModelFiles([], 'gone');
+    await loadDatasetFile(new Blob(['x']), 'gone.jsonl');
+    await restoreSavedRun();
+    expect(useStudio.getState().score.restored).toBe(true);
+    await discardSavedScores();
+    expect(useStudio.getState().score.result).toBeNull();
+    expect((await loadSavedRun('fp-gone', 'ds-gone.jsonl'))?.scores).toBeNull();
+    await restoreSavedRun();
+    expect(useStudio.getState().score.result).toBeNull();
   });
 });

@@ -2,8 +2,7 @@
 
 import { useEffect, useMemo, useState, type DragEvent } from 'react';
 import { loadDemo } from './actions/model';
-import { refreshMemoryEstimate } from './actions/score';
-import { restoreSession } from './persist';
+import { refreshMemoryEstimate, restoreSavedRun } from './actions/score';
 import { useStudio } from './store';
 import { startStudioWorker } from './worker-client';
 import { connectWorker } from './worker-connection';
@@ -13,7 +12,6 @@ export function useStudioWorker(): void {
   useEffect(() => {
     const client = startStudioWorker();
     const disconnect = connectWorker(client);
-    void restoreSession();
     if (new URLSearchParams(window.location.search).has('demo')) void loadDemo();
     return () => {
       disconnect();
@@ -29,6 +27,15 @@ export function useMemoryEstimate(): void {
   useEffect(() => {
     if (model) void refreshMemoryEstimate();
   }, [model, settings]);
+}
+
+/** When the loaded model and dataset are a pair seen before, offer its saved scores and plan choice back. */
+export function useSavedRun(): void {
+  const model = useStudio((s) => s.model.loaded?.fingerprint);
+  const dataset = useStudio((s) => s.dataset.info);
+  useEffect(() => {
+    if (model && dataset) void restoreSavedRun();
+  }, [model, dataset]);
 }
 
 /** An object URL for a blob while it is shown (none for an empty one), revoked when it goes. */

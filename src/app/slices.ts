@@ -54,7 +54,7 @@ export interface ModelSlice {
   model: {
     /** What is being loaded and the latest progress phrase, while a load runs. */
     loading: { source: string; stage: string } | null;
-    loaded: { summary: ModelSummary; config: ModelConfig; fit: FitReport | null } | null;
+    loaded: { summary: ModelSummary; config: ModelConfig; fit: FitReport | null; fingerprint: string } | null;
     /** The last load's failure, shown under the drop zone. */
     error: { source: string; info: ErrorInfo } | null;
   };
@@ -118,6 +118,8 @@ export interface ScoreSlice {
     /** The result is from the last visit (IndexedDB): shown, but pruning needs a new run. */
     restored: boolean;
   };
+    /** Whom restored scores belong to (the model and dataset they were scored on), and when they were saved. */
+    restoredFrom: { modelName: string; datasetName: string; savedAt: number } | null;
 }
 
 export interface PruneSlice {
@@ -149,7 +151,7 @@ const idleRun = () => ({ state: 'idle' as const, live: null, result: null, error
 
 export const emptyModel = (): ModelSlice['model'] => ({ loading: null, loaded: null, error: null });
 export const emptyDataset = (): DatasetSlice['dataset'] => ({ loading: null, info: null, error: null });
-export const emptyScore = (): ScoreSlice['score'] => ({ ...idleRun(), snapshots: [], restored: false });
+export const emptyScore = (): ScoreSlice['score'] => ({ ...idleRun(), snapshots: [], restored: false, restoredFrom: null });
 export const emptyPrune = (): PruneSlice['prune'] => ({ applying: false, result: null, error: null });
 export const emptyCheck = (): CheckSlice['check'] => ({ running: false, result: null, error: null });
 export const emptyCustom = (): CheckSlice['custom'] => ({ running: false, rows: [], error: null });

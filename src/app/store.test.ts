@@ -49,20 +49,22 @@ describe('store: worker events', () => {
 });
 
 describe('actions: loading a model', () => {
-  it('shows the summary of a loaded model, then an error for a bad one, then a good one again', async () => {
+  it('shows the summary of a loaded model, then an error for a bad one beside it (the loaded one stays), then a good one again', async () => {
     const disconnect = connectWorker(
       scriptedWorker((req) =>
         req.type === 'loadModel' && req.name === 'bad'
           ? [{ type: 'error', requestId: req.id, error: { code: 'file', message: 'model.safetensors: truncated', subject: 'model.safetensors' } }]
-          : [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.type === 'loadModel' ? req.name : '?'), config, fit: null }],
+          : [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.type === 'loadModel' ? req.name : '?'), config, fit: null, fingerprint: 'fp' }],
       ),
     );
     await loadModelFiles([], 'good');
     expect(useStudio.getState().model).toMatchObject({ loading: null, error: null, loaded: { summary: { name: 'good' } } });
+    useStudio.setState({ dataset: { loading: null, info: { fileName: 'd.jsonl' } as never, error: null } });
     await loadModelFiles([], 'bad', 'the 4 chosen files');
+    expect(useStudio.getState().dataset.info?.fileName).toBe('d.jsonl'); // a failed load throws nothing away
     expect(useStudio.getState().model).toMatchObject({
       loading: null,
-      loaded: null,
+      loaded: { summary: { name: 'good' } },
       error: { source: 'the 4 chosen files', info: { subject: 'model.safetensors' } },
     });
     await loadModelFiles([], 'again');
@@ -73,7 +75,7 @@ describe('actions: loading a model', () => {
   it('lets the latest of two overlapping loads win, even when the earlier one finishes last', async () => {
     const disconnect = connectWorker(
       scriptedWorker(
-        (req) => [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.type === 'loadModel' ? req.name : '?'), config, fit: null }],
+        (req) => [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.type === 'loadModel' ? req.name : '?'), config, fit: null, fingerprint: 'fp' }],
         (req) => (req.type === 'loadModel' && req.name === 'first' ? 30 : 0),
       ),
     );
@@ -90,7 +92,7 @@ describe('actions: loading a model', () => {
       scriptedWorker((req) => {
         if (req.type !== 'loadModel') return [];
         names.push(req.files.map((f) => f.name).sort());
-        return [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.name), config, fit: null }];
+        return [{ type: 'modelLoaded', requestId: req.id, summary: summary(req.name), config, fit: null, fingerprint: 'fp' }];
       }),
     );
     await loadPickedFiles([
@@ -113,7 +115,7 @@ describe('store: resetAfter', () => {
   /** A session with a result in every step and choices away from the defaults. */
   function everyStepDone() {
     useStudio.setState({
-      model: { loading: null, loaded: { summary: summary('m'), config, fit: null }, error: null },
+      model: { loading: null, loaded: { summary: summary('m'), config, fit: null, fingerprint: 'fp' }, error: null },
       dataset: { loading: null, info: { fileName: 'd.jsonl' } as never, error: null },
       score: { ...useStudio.getState().score, result: { type: 'scored' } as never },
       prune: { applying: false, result: { type: 'pruned' } as never, error: null },

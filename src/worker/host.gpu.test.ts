@@ -25,15 +25,25 @@ describe('worker host', () => {
     expect(events.filter((e) => e.type === 'error')).toEqual([]);
   });
 
-  it('answers a bad model with an error event carrying the request id, and drops the previous model', async () => {
+  it('answers a bad model with an error event carrying the request id, and keeps the previous model and its dataset', async () => {
     const { host, events } = setup();
     await host.handle({ type: 'loadModel', id: 1, name: 'tiny-llama', files: await folderEntries('tiny-llama') });
     expect(host.loadedModel()).toBe('tiny-llama');
+    const loaded = events.find((e) => e.type === 'modelLoaded');
+    const fingerprint = loaded?.type === 'modelLoaded' ? loaded.fingerprint : '';
+    expect(fingerprint).toMatch(/^[0-9a-f]{32}$/);
+    const rows = Array.from({ length: 4 }, (_, i) => JSON.stringify({ instruction: `Say ${i}.`, output: `${i}` })).join('\n');
+    await host.handle({ type: 'loadDataset', id: 2, file: new Blob([rows]), fileName: 'say.jsonl', options: { maxSeqLen: 32, heldOut: 0, seed: 0 } });
+    const dataset = events.find((e) => e.type === 'datasetLoaded');
+    expect(dataset?.type === 'datasetLoaded' && dataset.dataset.fingerprint).toMatch(/^[0-9a-f]{32}$/);
     const files = (await folderEntries('tiny-llama')).filter((f) => f.name !== 'config.json');
-    await host.handle({ type: 'loadModel', id: 2, name: 'no-config', files });
+    await host.handle({ type: 'loadModel', id: 3, name: 'no-config', files });
     const err = events.find((e) => e.type === 'error');
-    expect(err).toMatchObject({ type: 'error', requestId: 2, error: { code: 'config', subject: 'config.json' } });
-    expect(host.loadedModel()).toBeNull();
+    expect(err).toMatchObject({ type: 'error', requestId: 3, error: { code: 'config', subject: 'config.json' } });
+    expect(host.loadedModel()).toBe('tiny-llama');
+    // The dataset is still the session's: setFormat reads it again without a new drop.
+    await host.handle({ type: 'setFormat', id: 4, options: { maxSeqLen: 32, heldOut: 0, seed: 0 } });
+    expect(events.at(-1)).toMatchObject({ type: 'datasetLoaded', requestId: 4, dataset: { fileName: 'say.jsonl' } });
   });
 
   it('turns malformed and unknown requests into error events', async () => {

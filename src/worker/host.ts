@@ -5,6 +5,7 @@
 
 import { GradPruneError, toErrorInfo, type ErrorInfo } from '../errors';
 import { requestGpu, type Gpu } from '../gpu/device';
+import { modelFingerprint } from '../gradprune/fingerprint';
 import { openCheckpoint } from '../model/checkpoint';
 import { checkFit, summarizeModel } from '../model/summary';
 import { RESULT_EVENT_TYPE, type RequestMessage, type RequestOf, type RequestType, type ResultBody, type WorkerEvent } from './protocol';
@@ -89,15 +90,17 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
       return adapterOf(await ensureGpu(!current?.gpu));
     },
     loadModel: async (req, id) => {
-      session = null; // a failed load must not leave the previous model looking current
-      weights.clear();
+      // The new checkpoint is opened and checked in full before it replaces anything: a failed load (a truncated
+      // file, a missing shard, a bad config) leaves the loaded model, its dataset, scores and pruned result as they were.
       const files = new Map(req.files.map((f) => [f.name, f.blob]));
       post({ type: 'progress', requestId: id, stage: `Reading ${req.name}` });
       const ckpt = await openCheckpoint(files, req.name);
       const summary = summarizeModel(ckpt);
+      const fingerprint = await modelFingerprint(ckpt);
       const { gpu } = await ensureGpu();
-      session = new Session(ckpt, weights);
-      return { summary, config: ckpt.config, fit: gpu ? checkFit(summary, gpu.adapter) : null };
+      weights.clear();
+      session = new Session(ckpt, weights, fingerprint);
+      return { summary, config: ckpt.config, fit: gpu ? checkFit(summary, gpu.adapter) : null, fingerprint };
     },
     unloadModel: () => {
       session = null;

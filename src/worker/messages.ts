@@ -51,6 +51,8 @@ export interface DatasetInfo {
   rejected: RejectedRow[];
   preview: DatasetPreview;
   options: DatasetOptions;
+  /** SHA-256 of the file's bytes (32 hex digits): what the studio ties saved scores and runs to, with the model's. */
+  fingerprint: string;
 }
 
 /** Importance so far: the paper's score (Σ F), split by module, and the released code's Σ‖S‖_F. */

@@ -91,6 +91,8 @@ export class Session {
     readonly checkpoint: Checkpoint,
     /** The weights on the GPU (the host's, shared across models it loads; it clears it on a new model). */
     readonly weights: WeightsCache = new WeightsCache(),
+    /** gradprune/fingerprint.ts modelFingerprint of the checkpoint (what saved scores and run snapshots are tied to). */
+    readonly fingerprint = '',
   ) {}
 
   /** Forget every result after `step` (a new result of `step` makes them stale), with the pruned models' uploads. */

@@ -15,8 +15,11 @@ function datasetOptions(overrides: Partial<DatasetOptions> = {}): DatasetOptions
   return { ...DEFAULT_DATASET_OPTIONS, ...current, maxSeqLen: get().settings.seqLen, ...overrides };
 }
 
-/** A new dataset makes the steps after it stale; scores restored from the last visit belong to the model and stay on show. */
-const staleAfterDataset = (s: StudioState): Partial<StudioState> => ({ ...resetAfter('dataset'), ...(s.score.restored ? { score: s.score } : {}) });
+/**
+ * A new dataset makes the steps after it stale, scores restored from the last visit too: they belong to one (model,
+ * dataset) pair, and come back when that pair is loaded again (restoreSavedRun).
+ */
+const staleAfterDataset = (_s: StudioState): Partial<StudioState> => resetAfter('dataset');
 
 /** Read a dataset file (a drop, a pick or the demo's) with the detected format. */
 export async function loadDatasetFile(file: Blob, fileName: string): Promise<void> {

@@ -2,8 +2,8 @@
 
 import type { FileEntry } from '../../worker/protocol';
 import { flattenByName, type PickedFile } from '../files';
-import { restorableScores, savedSession } from '../persist';
-import { emptyModel, emptyScore } from '../slices';
+import { loadSavedModel } from '../persist';
+import { pruneSlice, scoreSlice } from '../slices';
 import { resetAfter, useStudio, type DemoDataset } from '../store';
 import { toInfo, worker } from '../worker-connection';
 import { loadDatasetFile } from './dataset';
@@ -13,21 +13,31 @@ const set = useStudio.setState;
 /** Bumped by every load; a load whose token is stale when it settles changes nothing. */
 let loadToken = 0;
 
-/** Send model files to the worker and show the result (summary and fit) or the error under the drop zone. */
-export async function loadModelFiles(files: FileEntry[], name: string, source = name): Promise<void> {
+/**
+ * Send model files to the worker and show the result (summary and fit) or the error under the drop zone. Until the
+ * new model has loaded, everything stays as it was: a failed load leaves the previous model, dataset, scores and
+ * pruned result in place (the worker keeps them too) and only adds its error. A loaded model starts from its own
+ * saved settings (per model fingerprint) or the defaults; every later step starts afresh. True when it loaded.
+ */
+export async function loadModelFiles(files: FileEntry[], name: string, source = name): Promise<boolean> {
   const token = ++loadToken;
-  // The worker drops every later step's state with the model; so does the page.
-  set({ model: { ...emptyModel(), loading: { source, stage: `Opening ${source}` } }, ...resetAfter('model'), activity: null });
+  set((s) => ({ model: { ...s.model, loading: { source, stage: `Opening ${source}` }, error: null } }));
   try {
     const result = await worker().request({ type: 'loadModel', files, name });
-    if (token !== loadToken) return;
-    const restored = restorableScores(savedSession(), result.summary.name, result.summary.numLayers);
+    if (token !== loadToken) return false;
+    const saved = await loadSavedModel(result.fingerprint);
+    if (token !== loadToken) return false;
     set({
-      model: { loading: null, loaded: { summary: result.summary, config: result.config, fit: result.fit }, error: null },
-      ...(restored ? { score: { ...emptyScore(), result: restored, restored: true } } : {}),
+      model: { loading: null, loaded: { summary: result.summary, config: result.config, fit: result.fit, fingerprint: result.fingerprint }, error: null },
+      ...resetAfter('model'),
+      activity: null,
+      settings: { ...scoreSlice().settings, ...saved?.settings },
+      planChoice: pruneSlice().planChoice,
     });
+    return true;
   } catch (err) {
-    if (token === loadToken) set({ model: { loading: null, loaded: null, error: { source, info: toInfo(err) } } });
+    if (token === loadToken) set((s) => ({ model: { ...s.model, loading: null, error: { source, info: toInfo(err) } } }));
+    return false;
   }
 }
 
@@ -84,7 +94,7 @@ async function fetchDemoFile(file: string): Promise<Blob> {
 export async function loadDemo(): Promise<void> {
   const token = ++loadToken;
   const source = `the demo model (${DEMO_MODEL_NAME})`;
-  set({ model: { ...emptyModel(), loading: { source, stage: 'Fetching the demo files' } } });
+  set((s) => ({ model: { ...s.model, loading: { source, stage: 'Fetching the demo files' }, error: null } }));
   let files: FileEntry[];
   let dataset: DemoDataset;
   try {
@@ -96,16 +106,16 @@ export async function loadDemo(): Promise<void> {
     if (token !== loadToken) return;
     const subject = e instanceof DemoFetchError ? e.file : undefined;
     const message = `${(e as Error).message} The demo ships in public/demo/; serve the studio with \`npm start\` (or the built dist/ folder) so that it is reachable.`;
-    set({ model: { loading: null, loaded: null, error: { source, info: { code: 'file', message, subject } } } });
+    set((s) => ({ model: { ...s.model, loading: null, error: { source, info: { code: 'file', message, subject } } } }));
     return;
   }
   if (token !== loadToken) return;
-  set({ demoDataset: dataset });
   const loading = loadModelFiles(files, DEMO_MODEL_NAME, source);
   const demoLoad = loadToken; // loadModelFiles took the next token; a later load changes it again
-  await loading;
+  if (!(await loading) || demoLoad !== loadToken) return;
   // The demo goes on to its dataset at once, so that "Try the demo" leads straight to scoring.
-  if (demoLoad === loadToken && useStudio.getState().model.loaded) await loadDatasetFile(dataset.blob, dataset.name);
+  set({ demoDataset: dataset });
+  await loadDatasetFile(dataset.blob, dataset.name);
 }
 
 /** Ask the worker for the adapter again (after a lost device, or after enabling WebGPU). */

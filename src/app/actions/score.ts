@@ -2,7 +2,8 @@
 
 import type { ScoringSettings } from '../../nn/run-settings';
 import type { PlanChoice } from '../../worker/protocol';
-import { saveSession } from '../persist';
+import { forgetSavedScores, loadSavedRun, restorableRun, saveSession } from '../persist';
+import { emptyScore } from '../slices';
 import { updateRun, useStudio } from '../store';
 import { worker } from '../worker-connection';
 import { recovering, recoveringError, startRun } from './run';
@@ -49,4 +50,37 @@ export async function startScoring(): Promise<void> {
 export function setMetric(metric: PlanChoice['rankedBy']): void {
   set((s) => ({ planChoice: { ...s.planChoice, rankedBy: metric } }));
   void saveSession();
+}
+
+/** The loaded (model, dataset) pair's fingerprints, or null until both are loaded. */
+function loadedPair(): { model: string; dataset: string; layers: number } | null {
+  const { model, dataset } = get();
+  if (!model.loaded || !dataset.info || dataset.loading) return null;
+  return { model: model.loaded.fingerprint, dataset: dataset.info.fingerprint, layers: model.loaded.summary.numLayers };
+}
+
+/**
+ * When the loaded model and dataset are a pair seen before, offer its saved scores and plan choice back (shown as
+ * restored, with the model and dataset they belong to) — unless a run or its result is already there.
+ */
+export async function restoreSavedRun(): Promise<void> {
+  const pair = loadedPair();
+  if (!pair) return;
+  const saved = restorableRun(await loadSavedRun(pair.model, pair.dataset), pair.model, pair.dataset, pair.layers);
+  const now = loadedPair();
+  if (!saved?.scores || !now || now.model !== pair.model || now.dataset !== pair.dataset) return;
+  const scores = saved.scores;
+  set((s) => {
+    if (s.score.state !== 'idle' || s.score.result) return s;
+    const restoredFrom = { modelName: saved.modelName, datasetName: saved.datasetName, savedAt: saved.savedAt };
+    return { score: { ...emptyScore(), result: scores, restored: true, restoredFrom }, planChoice: saved.planChoice };
+  });
+}
+
+/** Put the restored scores away for good (the plan choice stays saved for the pair). */
+export async function discardSavedScores(): Promise<void> {
+  const pair = loadedPair();
+  if (!get().score.restored) return;
+  set({ score: emptyScore() });
+  if (pair) await forgetSavedScores(pair.model, pair.dataset);
 }

@@ -1,5 +1,6 @@
 import { startScoring } from '../actions/score';
 import { useStudio } from '../store';
+import { ResumeSavedScores } from './ResumeSaved';
 import { RunControls } from './RunControls';
 import { ScoreLive } from './ScoreLive';
 import { ScoreSettings } from './ScoreSettings';
@@ -18,6 +19,7 @@ export function ScoreStep() {
         <p className="muted">Load a model and a dataset first.</p>
       ) : (
         <>
+          <ResumeSavedScores />
           <ScoreSettings disabled={busy} />
           <RunControls run="score" startLabel={scored ? 'Score again' : 'Start scoring'} onStart={() => void startScoring()} pausedHint="The GPU is idle; Resume continues where it stopped." />
           {error && <ErrorBox error={error} testId="score-error" what="score the layers" next="Change the settings (a smaller batch or sequence length uses less memory) and start again." />}

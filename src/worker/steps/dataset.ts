@@ -2,6 +2,7 @@
 
 import { buildExamples, previewDataset, readDataset, splitTrainHeldOut, summariseReasons, type TokenizedExample } from '../../data';
 import { GradPruneError } from '../../errors';
+import { sha256Hex } from '../../gradprune/recipe';
 import type { DatasetInfo, RequestOf, ResultBody } from '../protocol';
 import type { DatasetState, StepContext } from '../session';
 
@@ -40,6 +41,7 @@ export async function loadDataset(ctx: StepContext, req: Pick<RequestOf<'loadDat
     rejected: set.rejected.slice(0, 50),
     preview: previewDataset(set, tokenizer, { rows: 5, bins: 20, rejected: 50 }),
     options,
+    fingerprint: (await sha256Hex(file)).slice(0, 32),
   };
   return { dataset: info };
 }
