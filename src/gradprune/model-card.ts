@@ -1,14 +1,28 @@
 // README.md of a pruned checkpoint: what it is, how it was made (with the paper), the plan and the scores.
 
 import type { PrunePlan } from './plan';
-import { PAPER, type PruneRunInfo } from './recipe';
+import { PAPER, scoringSteps, type PruneRunInfo } from './recipe';
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');
 const fmtBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(2)} MiB`);
 const pct = (after: number, before: number) => `${(100 * (1 - after / before)).toFixed(1)}%`;
 
+/** The settings table's rows: the steps as run (and planned, when stopped early), the seed once. */
+function settingRows(run: PruneRunInfo): string[] {
+  const steps = scoringSteps(run);
+  const cell = (k: string, v: unknown) => {
+    if (k === 'steps' && steps.stoppedEarly) return `${steps.run} (stopped early: ${steps.planned} were planned)`;
+    return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  };
+  const rows = Object.entries(run.settings).map(([k, v]) => `| ${k} | ${cell(k, v)} |`);
+  if (steps.run !== null && !('steps' in run.settings)) rows.push(`| steps | ${steps.run} |`);
+  if (run.seed !== undefined && !('seed' in run.settings)) rows.push(`| seed | ${run.seed} |`);
+  return rows;
+}
+
 export function modelCard(run: PruneRunInfo, plan: PrunePlan, dtype: string): string {
   const { before, after } = plan;
+  const stopped = scoringSteps(run);
   const lines: string[] = [
     '---',
     `base_model: ${JSON.stringify(run.baseModel)}`,
@@ -32,13 +46,13 @@ export function modelCard(run: PruneRunInfo, plan: PrunePlan, dtype: string): st
     `The lowest-scoring layers were removed (layer 0 is always kept). The weights of the ${plan.merged.length} highest-scoring`,
     `removed layer${plan.merged.length === 1 ? '' : 's'} were sparsified to their top ${Math.round(plan.keepFraction * 100)}% elements by F, and the elements whose sign`,
     'agrees with the receiving layer were added into the nearest kept layer below.',
+    ...(stopped.stoppedEarly ? ['', `The scoring run was stopped early, after ${stopped.run} of its ${stopped.planned} planned steps: the scores come from those ${stopped.run} steps.`] : []),
     '',
     '## Settings',
     '',
     '| setting | value |',
     '|---|---|',
-    ...Object.entries(run.settings).map(([k, v]) => `| ${k} | ${typeof v === 'object' ? JSON.stringify(v) : String(v)} |`),
-    ...(run.seed !== undefined ? [`| seed | ${run.seed} |`] : []),
+    ...settingRows(run),
     ...(run.data ? [`| data | ${run.data.fileName}${run.data.rows !== undefined ? ` (${run.data.rows} rows)` : ''} |`] : []),
     '',
     '## Plan',

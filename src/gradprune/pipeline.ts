@@ -129,6 +129,8 @@ export interface PruneResult {
   plan: PrunePlan;
   merge: MergeResult;
   /** The run as the model card and recipe describe it. */
+  /** Steps the scoring run trained (fewer than settings.steps when it was stopped early). */
+  steps?: number;
   run: PruneRunInfo;
   /** The pruned checkpoint folder: file name → contents. */
   files: Map<string, Blob>;
@@ -189,6 +191,7 @@ export function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, i
     };
   };
   return { plan, source, runInfo };
+      stepsRun: scores.steps,
 }
 
 /** Plan from the scores, merge with F rebuilt from the IGIA state, and export the pruned checkpoint (in memory). */

@@ -16,6 +16,8 @@ export interface PruneRunInfo {
   /** Scoring settings: LoRA rank and alpha, steps, learning rate, batch, sequence length, … */
   settings: Record<string, unknown>;
   seed?: number;
+  /** Scoring steps actually run: fewer than settings.steps when the run was stopped early (undefined: as planned). */
+  stepsRun?: number;
   data?: { fileName: string; sha256?: string; rows?: number };
   scores: {
     /** The paper's score per layer (Σ of F). */
@@ -62,6 +64,19 @@ export function planSummary(plan: PrunePlan) {
   };
 }
 
+/** How far the scoring run went: the steps it trained, and the ones it planned when it was stopped before them. */
+export function scoringSteps(run: Pick<PruneRunInfo, 'settings' | 'stepsRun'>): { run: number | null; planned: number | null; stoppedEarly: boolean } {
+  const planned = typeof run.settings.steps === 'number' ? run.settings.steps : null;
+  const steps = run.stepsRun ?? planned;
+  return { run: steps, planned, stoppedEarly: steps !== null && planned !== null && steps < planned };
+}
+
+/** The run's settings as they ran: `steps` is the steps trained, with `planned_steps` beside it when the run was stopped early. */
+export function settingsAsRun(run: Pick<PruneRunInfo, 'settings' | 'stepsRun'>): Record<string, unknown> {
+  const steps = scoringSteps(run);
+  return steps.stoppedEarly ? { ...run.settings, steps: steps.run, planned_steps: steps.planned } : run.settings;
+}
+
 export function buildRecipe(run: PruneRunInfo, plan: PrunePlan, configSha256: string, dtype: string) {
   return {
     format: 'gradprune-recipe',
@@ -71,7 +86,8 @@ export function buildRecipe(run: PruneRunInfo, plan: PrunePlan, configSha256: st
     ...(run.createdAt ? { created_at: run.createdAt } : {}),
     model: { name: run.baseModel, config_sha256: configSha256, dtype, num_hidden_layers: plan.numLayers },
     data: run.data ? { file: run.data.fileName, sha256: run.data.sha256 ?? null, rows: run.data.rows ?? null } : null,
-    settings: run.settings,
+    settings: settingsAsRun(run),
+    stopped_early: scoringSteps(run).stoppedEarly,
     seed: run.seed ?? null,
     scores: {
       ranked_by: run.scores.rankedBy ?? 'paper',
