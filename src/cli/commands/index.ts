@@ -9,6 +9,7 @@ import { scoreCommand } from './score';
 import { pruneCommand } from './prune';
 import { demoCommand } from './demo';
 import { finetuneCommand } from './finetune';
+import { exportCommand } from './export';
 
 export const COMMANDS: readonly Command[] = [
   inspectCommand,
@@ -18,4 +19,5 @@ export const COMMANDS: readonly Command[] = [
   finetuneCommand,
   evalCommand,
   generateCommand,
+  exportCommand,
 ];
