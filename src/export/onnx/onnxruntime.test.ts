@@ -78,13 +78,13 @@ describe.each(ONNX_FIXTURES)('ONNX export of %s in onnxruntime-node', (name) => 
     expect(maxScaledAbsError(second, logits.subarray(T * V, (T + short) * V))).toBeLessThanOrEqual(1e-4);
   });
 
-  it('fp16 logits agree with transformers within 2e-2·(1+|ref|) and pick the same next token nearly everywhere', async () => {
+  it('fp16 logits agree with transformers within 5e-3·(1+|ref|) and pick the same next token nearly everywhere', async () => {
     const c = await configOf(fixtureDir(name));
     const { T, V, rows, logits } = await reference(name);
     const out = await fp16.run(decoderFeeds(ort, c, rows.map((ids) => ({ ids, mask: ones(T), positions: range(0, T) })), null, 'float16') as Record<string, ort.Tensor>);
     expect(out.logits.type).toBe('float16');
     const got = asF32(out.logits);
-    expect(maxScaledAbsError(got, logits)).toBeLessThanOrEqual(2e-2);
+    expect(maxScaledAbsError(got, logits)).toBeLessThanOrEqual(5e-3);
     let same = 0;
     const argmax = (a: ArrayLike<number>, off: number) => {
       let best = 0;
