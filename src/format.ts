@@ -45,3 +45,9 @@ export const formatExact = (n: number): string => n.toLocaleString('en-US');
 export function formatMsPerToken(ms: number): string {
   return ms >= 0.9995 ? `${sig3(ms)} ms` : `${sig3(ms * 1000)} µs`;
 }
+
+/** A rate such as tokens per second, three significant digits: 1234.5 → "1235", 12.34 → "12.3", 0.4213 → "0.421" (a slow run never reads 0). */
+export function formatRate(x: number): string {
+  if (!Number.isFinite(x)) return '–';
+  return x === 0 ? '0' : `${x < 0 ? '-' : ''}${sig3(Math.abs(x))}`;
+}

@@ -93,7 +93,8 @@ export interface LiveRun {
   epoch?: number;
   tokensPerSecond: number;
   elapsedSeconds: number;
-  etaSeconds: number;
+  /** null while the run is estimating (before a step after the first). */
+  etaSeconds: number | null;
 }
 
 export interface Run<Result> {

@@ -251,14 +251,16 @@ export class GpuModel {
   /**
    * Submit the forward pass of the batch set by setBatch (and, when `grads`, zero the gradients and run the backward
    * pass). `tail` records more work (a trainer's clip and update) into the last command encoder.
-   * Streamed weights: at most two submits are in flight, which bounds the upload staging to two layers.
+   * Streamed weights: at most two submits are in flight, which bounds the upload staging to two layers; a true
+   * `stopRequested` between submits ends the passes before the tail (resolves false once the submitted work is done).
    */
-  async submitPasses(grads: boolean, tail?: (encoder: GPUCommandEncoder) => void): Promise<void> {
+  async submitPasses(grads: boolean, tail?: (encoder: GPUCommandEncoder) => void, stopRequested?: () => boolean): Promise<boolean> {
     if (grads && !this.training) throw new Error('This model was loaded for inference; load it with training enabled to compute gradients.');
     const { device } = this.gpu;
     const segments = this.segments(grads);
     const inFlight: Promise<void>[] = [];
     for (const [i, seg] of segments.entries()) {
+      if (i > 0 && stopRequested?.()) return Promise.all(inFlight).then(() => false);
       if (seg.layer !== null) await this.weights.ensureLayer(seg.layer);
       const label = grads ? 'forward+backward' : 'forward';
       const encoder = device.createCommandEncoder({ label });
@@ -274,6 +276,7 @@ export class GpuModel {
         if (inFlight.length > 2) await inFlight.shift();
       }
     }
+    return true;
   }
 
   /**

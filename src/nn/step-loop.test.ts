@@ -71,3 +71,66 @@ describe('runLoraSteps', () => {
     await expect(runLoraSteps(fakeTrainer(), batch, { signal: controller.signal }, options())).rejects.toThrow('stopped after 0');
   });
 });
+
+/**
+ * A trainer on a fake clock: step s takes `stepMs[s]` ms (the clock moves while it runs), 5 real tokens a step
+ * (the `batch` above).
+ */
+function timedTrainer(clock: { t: number }, stepMs: number[], stopAt?: number): Trainer {
+  let step = 0;
+  return {
+    trainStep: async (_batch: Batch, stopRequested?: () => boolean) => {
+      const s = step++;
+      clock.t += stepMs[s];
+      if (s === stopAt && stopRequested?.()) return null;
+      return { step: s, loss: 1, lr: 0, gradNorm: 1, tokens: 3 };
+    },
+  } as unknown as Trainer;
+}
+
+describe('runLoraSteps: time as a person reads it', () => {
+  it('leaves the first step (compile, upload) and the pauses out of tokens/s and the ETA; elapsed counts everything', async () => {
+    const clock = { t: 0 };
+    const reports: LoraStepProgress[] = [];
+    // Step 0 takes 10 s (shader compilation, first upload), the others 2 s; the run is paused for 100 s before step 2.
+    const beforeStep = async (s: number) => void (s === 2 && (clock.t += 100_000));
+    let warmups = 0;
+    await runLoraSteps(
+      timedTrainer(clock, [10_000, 2000, 2000, 2000]),
+      batch,
+      { progressIntervalMs: 0, now: () => clock.t, beforeStep, onWarmup: () => warmups++ },
+      options({ onProgress: (p) => void reports.push(p) }),
+    );
+    expect(warmups).toBe(1);
+    // After step 0 only the first step is known: 5 tokens in 10 s; the ETA is still being estimated.
+    expect(reports[0]).toMatchObject({ elapsedSeconds: 10, etaSeconds: null, stepSeconds: null, firstStepSeconds: 10 });
+    expect(reports[0].tokensPerSecond).toBeCloseTo(0.5, 12);
+    // After step 1: 2 s a step from here on, 2 steps left → 4 s; 5 tokens in 2 s.
+    expect(reports[1]).toMatchObject({ elapsedSeconds: 12, etaSeconds: 4, stepSeconds: 2 });
+    expect(reports[1].tokensPerSecond).toBeCloseTo(2.5, 12);
+    // The 100 s pause shows in elapsed only.
+    expect(reports[2]).toMatchObject({ elapsedSeconds: 114, etaSeconds: 2, stepSeconds: 2 });
+    expect(reports[2].tokensPerSecond).toBeCloseTo(2.5, 12);
+    expect(reports[3]).toMatchObject({ elapsedSeconds: 116, etaSeconds: 0 });
+  });
+
+  it('a slow run reports its real fractional rate', async () => {
+    const clock = { t: 0 };
+    const reports: LoraStepProgress[] = [];
+    await runLoraSteps(timedTrainer(clock, [30_000, 12_000]), batch, { progressIntervalMs: 0, now: () => clock.t }, options({ steps: 2, onProgress: (p) => void reports.push(p) }));
+    expect(reports[1].tokensPerSecond).toBeCloseTo(5 / 12, 12);
+  });
+
+  it('a stop asked during a step that abandons it ends the run with the steps before it', async () => {
+    const clock = { t: 0 };
+    let stopping = false;
+    const run = await runLoraSteps(
+      timedTrainer(clock, [1000, 1000, 1000, 1000], 2),
+      batch,
+      { now: () => clock.t, stopRequested: () => stopping, beforeStep: async (s) => void (s === 2 && (stopping = true)) },
+      options(),
+    );
+    expect(run.losses).toHaveLength(2);
+    expect(run.tokens).toBe(10);
+  });
+});

@@ -37,11 +37,17 @@ export class Trainer {
     this.staging = createReadbackBuffer(model.gpu.device, 'trainer.readback', 16);
   }
 
-  async trainStep(batch: TokenBatch): Promise<StepResult> {
+  /**
+   * One step; with `stopRequested`, a stop asked between its kernel batches (streamed weights: between layer
+   * submissions) abandons the step before its update and returns null (the adapters stay as after the last step).
+   */
+  async trainStep(batch: TokenBatch): Promise<StepResult>;
+  async trainStep(batch: TokenBatch, stopRequested?: () => boolean): Promise<StepResult | null>;
+  async trainStep(batch: TokenBatch, stopRequested?: () => boolean): Promise<StepResult | null> {
     const { model, optimizer, step } = this;
     model.setBatch(batch);
     const lr = optimizer.prepare(step);
-    await model.submitPasses(true, (encoder) => {
+    const completed = await model.submitPasses(true, (encoder) => {
       const clip = encoder.beginComputePass({ label: 'clip' });
       GpuModel.encode(clip, optimizer.clipCalls);
       clip.end();
@@ -51,7 +57,8 @@ export class Trainer {
       update.end();
       encoder.copyBufferToBuffer(model.stats.buffer, 0, this.staging, 0, 8);
       encoder.copyBufferToBuffer(optimizer.norm.buffer, 0, this.staging, 8, 8);
-    });
+    }, stopRequested);
+    if (!completed) return null;
     await this.staging.mapAsync(MAP_READ);
     const [loss, tokens, gradNorm] = new Float32Array(this.staging.getMappedRange().slice(0));
     this.staging.unmap();

@@ -155,9 +155,14 @@ export interface RunStep {
   losses: number[];
   lr: number;
   gradNorm: number;
+  /** Real tokens per second of training (pauses left out; after the first step's one-time costs once there is a second). */
   tokensPerSecond: number;
+  /** Wall-clock seconds since the run started (pauses included). */
   elapsedSeconds: number;
-  etaSeconds: number;
+  /** Seconds of training left; null while estimating (before a step after the first has ended). */
+  etaSeconds: number | null;
+  /** Seconds per step without the one-time costs (null until known). */
+  stepSeconds?: number | null;
 }
 
 /** A scoring step, with the importance so far. */

@@ -8,6 +8,9 @@ import type { RunStep } from './protocol';
 /** How often a run reports its steps to the page. */
 const PROGRESS_INTERVAL_MS = 200;
 
+/** The phase before the first step reports: the kernels compile and the first step runs (a one-time cost). */
+export const WARMUP_STAGE = 'Compiling the kernels and running the first step (one-time)';
+
 export type RunState = 'running' | 'paused' | 'stopping' | 'idle';
 
 export class RunControl {
@@ -36,10 +39,17 @@ export class RunControl {
    * The run's hooks: paced by this control, each reported step posted through `onStep` as a RunStep plus what the
    * run adds (the scores so far, the epoch).
    */
-  hooks<P extends LoraStepProgress>(requestId: number, onStep: (step: RunStep, p: P) => void): Pick<LoraRunHooks<P>, 'progressIntervalMs' | 'beforeStep' | 'onStep'> {
+  hooks<P extends LoraStepProgress>(
+    requestId: number,
+    onStep: (step: RunStep, p: P) => void,
+    progress?: (stage: string) => void,
+  ): Pick<LoraRunHooks<P>, 'progressIntervalMs' | 'beforeStep' | 'stopRequested' | 'onWarmup' | 'onStep'> {
     return {
       progressIntervalMs: PROGRESS_INTERVAL_MS,
       beforeStep: () => this.gate(),
+      // Streamed weights look between layer submissions; resident ones finish the step they are in.
+      stopRequested: () => this.stopping,
+      onWarmup: progress && (() => progress(WARMUP_STAGE)),
       onStep: (p) => onStep(runStepOf(requestId, p), p),
     };
   }
@@ -56,4 +66,5 @@ export const runStepOf = (requestId: number, p: LoraStepProgress): RunStep => ({
   tokensPerSecond: p.tokensPerSecond,
   elapsedSeconds: p.elapsedSeconds,
   etaSeconds: p.etaSeconds,
+  stepSeconds: p.stepSeconds,
 });

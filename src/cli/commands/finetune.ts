@@ -21,7 +21,7 @@ import { precisionLine, resolveWeightStorage } from '../../nn/precision';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type Command, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
 import { OVERWRITE_OPTION, overwriteOption } from '../outputs';
-import { bar, loadLine, throttled } from '../progress';
+import { bar, loadLine, stepTimeText, throttled } from '../progress';
 
 /** Fine-tuning settings from the command line (checked again, with the data, by resolveRecoverySettings). */
 export function recoverySettingsFrom(options: OptionValues): RecoverySettingsInput {
@@ -50,7 +50,7 @@ export function recoverySettingsFrom(options: OptionValues): RecoverySettingsInp
 export function recoveryLine(p: RecoveryProgress): string {
   return (
     `train ${bar((p.step + 1) / p.steps)} step ${p.step + 1}/${p.steps}  epoch ${p.epoch.toFixed(2)}  loss ${p.loss.toFixed(4)}  ` +
-    `lr ${p.lr.toExponential(1)}  |g| ${p.gradNorm.toFixed(3)}  ${p.tokensPerSecond.toFixed(0)} tok/s  ETA ${p.etaSeconds.toFixed(0)}s`
+    `lr ${p.lr.toExponential(1)}  |g| ${p.gradNorm.toFixed(3)}  ${stepTimeText(p)}`
   );
 }
 
