@@ -7,6 +7,7 @@
 
 import type { Dataset, TokenizedExample, TokenizedSet } from '../data';
 import { GradPruneError } from '../errors';
+import { formatBytes } from '../format';
 import type { ModelMeasurement } from '../eval/before-after';
 import type { RecoveryResult } from '../eval/recovery';
 import type { Gpu } from '../gpu/device';
@@ -74,6 +75,10 @@ const missing = {
   scoring: () => new GradPruneError('input', 'There are no scores yet.', { subject: 'scores', hint: 'Run the scoring in step 3 first.' }),
   pruned: () => new GradPruneError('input', 'There is no pruned model yet.', { subject: 'prune', hint: 'Apply a plan in step 4 first.' }),
 };
+/** "Uploading the dense weights (312 MiB of 1.2 GiB)": how far an upload is, in bytes. */
+export const uploadStage = (label: string, done: number, total: number): string =>
+  `Uploading the ${label} weights${total ? ` (${formatBytes(done)} of ${formatBytes(total)})` : ''}`;
+
 const busy = () => new GradPruneError('input', 'A training run (scoring or recovery) is already going.', { subject: 'run', hint: 'Stop it first.' });
 
 /** The session's job settings as a request gives them: 'auto' precision and the adapter's own limit by default. */
@@ -161,7 +166,7 @@ export class Session {
     const source: WeightsSource = async (storage, plan) => {
       const lease = await this.weights.acquire(gpu, ckpt, storage, plan, {
         maxGpuMemory: job.maxGpuMemory,
-        onProgress: (done, total) => ctx.progress(`Uploading the ${label} weights`, total ? done / total : undefined),
+        onProgress: (done, total) => ctx.progress(uploadStage(label, done, total), total ? done / total : undefined),
       });
       leases.push(lease);
       return lease.weights;

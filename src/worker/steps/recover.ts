@@ -52,7 +52,7 @@ export async function recover(ctx: StepContext, { settings, evaluation }: Reques
     let result: RecoveryResult;
     try {
       result = await runRecovery(gpu, pruned.checkpoint, { examples: train, padTokenId: data.set.padTokenId }, given, {
-        ...control.hooks(ctx.id, (step, p) => ctx.post({ type: 'recoverStep', ...step, epoch: p.epoch })),
+        ...control.hooks(ctx.id, (step, p) => ctx.post({ type: 'recoverStep', ...step, epoch: p.epoch }), (stage) => ctx.progress(stage)),
         weights: trainWeights.source,
       });
     } finally {

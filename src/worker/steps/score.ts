@@ -8,7 +8,7 @@ import { runScoring } from '../../gradprune/pipeline';
 import { defaultGpuBudget, estimateMemory as estimate, planResidency, type MemoryEstimate, type MemoryPlan } from '../../nn/memory';
 import { plannedWeightStorage } from '../../nn/precision';
 import type { RequestOf, ResultBody, ScoreSnapshot } from '../protocol';
-import { jobOf, type StepContext } from '../session';
+import { jobOf, uploadStage, type StepContext } from '../session';
 import { rowLength, trainSplitFor } from './dataset';
 
 const snapshot = (steps: number, s: { layerScores: number[]; moduleScores: number[][]; layerScoresCode: number[] }): ScoreSnapshot => ({
@@ -38,8 +38,8 @@ export async function score(ctx: StepContext, { settings }: RequestOf<'score'>):
         { kind: 'examples', examples: train, padTokenId: data.set.padTokenId },
         { ...settings, seqLen: Math.min(seqLen, rowLength(train)) },
         {
-          ...control.hooks(ctx.id, (step, p) => ctx.post({ type: 'scoreStep', ...step, scores: snapshot(p.step + 1, p) })),
-          onLoad: (done, total) => ctx.progress('Uploading the weights', total ? done / total : undefined),
+          ...control.hooks(ctx.id, (step, p) => ctx.post({ type: 'scoreStep', ...step, scores: snapshot(p.step + 1, p) }), (stage) => ctx.progress(stage)),
+          onLoad: (done, total) => ctx.progress(uploadStage('dense', done, total), total ? done / total : undefined),
           weights: dense.source,
         },
       );
