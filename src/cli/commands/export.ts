@@ -4,8 +4,8 @@
 // is the default) and the function that writes it. Every format refuses what it cannot express before any work, and
 // writes under a temporary name renamed into place when complete (see ../outputs.ts).
 
-import { GradPruneError } from '../../errors';
 import { writeGgufFile, GGUF_DTYPES } from '../../export/gguf/node-file';
+import { ONNX_DTYPES, writeOnnxFolder } from '../../export/onnx/node-folder';
 import type { OutputKind } from '../../export/node-output';
 import type { Checkpoint } from '../../model/checkpoint';
 import { stringOption, usageError, type CliIO, type Command } from '../command';
@@ -48,10 +48,8 @@ export const EXPORT_FORMATS: Record<string, ExportFormat> = {
     summary: 'a transformers.js folder: config, tokenizer, onnx/model.onnx (fp32) and onnx/model_fp16.onnx',
     output: 'folder',
     fileName: 'onnx-model',
-    dtypes: ['fp32'],
-    write: async () => {
-      throw new GradPruneError('input', 'ONNX export is not built yet.', { subject: 'format', hint: 'Export --format gguf, or the Hugging Face checkpoint itself.' });
-    },
+    dtypes: ONNX_DTYPES,
+    write: (job) => writeOnnxFolder(job),
   },
 };
 
@@ -69,7 +67,7 @@ export const exportCommand: Command = {
   positionals: [{ name: 'model-dir', description: 'a Hugging Face model folder (e.g. the output of `gradprune prune`)' }],
   options: {
     format: { type: 'string', valueName: 'F', description: `the format to write: ${FORMAT_NAMES.join(' | ')}` },
-    dtype: { type: 'string', valueName: 'D', description: 'the weights\' storage (per format; gguf: f16 (default) | q8_0)' },
+    dtype: { type: 'string', valueName: 'D', description: 'the weights\' storage (per format; gguf: f16 (default) | q8_0; onnx: fp32+fp16 (default) | fp32 | fp16)' },
     out: { type: 'string', short: 'o', valueName: 'PATH', description: 'the file (gguf) or folder (onnx) to write' },
     overwrite: OVERWRITE_OPTION,
   },

@@ -5,6 +5,7 @@
 // a time; pure TypeScript (the CLI's folder in Node, the studio's folder or zip in the browser).
 
 import { GradPruneError } from '../../errors';
+import { expectedTensors } from '../../model/checkpoint';
 import type { ModelConfig } from '../../model/config';
 import { fromFloat32 } from '../../model/dtype';
 import type { TensorStore } from '../../model/safetensors';
@@ -60,12 +61,21 @@ export async function onnxWeightBytes(store: TensorStore, name: string, precisio
   return bytes;
 }
 
+/** The bytes of one model file's weights (what the download weighs, before the few KB of graph). */
+export function onnxWeightsBytes(config: ModelConfig, precision: OnnxPrecision): number {
+  const element = precision === 'fp32' ? 4 : 2;
+  return expectedTensors(config).reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1) * element, 0);
+}
+
 /** config.json for transformers.js: the checkpoint's, and the external data chunks of each model file that has some. */
-export function onnxConfig(raw: Readonly<Record<string, unknown>>, externalChunks: ReadonlyMap<string, number>): Record<string, unknown> {
+export function onnxConfig(raw: Readonly<Record<string, unknown>>, externalChunks: ReadonlyMap<string, number>, precisions: readonly OnnxPrecision[] = ['fp32', 'fp16']): Record<string, unknown> {
   const out: Record<string, unknown> = { ...raw };
   const previous = raw['transformers.js_config'];
   const rest: Record<string, unknown> = typeof previous === 'object' && previous !== null && !Array.isArray(previous) ? { ...previous } : {};
   delete rest.use_external_data_format; // the input's chunks describe its own files, not these
+  delete rest.dtype;
+  // Without an fp32 file, transformers.js's default (fp32 on cpu / webgpu) must be told to load model_fp16.onnx.
+  if (!precisions.includes('fp32')) rest.dtype = 'fp16';
   const external = Object.fromEntries([...externalChunks].filter(([, n]) => n > 0));
   const config = Object.keys(external).length ? { ...rest, use_external_data_format: external } : rest;
   if (Object.keys(config).length) out['transformers.js_config'] = config;
@@ -90,7 +100,7 @@ export async function exportOnnxFolder(sink: CheckpointSink, source: ExportSourc
       for (const [name, size] of result.files) written.set(name, size);
       chunks.set(file.split('/').pop()!, result.externalChunks);
     }
-    const config = new TextEncoder().encode(configText(onnxConfig(source.config.raw, chunks)));
+    const config = new TextEncoder().encode(configText(onnxConfig(source.config.raw, chunks, precisions)));
     written.set('config.json', await writeBytesFile(sink, 'config.json', config));
     for (const [name, blob] of source.files) {
       if (COPIED_FILE.test(name)) written.set(name, await writeBlobFile(sink, name, blob));
