@@ -87,6 +87,19 @@ describe('batches', () => {
     expect(new Set(epochs.map((e) => e.join(','))).size).toBeGreaterThan(1);
   });
 
+  it('skip(k) then next() gives the batches a straight iterator gives from the k-th on (a resumed run trains on the same data)', () => {
+    for (const shuffle of [true, false]) {
+      const straight = batchIterator(rows(7), { batchSize: 3, padTokenId: 0, seed: 5, shuffle });
+      const all = Array.from({ length: 9 }, () => straight.next());
+      for (const k of [0, 1, 2, 5]) {
+        const resumed = batchIterator(rows(7), { batchSize: 3, padTokenId: 0, seed: 5, shuffle });
+        resumed.skip(k);
+        expect(resumed.step).toBe(k);
+        expect(Array.from({ length: 9 - k }, () => resumed.next())).toEqual(all.slice(k));
+      }
+    }
+  });
+
   it('evalBatches gives every row once in order, the last batch short', () => {
     const batches = [...evalBatches(rows(5), { batchSize: 2, padTokenId: 0 })];
     expect(batches.map((b) => b.lines)).toEqual([[1, 2], [3, 4], [5]]);

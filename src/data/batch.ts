@@ -74,7 +74,9 @@ export interface BatchIteratorOptions extends BatchShape {
 export interface BatchIterator {
   /** The next batch; always batchSize rows (a batch that runs past the end of an epoch continues into the next). */
   next(): Batch;
-  /** Batches handed out so far. */
+  /** Move past the next `n` batches without building them (a resumed run skips the ones it trained on). */
+  skip(n: number): void;
+  /** Batches handed out (or skipped) so far. */
   readonly step: number;
 }
 
@@ -91,19 +93,23 @@ export function batchIterator(examples: readonly TokenizedExample[], opts: Batch
   let order = orderOf(0);
   let cursor = 0;
   let step = 0;
+  const take = (): TokenizedExample => {
+    if (cursor === order.length) {
+      epoch++;
+      order = orderOf(epoch);
+      cursor = 0;
+    }
+    return order[cursor++];
+  };
   return {
     next() {
       const firstEpoch = epoch;
-      const rows: TokenizedExample[] = [];
-      while (rows.length < opts.batchSize) {
-        if (cursor === order.length) {
-          epoch++;
-          order = orderOf(epoch);
-          cursor = 0;
-        }
-        rows.push(order[cursor++]);
-      }
+      const rows = Array.from({ length: opts.batchSize }, take);
       return makeBatch(rows, opts, { epoch: firstEpoch, step: step++ });
+    },
+    skip(n) {
+      for (let i = 0; i < n * opts.batchSize; i++) take();
+      step += n;
     },
     get step() {
       return step;

@@ -22,6 +22,7 @@ import { checkExampleLengths, runLoraRun, type LoraRunHooks, type LoraRunName, t
 import type { LoraStepProgress } from '../nn/step-loop';
 import type { GpuModel } from '../nn/model';
 import { DEFAULT_RECOVERY_SETTINGS, loraConfigOf, resolveRecoverySettings, type RecoverySettings, type RecoverySettingsInput } from '../nn/run-settings';
+import { modelFingerprint } from '../gradprune/fingerprint';
 import { gpuScoringModel } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
 import { scoreMultipleChoice } from './multiple-choice';
@@ -41,7 +42,11 @@ export interface RecoveryProgress extends LoraStepProgress {
 
 export type EvalPhase = 'before' | 'after';
 
-/** Load, evaluation and throttled step progress; cancel (between steps or evaluation batches); pause (beforeStep resolving to false stops training early and evaluates); initial adapters (B = 0 in PEFT's init, so "before" is the model itself). */
+/**
+ * Load, evaluation and throttled step progress; cancel (between steps or evaluation batches); pause (beforeStep
+ * resolving to false stops training early and evaluates); initial adapters (B = 0 in PEFT's init, so "before" is the
+ * model itself); snapshots every few steps (checkpoint) and continuing one (resumeFrom: "before" is the snapshot's).
+ */
 export interface RecoveryHooks extends LoraRunHooks<RecoveryProgress> {
   /** Held-out batches (then multiple-choice requests) scored, before the first step and after the last. */
   onEval?: (phase: EvalPhase, done: number, total: number) => void;
@@ -111,12 +116,16 @@ export async function runRecovery(gpu: Gpu, model: TrainedModel, data: RecoveryD
   return runLoraRun<RecoverySettings, RecoveryProgress, RecoveryOutcome>(gpu, model, { kind: 'examples', examples: split.train, padTokenId: data.padTokenId }, settings, {
     ...hooks,
     name: FINE_TUNING,
+    kind: 'recovery',
+    modelFingerprint: () => modelFingerprint(model),
     atLeastOneStep: false,
-    start: async (engine, cancelled) => {
+    start: async (engine, cancelled, resumed) => {
       const evaluate = heldOutEvaluation(engine, split.heldOut, data, settings, hooks, cancelled);
-      const before = await evaluate('before');
+      // A resumed run's model is trained already: its "before" is the one measured when the run began.
+      const before = resumed ? evaluationBefore(resumed.work.values) : await evaluate('before');
       return {
         progress: (p) => ({ ...p, epoch: ((p.step + 1) * settings.batchSize) / split.train.length }),
+        snapshot: async () => ({ tensors: new Map(), values: { before } }),
         finish: async () => {
           const after = await evaluate('after');
           const adapters: LoraAdapter[] = [];
@@ -138,6 +147,15 @@ export async function runRecovery(gpu: Gpu, model: TrainedModel, data: RecoveryD
       };
     },
   });
+}
+
+/** The evaluation before training a snapshot recorded. */
+function evaluationBefore(values: Record<string, unknown>): Evaluation {
+  const before = values.before as Partial<Evaluation> | undefined;
+  if (typeof before !== 'object' || before === null || !('loss' in before) || !('accuracy' in before)) {
+    throw new GradPruneError('input', 'The fine-tuning snapshot has no evaluation from before training.', { subject: 'snapshot', hint: 'Start the fine-tuning afresh.' });
+  }
+  return before as Evaluation;
 }
 
 /** The batches, checking the signal before each one. */

@@ -217,6 +217,28 @@ export class FactorStore {
     return out;
   }
 
+  /**
+   * Continue from a snapshot: the factors of its first `steps` steps, keyed as values() gives them. Before any step
+   * is staged. A module missing or of another length is refused (GradPruneError('input') naming it).
+   */
+  restore(factors: ReadonlyMap<string, Float32Array>, steps: number): void {
+    if (this.staged > 0 || this.ring.length > 0) throw new Error('FactorStore.restore after steps were staged.');
+    if (steps > this.maxSteps) throw new GradPruneError('input', `The snapshot holds the gradient factors of ${steps} steps, more than the ${this.maxSteps} this run keeps.`, { subject: 'steps' });
+    this.modules.forEach((m, i) => {
+      const name = linearWeightName(m.layer, m.module);
+      const values = factors.get(name);
+      if (!values || values.length !== steps * m.row) {
+        throw new GradPruneError('input', `The snapshot's gradient factors of ${name} are ${values ? `${values.length} values` : 'missing'}; ${steps} steps of rank ${this.rank} need ${steps * m.row}.`, {
+          subject: name,
+          hint: 'The snapshot does not belong to this run: start afresh.',
+        });
+      }
+      this.host[i] = new Float32Array(this.maxSteps * m.row);
+      this.host[i].set(values);
+    });
+    this.staged = steps;
+  }
+
   destroy(): void {
     this.destroyed = true;
     for (const slot of this.ring) for (const b of slot.buffers) b.destroy();

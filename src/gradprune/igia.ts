@@ -19,7 +19,7 @@ import gramCode from '../../shaders/igia_gram.wgsl?raw';
 import scoreCode from '../../shaders/igia_score.wgsl?raw';
 import { GradPruneError } from '../errors';
 import { ceilDiv, type KernelCall } from '../gpu/kernel';
-import { createTensor, readback, type Tensor } from '../gpu/tensor';
+import { createTensor, readback, upload, view, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
 import { kernelLib, u32 } from '../nn/kernels/lib';
 import {
@@ -29,6 +29,11 @@ import { IgiaRebuilder, type IgiaState } from './igia-state';
 import { kendallTau } from './scores';
 
 export type { GradView, IgiaModuleGrads } from './factor-store';
+
+/** The names of IgiaScorer.snapshot()'s arrays: the score sums, the per-step history, one factor set per module. */
+const SNAPSHOT_SUMS = 'igia.sums';
+const SNAPSHOT_HISTORY = 'igia.history';
+const SNAPSHOT_FACTORS = 'igia.factors.';
 
 export interface IgiaOptions {
   rank: number;
@@ -191,6 +196,46 @@ export class IgiaScorer {
     const layerScore = moduleScore.map((row) => row.reduce((a, b) => a + b, 0));
     const kendall = history.map((h) => kendallTau(h, history[t - 1]));
     return { steps: t, layerScore, moduleScore, layerScoreCode, history, kendall };
+  }
+
+  /**
+   * What a resumed run needs to go on as if never stopped (nn/run-snapshot.ts): the accumulated sums (2, modules),
+   * the per-step history (steps, modules) and every kept factor set (steps, r·(in + out)), as named arrays.
+   */
+  async snapshot(): Promise<Map<string, Float32Array>> {
+    await this.flush();
+    const n = this.modules.length;
+    const out = new Map<string, Float32Array>([
+      [SNAPSHOT_SUMS, await readback(this.device, this.sums)],
+      [SNAPSHOT_HISTORY, (await readback(this.device, this.history)).slice(0, this.step * n)],
+    ]);
+    // Views: the rows of finished steps are never written again.
+    for (const [name, values] of this.factors?.values() ?? []) out.set(`${SNAPSHOT_FACTORS}${name}`, values);
+    return out;
+  }
+
+  /** Continue from `snapshot()`'s arrays after `steps` steps, before recording any step. */
+  restore(state: ReadonlyMap<string, Float32Array>, steps: number): void {
+    if (this.step > 0) throw new Error('IgiaScorer.restore after steps were recorded.');
+    const n = this.modules.length;
+    const sized = (name: string, length: number): Float32Array => {
+      const values = state.get(name);
+      if (values?.length !== length) {
+        throw new GradPruneError('input', `The snapshot's IGIA ${name} has ${values ? values.length : 'no'} values; ${steps} steps of ${n} modules need ${length}.`, {
+          subject: name,
+          hint: 'The snapshot does not belong to this run: start afresh.',
+        });
+      }
+      return values;
+    };
+    if (steps > this.opts.maxSteps) throw new GradPruneError('input', `The snapshot has ${steps} IGIA steps, more than the ${this.opts.maxSteps} this run records.`, { subject: 'steps' });
+    const sums = sized(SNAPSHOT_SUMS, 2 * n);
+    const history = sized(SNAPSHOT_HISTORY, steps * n);
+    const factors = new Map([...state].filter(([k]) => k.startsWith(SNAPSHOT_FACTORS)).map(([k, v]) => [k.slice(SNAPSHOT_FACTORS.length), v]));
+    this.factors?.restore(factors, steps);
+    upload(this.device, this.sums, sums);
+    if (steps > 0) upload(this.device, view(this.history, 0, [steps, n]), history);
+    this.step = steps;
   }
 
   /** Layer and module of every stored factor set (the modules whose F can be rebuilt). */

@@ -37,7 +37,10 @@ export interface ScoringProgress extends LoraStepProgress {
   kendallTau: number;
 }
 
-/** Load progress, throttled step progress, cancel, pause (beforeStep resolving to false ends the run early with the steps done, at least one), initial adapters. */
+/**
+ * Load progress, throttled step progress, cancel, pause (beforeStep resolving to false ends the run early with the
+ * steps done, at least one), initial adapters; snapshots every few steps (checkpoint) and continuing one (resumeFrom).
+ */
 export type ScoringHooks = LoraRunHooks<ScoringProgress>;
 
 /** What scoring adds to a LoRA run: the scores, and what a later merge needs. */
@@ -71,12 +74,15 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
   return runLoraRun<ScoringSettings, ScoringProgress, ScoringScores>(gpu, model, data, settings, {
     ...hooks,
     name: SCORING,
+    kind: 'scoring',
+    modelFingerprint: () => modelFingerprint(model),
     atLeastOneStep: true,
     reservedBytes: igiaMemory(config, settings.modules, settings.rank, settings.steps).gpuBytes, // the staging ring
-    start: async (engine) => {
+    start: async (engine, _cancelled, resumed) => {
       const fingerprint = await modelFingerprint(model);
       const grads = engine.adapters.map((a) => ({ layer: a.layer, module: a.module, gA: { buffer: a.dA }, gB: { buffer: a.dB } }));
       const igia = new IgiaScorer(gpu.device, config, grads, { rank: settings.rank, maxSteps: settings.steps });
+      if (resumed) igia.restore(resumed.work.tensors, resumed.step);
       let previousScores: number[] | null = null;
       return {
         afterClip: (encoder) => igia.record(encoder),
@@ -96,6 +102,7 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
           };
         },
         gpuBytes: () => igia.gpuBytes,
+        snapshot: async () => ({ tensors: await igia.snapshot(), values: {} }),
         finish: async () => {
           const scores = await igia.readScores();
           return {
@@ -122,6 +129,8 @@ export interface ScoresInput {
   /** Rank layers by the paper's score (default) or the released script's. */
   rankBy?: 'paper' | 'code';
   settings?: Partial<ScoringSettings> | Record<string, unknown>;
+  /** Steps the scoring run trained (fewer than settings.steps when it was stopped early). */
+  steps?: number;
   data?: PruneRunInfo['data'] | null;
 }
 
@@ -129,8 +138,6 @@ export interface PruneResult {
   plan: PrunePlan;
   merge: MergeResult;
   /** The run as the model card and recipe describe it. */
-  /** Steps the scoring run trained (fewer than settings.steps when it was stopped early). */
-  steps?: number;
   run: PruneRunInfo;
   /** The pruned checkpoint folder: file name → contents. */
   files: Map<string, Blob>;
@@ -184,6 +191,7 @@ export function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, i
       baseModel: ckpt.name,
       settings,
       seed: typeof settings.seed === 'number' ? settings.seed : undefined,
+      stepsRun: scores.steps,
       data: scores.data ?? undefined,
       scores: { layerScore: scores.layerScores, moduleScore: scores.moduleScores, layerScoreCode: scores.layerScoresCode, rankedBy: rankBy },
       addedElements,
@@ -191,7 +199,6 @@ export function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, i
     };
   };
   return { plan, source, runInfo };
-      stepsRun: scores.steps,
 }
 
 /** Plan from the scores, merge with F rebuilt from the IGIA state, and export the pruned checkpoint (in memory). */

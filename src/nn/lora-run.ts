@@ -2,6 +2,8 @@
 // clip) and recovery fine-tuning (eval/recovery.ts, with an evaluation before and after): the model, trainer and
 // batches built from the settings (run-settings.ts), the step loop (cancel, pause / stop, progress throttled to an
 // interval with tokens/s, elapsed and ETA: ./step-loop.ts), and one result shape. A run adds its own work through a LoraRunTask.
+// A run can save snapshots as it goes (hooks.checkpoint) and continue from one (hooks.resumeFrom) as if never stopped:
+// ./run-snapshot.ts, ./run-resume.ts.
 
 import { batchIterator } from '../data/batch';
 import type { TokenBatch, TokenizedExample } from '../data/types';
@@ -14,9 +16,11 @@ import { defaultGpuBudget } from './memory';
 import { GpuModel, type WeightsSource } from './model';
 import { SCORING_ADAMW } from './optimizer';
 import { resolveWeightStorage } from './precision';
+import { restoreAdapters, RunCheckpointer, runIdentity, type RunCheckpoint } from './run-resume';
 import { loraConfigOf, scheduleOf, type LoraRunSettings } from './run-settings';
+import { checkSnapshotMatches, type RunKind, type RunSnapshot, type RunWorkState } from './run-snapshot';
 import { runLoraSteps, type LoraStepHooks, type LoraStepProgress, type LoraSteps } from './step-loop';
-import { Trainer, type TrainerOptions } from './trainer';
+import { Trainer, TrainingDiverged, type TrainerOptions } from './trainer';
 import type { Residency } from './weights';
 
 /** The schedule, AdamW (the paper's betas and eps, the run's weight decay) and clipping of a run. */
@@ -85,9 +89,10 @@ export function checkExampleLengths(examples: readonly TokenizedExample[], seqLe
   }
 }
 
-/** An endless stream of the run's training batches (seeded shuffle per epoch, or file order). */
-function trainingBatches(examples: readonly TokenizedExample[], s: LoraRunSettings, padTokenId: number): () => TokenBatch {
+/** An endless stream of the run's training batches (seeded shuffle per epoch, or file order) from batch `from` on. */
+function trainingBatches(examples: readonly TokenizedExample[], s: LoraRunSettings, padTokenId: number, from: number): () => TokenBatch {
   const it = batchIterator(examples, { batchSize: s.batchSize, padTokenId, seed: s.seed, shuffle: s.shuffle });
+  it.skip(from);
   return () => it.next();
 }
 
@@ -100,12 +105,19 @@ export interface LoraRunHooks<P extends LoraStepProgress> extends LoraStepHooks 
   initialAdapters?: readonly LoraAdapter[];
   /** Train on weights already on the device (the worker's cache); without, the run uploads weights it owns. */
   weights?: WeightsSource;
+  /** Save a snapshot every few steps and when stopped early (never mid-step), to continue the run later. */
+  checkpoint?: RunCheckpoint;
+  /** Continue this snapshot's run (checked against the model, data and settings first); initialAdapters are not used. */
+  resumeFrom?: RunSnapshot;
 }
+
+export type { RunCheckpoint } from './run-resume';
 
 /** Where a run's batches come from: tokenized examples (batched here), or one explicit batch per step. */
 export type LoraRunData =
   | { kind: 'examples'; examples: readonly TokenizedExample[]; padTokenId: number }
-  | { kind: 'batches'; batch: (step: number) => TokenBatch };
+  /** `fingerprint` names the batches for a snapshot's identity (default 'explicit batches': not checked). */
+  | { kind: 'batches'; batch: (step: number) => TokenBatch; fingerprint?: string };
 
 /** The run in its messages: `${title} was cancelled after 2 steps.` (subject `subject`), and the length hint's `noun`. */
 export interface LoraRunName {
@@ -124,6 +136,8 @@ export interface LoraRunWork<P extends LoraStepProgress, R> {
   progress?: (p: LoraStepProgress) => P | Promise<P>;
   /** GPU bytes it allocated beside the model (counted in the run's peak). */
   gpuBytes?: () => number;
+  /** Its own state for a snapshot, between steps (what `start` gets back as `resumed.work`). */
+  snapshot?: () => Promise<RunWorkState>;
   /** After the last step (or an early stop): the run's own results, merged into the run's result. */
   finish: (steps: LoraSteps) => Promise<R>;
   destroy?: () => void;
@@ -132,12 +146,19 @@ export interface LoraRunWork<P extends LoraStepProgress, R> {
 /** A run's part in runLoraRun: its name, how it stops, and its work, set up once the model is loaded. */
 export interface LoraRunTask<P extends LoraStepProgress, R> {
   name: LoraRunName;
+  /** The kind of run its snapshots record. */
+  kind: RunKind;
+  /** The model's fingerprint (gradprune/fingerprint.ts), for snapshots; only asked for when checkpointing or resuming. */
+  modelFingerprint?: () => Promise<string>;
   /** A stop from beforeStep before the first step is a cancel (true), or an empty run (false). */
   atLeastOneStep: boolean;
   /** GPU bytes the work will allocate beside the model, kept out of the model's budget. */
   reservedBytes?: number;
-  /** On the loaded model, before the first step; `cancelled(when)` is the run's cancel error ("during the final evaluation"). */
-  start: (model: GpuModel, cancelled: (when: string) => GradPruneError) => Promise<LoraRunWork<P, R>>;
+  /**
+   * On the loaded model, before the first step; `cancelled(when)` is the run's cancel error ("during the final
+   * evaluation"). A resumed run gives the steps done and the work's state from the snapshot, to continue from.
+   */
+  start: (model: GpuModel, cancelled: (when: string) => GradPruneError, resumed: { step: number; work: RunWorkState } | null) => Promise<LoraRunWork<P, R>>;
 }
 
 export interface GpuUsage {
@@ -175,8 +196,9 @@ function checkAdapterRanks(adapters: readonly LoraAdapter[], rank: number): void
 
 /**
  * One LoRA run of `settings.steps` steps on the model's weights (uploaded, or the shared `hooks.weights`): a fresh
- * adapter (or `hooks.initialAdapters`), the task's work set up on the loaded model, the step loop, the work's
- * results. Everything the run allocated is destroyed when it ends, however it ends.
+ * adapter (or `hooks.initialAdapters`, or the adapters and moments of `hooks.resumeFrom`), the task's work set up
+ * on the loaded model, the step loop (snapshots saved by `hooks.checkpoint`), the work's results. Everything the run
+ * allocated is destroyed when it ends, however it ends.
  */
 export async function runLoraRun<S extends LoraRunSettings, P extends LoraStepProgress, R>(
   gpu: Gpu,
@@ -185,33 +207,43 @@ export async function runLoraRun<S extends LoraRunSettings, P extends LoraStepPr
   settings: S,
   hooks: LoraRunHooks<P> & LoraRunTask<P, R>,
 ): Promise<LoraRunResult<S> & R> {
-  const { name } = hooks;
+  const { name, resumeFrom } = hooks;
   const cancelled = (when: string) => cancelledError(name, when);
-  let nextBatch: (step: number) => TokenBatch;
-  if (data.kind === 'batches') nextBatch = data.batch;
-  else {
-    checkExampleLengths(data.examples, settings.seqLen, name.noun);
-    nextBatch = trainingBatches(data.examples, settings, data.padTokenId);
-  }
+  if (data.kind === 'examples') checkExampleLengths(data.examples, settings.seqLen, name.noun);
   if (hooks.initialAdapters) checkAdapterRanks(hooks.initialAdapters, settings.rank);
+  const done = resumeFrom?.step ?? 0;
+  const identity = hooks.checkpoint || resumeFrom ? await identityOf(gpu, data, settings, hooks) : null;
+  if (resumeFrom) checkSnapshotMatches(resumeFrom, identity!);
+  const nextBatch = data.kind === 'batches' ? data.batch : trainingBatches(data.examples, settings, data.padTokenId, done);
   if (hooks.signal?.aborted) throw cancelled('before it started');
-  const adapters = hooks.initialAdapters ?? initLoraAdapters(weights.config, loraConfigOf(settings), settings.seed);
+  const adapters = (!resumeFrom && hooks.initialAdapters) || initLoraAdapters(weights.config, loraConfigOf(settings), settings.seed);
 
   const model = await loadLoraRunModel(gpu, weights, settings, adapters, { onLoad: hooks.onLoad, weights: hooks.weights, reservedBytes: hooks.reservedBytes });
   let work: LoraRunWork<P, R> | null = null;
   let trainer: Trainer | null = null;
   try {
-    work = await hooks.start(model, cancelled);
+    if (resumeFrom) restoreAdapters(model, resumeFrom.adapters, resumeFrom.source ?? 'The run snapshot');
+    work = await hooks.start(model, cancelled, resumeFrom ? { step: done, work: resumeFrom.work } : null);
     const { afterClip, progress } = work;
     trainer = new Trainer(model, { ...trainerOptionsOf(settings), afterClip });
+    trainer.step = done;
+    const workState = work.snapshot ?? (async () => ({ tensors: new Map(), values: {} }));
+    const checkpointer = new RunCheckpointer(identity, hooks.checkpoint, done, { model, work: workState });
     const { onStep } = hooks;
     const beforeStep = async (s: number) => ((await hooks.beforeStep?.(s)) === false ? false : work!.beforeStep?.(s));
     const steps = await runLoraSteps(trainer, nextBatch, { ...hooks, beforeStep }, {
       steps: settings.steps,
-      cancelled: (done) => cancelled(afterSteps(done)),
+      cancelled: (n) => cancelled(afterSteps(n)),
       atLeastOneStep: hooks.atLeastOneStep,
       onProgress: onStep && (async (p) => onStep(progress ? await progress(p) : (p as P))),
+      from: resumeFrom && { step: done, curves: resumeFrom.curves },
+      afterStep: (curves) => checkpointer.afterStep(curves),
+    }).catch(async (e: unknown) => {
+      if (e instanceof TrainingDiverged) throw checkpointer.diverged(e, settings);
+      if (e instanceof GradPruneError && e.code === 'cancelled') await checkpointer.stopped();
+      throw e;
     });
+    if (steps.losses.length < settings.steps) await checkpointer.stopped();
     const own = await work.finish(steps);
     gpu.throwIfFailed();
     const gpuUsage: GpuUsage = {
@@ -225,4 +257,12 @@ export async function runLoraRun<S extends LoraRunSettings, P extends LoraStepPr
     work?.destroy?.();
     model.destroy();
   }
+}
+
+/** The identity a snapshot of this run records (and a resumed one must match): weights as this device stores them. */
+async function identityOf<P extends LoraStepProgress, R>(gpu: Gpu, data: LoraRunData, settings: LoraRunSettings, task: LoraRunTask<P, R>) {
+  const storage = resolveWeightStorage(settings.weights, gpu.adapter).storage;
+  const fingerprint = (await task.modelFingerprint?.()) ?? '';
+  const source = data.kind === 'examples' ? data : { fingerprint: data.fingerprint ?? 'explicit batches' };
+  return runIdentity(task.kind, fingerprint, source, { ...settings, weights: storage });
 }

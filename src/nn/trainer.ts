@@ -5,7 +5,7 @@
 
 import type { TokenBatch } from '../data/types';
 import { GradPruneError } from '../errors';
-import { createReadbackBuffer, MAP_READ } from '../gpu/tensor';
+import { createReadbackBuffer, MAP_READ, readback } from '../gpu/tensor';
 import { GpuModel } from './model';
 import { LoraOptimizer, type OptimizerOptions } from './optimizer';
 
@@ -22,6 +22,26 @@ export interface StepResult {
   gradNorm: number;
   /** Target tokens that counted in the loss. */
   tokens: number;
+}
+
+/** A step's loss or gradient norm is NaN / Inf: the step, its lr and the module it shows in; `withHint` says what to do. */
+export class TrainingDiverged extends GradPruneError {
+  constructor(
+    readonly step: number,
+    readonly lr: number,
+    /** The adapter's module, e.g. model.layers.3.mlp.down_proj (null when no gradient is non-finite). */
+    readonly module: string | null,
+    /** The message without its hint. */
+    readonly detail: string,
+    hint = 'Lower the learning rate (or enable gradient clipping) and run again.',
+  ) {
+    super('numeric', detail, { subject: module ?? `step ${step}`, hint });
+  }
+
+  /** The same failure with another hint (e.g. where the last checkpoint is and how to resume from it). */
+  withHint(hint: string): TrainingDiverged {
+    return new TrainingDiverged(this.step, this.lr, this.module, this.detail, hint);
+  }
 }
 
 export class Trainer {
@@ -63,14 +83,36 @@ export class Trainer {
     const [loss, tokens, gradNorm] = new Float32Array(this.staging.getMappedRange().slice(0));
     this.staging.unmap();
     model.gpu.throwIfFailed();
-    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-      throw new GradPruneError('numeric', `Training diverged at step ${step}: the ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} is ${Number.isFinite(loss) ? gradNorm : loss} (lr ${lr}).`, {
-        subject: `step ${step}`,
-        hint: 'Lower the learning rate (or enable gradient clipping) and run again.',
-      });
-    }
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw await this.diverged(step, loss, gradNorm, lr);
     this.step++;
     return { step, loss, lr, gradNorm, tokens };
+  }
+
+  /**
+   * The error of a step whose loss or gradient norm is not finite, naming the module it shows in: with a NaN loss
+   * (the forward), the earliest adapter whose gradient is non-finite; with a finite loss, the first adapter the
+   * backward pass reaches (from the last layer down) whose gradient is non-finite. Reads the gradients back, so only
+   * this failure path pays for it.
+   */
+  private async diverged(step: number, loss: number, gradNorm: number, lr: number): Promise<TrainingDiverged> {
+    const forward = !Number.isFinite(loss);
+    const order = forward ? this.model.adapters : [...this.model.adapters].reverse();
+    let culprit: { name: string; tensor: string; value: number } | null = null;
+    for (const a of order) {
+      for (const [tensor, grad] of [['lora_A', a.dA], ['lora_B', a.dB]] as const) {
+        const value = (await readback(this.model.gpu.device, grad)).find((v) => !Number.isFinite(v));
+        if (value !== undefined) culprit = { name: a.name, tensor, value };
+        if (culprit) break;
+      }
+      if (culprit) break;
+    }
+    const what = forward ? `the loss is ${loss} (the forward pass)` : `the gradient norm is ${gradNorm} (the backward pass)`;
+    const where = !culprit
+      ? 'no LoRA gradient holds a NaN or Inf'
+      : forward
+        ? `the earliest module whose LoRA gradient is non-finite is ${culprit.name} (${culprit.tensor} gradient: ${culprit.value})`
+        : `walking back from the last layer, the LoRA gradient first turns non-finite in ${culprit.name} (${culprit.tensor} gradient: ${culprit.value})`;
+    return new TrainingDiverged(step, lr, culprit?.name ?? null, `Training diverged at step ${step}: ${what}; ${where} (lr ${lr}).`);
   }
 
   destroy(): void {
