@@ -2,7 +2,7 @@
 // built from the fixtures' own pruned weights (transformers' numbers, not ours), greedy tokens from the CPU
 // reference engine (checked against transformers in src/nn/reference), and the optimum-layout feeds for an
 // onnxruntime session.
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { prunedConfig, configText } from '../export/config';
@@ -44,6 +44,17 @@ export async function prunedFixtureFolder(name: string, plan: string): Promise<s
     await copyFile(path.join(src, f), path.join(out, f)).catch(() => undefined);
   }
   return out;
+}
+
+/** A copy of the fixture model folder `name` (no reference/) with its config.json edited. */
+export async function fixtureWithConfig(name: string, edit: (config: Record<string, unknown>) => void): Promise<string> {
+  const dir = path.join(await tempDir('model'), name);
+  await mkdir(dir);
+  for (const f of await readdir(fixtureDir(name))) if (f !== 'reference') await copyFile(path.join(fixtureDir(name), f), path.join(dir, f));
+  const config = JSON.parse(await readText(path.join(dir, 'config.json')));
+  edit(config);
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  return dir;
 }
 
 const readText = (file: string): Promise<string> => readFile(file, 'utf8');

@@ -1,7 +1,7 @@
 // `gradprune export <model-dir> --format onnx` through the CLI: the real bin once (a child process), the in-process
 // entry point for the rest; what is refused is refused before anything is written.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { AutoModelForCausalLM, env, Tensor } from '@huggingface/transformers';
@@ -10,20 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { maxScaledAbsError } from '../../nn/reference/compare';
 import { openReference } from '../../nn/reference/fixture';
 import { cli } from '../../testing/cli';
-import { configOf, decoderFeeds, referenceGreedy, tempDir } from '../../testing/onnx';
+import { configOf, decoderFeeds, fixtureWithConfig, referenceGreedy, tempDir } from '../../testing/onnx';
 import { fixtureDir, REPO_ROOT } from '../../testing/paths';
 
 const run = promisify(execFile);
-
-async function copyModel(name: string, edit: (config: Record<string, unknown>) => void): Promise<string> {
-  const dir = path.join(await tempDir('model'), name);
-  await mkdir(dir);
-  for (const f of await readdir(fixtureDir(name))) if (f !== 'reference') await copyFile(path.join(fixtureDir(name), f), path.join(dir, f));
-  const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'));
-  edit(config);
-  await writeFile(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
-  return dir;
-}
 
 describe('gradprune export --format onnx', () => {
   it('bin/gradprune.mjs writes the transformers.js folder, and onnxruntime runs its fp32 graph to the fixture logits', async () => {
@@ -65,7 +55,7 @@ describe('gradprune export --format onnx', () => {
   });
 
   it('refuses a model whose layers mix attention patterns, naming config.json, before writing anything', async () => {
-    const model = await copyModel('tiny-qwen2', (c) => {
+    const model = await fixtureWithConfig('tiny-qwen2', (c) => {
       c.layer_types = ['full_attention', 'full_attention', 'sliding_attention', 'sliding_attention', 'sliding_attention'];
     });
     const parent = await tempDir('cli');

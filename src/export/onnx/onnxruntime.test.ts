@@ -5,8 +5,9 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxScaledAbsError } from '../../nn/reference/compare';
-import { openReference } from '../../nn/reference/fixture';
-import { configOf, decoderFeeds, exportOnnxToTemp, ONNX_FIXTURES } from '../../testing/onnx';
+import { loadFixtureModel, openReference } from '../../nn/reference/fixture';
+import { configOf, decoderFeeds, exportOnnxToTemp, fixtureWithConfig, ONNX_FIXTURES } from '../../testing/onnx';
+import { ReferenceModel } from '../../nn/reference/model';
 import { fixtureDir } from '../../testing/paths';
 import { f16BitsToNumber } from '../../model/dtype';
 
@@ -108,6 +109,28 @@ describe('ONNX export in onnxruntime-web (wasm)', () => {
     const { T, rows, logits } = await reference('tiny-qwen3');
     const out = await session.run(decoderFeeds(web, c, rows.map((ids) => ({ ids, mask: ones(T), positions: range(0, T) })), null) as Record<string, import('onnxruntime-web').Tensor>);
     expect(maxScaledAbsError(out.logits.data as Float32Array, logits)).toBeLessThanOrEqual(1e-4);
+    await session.release();
+  });
+});
+
+describe('ONNX export with a sliding window (Mistral)', () => {
+  it('masks keys beyond the window as our engine does, with and without the KV cache', async () => {
+    const model = await fixtureWithConfig('tiny-mistral', (c) => {
+      c.sliding_window = 6;
+    });
+    const { weights, config: c } = await loadFixtureModel(model);
+    expect(c.slidingWindow).toBe(6);
+    const { T, V, rows } = await reference('tiny-mistral');
+    const want = new ReferenceModel(weights).forward(Int32Array.from(rows[0]), 1, T).logits;
+    const dir = await exportOnnxToTemp(model, { precisions: ['fp32'] });
+    const session = await ort.InferenceSession.create(path.join(dir, 'onnx/model.onnx'));
+    const full = await session.run(decoderFeeds(ort, c, [{ ids: rows[0], mask: ones(T), positions: range(0, T) }], null) as Record<string, ort.Tensor>);
+    expect(maxScaledAbsError(full.logits.data as Float32Array, want)).toBeLessThanOrEqual(1e-4);
+    let out = await session.run(decoderFeeds(ort, c, [{ ids: rows[0].slice(0, 10), mask: ones(10), positions: range(0, 10) }], null) as Record<string, ort.Tensor>);
+    for (let t = 10; t < T; t++) out = await session.run(decoderFeeds(ort, c, [{ ids: [rows[0][t]], mask: ones(t + 1), positions: [t] }], out) as Record<string, ort.Tensor>);
+    expect(maxScaledAbsError(out.logits.data as Float32Array, want.subarray((T - 1) * V))).toBeLessThanOrEqual(1e-4);
+    const unwindowed = (await reference('tiny-mistral')).logits.subarray(0, T * V);
+    expect(maxScaledAbsError(want, unwindowed)).toBeGreaterThan(1e-3); // the window changes the answer
     await session.release();
   });
 });
