@@ -1,7 +1,8 @@
 // readDataset: a dropped file → a Dataset of examples (format detected or set), every unusable row listed with why.
 import { GradPruneError } from '../errors';
 import { asText, labelSet } from './multiple-choice';
-import { EXPECTED_COLUMNS, defaultMapping, detectFormat, requiredRoles, rowConverter, type Detected } from './formats';
+import { EXPECTED_COLUMNS, defaultMapping, detectFormat, requiredRoles, rowConverter, type Detected, type TemplateInForce } from './formats';
+import { CHOICES_PLACEHOLDER, defaultTemplate, parseTemplate } from './template';
 import { readRecords, type SourceRecord } from './read';
 import type { ColumnMapping, Dataset, Example, MultipleChoiceItem, ReadOptions, RejectedRow } from './types';
 
@@ -31,16 +32,19 @@ export function summariseReasons(rejected: readonly RejectedRow[]): string {
 
 function resolveFormat(fileName: string, columns: string[], opts: ReadOptions): Detected {
   const detected = detectFormat(columns);
-  const format = opts.format ?? detected?.format;
+  // A template names its columns itself: on a file no format fits, it reads the file as prompt + completion.
+  const format = opts.format ?? detected?.format ?? (opts.template !== undefined ? 'prompt-completion' : undefined);
   if (!format) {
     throw new GradPruneError('dataset', `${fileName}: no dataset format fits its columns (${columns.join(', ') || 'none'}). Expected one of: ${EXPECTED_COLUMNS}.`, {
       subject: fileName,
-      hint: 'Choose the format and map its columns by hand, or rename the columns.',
+      hint:
+        'Rename the columns, or give a prompt template naming them, the column to train on last ' +
+        '(the studio: "Format and columns"; the command line: --template "{question}\\n{answer}").',
     });
   }
   const sameAsDetected = detected !== null && detected.format === format;
   const base: ColumnMapping = sameAsDetected ? detected.mapping : defaultMapping(format, columns);
-  const mapping: ColumnMapping = { ...base, ...opts.columns };
+  const mapping: ColumnMapping = { ...base, ...opts.columns, ...templateRoles(format, opts.template, columns, base) };
   // A built-in multiple-choice layout stays unless the person re-mapped its roles (then the generic layouts apply).
   const mcRoles = ['question', 'choices', 'answer', 'text', 'context'] as const;
   const remapped = mcRoles.some((r) => opts.columns?.[r] !== undefined && opts.columns[r] !== detected?.mapping[r]);
@@ -51,6 +55,39 @@ function resolveFormat(fileName: string, columns: string[], opts: ReadOptions): 
   if (schema === 'classification') mapping.text ??= mapping.question;
   const because = opts.format || opts.columns ? 'set by you' : detected!.because;
   return { format, schema, mapping, because };
+}
+
+/** The formats whose prompt a template writes: the role of the template's last placeholder (the target) and of its first. */
+const TEMPLATE_ROLES: Partial<Record<string, { target: keyof ColumnMapping; prompt: keyof ColumnMapping }>> = {
+  instruction: { target: 'output', prompt: 'instruction' },
+  'prompt-completion': { target: 'completion', prompt: 'prompt' },
+  'multiple-choice': { target: 'answer', prompt: 'text' },
+};
+
+/** A person's template maps the columns it names: its last placeholder is the target, its first the prompt (unless mapped). */
+function templateRoles(format: string, template: string | undefined, columns: string[], base: ColumnMapping): ColumnMapping {
+  const roles = TEMPLATE_ROLES[format];
+  if (template === undefined || !roles) return {};
+  const parsed = parseTemplate(template, columns, [CHOICES_PLACEHOLDER]);
+  const prompts = parsed.columns.slice(0, -1);
+  const prompt = base[roles.prompt] !== undefined && prompts.includes(base[roles.prompt]!) ? base[roles.prompt] : prompts[0];
+  return { [roles.target]: parsed.target, ...(prompt !== undefined ? { [roles.prompt]: prompt } : {}) };
+}
+
+/** The template a file is read with: the person's, or the format's default (null where the layout is fixed). */
+function templateInForce(fileName: string, d: Detected, columns: string[], labels: string[], given: string | undefined): TemplateInForce | null {
+  const fallback = defaultTemplate(d.format, d.schema, d.mapping, labels);
+  if (fallback === null) {
+    if (given === undefined) return null;
+    const layout = d.format === 'chat' ? "the tokenizer's chat_template (tokenizer_config.json)" : d.format === 'multiple-choice' ? `lm-evaluation-harness's ${d.schema} prompt` : 'the file itself';
+    throw new GradPruneError('input', `${fileName}: the ${d.format}${d.schema ? ` (${d.schema})` : ''} format takes no prompt template; its layout is ${layout}.`, {
+      subject: 'template',
+      hint: 'Leave the template out, or read the file as prompt-completion or instruction data.',
+    });
+  }
+  const source = given ?? fallback;
+  const extra = d.schema === 'classification' ? [CHOICES_PLACEHOLDER] : [];
+  return { parsed: parseTemplate(source, columns, extra), isDefault: source === fallback };
 }
 
 function checkColumns(fileName: string, columns: string[], d: Detected): void {
@@ -83,8 +120,9 @@ export async function readDataset(blob: Blob, fileName: string, opts: ReadOption
   const resolved = resolveFormat(fileName, columns, opts);
   checkColumns(fileName, columns, resolved);
   const { format, schema, mapping } = resolved;
+  let labels: string[] = [];
   if (schema === 'classification') {
-    const labels = labelSet(source.records.map((r) => asText(r.value[mapping.answer!])?.trim() ?? '').filter(Boolean));
+    labels = labelSet(source.records.map((r) => asText(r.value[mapping.answer!])?.trim() ?? '').filter(Boolean));
     if (labels.length > MAX_CLASSIFICATION_LABELS || labels.length < 2) {
       throw new GradPruneError(
         'dataset',
@@ -93,7 +131,8 @@ export async function readDataset(blob: Blob, fileName: string, opts: ReadOption
       );
     }
   }
-  const convert = rowConverter(format, schema, mapping, source.records);
+  const template = templateInForce(fileName, resolved, columns, labels, opts.template);
+  const convert = rowConverter(format, schema, mapping, source.records, template);
   const examples: Example[] = [];
   for (const r of source.records) {
     const out = convert(r.value, r.line);
@@ -125,5 +164,9 @@ export async function readDataset(blob: Blob, fileName: string, opts: ReadOption
     examples,
     rejected,
     multipleChoice,
+    template: template?.parsed.source ?? null,
+    templateIsDefault: template?.isDefault ?? true,
+    // Labels scored by log-likelihood end where the label ends; answers and texts learn to stop (EOS).
+    appendEos: opts.appendEos ?? schema !== 'classification',
   };
 }

@@ -2,9 +2,10 @@
 import type { ChatMessage } from '../model/tokenizer';
 import type { SourceRecord } from './read';
 import type { ColumnMapping, DatasetFormat, MultipleChoiceSchema } from './types';
+import { labelList, renderRow, CHOICES_PLACEHOLDER, type ParsedTemplate } from './template';
 import {
   asText,
-  fromClassification,
+  classificationExample,
   fromHellaswag,
   fromMosaicml,
   fromPubmedqa,
@@ -199,26 +200,54 @@ function fromTokens(rec: Record<string, unknown>, line: number, m: ColumnMapping
   return { kind: 'tokens', line, inputIds: ids, lossMask };
 }
 
+/** The template a file is read with: parsed, and whether it is the format's default (Alpaca's no-input variant). */
+export interface TemplateInForce {
+  parsed: ParsedTemplate;
+  isDefault: boolean;
+}
+
+/** What a person calls a column in a rejection reason: "the prompt (question)". */
+const ROLE_WORDS: Partial<Record<keyof ColumnMapping, string>> = {
+  instruction: 'instruction',
+  input: 'input',
+  output: 'output',
+  prompt: 'prompt',
+  completion: 'completion',
+  text: 'text',
+  answer: 'label',
+};
+
+function roleNamer(m: ColumnMapping): (column: string) => string {
+  const roles = new Map<string, string>();
+  for (const [role, word] of Object.entries(ROLE_WORDS)) {
+    const column = m[role as keyof ColumnMapping];
+    if (column && !roles.has(column)) roles.set(column, word);
+  }
+  return (column) => roles.get(column) ?? 'column';
+}
+
 /** One function per row for the format; classification needs the file's label set first. */
-export function rowConverter(format: DatasetFormat, schema: MultipleChoiceSchema | null, m: ColumnMapping, records: SourceRecord[]) {
+export function rowConverter(format: DatasetFormat, schema: MultipleChoiceSchema | null, m: ColumnMapping, records: SourceRecord[], template: TemplateInForce | null = null) {
   const text = (rec: Record<string, unknown>, col: string | undefined) => (col ? asText(rec[col]) : null);
+  const roleOf = roleNamer(m);
+  const required = [m.instruction, m.prompt, m.text].filter((c): c is string => c !== undefined);
   switch (format) {
     case 'instruction':
+      if (!template) throw new Error('the instruction format is read through a template');
       return (rec: Record<string, unknown>, line: number): Converted => {
-        const instruction = text(rec, m.instruction);
-        if (!instruction || instruction.trim() === '') return `the instruction (${m.instruction}) is empty`;
-        const output = text(rec, m.output);
-        if (!output || output.trim() === '') return `the output (${m.output}) is empty`;
-        return { kind: 'text', line, prompt: alpacaPrompt(instruction, text(rec, m.input) ?? ''), target: output };
+        const r = renderRow(template.parsed, rec, { required, roleOf });
+        if (typeof r === 'string') return r;
+        // The default is stanford_alpaca's prompt, whose no-input variant serves rows with an empty input.
+        const prompt = template.isDefault ? alpacaPrompt(text(rec, m.instruction) ?? '', text(rec, m.input) ?? '') : r.prompt;
+        return { kind: 'text', line, prompt, target: r.target };
       };
     case 'prompt-completion':
+      if (!template) throw new Error('the prompt-completion format is read through a template');
       return (rec: Record<string, unknown>, line: number): Converted => {
-        const prompt = text(rec, m.prompt);
-        if (prompt === null) return `the prompt (${m.prompt}) is missing`;
-        const completion = text(rec, m.completion);
-        if (!completion || completion.trim() === '') return `the completion (${m.completion}) is empty`;
-        const mc = lettersInPrompt(prompt, completion, line) ?? undefined;
-        return { kind: 'text', line, prompt, target: completion, mc };
+        const r = renderRow(template.parsed, rec, { required, roleOf });
+        if (typeof r === 'string') return r;
+        const mc = lettersInPrompt(r.prompt, r.target, line) ?? undefined;
+        return { kind: 'text', line, prompt: r.prompt, target: r.target, mc };
       };
     case 'text':
       return (rec: Record<string, unknown>, line: number): Converted => {
@@ -244,8 +273,16 @@ export function rowConverter(format: DatasetFormat, schema: MultipleChoiceSchema
         case 'pubmedqa':
           return fromPubmedqa;
         case 'classification': {
+          if (!template) throw new Error('classification is read through a template');
           const labels = labelSet(records.map((r) => asText(r.value[m.answer!])?.trim() ?? '').filter(Boolean));
-          return (rec: Record<string, unknown>, line: number) => fromClassification(rec, line, { text: m.text!, label: m.answer! }, labels);
+          const values = { [CHOICES_PLACEHOLDER]: labelList(labels) };
+          const label = template.parsed.target;
+          return (rec: Record<string, unknown>, line: number): Converted => {
+            const given = asText(rec[label])?.trim() ?? '';
+            if (given === '' && (asText(rec[m.text!])?.trim() ?? '') !== '') return `the label (${label}) is missing`;
+            const r = renderRow(template.parsed, rec, { required, roleOf, values });
+            return typeof r === 'string' ? r : classificationExample(line, r.prompt, given, template.parsed.after, labels, label);
+          };
         }
         default:
           return (rec: Record<string, unknown>, line: number) => fromQuestion(rec, line, { question: m.question!, choices: m.choices!, answer: m.answer! });

@@ -240,8 +240,6 @@ export function fromQuestion(rec: Record<string, unknown>, line: number, cols: {
   );
 }
 
-const SENTIMENTS = new Set(['negative', 'neutral', 'positive']);
-
 /** The label set of a classification file: sorted (numerically when every label is a number). */
 export function labelSet(values: string[]): string[] {
   const set = [...new Set(values)];
@@ -249,21 +247,17 @@ export function labelSet(values: string[]): string[] {
 }
 
 /**
- * A text and its label (financial sentiment and other classification files); the choices are the file's labels.
- * "Sentence: …\nQuestion: What is the sentiment of this sentence: negative, neutral or positive?\nAnswer:" → " positive".
+ * A text and its label (financial sentiment and other classification files), through the file's prompt template
+ * (template.ts; by default "Sentence: …\nQuestion: What is the sentiment of this sentence: negative, neutral or
+ * positive?\nAnswer: {label}"). The choices are the file's labels; the spaces that end the prompt are the
+ * continuations' delimiter, as lm-evaluation-harness's target_delimiter: context "…Answer:", continuation " positive".
  */
-export function fromClassification(rec: Record<string, unknown>, line: number, cols: { text: string; label: string }, labels: string[]): Converted {
-  const text = nonEmpty(rec[cols.text]);
-  if (!text) return `the text (${cols.text}) is empty`;
-  const label = asText(rec[cols.label])?.trim() ?? '';
-  if (!label) return `the label (${cols.label}) is missing`;
-  const gold = labels.indexOf(label);
-  if (gold < 0) return `label ${JSON.stringify(label)} is not one of ${labels.join(', ')}`;
-  const sentiment = labels.every((l) => SENTIMENTS.has(l.toLowerCase()));
-  const list = labels.length === 2 ? labels.join(' or ') : `${labels.slice(0, -1).join(', ')} or ${labels[labels.length - 1]}`;
-  const ask = sentiment ? `What is the sentiment of this sentence: ${list}?` : `Which label fits this sentence: ${list}?`;
-  const context = `Sentence: ${text.trim()}\nQuestion: ${ask}\nAnswer:`;
-  const continuations = labels.map((l) => ` ${l}`);
+export function classificationExample(line: number, prompt: string, label: string, after: string, labels: string[], column: string): Converted {
+  const gold = labels.indexOf(label.trim());
+  if (gold < 0) return `the label (${column}) ${JSON.stringify(label.trim())} is not one of ${labels.join(', ')}`;
+  const spaces = / +$/.exec(prompt)?.[0] ?? '';
+  const context = prompt.slice(0, prompt.length - spaces.length);
+  const continuations = labels.map((l) => `${spaces}${l}${after}`);
   return mcExample(line, context, labels, gold, continuations, continuations[gold]);
 }
 

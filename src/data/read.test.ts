@@ -148,7 +148,9 @@ describe('CSV', () => {
     expect(mc.detectedFrom).toBe('set by you');
     expect(mc.multipleChoice[0]).toMatchObject({ choices: ['1', '5'], gold: 1 });
     const pc = await readDataset(blob(text), 'reviews.csv', { format: 'prompt-completion', columns: { prompt: 'q', completion: 'a' } });
-    expect(pc.examples[0]).toMatchObject({ kind: 'text', prompt: 'Why?', target: 'Because', line: 2 });
+    // Columns without a joining convention get a newline between prompt and answer (the default template "{q}\n{a}").
+    expect(pc.template).toBe('{q}\n{a}');
+    expect(pc.examples[0]).toMatchObject({ kind: 'text', prompt: 'Why?\n', target: 'Because', line: 2 });
     const arc = jsonl({ query: 'Question: Up?', choices: ['sky', 'sea'], gold: 0 });
     expect((await readDataset(blob(arc), 'arc.jsonl', { format: 'multiple-choice', columns: { answer: 'gold' } })).multipleChoiceSchema).toBe('mosaicml');
     const err = await refusal(readDataset(blob(text), 'reviews.csv', { format: 'text', columns: { text: 'body' } }));

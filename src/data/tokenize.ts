@@ -14,7 +14,8 @@
 //
 // BOS: the first segment gets the special tokens the tokenizer's add_special_tokens puts in front (BOS for Llama and
 // Mistral, none for Qwen2), unless its text already starts with them (chat templates that write "<s>").
-// EOS: appended to the target of prompt/target examples (option appendEos, default on) so the model learns to stop;
+// EOS: appended to the target of prompt/target examples (option appendEos; the dataset's setting: on, off for
+// classification labels, which are scored by log-likelihood and end where the label ends) so the model learns to stop;
 // chat templates end assistant turns themselves; the plain chat fallback appends EOS to each assistant turn.
 // Position 0 is never a target (nothing predicts it): lossMask[0] is always 0.
 //
@@ -29,7 +30,7 @@ export interface BuildOptions {
   maxSeqLen: number;
   /** 'target' (default): loss on the answer/response tokens only; 'all': on every token. */
   loss?: 'target' | 'all';
-  /** Append EOS after each target (default true). */
+  /** Append EOS after each target (default: the dataset's `appendEos`: on, off for classification labels). */
   appendEos?: boolean;
   /** Called every few hundred rows and at the end (tokenizing thousands of rows takes seconds). */
   onProgress?: (done: number, total: number) => void;
@@ -199,7 +200,7 @@ export function buildExamples(dataset: Dataset, tokenizer: TextTokenizer, opts: 
   const maxSeqLen = opts.maxSeqLen;
   if (!Number.isInteger(maxSeqLen) || maxSeqLen < 2) throw new RangeError(`maxSeqLen must be an integer ≥ 2 (got ${maxSeqLen})`);
   const lossAll = opts.loss === 'all';
-  const appendEos = opts.appendEos ?? true;
+  const appendEos = opts.appendEos ?? dataset.appendEos ?? true;
   const encoder = new SegmentEncoder(tokenizer);
   const rejected: RejectedRow[] = [...dataset.rejected];
   const examples: TokenizedExample[] = [];
@@ -295,5 +296,6 @@ export function buildExamples(dataset: Dataset, tokenizer: TextTokenizer, opts: 
     },
     maxSeqLen,
     padTokenId: tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0,
+    appendEos,
   };
 }

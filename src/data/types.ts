@@ -40,6 +40,13 @@ export interface ReadOptions {
   columns?: ColumnMapping;
   /** For `multiple-choice`: force a layout (otherwise from the columns). */
   multipleChoiceSchema?: MultipleChoiceSchema;
+  /**
+   * The prompt template (template.ts): `{column}` placeholders, the last one the target, e.g. "{question}\n{answer}".
+   * Default: the format's own (null for formats whose layout is fixed).
+   */
+  template?: string;
+  /** Append the tokenizer's EOS after each target (default: on, off for classification labels). */
+  appendEos?: boolean;
 }
 
 /** How `line` numbers of a file read: 1-based text lines (JSONL, CSV), 0-based element index (JSON), 0-based row (Parquet). */
@@ -95,6 +102,12 @@ export interface Dataset {
   rejected: RejectedRow[];
   /** The multiple-choice items of the examples that have one (for log-likelihood scoring). */
   multipleChoice: MultipleChoiceItem[];
+  /** The prompt template the rows were read with (null: the format's layout is fixed: chat, text, token ids, lm-eval tasks). */
+  template: string | null;
+  /** True when `template` is the format's default. */
+  templateIsDefault: boolean;
+  /** Whether targets end with the tokenizer's EOS (what buildExamples does unless told otherwise). */
+  appendEos: boolean;
 }
 
 export interface TokenizedExample {
@@ -133,6 +146,8 @@ export interface TokenizedSet {
   maxSeqLen: number;
   /** The id batches are padded with: the tokenizer's pad token, else its EOS, else 0 (padding is never trained on). */
   padTokenId: number;
+  /** Whether the targets end with EOS (trained on, and counted in the held-out loss). */
+  appendEos: boolean;
 }
 
 /**
