@@ -29,15 +29,39 @@ export async function checkOutputs(outputs: PlannedOutput[], checks: OutputCheck
 
 let installed = false;
 
+/** What a first Ctrl-C asks of the running command instead of exiting (a training run: stop after this step). */
+let stopHandler: (() => void) | null = null;
+
+/**
+ * While a command can stop gracefully (a training loop that then writes its result with the steps done), the first
+ * Ctrl-C calls `onStop` instead of exiting; a second one exits as usual. Returns the function that ends this.
+ */
+export function stopOnInterrupt(onStop: () => void): () => void {
+  stopHandler = onStop;
+  return () => {
+    if (stopHandler === onStop) stopHandler = null;
+  };
+}
+
+/** Ask the running command to stop (what the first Ctrl-C does); false when none can. */
+export function requestStop(): boolean {
+  const handler = stopHandler;
+  stopHandler = null;
+  handler?.();
+  return handler !== null;
+}
+
 /**
  * On SIGINT / SIGTERM, remove the temporary outputs not yet renamed into place, then exit as the signal would
- * (130 / 143): a stopped run leaves the previous outputs as they were and nothing half-written beside them.
+ * (130 / 143): a stopped run leaves the previous outputs as they were and nothing half-written beside them. A
+ * command that can stop gracefully (stopOnInterrupt) gets the first SIGINT instead.
  */
 export function removeTemporariesOnInterrupt(): void {
   if (installed) return;
   installed = true;
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (signal === 'SIGINT' && requestStop()) return;
       removePendingTemporaries();
       process.exit(code);
     });

@@ -13,10 +13,21 @@ import { openReference } from '../nn/reference/fixture';
 import { fixtureDir } from './paths';
 
 /** Run the CLI in-process; stdout and stderr captured. */
-export async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWatching(() => {}, ...args);
+}
+
+/** Run the CLI in-process with `onErr` called on each stderr line as it is written (e.g. to stop a run midway). */
+export async function cliWatching(onErr: (line: string) => void, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const io: CliIO = { out: (t) => (stdout += `${t}\n`), err: (t) => (stderr += `${t}\n`) };
+  const io: CliIO = {
+    out: (t) => (stdout += `${t}\n`),
+    err: (t) => {
+      stderr += `${t}\n`;
+      onErr(t);
+    },
+  };
   const code = await main(args, io);
   return { code, stdout, stderr };
 }

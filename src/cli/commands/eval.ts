@@ -14,6 +14,7 @@ import { precisionLine, type WeightStorage } from '../../nn/precision';
 import { openFile, openFolder } from '../../model/node-files';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, PRECISION_OPTION, precisionOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
+import { passLine, throttled } from '../progress';
 
 /** `--lora <dir>`: a PEFT adapter folder read and checked against the model. */
 export async function loraOption(options: OptionValues, config: ModelConfig): Promise<EvalEngineOptions['lora']> {
@@ -103,7 +104,12 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
   const engine = await loadEvalEngine(ckpt.config, ckpt.store, { kind, batchSize, seqLen, lora, weights, maxGpuMemory: maxGpuMemoryOption(options) });
   io.err(precisionLine(engine.precision));
   try {
-    const loss: HeldOutLoss = await heldOutLoss(engine.model, evalBatches(set.examples, { batchSize, padTokenId: set.padTokenId }));
+    const batches = Math.ceil(set.examples.length / batchSize);
+    const report = throttled(io);
+    report(passLine('loss ', 0, batches, 'batches'));
+    const loss: HeldOutLoss = await heldOutLoss(engine.model, evalBatches(set.examples, { batchSize, padTokenId: set.padTokenId }), (done) =>
+      report(passLine('loss ', done, batches, 'batches'), done === batches),
+    );
     const mc = dataset.multipleChoice.length
       ? await scoreMultipleChoice(engine.model, ckpt.tokenizer, dataset.multipleChoice, { batchSize, onProgress: progress(io, 'choices') })
       : null;

@@ -52,12 +52,12 @@ async function heldOutLossOf(modelDir: string, dataFile: string, adapterDir: str
 }
 
 describe('gradprune finetune (child processes)', () => {
-  it('--merge-adapter writes a full checkpoint that re-opens in F32 and reproduces the reported loss; --dense adds the dense row', async () => {
+  it('--merge-adapter writes a full checkpoint that re-opens in F32 and reproduces the reported loss; --measure --dense adds the dense row', async () => {
     const model = await prunedTinyLlamaFolder();
     const data = await datasetSlice('arc/arc_easy.jsonl', 24);
     const out = path.join(os.tmpdir(), `gradprune-ft-merged-${process.pid}`);
     const r = await gradprune('finetune', model, '--data', data, '--steps', '4', '--batch', '4', '--seq', '32', '--held-out', '8', '--lr', '1e-3',
-      '--merge-adapter', '--dense', fixtureDir('tiny-llama'), '--out', out);
+      '--merge-adapter', '--dense', fixtureDir('tiny-llama'), '--measure', '--out', out);
     expect(r.stderr).not.toMatch(/gradprune:/);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/step 4\/4/);

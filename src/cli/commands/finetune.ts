@@ -1,12 +1,15 @@
-// `gradprune finetune <model-dir> --data <file> [--steps N | --epochs E] … [--merge-adapter] --out <dir>`: recovery
-// fine-tuning of a (pruned) model with a fresh LoRA on the GPU, the held-out loss before → after, then either the
-// merged model as a full Hugging Face checkpoint or the adapter as a PEFT folder. Progress on stderr; the losses and
-// the before / after table on stdout.
+// `gradprune finetune <model-dir> --data <file> [--steps N | --epochs E] … [--merge-adapter] --out <dir> [--measure]`:
+// recovery fine-tuning of a (pruned) model with a fresh LoRA on the GPU, the held-out loss before → after, then
+// either the merged model as a full Hugging Face checkpoint or the adapter as a PEFT folder, written first; the
+// before / after table (timed forward passes of each model) only with --measure, after the output is in place.
+// Progress on stderr; the losses and the table on stdout. The first Ctrl-C stops training after the step in flight
+// and writes the result of the steps done (a second one aborts, leaving nothing behind).
 
 import path from 'node:path';
 import { DATASET_FORMATS } from '../../data/formats';
 import type { MultipleChoiceItem, TokenizedExample } from '../../data/types';
-import { comparisonRows, formatComparisonTable, measureModel, type ModelMeasurement } from '../../eval/before-after';
+import { comparisonRows, formatComparisonTable, measureModel, type MeasureOptions, type ModelMeasurement } from '../../eval/before-after';
+import { GradPruneError } from '../../errors';
 import { recoverySplit, runRecovery, type RecoveryProgress, type RecoveryResult } from '../../eval/recovery';
 import { DEFAULT_RECOVERY_SETTINGS as D, loraConfigOf, resolveRecoverySettings, type RecoverySettingsInput } from '../../nn/run-settings';
 import { exportMergedCheckpointTo, RECOVERY_FILE } from '../../export/merge-adapter';
@@ -18,10 +21,10 @@ import { requestGpu, type Gpu } from '../../gpu/device';
 import type { Checkpoint } from '../../model/checkpoint';
 import { memoryLine, planResidency } from '../../nn/memory';
 import { precisionLine, resolveWeightStorage } from '../../nn/precision';
-import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type Command, type OptionValues } from '../command';
+import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
-import { OVERWRITE_OPTION, overwriteOption } from '../outputs';
-import { bar, loadLine, stepTimeText, throttled } from '../progress';
+import { OVERWRITE_OPTION, overwriteOption, stopOnInterrupt } from '../outputs';
+import { bar, loadLine, passLine, stepTimeText, throttled } from '../progress';
 
 /** Fine-tuning settings from the command line (checked again, with the data, by resolveRecoverySettings). */
 export function recoverySettingsFrom(options: OptionValues): RecoverySettingsInput {
@@ -93,7 +96,11 @@ export const finetuneCommand: Command = {
     'no-shuffle': { type: 'boolean', description: 'take examples in file order, B at a time' },
     'held-out': { type: 'string', valueName: 'X', description: `share (0..1) or count of examples kept aside for the loss before → after (default ${D.heldOut})` },
     'merge-adapter': { type: 'boolean', description: 'write the merged model (a full checkpoint) instead of a PEFT adapter folder' },
-    dense: { type: 'string', valueName: 'DIR', description: 'the unpruned model, measured as the first row of the before / after table' },
+    dense: { type: 'string', valueName: 'DIR', description: 'the unpruned model, measured as the first row of the before / after table (with --measure)' },
+    measure: {
+      type: 'boolean',
+      description: 'after writing the output, measure the before / after table (parameters, forward time per token, loss, accuracy of each model); off by default: it loads and times every model again',
+    },
     precision: PRECISION_OPTION,
     'max-gpu-memory': MAX_GPU_MEMORY_OPTION,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the output folder' },
@@ -120,6 +127,7 @@ export const finetuneCommand: Command = {
     const gpu = await requestGpu();
     const report = throttled(io);
     let result: RecoveryResult;
+    const stop = stopRequest(io);
     try {
       const weights = resolveWeightStorage(given.weights ?? D.weights, gpu.adapter);
       io.err(precisionLine(weights));
@@ -132,45 +140,36 @@ export const finetuneCommand: Command = {
         onLoad: (done, total) => report(loadLine(done, total), done === total),
         onEval: (phase, done, total) => report(`eval  ${phase === 'before' ? 'before' : 'after '} ${bar(done / total)} ${done}/${total} batches`, done === total),
         onStep: (p) => report(recoveryLine(p), p.step === p.steps - 1),
+        beforeStep: async () => !stop.asked,
       });
+      if (result.steps === 0) throw new GradPruneError('cancelled', `Fine-tuning was stopped before its first step; nothing was written to ${out}.`, { subject: 'finetune' });
     } catch (e) {
       gpu.device.destroy();
       throw e;
+    } finally {
+      stop.end();
     }
     const s = result.settings;
-    const record = {
-      kind: 'gradprune-recovery',
-      baseModel: ckpt.name,
-      data: { fileName, sha256: await sha256Hex(blob), rows: dataset.totalRows, train: result.trainExamples, heldOut: result.heldOutExamples },
-      settings: s,
-      steps: result.steps,
-      heldOutLossBefore: result.before?.loss ?? null,
-      heldOutLossAfter: result.after?.loss ?? null,
-      accuracyBefore: result.accuracyBefore,
-      accuracyAfter: result.accuracyAfter,
-      losses: result.losses,
-      merged: merge,
-    };
     const adapter = { config: result.lora, adapters: result.adapters };
-    if (merge) {
-      await exportMergedCheckpointTo(outSink(), ckpt, { lora: result.lora, adapters: result.adapters, recovery: record });
-    } else {
-      const files = writePeftAdapter({ baseModel: path.resolve(positionals['model-dir']!), lora: result.lora, adapters: result.adapters, model: ckpt.config });
-      files.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
-      await writeFolderTo(outSink(), files);
-    }
-    io.out(lossLine(result));
     try {
-      io.out(formatComparisonTable(comparisonRows(await measureTable(gpu, ckpt, dense, merge ? await openModelFolder(out) : null, adapter, result, set, given))));
+      await writeRecovery(outSink(), { modelDir: positionals['model-dir']!, ckpt, merge, result, data: { fileName, sha256: await sha256Hex(blob), rows: dataset.totalRows } });
+      const stoppedNote = result.steps < s.steps ? `, stopped early: ${s.steps} were planned` : '';
+      io.err(`wrote ${merge ? 'the merged checkpoint' : 'the PEFT adapter'} to ${out} (${result.steps} steps${stoppedNote}, ${result.elapsedSeconds.toFixed(1)} s)`);
+      io.out(lossLine(result));
+      if (!flag(options, 'measure')) {
+        io.err('before / after table not measured (add --measure to time and compare the models)');
+        return 0;
+      }
+      const measured = await measureTable(gpu, ckpt, dense, merge ? await openModelFolder(out) : null, adapter, result, set, given, measureReporter(io));
+      io.out(formatComparisonTable(comparisonRows(measured)));
     } finally {
       gpu.device.destroy();
     }
-    io.err(`wrote ${merge ? 'the merged checkpoint' : 'the PEFT adapter'} to ${out} (${result.steps} steps, ${result.elapsedSeconds.toFixed(1)} s)`);
     return 0;
   },
 };
 
-/** The before / after rows: dense (with --dense), pruned (its losses from the run), pruned + recovered (as exported). */
+/** The before / after rows: dense (with --dense), pruned (its losses from the run), pruned + recovered (as exported); each model's progress through `progress(label)`. */
 async function measureTable(
   gpu: Gpu,
   pruned: Checkpoint,
@@ -180,21 +179,71 @@ async function measureTable(
   result: RecoveryResult,
   set: { examples: readonly TokenizedExample[]; padTokenId: number },
   given: RecoverySettingsInput,
+  progress: (label: string) => MeasureOptions['onProgress'],
 ): Promise<ModelMeasurement[]> {
   const { heldOut } = recoverySplit(set.examples, given);
   const items: MultipleChoiceItem[] = heldOut.flatMap((e) => (e.mc ? [e.mc] : []));
   const shape = { batchSize: result.settings.batchSize, seqLen: result.settings.seqLen, padTokenId: set.padTokenId, repeats: 3, weights: result.settings.weights };
+  const measure = (label: string, model: Checkpoint, more: Partial<MeasureOptions> = {}) => measureModel(gpu, label, model, { ...shape, ...more, onProgress: progress(label) });
   const rows: ModelMeasurement[] = [];
-  if (dense) {
-    rows.push(await measureModel(gpu, 'dense', dense, { ...shape, heldOut, multipleChoice: items.length ? { tokenizer: dense.tokenizer, items } : null }));
-  }
-  const prunedRow = await measureModel(gpu, 'pruned', pruned, shape);
+  if (dense) rows.push(await measure('dense', dense, { heldOut, multipleChoice: items.length ? { tokenizer: dense.tokenizer, items } : null }));
+  const prunedRow = await measure('pruned', pruned);
   rows.push({ ...prunedRow, heldOut: result.before, accuracy: result.accuracyBefore });
   const mc = items.length ? { tokenizer: pruned.tokenizer, items } : null;
   rows.push(
     merged
-      ? await measureModel(gpu, 'pruned + recovered', merged, { ...shape, heldOut, multipleChoice: mc })
-      : { ...(await measureModel(gpu, 'pruned + recovered', pruned, { ...shape, lora: adapter })), heldOut: result.after, accuracy: result.accuracyAfter },
+      ? await measure('pruned + recovered', merged, { heldOut, multipleChoice: mc })
+      : { ...(await measure('pruned + recovered', pruned, { lora: adapter })), heldOut: result.after, accuracy: result.accuracyAfter },
   );
   return rows;
+}
+
+/** The first Ctrl-C while training: stop after the step in flight (said on stderr); `end()` once training is over. */
+function stopRequest(io: CliIO): { readonly asked: boolean; end: () => void } {
+  const state = { asked: false, end: () => {} };
+  state.end = stopOnInterrupt(() => {
+    state.asked = true;
+    io.err('stopping after the step in flight: the result of the steps done will be written (Ctrl-C again to abort and write nothing)');
+  });
+  return state;
+}
+
+const MEASURE_UNITS = { loss: 'held-out batches', choices: 'choices', timing: 'timed passes' } as const;
+
+/** Progress of the before / after measurements: one line per model and phase, throttled. */
+function measureReporter(io: CliIO): (label: string) => MeasureOptions['onProgress'] {
+  const report = throttled(io);
+  return (label) => (phase, done, total) => report(passLine(`measure ${label}: ${phase}`, done, total, MEASURE_UNITS[phase]), done === total);
+}
+
+/**
+ * The output, complete or not at all (FolderSink: a temporary folder renamed into place): the merged checkpoint or
+ * the PEFT adapter folder, with gradprune_recovery.json recording the steps actually run (and planned, when stopped).
+ */
+async function writeRecovery(
+  sink: FolderSink,
+  { modelDir, ckpt, merge, result, data }: { modelDir: string; ckpt: Checkpoint; merge: boolean; result: RecoveryResult; data: { fileName: string; sha256: string; rows: number } },
+): Promise<void> {
+  const record = {
+    kind: 'gradprune-recovery',
+    baseModel: ckpt.name,
+    data: { ...data, train: result.trainExamples, heldOut: result.heldOutExamples },
+    settings: result.settings,
+    steps: result.steps,
+    stopped: result.steps < result.settings.steps,
+    heldOutLossBefore: result.before?.loss ?? null,
+    heldOutLossAfter: result.after?.loss ?? null,
+    accuracyBefore: result.accuracyBefore,
+    accuracyAfter: result.accuracyAfter,
+    losses: result.losses,
+    elapsedSeconds: result.elapsedSeconds,
+    merged: merge,
+  };
+  if (merge) {
+    await exportMergedCheckpointTo(sink, ckpt, { lora: result.lora, adapters: result.adapters, recovery: record });
+  } else {
+    const files = writePeftAdapter({ baseModel: path.resolve(modelDir), lora: result.lora, adapters: result.adapters, model: ckpt.config });
+    files.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
+    await writeFolderTo(sink, files);
+  }
 }
