@@ -16,6 +16,8 @@ import { ReferenceModel } from '../nn/reference/model';
 import { argmaxId } from '../eval/sampler';
 import { fixtureDir } from './paths';
 
+export { decoderFeeds } from '../export/onnx/greedy';
+
 export const ONNX_FIXTURES = ['tiny-llama', 'tiny-mistral', 'tiny-qwen2', 'tiny-qwen3'] as const;
 
 export const tempDir = (prefix: string): Promise<string> => mkdtemp(path.join(os.tmpdir(), `gradprune-${prefix}-`));
@@ -77,37 +79,4 @@ export async function referenceGreedy(dir: string, prompt: readonly number[], ma
 
 export async function configOf(dir: string): Promise<ModelConfig> {
   return normalizeConfig(JSON.parse(await readText(path.join(dir, 'config.json'))));
-}
-
-interface OrtLike {
-  Tensor: new (type: 'int64' | 'float32' | 'float16', data: BigInt64Array | Float32Array | Uint16Array, dims: number[]) => unknown;
-}
-
-/**
- * Feeds for one call in optimum's layout: ids (B rows of T), attention mask (B, S), positions, and the past cache
- * (empty when `past` is null).
- */
-export function decoderFeeds(
-  ort: OrtLike,
-  config: ModelConfig,
-  rows: { ids: number[]; mask: number[]; positions: number[] }[],
-  past: Record<string, unknown> | null,
-  kvType: 'float32' | 'float16' = 'float32',
-): Record<string, unknown> {
-  const B = rows.length;
-  const T = rows[0].ids.length;
-  const S = rows[0].mask.length;
-  const i64 = (a: number[][]) => BigInt64Array.from(a.flat().map((v) => BigInt(v)));
-  const feeds: Record<string, unknown> = {
-    input_ids: new ort.Tensor('int64', i64(rows.map((r) => r.ids)), [B, T]),
-    attention_mask: new ort.Tensor('int64', i64(rows.map((r) => r.mask)), [B, S]),
-    position_ids: new ort.Tensor('int64', i64(rows.map((r) => r.positions)), [B, T]),
-  };
-  for (let l = 0; l < config.numLayers; l++) {
-    for (const kind of ['key', 'value']) {
-      const empty = kvType === 'float32' ? new Float32Array(0) : new Uint16Array(0);
-      feeds[`past_key_values.${l}.${kind}`] = past?.[`present.${l}.${kind}`] ?? new ort.Tensor(kvType, empty, [B, config.numKvHeads, 0, config.headDim]);
-    }
-  }
-  return feeds;
 }

@@ -6,7 +6,8 @@ import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxScaledAbsError } from '../../nn/reference/compare';
 import { loadFixtureModel, openReference } from '../../nn/reference/fixture';
-import { configOf, decoderFeeds, exportOnnxToTemp, fixtureWithConfig, ONNX_FIXTURES } from '../../testing/onnx';
+import { configOf, decoderFeeds, exportOnnxToTemp, fixtureWithConfig, ONNX_FIXTURES, referenceGreedy } from '../../testing/onnx';
+import { onnxGreedy } from './greedy';
 import { ReferenceModel } from '../../nn/reference/model';
 import { fixtureDir } from '../../testing/paths';
 import { f16BitsToNumber } from '../../model/dtype';
@@ -98,7 +99,7 @@ describe.each(ONNX_FIXTURES)('ONNX export of %s in onnxruntime-node', (name) => 
 });
 
 describe('ONNX export in onnxruntime-web (wasm)', () => {
-  it('tiny-qwen3 fp32 logits equal transformers', async () => {
+  it('tiny-qwen3 fp32 logits equal transformers, and its greedy loop gives our engine\'s tokens', async () => {
     setFlagsFromString('--liftoff-only'); // ORT's wasm compiles in ~1 s instead of ~30 s of CPU
     const web = await import('onnxruntime-web');
     web.env.wasm.numThreads = 1;
@@ -109,6 +110,9 @@ describe('ONNX export in onnxruntime-web (wasm)', () => {
     const { T, rows, logits } = await reference('tiny-qwen3');
     const out = await session.run(decoderFeeds(web, c, rows.map((ids) => ({ ids, mask: ones(T), positions: range(0, T) })), null) as Record<string, import('onnxruntime-web').Tensor>);
     expect(maxScaledAbsError(out.logits.data as Float32Array, logits)).toBeLessThanOrEqual(1e-4);
+    // The studio's "try it" loop (onnxGreedy, KV cache) in the same runtime: our engine's greedy tokens.
+    const prompt = rows[0].slice(0, 8);
+    expect(await onnxGreedy(web, session, c, prompt, 12, [2])).toEqual(await referenceGreedy(fixtureDir('tiny-qwen3'), prompt, 12, [2]));
     await session.release();
   });
 });
