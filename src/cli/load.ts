@@ -4,7 +4,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildExamples, readDataset, summariseReasons, type Dataset, type DatasetFormat, type TokenizedSet } from '../data';
+import { buildExamples, readDataset, summariseReasons, type Dataset, type DatasetFormat, type ReadOptions, type TokenizedSet } from '../data';
+import { escapeTemplate } from '../data/template';
 import { GradPruneError } from '../errors';
 import { requestGpu, type AdapterSummary } from '../gpu/device';
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
@@ -45,16 +46,17 @@ export async function checkDataFile(dataFile: string): Promise<void> {
 export async function readTrainingData(
   dataFile: string,
   tokenizer: TextTokenizer,
-  opts: { format?: DatasetFormat; maxSeqLen: number },
+  opts: { format?: DatasetFormat; maxSeqLen: number } & Pick<ReadOptions, 'template' | 'appendEos'>,
   io: CliIO,
 ): Promise<{ blob: Blob; fileName: string; dataset: Dataset; set: TokenizedSet }> {
   const blob = await openFile(dataFile);
   const fileName = path.basename(dataFile);
-  const dataset = await readDataset(blob, fileName, opts.format ? { format: opts.format } : {});
+  const dataset = await readDataset(blob, fileName, { format: opts.format, template: opts.template, appendEos: opts.appendEos });
   const set = buildExamples(dataset, tokenizer, { maxSeqLen: opts.maxSeqLen });
   if (set.examples.length === 0) {
     throw new GradPruneError('dataset', `${fileName}: no row could be tokenized (${set.rejected.length} rejected): ${summariseReasons(set.rejected)}.`, { subject: fileName });
   }
+  io.err(dataSettingsLine(dataset));
   io.err(
     `data  ${fileName}: ${set.examples.length} examples (${dataset.format}, ${dataset.detectedFrom})` +
       (set.rejected.length ? `, ${set.rejected.length} rows skipped (${summariseReasons(set.rejected)})` : '') +
@@ -63,4 +65,10 @@ export async function readTrainingData(
         : ''),
   );
   return { blob, fileName, dataset, set };
+}
+
+/** What the rows were read with: the template in force (as --template takes it) and the EOS setting. */
+export function dataSettingsLine(dataset: Dataset): string {
+  const template = dataset.template === null ? 'fixed layout' : `template "${escapeTemplate(dataset.template)}"${dataset.templateIsDefault ? ' (default; --template to change)' : ''}`;
+  return `data  ${template}; EOS ${dataset.appendEos ? 'appended to every target (--no-eos to leave it out)' : 'not appended (--eos to append it)'}`;
 }

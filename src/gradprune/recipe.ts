@@ -18,7 +18,8 @@ export interface PruneRunInfo {
   seed?: number;
   /** Scoring steps actually run: fewer than settings.steps when the run was stopped early (undefined: as planned). */
   stepsRun?: number;
-  data?: { fileName: string; sha256?: string; rows?: number };
+  /** The data file; `format`, `template` (null: a fixed layout) and `appendEos` say how its rows were read. */
+  data?: { fileName: string; sha256?: string; rows?: number; format?: string; template?: string | null; appendEos?: boolean };
   scores: {
     /** The paper's score per layer (Σ of F). */
     layerScore: number[];
@@ -85,7 +86,14 @@ export function buildRecipe(run: PruneRunInfo, plan: PrunePlan, configSha256: st
     method: { name: 'GradPruner', paper: PAPER },
     ...(run.createdAt ? { created_at: run.createdAt } : {}),
     model: { name: run.baseModel, config_sha256: configSha256, dtype, num_hidden_layers: plan.numLayers },
-    data: run.data ? { file: run.data.fileName, sha256: run.data.sha256 ?? null, rows: run.data.rows ?? null } : null,
+    data: run.data
+      ? {
+          file: run.data.fileName,
+          sha256: run.data.sha256 ?? null,
+          rows: run.data.rows ?? null,
+          ...(run.data.format !== undefined ? { format: run.data.format, template: run.data.template ?? null, append_eos: run.data.appendEos ?? null } : {}),
+        }
+      : null,
     settings: settingsAsRun(run),
     stopped_early: scoringSteps(run).stoppedEarly,
     seed: run.seed ?? null,

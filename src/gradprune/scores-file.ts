@@ -7,6 +7,7 @@ import { LINEAR_MODULES } from '../model/config';
 import { isJsonObject, parseJsonFile } from '../model/json';
 import type { GpuUsage, ScoringResult } from './pipeline';
 import type { ScoringSettings } from '../nn/run-settings';
+import { gradientSteps, gradientStepsWarning } from './gradient-steps';
 
 export const SCORES_FORMAT = 'gradprune-scores';
 export const SCORES_VERSION = 1;
@@ -15,6 +16,7 @@ export interface ScoresDocument {
   format: typeof SCORES_FORMAT;
   version: number;
   model: { name: string; architecture: string; numLayers: number; fingerprint: string };
+  /** The data file, and how its rows were read: format, prompt template, whether targets end with EOS. */
   data: PruneRunInfo['data'] | null;
   /** The run's settings, with `gpu`: where the weights lived, the peak allocation and the budget. */
   settings: ScoringSettings & { gpu?: GpuUsage };
@@ -26,6 +28,9 @@ export interface ScoresDocument {
   losses: number[];
   lrs: number[];
   gradNorms: number[];
+  /** Steps whose S was not zero by construction (B ≠ 0 by then, see gradient-steps.ts), and the warning when too few. */
+  gradientSteps: number;
+  gradientStepsWarning: string | null;
   /** history[s][layer] and Kendall τ of each step's ranking against the final one. */
   history: number[][];
   kendall: (number | null)[];
@@ -42,8 +47,9 @@ export const igiaFileFor = (scoresFile: string): string => `${scoresFile.replace
 export function scoresDocument(
   result: ScoringResult,
   model: { name: string; architecture: string; numLayers: number },
-  opts: { data?: PruneRunInfo['data']; igiaFile?: string | null } = {},
+  opts: { data?: PruneRunInfo['data']; igiaFile?: string | null; startsNonZero?: boolean } = {},
 ): ScoresDocument {
+  const informative = gradientSteps(result.lrs, opts.startsNonZero);
   return {
     format: SCORES_FORMAT,
     version: SCORES_VERSION,
@@ -58,6 +64,8 @@ export function scoresDocument(
     losses: result.losses,
     lrs: result.lrs,
     gradNorms: result.gradNorms,
+    gradientSteps: informative,
+    gradientStepsWarning: gradientStepsWarning(informative, result.steps),
     history: result.history,
     // JSON has no NaN: a ranking of all-zero scores has no τ.
     kendall: result.kendall.map((k) => (Number.isFinite(k) ? k : null)),
