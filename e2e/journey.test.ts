@@ -224,14 +224,14 @@ test('the whole journey on tiny-llama with ARC-Easy rows', { timeout: JOURNEY_TI
   await page.getByTestId('prepare-download').click();
   await until(page, '[data-testid=download-zip]');
   const [peftDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-zip').click()]);
-  assert.equal(peftDownload.suggestedFilename(), 'tiny-llama-gradprune-4L.zip');
+  assert.equal(peftDownload.suggestedFilename(), 'tiny-llama-gradprune-4L-recovered-peft.zip');
   const peftZip = path.join(work, 'peft.zip');
   await peftDownload.saveAs(peftZip);
   const peftEntries = unzipSync(new Uint8Array(readFileSync(peftZip)));
   for (const f of ['adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'model.safetensors', 'gradprune_recovery.json']) {
-    assert.ok(peftEntries['tiny-llama-gradprune-4L/' + f], `${f} is in the PEFT zip`);
+    assert.ok(peftEntries['tiny-llama-gradprune-4L-recovered-peft/' + f], `${f} is in the PEFT zip`);
   }
-  assert.equal(JSON.parse(strFromU8(peftEntries['tiny-llama-gradprune-4L/adapter/adapter_config.json'])).r, 8);
+  assert.equal(JSON.parse(strFromU8(peftEntries['tiny-llama-gradprune-4L-recovered-peft/adapter/adapter_config.json'])).r, 8);
 
   // Then merged (the default): a Hugging Face folder with 4 layers, the model card and the recipe.
   await page.getByTestId('adapter-merged').check();

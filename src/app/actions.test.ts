@@ -6,7 +6,7 @@ import type { ModelSummary } from '../model/summary';
 import type { ComparisonRow } from '../eval/before-after';
 import type { DatasetInfo, RecoveredEvent, ScoredEvent, WorkerEvent, WorkerRequest } from '../worker/protocol';
 import { loadDatasetFile, setDatasetOptions } from './actions/dataset';
-import { prepareDownload, setExportAdapter } from './actions/download';
+import { exportFolderName, prepareDownload, replaceFolder, saveExport, setExportAdapter } from './actions/download';
 import { loadModelFiles } from './actions/model';
 import { applyPrune, updatePlanChoice } from './actions/prune';
 import { startRecovery, updateRecoverSettings } from './actions/recover';
@@ -57,6 +57,9 @@ function respondJourney(req: Req): WorkerEvent[] {
       return req.fileName === 'bad.csv'
         ? [{ type: 'error', requestId: req.id, error: { code: 'dataset', message: 'bad.csv: no dataset format fits its columns (a, b).', subject: 'bad.csv' } }]
         : [{ type: 'progress', requestId: req.id, stage: 'Tokenizing 24 examples' }, { type: 'datasetLoaded', requestId: req.id, dataset: info(req.fileName) }];
+    case 'findSavedRun':
+    case 'discardSavedRun':
+      return [{ type: 'savedRun', requestId: req.id, run: null }];
     case 'setFormat':
       return req.options.format === 'text'
         ? [{ type: 'error', requestId: req.id, error: { code: 'dataset', message: 'needs a column for "text"' } }]
@@ -267,5 +270,76 @@ describe('what survives a reload', () => {
     expect((await loadSavedRun('fp-gone', 'ds-gone.jsonl'))?.scores).toBeNull();
     await restoreSavedRun();
     expect(useStudio.getState().score.result).toBeNull();
+  });
+});
+
+describe('the download step (folder names, and a folder that already holds a checkpoint)', () => {
+  /** A picked folder as Chromium gives it, holding `<name>/` with `files` (only what the question needs). */
+  function pickedFolder(name: string, held: Record<string, string[]>) {
+    const missing = () => Object.assign(new Error('not found'), { name: 'NotFoundError' });
+    const folder = (n: string, files: string[]) => ({
+      kind: 'directory' as const,
+      name: n,
+      getDirectoryHandle: async () => Promise.reject(missing()),
+      getFileHandle: async () => Promise.reject(missing()),
+      removeEntry: async () => undefined,
+      async *values() {
+        for (const f of files) yield { kind: 'file' as const, name: f };
+      },
+    });
+    return {
+      ...folder(name, []),
+      getDirectoryHandle: async (n: string) => (held[n] ? folder(n, held[n]) : Promise.reject(missing())),
+    } as unknown as FileSystemDirectoryHandle;
+  }
+  const withPicker = (handle: FileSystemDirectoryHandle) => {
+    (globalThis as { window?: unknown }).window = { showDirectoryPicker: async () => handle };
+    return () => delete (globalThis as { window?: unknown }).window;
+  };
+  const prunedTo = (kept: number) => useStudio.setState((s) => ({ prune: { ...s.prune, result: { plan: { kept: Array.from({ length: kept }, (_, i) => i) } } as unknown as typeof s.prune.result } }));
+
+  it('names each variant apart: pruned, recovered with the adapter merged, recovered with a PEFT adapter', async () => {
+    await loadModelFiles([], 'tiny');
+    prunedTo(4);
+    expect(exportFolderName()).toBe('tiny-gradprune-4L');
+    await startRecovery();
+    expect(exportFolderName()).toBe('tiny-gradprune-4L-recovered');
+    setExportAdapter('peft');
+    expect(exportFolderName()).toBe('tiny-gradprune-4L-recovered-peft');
+  });
+
+  it('asks before replacing a folder that holds files, and writes only after Replace (with overwrite)', async () => {
+    await loadModelFiles([], 'tiny');
+    prunedTo(4);
+    const restore = withPicker(pickedFolder('Downloads', { 'tiny-gradprune-4L': ['config.json', 'model.safetensors'] }));
+    try {
+      const question = await saveExport('folder');
+      expect(question).toMatchObject({ folder: 'Downloads/tiny-gradprune-4L', files: ['config.json', 'model.safetensors'] });
+      expect(sent.filter((r) => r.type === 'exportZip')).toEqual([]);
+      await replaceFolder(question!);
+      expect(sent.filter((r) => r.type === 'exportZip').at(-1)).toMatchObject({ target: { kind: 'folder', overwrite: true } });
+    } finally {
+      restore();
+    }
+  });
+
+  it('writes at once, without overwrite, where the picked folder has no folder of that name', async () => {
+    await loadModelFiles([], 'tiny');
+    prunedTo(4);
+    const restore = withPicker(pickedFolder('Downloads', { 'other-model': ['config.json'] }));
+    try {
+      expect(await saveExport('folder')).toBeNull();
+      const req = sent.filter((r) => r.type === 'exportZip').at(-1) as Extract<Req, { type: 'exportZip' }>;
+      expect(req.target).toMatchObject({ kind: 'folder' });
+      expect((req.target as { overwrite?: boolean }).overwrite).toBeUndefined();
+    } finally {
+      restore();
+    }
+  });
+
+  it("another model's load ends the demo: its dataset note goes", async () => {
+    useStudio.setState({ demoDataset: { name: 'arc_easy_300.jsonl', bytes: 10, rows: 300, blob: new Blob(['x']) } });
+    await loadModelFiles([], 'mine');
+    expect(useStudio.getState().demoDataset).toBeNull();
   });
 });

@@ -13,6 +13,7 @@ import { Session, type StepContext } from './session';
 import { evaluate, generate } from './steps/check';
 import { loadDataset, setFormat } from './steps/dataset';
 import { exportZip } from './steps/export';
+import { exportGguf, ggufSizes } from './steps/export-gguf';
 import { applyPrune } from './steps/prune';
 import { recover } from './steps/recover';
 import { estimateMemory, score } from './steps/score';
@@ -119,6 +120,8 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     generate: step(generate),
     recover: step(recover),
     exportZip: step(exportZip),
+    ggufSizes: step(ggufSizes),
+    exportGguf: step(exportGguf),
   };
 
   async function answer<K extends RequestType>(msg: RequestOf<K> & { id: number }): Promise<void> {

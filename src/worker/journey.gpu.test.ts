@@ -198,9 +198,14 @@ describe('worker host: the journey after the model', () => {
   it('exports with the adapter kept apart: the pruned weights plus a PEFT folder and the recovery record', async () => {
     await host.handle({ type: 'exportZip', id: 16, adapter: 'peft' });
     peft = result('exported', 16);
-    expect(peft).toMatchObject({ folderName: 'tiny-llama-gradprune-4L', adapter: 'peft' });
+    expect(peft).toMatchObject({ folderName: 'tiny-llama-gradprune-4L-recovered-peft', adapter: 'peft' });
     const peftZip = unzipSync(new Uint8Array(await peft.zip.arrayBuffer()));
-    const root = 'tiny-llama-gradprune-4L/';
+    const root = 'tiny-llama-gradprune-4L-recovered-peft/';
+    // The download table's list for this choice is what the download holds, byte counts included.
+    await host.handle({ type: 'exportFiles', id: 160, adapter: 'peft' });
+    const listed = result('exportFiles', 160);
+    expect(listed.folderName).toBe(peft.folderName);
+    expect(listed.files).toEqual(peft.files.map((f) => ({ name: f.name, bytes: f.blob.size })));
     for (const f of ['adapter/adapter_config.json', 'adapter/adapter_model.safetensors', 'model.safetensors', 'config.json', 'gradprune_recovery.json']) expect(peftZip[root + f], f).toBeDefined();
     const adapterConfig = JSON.parse(strFromU8(peftZip[root + 'adapter/adapter_config.json']));
     expect(adapterConfig).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 32, base_model_name_or_path: 'tiny-llama-gradprune-4L' });
@@ -213,7 +218,7 @@ describe('worker host: the journey after the model', () => {
     const merged = result('exported', 17);
     expect(merged).toMatchObject({ folderName: 'tiny-llama-gradprune-4L-recovered', adapter: 'merged' });
     const peftZip = unzipSync(new Uint8Array(await peft.zip.arrayBuffer()));
-    const root = 'tiny-llama-gradprune-4L/';
+    const root = 'tiny-llama-gradprune-4L-recovered-peft/';
     const mergedZip = unzipSync(new Uint8Array(await merged.zip.arrayBuffer()));
     const mroot = 'tiny-llama-gradprune-4L-recovered/';
     expect(Object.keys(mergedZip).some((n) => n.includes('adapter_'))).toBe(false);

@@ -131,5 +131,6 @@ export type AdapterExport = 'merged' | 'peft';
 /** Where the worker writes the exported folder (File System Access handles pass through postMessage). */
 export type ExportTarget =
   | { kind: 'memory' }
-  | { kind: 'folder'; handle: FileSystemDirectoryHandle }
+  /** overwrite: replace an existing <picked>/<folder name> (the person said so), keeping the old files until the new ones are complete. */
+  | { kind: 'folder'; handle: FileSystemDirectoryHandle; overwrite?: boolean }
   | { kind: 'zipFile'; handle: FileSystemFileHandle };

@@ -6,6 +6,7 @@
 // Everything here is plain structured-clone data (Blobs travel by reference, not by copy).
 
 import type { ErrorInfo } from '../errors';
+import type { GgufDType } from '../export/gguf/gguf';
 import type { ComparisonRow } from '../eval/before-after';
 import type { RecoverySettings } from '../nn/run-settings';
 import type { AdapterSummary } from '../gpu/device';
@@ -69,6 +70,10 @@ interface Protocol {
    * showDirectoryPicker, or one zip streamed into a file picked with showSaveFilePicker.
    */
   exportZip: { fields: { adapter?: AdapterExport; target?: ExportTarget }; result: ExportedEvent };
+  /** The GGUF files a download can make (f16, q8_0: llama.cpp / Ollama) and their sizes, before anything is written. */
+  ggufSizes: { fields: {}; result: GgufSizesEvent };
+  /** The pruned (after recovery: recovered, adapter merged) model as one GGUF file, in memory or streamed into a picked file. */
+  exportGguf: { fields: { dtype: GgufDType; target?: GgufTarget }; result: GgufExportedEvent };
 }
 
 export type RequestType = keyof Protocol;
@@ -98,6 +103,8 @@ export const RESULT_EVENT_TYPE: { readonly [K in RequestType]: ResultOf[K]['type
   generate: 'generated',
   recover: 'recovered',
   exportZip: 'exported',
+  ggufSizes: 'ggufSizes',
+  exportGguf: 'ggufExported',
 };
 
 export interface AdapterEvent {
@@ -260,6 +267,28 @@ export interface ExportedEvent {
   /** The zip in memory (target 'memory'); an empty Blob when the folder or zip was written into a picked handle. */
   zip: Blob;
   /** Where it was written for a picked handle ("<picked folder>/<folderName>" or the zip file's name); absent for memory. */
+  savedTo?: string;
+}
+
+/** Where a GGUF download goes: a Blob in memory (small models), or a file picked with showSaveFilePicker. */
+export type GgufTarget = { kind: 'memory' } | { kind: 'file'; handle: FileSystemFileHandle };
+
+export interface GgufSizesEvent {
+  type: 'ggufSizes';
+  requestId: number;
+  options: { dtype: GgufDType; fileName: string; bytes: number }[];
+  /** Why the model cannot be written as GGUF (then options is empty), else null. */
+  refused: string | null;
+}
+
+export interface GgufExportedEvent {
+  type: 'ggufExported';
+  requestId: number;
+  fileName: string;
+  dtype: GgufDType;
+  /** The file (target 'memory'); empty when it was written into a picked file. */
+  blob: Blob;
+  /** The picked file's name, when written there. */
   savedTo?: string;
 }
 

@@ -1,7 +1,8 @@
 // Step 6: the pruned (and perhaps recovered) checkpoint, as an in-memory zip, into a picked folder, or as one zip
 // streamed into a picked file.
 
-import type { AdapterExport, ExportTarget } from '../../worker/protocol';
+import { existingFolderFiles } from '../../export/fs-access';
+import type { AdapterExport, ExportFilesEvent, ExportTarget } from '../../worker/protocol';
 import { emptyDownload } from '../slices';
 import { useStudio } from '../store';
 import { toInfo, worker } from '../worker-connection';
@@ -38,15 +39,36 @@ export function savePickers(): { folder: boolean; zipFile: boolean } {
   return { folder: typeof w.showDirectoryPicker === 'function', zipFile: typeof w.showSaveFilePicker === 'function' };
 }
 
-/** The exported folder's name as the worker gives it: <model>-gradprune-<N>L, "-recovered" with a merged adapter. */
-function exportFolderName(): string {
+/**
+ * The exported folder's name as the worker gives it: <model>-gradprune-<N>L, after a recovery run "-recovered"
+ * (adapter merged) or "-recovered-peft" (adapter apart), so that each variant has its own.
+ */
+export function exportFolderName(): string {
   const s = get();
   const base = `${s.model.loaded?.summary.name ?? 'model'}-gradprune-${s.prune.result?.plan.kept.length ?? 0}L`;
-  return s.recover.result && s.exportAdapter === 'merged' ? `${base}-recovered` : base;
+  return s.recover.result ? `${base}-recovered${s.exportAdapter === 'peft' ? '-peft' : ''}` : base;
+}
+
+/** The files (and sizes) the download of the chosen variant will hold, from the worker; null when there is nothing to export or it failed. */
+export async function exportFilesFor(adapter: AdapterExport): Promise<ExportFilesEvent | null> {
+  try {
+    return await worker().request({ type: 'exportFiles', adapter });
+  } catch {
+    return null; // the table then shows the pruned checkpoint's files (what applyPrune reported)
+  }
+}
+
+/** A folder save that would replace files: what the person is asked ("The folder X already holds … Replace them?"). */
+export interface ReplaceQuestion {
+  /** "<picked folder>/<folder name>". */
+  folder: string;
+  /** What it holds now, as paths inside it. */
+  files: string[];
+  handle: FileSystemDirectoryHandle;
 }
 
 /** Open the picker for a save (inside the click: it needs the user gesture); null when the person closed it. */
-async function pickTarget(kind: 'folder' | 'zipFile'): Promise<ExportTarget | null> {
+async function pickTarget(kind: 'folder' | 'zipFile'): Promise<Exclude<ExportTarget, { kind: 'memory' }> | null> {
   const w = window as unknown as Pickers;
   try {
     if (kind === 'folder') return w.showDirectoryPicker ? { kind, handle: await w.showDirectoryPicker({ mode: 'readwrite', id: 'gradprune-export' }) } : null;
@@ -62,23 +84,39 @@ async function pickTarget(kind: 'folder' | 'zipFile'): Promise<ExportTarget | nu
 /**
  * Save the checkpoint straight into what the person picks: a folder (showDirectoryPicker; the worker writes
  * <picked>/<folder name>/… file by file) or one zip file (showSaveFilePicker; the worker streams the zip into it).
- * Nothing is built in memory first.
+ * Nothing is built in memory first. Where the picked folder already holds <folder name>, nothing is written: the
+ * answer is the question to ask (replaceFolder writes after a yes).
  */
-export async function saveExport(kind: 'folder' | 'zipFile'): Promise<void> {
-  const adapter = get().exportAdapter;
-  let target: ExportTarget | null;
+export async function saveExport(kind: 'folder' | 'zipFile'): Promise<ReplaceQuestion | null> {
+  let target: Exclude<ExportTarget, { kind: 'memory' }> | null;
   try {
     target = await pickTarget(kind);
+    if (target?.kind === 'folder') {
+      const folderName = exportFolderName();
+      const files = await existingFolderFiles(target.handle as unknown as Parameters<typeof existingFolderFiles>[0], folderName);
+      if (files) return { folder: `${target.handle.name}/${folderName}`, files, handle: target.handle };
+    }
   } catch (err) {
     set((s) => ({ download: { ...s.download, error: toInfo(err) } }));
-    return;
+    return null;
   }
-  if (!target) return;
+  if (target) await writeExport(target);
+  return null;
+}
+
+/** The person said Replace: the folder's files are replaced once the new ones are complete (see export/fs-access.ts). */
+export async function replaceFolder(question: ReplaceQuestion): Promise<void> {
+  await writeExport({ kind: 'folder', handle: question.handle, overwrite: true });
+}
+
+async function writeExport(target: Exclude<ExportTarget, { kind: 'memory' }>): Promise<void> {
+  const adapter = get().exportAdapter;
   set((s) => ({ download: { ...s.download, running: true, error: null, saved: null } }));
-  const what = kind === 'folder' ? 'folder' : 'zip file';
+  const what = target.kind === 'folder' ? 'folder' : 'zip file';
   try {
-    const result = await withActivity('download', kind === 'folder' ? 'Writing the folder' : 'Writing the zip', () => worker().request({ type: 'exportZip', adapter, target }));
-    set((s) => ({ download: { ...s.download, running: false, saved: result.savedTo ?? null } }));
+    const result = await withActivity('download', target.kind === 'folder' ? 'Writing the folder' : 'Writing the zip', () => worker().request({ type: 'exportZip', adapter, target }));
+    const saved = result.savedTo ? `${result.savedTo}.${result.note ? ` ${result.note}` : ''}` : null;
+    set((s) => ({ download: { ...s.download, running: false, saved } }));
   } catch (err) {
     const info = toInfo(err);
     set((s) => ({ download: { ...s.download, running: false, error: { ...info, message: `Could not write the ${what}: ${info.message}` } } }));

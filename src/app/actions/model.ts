@@ -33,6 +33,7 @@ export async function loadModelFiles(files: FileEntry[], name: string, source = 
       activity: null,
       settings: { ...scoreSlice().settings, ...saved?.settings },
       planChoice: pruneSlice().planChoice,
+      demoDataset: null, // another model's load ends the demo (loadDemo sets its dataset again after its own load)
     });
     return true;
   } catch (err) {

@@ -5,6 +5,7 @@ import { prepareDownload, saveExport, savePickers, setExportAdapter } from '../a
 import { useObjectUrl } from '../hooks';
 import { useStudio } from '../store';
 import { ErrorBox, Progress } from './StepBits';
+import { ExportFormat } from './ExportFormat';
 
 /**
  * Step 6: the pruned checkpoint folder, its size, and three ways to save it: into a folder (File System Access),
@@ -73,6 +74,7 @@ export function DownloadStep() {
           {download.running && <Progress step="download" fallback="Writing" />}
           {download.saved && <p className="ok-text" data-testid="saved-folder">Saved into {download.saved}.</p>}
           {download.error && <ErrorBox error={download.error} testId="download-error" what="save the checkpoint" next={pickers.folder || pickers.zipFile ? 'Try another folder, the .zip file, or the in-memory zip.' : 'Try the download again.'} />}
+          <ExportFormat />
         </>
       )}
     </section>

@@ -5,24 +5,27 @@
 
 import { writePeftAdapter } from '../../export/peft';
 import { DirectorySink, zipFileSink } from '../../export/fs-access';
-import { MemorySink, type CheckpointSink } from '../../export/sink';
+import { MemorySink } from '../../export/sink';
 import { zipFolder } from '../../export/zip';
 import { prunedFolderFiles } from '../../gradprune/pruned-folder';
-import { writeCheckpointTo } from '../lazy-checkpoint';
-import type { RequestOf, ResultBody } from '../protocol';
+import { plannedFiles, writeCheckpointTo } from '../lazy-checkpoint';
+import type { AdapterExport, RequestOf, ResultBody } from '../protocol';
 import { recoveryCardSection, recoveryRecord } from '../recovery-card';
 import type { StepContext } from '../session';
 
 /** Where a separate PEFT adapter goes inside the exported folder. */
 export const PEFT_FOLDER = 'adapter';
 
-export async function exportZip(ctx: StepContext, req: RequestOf<'exportZip'>): Promise<ResultBody<'exportZip'>> {
+/**
+ * The folder a download makes: its name (`-recovered` with the adapter merged, `-recovered-peft` with it apart, so
+ * each variant has its own), the checkpoint its weights come from, and its small files.
+ */
+async function exportContents(ctx: StepContext, adapter: AdapterExport) {
   const { session } = ctx;
-  const { adapter = 'merged', target = { kind: 'memory' } } = req;
   const pruned = session.needPruned();
   const { recovery, check } = session;
   const name = pruned.checkpoint.name;
-  const folderName = recovery && adapter === 'merged' ? `${name}-recovered` : name;
+  const folderName = recovery ? `${name}-recovered${adapter === 'peft' ? '-peft' : ''}` : name;
   const run = check ? { ...pruned.run, evaluation: check.evaluation } : pruned.run;
   const dataFile = session.dataset?.fileName ?? 'the task data';
   const notes = recovery && {
@@ -35,7 +38,20 @@ export async function exportZip(ctx: StepContext, req: RequestOf<'exportZip'>): 
     for (const [file, blob] of peft) files.set(`${PEFT_FOLDER}/${file}`, blob);
   }
   const ckpt = recovery && adapter === 'merged' ? recovery.recovered : pruned.checkpoint;
-  const base = { folderName, adapter: recovery ? adapter : null } as const;
+  return { folderName, files, ckpt, adapter: recovery ? adapter : null };
+}
+
+/** The files a download of this variant will hold, with their sizes, before anything is written. */
+export async function exportFiles(ctx: StepContext, { adapter = 'merged' }: RequestOf<'exportFiles'>): Promise<ResultBody<'exportFiles'>> {
+  const { folderName, files, ckpt, adapter: chosen } = await exportContents(ctx, adapter);
+  const planned = plannedFiles(ckpt, files).sort((a, b) => a.name.localeCompare(b.name));
+  return { folderName, adapter: chosen, files: planned, totalBytes: planned.reduce((n, f) => n + f.bytes, 0) };
+}
+
+export async function exportZip(ctx: StepContext, req: RequestOf<'exportZip'>): Promise<ResultBody<'exportZip'>> {
+  const { adapter = 'merged', target = { kind: 'memory' } } = req;
+  const { folderName, files, ckpt, adapter: chosen } = await exportContents(ctx, adapter);
+  const base = { folderName, adapter: chosen } as const;
   if (target.kind === 'memory') {
     ctx.progress(`Writing ${folderName}`);
     const sink = new MemorySink();
@@ -46,7 +62,11 @@ export async function exportZip(ctx: StepContext, req: RequestOf<'exportZip'>): 
   }
   // Streamed into the picked folder or zip file, tensor by tensor (an interrupted write is aborted and cleaned up).
   ctx.progress(target.kind === 'folder' ? `Writing ${folderName} into ${target.handle.name}` : `Writing ${target.handle.name}`);
-  const sink: CheckpointSink = target.kind === 'folder' ? new DirectorySink(target.handle, folderName) : await zipFileSink(target.handle, folderName);
+  if (target.kind === 'zipFile') {
+    await writeCheckpointTo(await zipFileSink(target.handle, folderName), ckpt, files);
+    return { ...base, files: [], zip: new Blob([]), savedTo: target.handle.name };
+  }
+  const sink = new DirectorySink(target.handle, folderName, { overwrite: target.overwrite });
   await writeCheckpointTo(sink, ckpt, files);
-  return { ...base, files: [], zip: new Blob([]), savedTo: target.kind === 'folder' ? `${target.handle.name}/${folderName}` : target.handle.name };
+  return { ...base, files: [], zip: new Blob([]), savedTo: `${target.handle.name}/${sink.savedFolder}`, ...(sink.note ? { note: sink.note } : {}) };
 }
