@@ -34,6 +34,8 @@ export interface CliResume {
   checkpoint?: RunCheckpoint;
   /** The output is complete: the snapshot is no longer needed. */
   remove(): Promise<void>;
+  /** The output of `done` of `planned` steps is written: removed when the run is complete, else kept (and said so). */
+  finished(done: number, planned: number): Promise<void>;
 }
 
 const exists = (file: string) => stat(file).then(() => true, () => false);
@@ -76,12 +78,17 @@ export async function resumeFor(
     save: (snapshot) => writeFilesReplacing([{ target: file, given, content: () => chunks(runSnapshotParts(snapshot)) }], { overwrite: true }),
     howToResume: (lr) => `by running the same command with --resume --lr ${lr}`,
   };
+  const remove = async () => {
+    await unlink(file).catch(() => undefined);
+  };
   return {
     file,
     resumeFrom,
     checkpoint,
-    remove: async () => {
-      await unlink(file).catch(() => undefined);
+    remove,
+    finished: async (done, planned) => {
+      if (done >= planned) return remove();
+      if (checkpoint) io.err(`the run's state after ${done} of ${planned} steps is kept in ${given}: continue it with --resume --overwrite`);
     },
   };
 }
