@@ -125,6 +125,12 @@ export const DEFAULT_SCORING_SETTINGS: Readonly<Omit<ScoringSettings, 'warmupSte
   schedule: 'constant' as DecayKind,
 });
 
+/**
+ * A quick look before the paper's run: few steps of short rows (minutes where the paper's settings take hours on a
+ * slow GPU); the rest as the paper. The studio offers it beside the defaults.
+ */
+export const QUICK_RUN: Readonly<Pick<LoraRunSettings, 'steps' | 'batchSize' | 'seqLen'>> = Object.freeze({ steps: 10, batchSize: 2, seqLen: 64 });
+
 /** Defaults filled in and every value checked (GradPruneError('input') naming the setting). */
 export function resolveScoringSettings(given: Partial<ScoringSettings> = {}): ScoringSettings {
   return resolveLoraRunSettings(given, DEFAULT_SCORING_SETTINGS);

@@ -16,6 +16,7 @@ import { exportZip } from './steps/export';
 import { exportGguf, ggufSizes } from './steps/export-gguf';
 import { applyPrune } from './steps/prune';
 import { recover } from './steps/recover';
+import { probeRun } from './steps/probe';
 import { estimateMemory, score } from './steps/score';
 import { WeightsCache } from './weights-cache';
 
@@ -111,6 +112,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     loadDataset: step(loadDataset),
     setFormat: step(setFormat),
     estimateMemory: step(async (ctx, req) => estimateMemory(ctx, req, (probe ? await probe : null)?.gpu?.adapter ?? null)),
+    probeRun: step(probeRun),
     score: step(score),
     pause: control,
     resume: control,

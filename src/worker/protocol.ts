@@ -49,6 +49,8 @@ interface Protocol {
   setFormat: { fields: { options: DatasetOptions }; result: DatasetLoadedEvent };
   /** The GPU memory a scoring run with these settings needs, and whether this adapter allows it. */
   estimateMemory: { fields: { settings: ScoringSettings }; result: MemoryEstimatedEvent };
+  /** A time estimate for a scoring run with these settings: two real steps measured on the loaded model (a training run). */
+  probeRun: { fields: { settings: Partial<ScoringSettings> }; result: ProbedEvent };
   /** Run GradPruner's scoring (the first LoRA steps); 'scoreStep' events while it runs. */
   score: { fields: { settings: Partial<ScoringSettings> }; result: ScoredEvent };
   /** Pause, resume or stop the running score or recovery (a stopped run still answers with the steps done). */
@@ -94,6 +96,7 @@ export const RESULT_EVENT_TYPE: { readonly [K in RequestType]: ResultOf[K]['type
   loadDataset: 'datasetLoaded',
   setFormat: 'datasetLoaded',
   estimateMemory: 'memoryEstimated',
+  probeRun: 'probed',
   score: 'scored',
   pause: 'scoreControl',
   resume: 'scoreControl',
@@ -136,6 +139,17 @@ export interface DatasetLoadedEvent {
   type: 'datasetLoaded';
   requestId: number;
   dataset: DatasetInfo;
+}
+
+export interface ProbedEvent {
+  type: 'probed';
+  requestId: number;
+  /** Seconds of one steady step at these settings on this GPU (null: the probe was stopped before it knew). */
+  stepSeconds: number | null;
+  /** Seconds a run pays once beyond its steps (shader compilation, first use of the weights). */
+  oneTimeSeconds: number | null;
+  /** What the probe itself took (the weights' upload included, which the run that follows reuses). */
+  probeSeconds: number;
 }
 
 export interface MemoryEstimatedEvent {
