@@ -8,6 +8,7 @@ import { useMemoryEstimate } from '../hooks';
 import { useStudio } from '../store';
 import { GpuMemoryField } from './GpuMemoryField';
 import { NumberField } from './NumberField';
+import { TimeEstimate } from './TimeEstimate';
 
 /** The scoring run's settings (the paper's to start), its weight precision, GPU memory limit and memory estimate. */
 export function ScoreSettings({ disabled }: { disabled: boolean }) {
@@ -40,6 +41,7 @@ export function ScoreSettings({ disabled }: { disabled: boolean }) {
       <PrecisionField choice={s.weights} disabled={disabled} />
       <GpuMemoryField disabled={disabled} />
       {memory && <MemoryLine memory={memory} />}
+      <TimeEstimate disabled={disabled} />
     </fieldset>
   );
 }
