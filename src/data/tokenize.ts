@@ -23,6 +23,7 @@
 // "Answer:") sits next to the target and matters most; it keeps at least a quarter of maxSeqLen. If the row still does
 // not fit, the target is cut on the right. Text, chat and token rows are cut on the right. Both are counted; a row
 // left with no target token is rejected.
+import { GradPruneError } from '../errors';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer';
 import type { Dataset, Example, RejectedRow, TokenizedExample, TokenizedSet } from './types';
 
@@ -165,6 +166,8 @@ export function templateChatSegments(messages: ChatMessage[], render: NonNullabl
     const full = render(messages);
     if (full.startsWith(done) && full.length > done.length) segs.push({ text: full.slice(done.length), train: false });
   } catch (e) {
+    // A template that runs away is refused as a whole (model/tokenizer.ts); one that fails is this row's problem.
+    if (e instanceof GradPruneError) throw e;
     return `the chat template failed on this conversation (${(e as Error).message})`;
   }
   return segs;

@@ -158,3 +158,17 @@ data('data-mc-gold-out-of-range', 'train.jsonl', '{"query": "Q?", "choices": ["a
 data('data-classification-one-label', 'train.csv', 'sentence,label\ngood,positive\nfine,positive\n');
 data('data-instruction-empty-output', 'train.jsonl', '{"instruction": "Say hi", "output": ""}\n');
 data('data-multiple-choice-one-choice', 'train.jsonl', '{"question": "Q?", "choices": ["only"], "answer": 0}\n');
+
+// ---- task data as the person means it: templates, rejection reasons, encodings (H4) ------------------------------
+data('data-question-empty', 'train.csv', 'question,answer\n,Paris\n  ,Rome\n');
+data('data-instruction-number-no-output', 'train.jsonl', '{"instruction": 123, "output": null}\n');
+data('data-template-unknown-column', 'train.csv', 'question,answer\nWhat is 2+2?,4\n');
+data('data-template-on-chat', 'train.jsonl', '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n');
+data('data-utf32le-bom', 'train.jsonl', Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), Buffer.from([...'{"text": "a"}\n'].flatMap((c) => [c.charCodeAt(0), 0, 0, 0]))]));
+data('data-utf32le-no-bom', 'train.jsonl', Buffer.from([...'{"text": "a"}\n{"text": "b"}\n'].flatMap((c) => [c.charCodeAt(0), 0, 0, 0])));
+data('data-safetensors', 'model.safetensors', Buffer.concat([Buffer.from([27, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"__metadata__":{"a":"b"}} '), Buffer.alloc(8)]));
+const chat = '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n';
+data('data-chat-template-huge-range', 'train.jsonl', chat);
+tokConfig('data-chat-template-huge-range', { chat_template: '{% for i in range(1000000000) %}x{% endfor %}{% for m in messages %}{{ m.content }}{% endfor %}' });
+data('data-chat-template-nested-loops', 'train.jsonl', chat);
+tokConfig('data-chat-template-nested-loops', { chat_template: '{% set r = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] %}{% for a in r %}{% for b in r %}{% for c in r %}{% for d in r %}{% for e in r %}{% for f in r %}x{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}' });
