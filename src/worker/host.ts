@@ -12,7 +12,7 @@ import { RESULT_EVENT_TYPE, type RequestMessage, type RequestOf, type RequestTyp
 import { Session, type StepContext } from './session';
 import { evaluate, generate } from './steps/check';
 import { loadDataset, setFormat } from './steps/dataset';
-import { exportZip } from './steps/export';
+import { exportFiles, exportZip } from './steps/export';
 import { exportGguf, ggufSizes } from './steps/export-gguf';
 import { applyPrune } from './steps/prune';
 import { recover } from './steps/recover';
@@ -122,6 +122,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     generate: step(generate),
     recover: step(recover),
     exportZip: step(exportZip),
+    exportFiles: step(exportFiles),
     ggufSizes: step(ggufSizes),
     exportGguf: step(exportGguf),
   };

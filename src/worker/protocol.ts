@@ -72,6 +72,8 @@ interface Protocol {
    * showDirectoryPicker, or one zip streamed into a file picked with showSaveFilePicker.
    */
   exportZip: { fields: { adapter?: AdapterExport; target?: ExportTarget }; result: ExportedEvent };
+  /** The files (and sizes) a download of that adapter choice will hold, and its folder name: what the download table shows. */
+  exportFiles: { fields: { adapter?: AdapterExport }; result: ExportFilesEvent };
   /** The GGUF files a download can make (f16, q8_0: llama.cpp / Ollama) and their sizes, before anything is written. */
   ggufSizes: { fields: {}; result: GgufSizesEvent };
   /** The pruned (after recovery: recovered, adapter merged) model as one GGUF file, in memory or streamed into a picked file. */
@@ -106,6 +108,7 @@ export const RESULT_EVENT_TYPE: { readonly [K in RequestType]: ResultOf[K]['type
   generate: 'generated',
   recover: 'recovered',
   exportZip: 'exported',
+  exportFiles: 'exportFiles',
   ggufSizes: 'ggufSizes',
   exportGguf: 'ggufExported',
 };
@@ -282,6 +285,17 @@ export interface ExportedEvent {
   zip: Blob;
   /** Where it was written for a picked handle ("<picked folder>/<folderName>" or the zip file's name); absent for memory. */
   savedTo?: string;
+  /** Said when the files went somewhere else than asked (a fresh folder beside one that could not be replaced in place). */
+  note?: string;
+}
+
+export interface ExportFilesEvent {
+  type: 'exportFiles';
+  requestId: number;
+  folderName: string;
+  adapter: AdapterExport | null;
+  files: ExportedFile[];
+  totalBytes: number;
 }
 
 /** Where a GGUF download goes: a Blob in memory (small models), or a file picked with showSaveFilePicker. */
