@@ -6,6 +6,11 @@
 // f16: llama.cpp's CPU matmul rounds activations to f16 while our engine keeps them f32, so only a near-tie could
 // flip a token; on these models every token agrees. q8_0 (1/127 of each block's range per weight) is held to
 // Q8_0_AGREEMENT of the tokens, each predicted after our own greedy prefix (so one flip costs one token, not the rest).
+//
+// getLlama tests its prebuilt binary in a child process forked with the parent's execArgv: from a file (vitest, a
+// script, bin/gradprune.mjs) that works offline; from `node -e` / `node --input-type=module -e` the child re-runs the
+// -e code instead of the test, exits without answering, and getLlama fails with "Binding binary test failed to run a
+// test process" / NoBinaryFoundError. Run it from a file (or clear process.execArgv first).
 
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
