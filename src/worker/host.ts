@@ -15,6 +15,7 @@ import { loadDataset, setFormat } from './steps/dataset';
 import { exportFiles, exportZip } from './steps/export';
 import { exportGguf, ggufSizes } from './steps/export-gguf';
 import { applyPrune } from './steps/prune';
+import { tryOnnx } from './steps/try-onnx';
 import { recover } from './steps/recover';
 import { probeRun } from './steps/probe';
 import { estimateMemory, score } from './steps/score';
@@ -125,6 +126,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     exportFiles: step(exportFiles),
     ggufSizes: step(ggufSizes),
     exportGguf: step(exportGguf),
+    tryOnnx: step(tryOnnx),
   };
 
   async function answer<K extends RequestType>(msg: RequestOf<K> & { id: number }): Promise<void> {

@@ -74,6 +74,11 @@ interface Protocol {
   exportZip: { fields: { adapter?: AdapterExport; target?: ExportTarget }; result: ExportedEvent };
   /** The files (and sizes) a download of that adapter choice will hold, and its folder name: what the download table shows. */
   exportFiles: { fields: { adapter?: AdapterExport }; result: ExportFilesEvent };
+  /**
+   * The pruned model exported as ONNX (fp32, in memory; small models) and run here with onnxruntime-web (wasm) beside
+   * our engine's greedy continuation of the same prompt; the transformers.js folder comes back as a zip.
+   */
+  tryOnnx: { fields: { prompt: string; maxNewTokens: number } & Partial<JobSettings>; result: OnnxTriedEvent };
   /** The GGUF files a download can make (f16, q8_0: llama.cpp / Ollama) and their sizes, before anything is written. */
   ggufSizes: { fields: {}; result: GgufSizesEvent };
   /** The pruned (after recovery: recovered, adapter merged) model as one GGUF file, in memory or streamed into a picked file. */
@@ -110,6 +115,7 @@ export const RESULT_EVENT_TYPE: { readonly [K in RequestType]: ResultOf[K]['type
   exportZip: 'exported',
   exportFiles: 'exportFiles',
   ggufSizes: 'ggufSizes',
+  tryOnnx: 'onnxTried',
   exportGguf: 'ggufExported',
 };
 
@@ -296,6 +302,23 @@ export interface ExportFilesEvent {
   adapter: AdapterExport | null;
   files: ExportedFile[];
   totalBytes: number;
+}
+
+export interface OnnxTriedEvent {
+  type: 'onnxTried';
+  requestId: number;
+  prompt: string;
+  /** onnxruntime-web's greedy continuation of the exported graph, and our engine's (new text only). */
+  onnx: string;
+  engine: string;
+  /** Whether both chose the same tokens. */
+  same: boolean;
+  /** onnxruntime-web's generation time, and the fp32 model's size. */
+  onnxSeconds: number;
+  modelBytes: number;
+  /** The transformers.js folder (config, tokenizer, onnx/model.onnx) as one zip, and its name. */
+  folderName: string;
+  zip: Blob;
 }
 
 /** Where a GGUF download goes: a Blob in memory (small models), or a file picked with showSaveFilePicker. */

@@ -6,6 +6,7 @@ import { exportFilesFor, prepareDownload, replaceFolder, saveExport, savePickers
 import { useObjectUrl } from '../hooks';
 import { useStudio } from '../store';
 import { ErrorBox, Progress } from './StepBits';
+import { TryOnnxPanel } from './TryOnnxPanel';
 import { ExportFormat } from './ExportFormat';
 
 /**
@@ -96,6 +97,7 @@ export function DownloadStep() {
           {download.saved && <p className="ok-text" data-testid="saved-folder">Saved into {download.saved}{download.saved.endsWith('.') ? '' : '.'}</p>}
           {download.error && <ErrorBox error={download.error} testId="download-error" what="save the checkpoint" next={pickers.folder || pickers.zipFile ? 'Try another folder, the .zip file, or the in-memory zip.' : 'Try the download again.'} />}
           <ExportFormat />
+          <TryOnnxPanel />
         </>
       )}
     </section>
