@@ -31,8 +31,8 @@ async function fixtureRowsFile(dir: string): Promise<string> {
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 
-/** `gradprune score` in a child process, sent SIGINT as soon as `file` appears; resolves with its exit code. */
-function scoreInterruptedWhen(file: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+/** `gradprune …` in a child process, sent SIGINT as soon as `file` appears; resolves with its exit code. */
+function interruptedWhen(file: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, ['bin/gradprune.mjs', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -64,7 +64,7 @@ describe('gradprune score --resume', () => {
 
     const out = path.join(tmp, 'run', 'scores.json');
     const snapshotFile = path.join(tmp, 'run', 'scores.resume.safetensors');
-    const interrupted = await scoreInterruptedWhen(snapshotFile, ['score', ...common, '--out', out, '--checkpoint-every', '2']);
+    const interrupted = await interruptedWhen(snapshotFile, ['score', ...common, '--out', out, '--checkpoint-every', '2']);
     expect(interrupted.code, interrupted.stderr).toBe(130);
     expect((await readdir(path.join(tmp, 'run'))).sort()).toEqual(['scores.resume.safetensors']); // no scores, no temporaries
     const snapshot = await decodeRunSnapshot(new Uint8Array(await readFile(snapshotFile)), snapshotFile);
@@ -94,5 +94,32 @@ describe('gradprune score --resume', () => {
     const none = await cli('score', ...common, '--out', path.join(tmp, 'other.json'), '--resume');
     expect(none.code).toBe(2);
     expect(none.stderr).toContain(`--resume: there is no snapshot ${path.join(tmp, 'other.resume.safetensors')} to continue from.`);
+  }, 600_000);
+
+  it('finetune: a run stopped by SIGINT continues with --resume to the adapter of a straight run', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'gradprune-resume-ft-'));
+    const data = await fixtureRowsFile(tmp);
+    const common = [model, '--data', data, '--steps', '6', '--batch', '2', '--seq', '32', '--lr', '1e-3', '--held-out', '4', '--seed', '2'];
+    const straight = path.join(tmp, 'straight');
+    expect((await cli('finetune', ...common, '--out', straight)).code).toBe(0);
+
+    const out = path.join(tmp, 'recovered');
+    const snapshotFile = path.join(tmp, 'recovered.resume.safetensors');
+    const interrupted = await interruptedWhen(snapshotFile, ['finetune', ...common, '--out', out, '--checkpoint-every', '2']);
+    // Ctrl-C either stops after the step in flight and writes what was trained (keeping the state), or exits.
+    expect([0, 130], interrupted.stderr).toContain(interrupted.code);
+    const snapshot = await decodeRunSnapshot(new Uint8Array(await readFile(snapshotFile)), snapshotFile);
+    expect(snapshot.kind).toBe('recovery');
+    expect(snapshot.step).toBeLessThan(6);
+
+    const resumed = await cli('finetune', ...common, '--out', out, '--resume', '--overwrite');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(await exists(snapshotFile)).toBe(false);
+    expect(await readFile(path.join(out, 'adapter_model.safetensors'))).toEqual(await readFile(path.join(straight, 'adapter_model.safetensors')));
+    const record = async (dir: string) => {
+      const { losses, steps, heldOutLossBefore, heldOutLossAfter } = JSON.parse(await readFile(path.join(dir, 'gradprune_recovery.json'), 'utf8'));
+      return { losses, steps, heldOutLossBefore, heldOutLossAfter };
+    };
+    expect(await record(out)).toEqual(await record(straight));
   }, 600_000);
 });

@@ -23,6 +23,7 @@ import { memoryLine, planResidency } from '../../nn/memory';
 import { precisionLine, resolveWeightStorage } from '../../nn/precision';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
+import { RESUME_OPTIONS, resumeFor } from '../resume';
 import { OVERWRITE_OPTION, overwriteOption, stopOnInterrupt } from '../outputs';
 import { bar, loadLine, passLine, stepTimeText, throttled } from '../progress';
 
@@ -105,6 +106,7 @@ export const finetuneCommand: Command = {
     'max-gpu-memory': MAX_GPU_MEMORY_OPTION,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the output folder' },
     overwrite: OVERWRITE_OPTION,
+    ...RESUME_OPTIONS,
   },
   async run({ positionals, options }, io) {
     const dataFile = options.data;
@@ -118,6 +120,7 @@ export const finetuneCommand: Command = {
     // Checked before any GPU work; nothing appears under --out (or beside it) until the output is complete.
     const overwrite = overwriteOption(options);
     const target = await checkOutputFolder(out, { sourceFolders: [positionals['model-dir']!, ...(typeof options.dense === 'string' ? [options.dense] : [])], inputFiles: [dataFile], overwrite });
+    const resume = await resumeFor(out, options, { sourceFolders: [positionals['model-dir']!], inputFiles: [dataFile], overwrite }, io);
     const outSink = () => new FolderSink(target, { overwrite, given: out });
     const ckpt = await openModelFolder(positionals['model-dir']!);
     const dense = typeof options.dense === 'string' ? await openModelFolder(options.dense) : null;
@@ -140,6 +143,8 @@ export const finetuneCommand: Command = {
         onLoad: (done, total) => report(loadLine(done, total), done === total),
         onEval: (phase, done, total) => report(`eval  ${phase === 'before' ? 'before' : 'after '} ${bar(done / total)} ${done}/${total} batches`, done === total),
         onStep: (p) => report(recoveryLine(p), p.step === p.steps - 1),
+        checkpoint: resume.checkpoint,
+        resumeFrom: resume.resumeFrom,
         beforeStep: async () => !stop.asked,
       });
       if (result.steps === 0) throw new GradPruneError('cancelled', `Fine-tuning was stopped before its first step; nothing was written to ${out}.`, { subject: 'finetune' });
@@ -153,6 +158,7 @@ export const finetuneCommand: Command = {
     const adapter = { config: result.lora, adapters: result.adapters };
     try {
       await writeRecovery(outSink(), { modelDir: positionals['model-dir']!, ckpt, merge, result, data: { fileName, sha256: await sha256Hex(blob), rows: dataset.totalRows } });
+      await resume.finished(result.steps, s.steps);
       const stoppedNote = result.steps < s.steps ? `, stopped early: ${s.steps} were planned` : '';
       io.err(`wrote ${merge ? 'the merged checkpoint' : 'the PEFT adapter'} to ${out} (${result.steps} steps${stoppedNote}, ${result.elapsedSeconds.toFixed(1)} s)`);
       io.out(lossLine(result));
