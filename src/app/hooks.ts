@@ -2,6 +2,7 @@
 
 import { useEffect, useMemo, useState, type DragEvent } from 'react';
 import { loadDemo } from './actions/model';
+import { findInterrupted } from './actions/resume';
 import { refreshMemoryEstimate, restoreSavedRun } from './actions/score';
 import { useStudio } from './store';
 import { startStudioWorker } from './worker-client';
@@ -29,13 +30,23 @@ export function useMemoryEstimate(): void {
   }, [model, settings]);
 }
 
-/** When the loaded model and dataset are a pair seen before, offer its saved scores and plan choice back. */
+/**
+ * When the loaded model and dataset are a pair seen before, offer its saved scores and plan choice back, and an
+ * interrupted scoring run the worker kept (to continue from its last snapshot); with a pruned model, an interrupted
+ * recovery run of it.
+ */
 export function useSavedRun(): void {
   const model = useStudio((s) => s.model.loaded?.fingerprint);
   const dataset = useStudio((s) => s.dataset.info);
   useEffect(() => {
-    if (model && dataset) void restoreSavedRun();
+    if (!model || !dataset) return;
+    void restoreSavedRun();
+    void findInterrupted('score');
   }, [model, dataset]);
+  const pruned = useStudio((s) => s.prune.result);
+  useEffect(() => {
+    if (pruned) void findInterrupted('recover');
+  }, [pruned]);
 }
 
 /** An object URL for a blob while it is shown (none for an empty one), revoked when it goes. */

@@ -19,6 +19,7 @@ import type {
   PrunedEvent,
   RecoveredEvent,
   RecoverSettings,
+  SavedRunInfo,
   ScoredEvent,
   ScoreSnapshot,
 } from '../worker/protocol';
@@ -118,9 +119,11 @@ export interface ScoreSlice {
     snapshots: ScoreSnapshot[];
     /** The result is from the last visit (IndexedDB): shown, but pruning needs a new run. */
     restored: boolean;
-  };
     /** Whom restored scores belong to (the model and dataset they were scored on), and when they were saved. */
     restoredFrom: { modelName: string; datasetName: string; savedAt: number } | null;
+    /** An interrupted run of the loaded model and dataset that the worker kept (OPFS), offered to continue. */
+    interrupted: SavedRunInfo | null;
+  };
 }
 
 export interface PruneSlice {
@@ -137,7 +140,10 @@ export interface CheckSlice {
 
 export interface RecoverSlice {
   recoverSettings: RecoverSettings;
-  recover: Run<RecoveredEvent>;
+  recover: Run<RecoveredEvent> & {
+    /** An interrupted run of the pruned model and dataset that the worker kept (OPFS), offered to continue. */
+    interrupted: SavedRunInfo | null;
+  };
 }
 
 export interface DownloadSlice {
@@ -152,11 +158,11 @@ const idleRun = () => ({ state: 'idle' as const, live: null, result: null, error
 
 export const emptyModel = (): ModelSlice['model'] => ({ loading: null, loaded: null, error: null });
 export const emptyDataset = (): DatasetSlice['dataset'] => ({ loading: null, info: null, error: null });
-export const emptyScore = (): ScoreSlice['score'] => ({ ...idleRun(), snapshots: [], restored: false, restoredFrom: null });
+export const emptyScore = (): ScoreSlice['score'] => ({ ...idleRun(), snapshots: [], restored: false, restoredFrom: null, interrupted: null });
 export const emptyPrune = (): PruneSlice['prune'] => ({ applying: false, result: null, error: null });
 export const emptyCheck = (): CheckSlice['check'] => ({ running: false, result: null, error: null });
 export const emptyCustom = (): CheckSlice['custom'] => ({ running: false, rows: [], error: null });
-export const emptyRecover = (): RecoverSlice['recover'] => idleRun();
+export const emptyRecover = (): RecoverSlice['recover'] => ({ ...idleRun(), interrupted: null });
 export const emptyDownload = (): DownloadSlice['download'] => ({ running: false, result: null, error: null, saved: null });
 
 /** Each step's results, started afresh (its choices are not here: they stay). */

@@ -17,12 +17,16 @@ import { exportGguf, ggufSizes } from './steps/export-gguf';
 import { applyPrune } from './steps/prune';
 import { tryOnnx } from './steps/try-onnx';
 import { recover } from './steps/recover';
+import { discardSavedRun, findSavedRun } from './steps/saved-run';
 import { probeRun } from './steps/probe';
 import { estimateMemory, score } from './steps/score';
+import { RunStore } from './run-store';
 import { WeightsCache } from './weights-cache';
 
 export interface HostDeps {
   requestGpu: () => Promise<Gpu>;
+  /** Where training runs keep their snapshots (default: the origin's private file system, where there is one). */
+  runs?: RunStore;
 }
 
 export interface WorkerHost {
@@ -48,6 +52,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
   let session: Session | null = null;
   /** Every upload to the GPU, shared by the loaded model's jobs; cleared when another model is loaded. */
   const weights = new WeightsCache();
+  const runs = deps.runs ?? new RunStore();
 
   /** The current device, or why there is none; a failed probe is remembered until probeGpu asks again. */
   const ensureGpu = (retry = false): Promise<GpuProbe> => {
@@ -80,7 +85,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     <K extends RequestType>(run: (ctx: StepContext, req: RequestOf<K>) => Promise<ResultBody<K>> | ResultBody<K>): Handler<K> =>
     (req, id) => {
       if (!session) throw new GradPruneError('input', 'No model is loaded.', { subject: 'model', hint: 'Load a model in step 1 (or try the demo) first.' });
-      const ctx: StepContext = { id, session, gpu: needGpu, post, progress: (stage, fraction) => post({ type: 'progress', requestId: id, stage, fraction }) };
+      const ctx: StepContext = { id, session, gpu: needGpu, post, runs, progress: (stage, fraction) => post({ type: 'progress', requestId: id, stage, fraction }) };
       return run(ctx, req);
     };
 
@@ -115,6 +120,8 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     estimateMemory: step(async (ctx, req) => estimateMemory(ctx, req, (probe ? await probe : null)?.gpu?.adapter ?? null)),
     probeRun: step(probeRun),
     score: step(score),
+    findSavedRun: step(findSavedRun),
+    discardSavedRun: step(discardSavedRun),
     pause: control,
     resume: control,
     stop: control,
@@ -123,10 +130,10 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     generate: step(generate),
     recover: step(recover),
     exportZip: step(exportZip),
-    exportFiles: step(exportFiles),
     ggufSizes: step(ggufSizes),
     exportGguf: step(exportGguf),
     tryOnnx: step(tryOnnx),
+    exportFiles: step(exportFiles),
   };
 
   async function answer<K extends RequestType>(msg: RequestOf<K> & { id: number }): Promise<void> {

@@ -134,3 +134,15 @@ export type ExportTarget =
   /** overwrite: replace an existing <picked>/<folder name> (the person said so), keeping the old files until the new ones are complete. */
   | { kind: 'folder'; handle: FileSystemDirectoryHandle; overwrite?: boolean }
   | { kind: 'zipFile'; handle: FileSystemFileHandle };
+
+/** An interrupted training run kept in the worker's storage (OPFS), that the page may offer to continue. */
+export interface SavedRunInfo {
+  kind: 'scoring' | 'recovery';
+  /** Steps done: the continued run trains step `step` (0-based) next. */
+  step: number;
+  steps: number;
+  modelName: string;
+  datasetName: string;
+  /** Date.now() when the snapshot was written. */
+  savedAt: number;
+}

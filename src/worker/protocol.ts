@@ -29,6 +29,7 @@ import type {
   PlanChoice,
   RecoverEvaluation,
   RecoverSettings,
+  SavedRunInfo,
   ScoreSnapshot,
   ExportedFile,
 } from './messages';
@@ -51,8 +52,15 @@ interface Protocol {
   estimateMemory: { fields: { settings: ScoringSettings }; result: MemoryEstimatedEvent };
   /** A time estimate for a scoring run with these settings: two real steps measured on the loaded model (a training run). */
   probeRun: { fields: { settings: Partial<ScoringSettings> }; result: ProbedEvent };
-  /** Run GradPruner's scoring (the first LoRA steps); 'scoreStep' events while it runs. */
-  score: { fields: { settings: Partial<ScoringSettings> }; result: ScoredEvent };
+  /**
+   * Run GradPruner's scoring (the first LoRA steps); 'scoreStep' events while it runs. Snapshots go to the worker's
+   * storage every few steps; `resume` continues the loaded pair's interrupted run instead (with its own settings).
+   */
+  score: { fields: { settings: Partial<ScoringSettings>; resume?: boolean }; result: ScoredEvent };
+  /** The loaded model and dataset's interrupted run of this kind, kept in the worker's storage (null: none). */
+  findSavedRun: { fields: { kind: SavedRunInfo['kind'] }; result: SavedRunEvent };
+  /** Forget that run (the answer's run is null). */
+  discardSavedRun: { fields: { kind: SavedRunInfo['kind'] }; result: SavedRunEvent };
   /** Pause, resume or stop the running score or recovery (a stopped run still answers with the steps done). */
   pause: { fields: {}; result: ScoreControlEvent };
   resume: { fields: {}; result: ScoreControlEvent };
@@ -64,7 +72,7 @@ interface Protocol {
   /** Greedy generations of both models for given prompts (weights in the session's precision). */
   generate: { fields: { prompts: string[]; maxNewTokens: number } & Partial<JobSettings>; result: GeneratedEvent };
   /** Recovery fine-tuning of the pruned model (a fresh LoRA), then dense / pruned / recovered measured side by side; 'recoverStep' events while it trains. */
-  recover: { fields: { settings: RecoverSettings; evaluation: RecoverEvaluation }; result: RecoveredEvent };
+  recover: { fields: { settings: RecoverSettings; evaluation: RecoverEvaluation; resume?: boolean }; result: RecoveredEvent };
   /**
    * The pruned checkpoint folder as files and as one zip. After a recovery run, `adapter` says how the adapter
    * comes along: merged into the weights (the default) or as a PEFT adapter folder (adapter/) beside the pruned
@@ -105,6 +113,8 @@ export const RESULT_EVENT_TYPE: { readonly [K in RequestType]: ResultOf[K]['type
   estimateMemory: 'memoryEstimated',
   probeRun: 'probed',
   score: 'scored',
+  findSavedRun: 'savedRun',
+  discardSavedRun: 'savedRun',
   pause: 'scoreControl',
   resume: 'scoreControl',
   stop: 'scoreControl',
@@ -219,6 +229,12 @@ export interface ScoredEvent {
   settings: ScoringSettings;
   elapsedSeconds: number;
   targetTokens: number;
+}
+
+export interface SavedRunEvent {
+  type: 'savedRun';
+  requestId: number;
+  run: SavedRunInfo | null;
 }
 
 export interface ScoreControlEvent {

@@ -19,6 +19,7 @@ import type { WeightsSource } from '../nn/model';
 import type { LazyCheckpoint } from './lazy-checkpoint';
 import type { DatasetOptions, JobSettings, NewsEvent, ResultBody } from './protocol';
 import { RunControl, type RunState } from './run-control';
+import type { RunStore } from './run-store';
 import { WeightsCache, type WeightsLease } from './weights-cache';
 
 export interface DatasetState {
@@ -29,6 +30,8 @@ export interface DatasetState {
   train: TokenizedExample[];
   heldOut: TokenizedExample[];
   options: DatasetOptions;
+  /** SHA-256 of the file's bytes (32 hex digits): with the model's, what saved runs are kept under. */
+  fingerprint: string;
   /** The training split re-tokenized for other row lengths (runs at a seqLen below the dataset's), kept for the next run. */
   trainBySeqLen: Map<number, TokenizedExample[]>;
 }
@@ -68,6 +71,8 @@ export interface StepContext {
   gpu(): Promise<Gpu>;
   progress(stage: string, fraction?: number): void;
   post(event: NewsEvent): void;
+  /** Where a training run keeps its snapshots (OPFS in the browser; nothing in Node). */
+  runs: RunStore;
 }
 
 const missing = {

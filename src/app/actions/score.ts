@@ -1,11 +1,12 @@
 // Step 3: the scoring settings, the worker's memory estimate for them, and the scoring run.
 
 import type { ScoringSettings } from '../../nn/run-settings';
-import type { PlanChoice } from '../../worker/protocol';
+import type { PlanChoice, RequestOf } from '../../worker/protocol';
 import { forgetSavedScores, loadSavedRun, restorableRun, saveSession } from '../persist';
 import { emptyScore } from '../slices';
 import { updateRun, useStudio } from '../store';
 import { worker } from '../worker-connection';
+import { findInterrupted } from './resume';
 import { recovering, recoveringError, startRun } from './run';
 
 const set = useStudio.setState;
@@ -30,13 +31,24 @@ export async function refreshMemoryEstimate(): Promise<void> {
 }
 
 export async function startScoring(): Promise<void> {
+  await scoringRun({ type: 'score', settings: get().settings });
+}
+
+/** Continue the loaded pair's interrupted run from its last snapshot (the worker has its settings). */
+export async function continueScoring(): Promise<void> {
+  await scoringRun({ type: 'score', settings: {}, resume: true });
+}
+
+async function scoringRun(request: RequestOf<'score'>): Promise<void> {
   if (recovering()) {
     updateRun('score', () => ({ error: recoveringError('scoring again') }));
     return;
   }
-  const { settings } = get();
-  const result = await startRun('score', () => worker().request({ type: 'score', settings }));
-  if (!result) return;
+  const result = await startRun('score', () => worker().request(request));
+  if (!result) {
+    if (get().score.error) void findInterrupted('score'); // a run cut short (a lost device) may continue from its last snapshot
+    return;
+  }
   const layers = result.scores.layerScores.length;
   // A first plan to look at: about a quarter of the layers, three merged at most.
   set((s) => {
@@ -73,7 +85,7 @@ export async function restoreSavedRun(): Promise<void> {
   set((s) => {
     if (s.score.state !== 'idle' || s.score.result) return s;
     const restoredFrom = { modelName: saved.modelName, datasetName: saved.datasetName, savedAt: saved.savedAt };
-    return { score: { ...emptyScore(), result: scores, restored: true, restoredFrom }, planChoice: saved.planChoice };
+    return { score: { ...emptyScore(), result: scores, restored: true, restoredFrom, interrupted: s.score.interrupted }, planChoice: saved.planChoice };
   });
 }
 
@@ -81,6 +93,6 @@ export async function restoreSavedRun(): Promise<void> {
 export async function discardSavedScores(): Promise<void> {
   const pair = loadedPair();
   if (!get().score.restored) return;
-  set({ score: emptyScore() });
+  set((s) => ({ score: { ...emptyScore(), interrupted: s.score.interrupted } }));
   if (pair) await forgetSavedScores(pair.model, pair.dataset);
 }

@@ -4,6 +4,7 @@ import { useStudio } from '../store';
 import { ComparisonTable, PrecisionNote } from './ComparisonTable';
 import { LossChart } from './LossChart';
 import { RecoverSettingsForm } from './RecoverSettings';
+import { ResumeInterrupted } from './ResumeRun';
 import { LiveStats, RunControls } from './RunControls';
 import { ErrorBox } from './StepBits';
 
@@ -23,6 +24,7 @@ export function RecoverPanel() {
         Pruning costs some quality; a short LoRA fine-tuning of the pruned model on your training split wins much of it back (the paper fine-tunes
         this way after pruning). The adapter is then merged into the weights, or downloaded apart as a PEFT adapter.
       </p>
+      <ResumeInterrupted run="recover" testPrefix="recover-" />
       <RecoverSettingsForm disabled={busy} />
       <RunControls
         run="recover"

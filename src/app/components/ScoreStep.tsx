@@ -1,5 +1,6 @@
 import { startScoring } from '../actions/score';
 import { useStudio } from '../store';
+import { ResumeInterrupted } from './ResumeRun';
 import { ResumeSavedScores } from './ResumeSaved';
 import { RunControls } from './RunControls';
 import { ScoreLive } from './ScoreLive';
@@ -19,6 +20,7 @@ export function ScoreStep() {
         <p className="muted">Load a model and a dataset first.</p>
       ) : (
         <>
+          <ResumeInterrupted run="score" />
           <ResumeSavedScores />
           <ScoreSettings disabled={busy} />
           <RunControls run="score" startLabel={scored ? 'Score again' : 'Start scoring'} onStart={() => void startScoring()} pausedHint="The GPU is idle; Resume continues where it stopped." />

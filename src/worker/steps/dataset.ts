@@ -23,7 +23,8 @@ export async function loadDataset(ctx: StepContext, req: Pick<RequestOf<'loadDat
   const { train, heldOut } = splitTrainHeldOut(set.examples, { heldOut: options.heldOut, seed: options.seed });
   // A new dataset makes scores, plans and the pruned model stale.
   session.dropAfter('checkpoint');
-  session.dataset = { file, fileName, dataset, set, train, heldOut, options, trainBySeqLen: new Map() };
+  const fingerprint = (await sha256Hex(file)).slice(0, 32);
+  session.dataset = { file, fileName, dataset, set, train, heldOut, options, fingerprint, trainBySeqLen: new Map() };
   const info: DatasetInfo = {
     fileName,
     bytes: file.size,

@@ -10,6 +10,7 @@ import type { Checkpoint } from '../../model/checkpoint';
 import { recoveredCheckpoint } from '../lazy-checkpoint';
 import type { JobSettings, RecoverSettings, RequestOf, ResultBody } from '../protocol';
 import { jobOf, type StepContext } from '../session';
+import { checkpointTo, runKeyOf, storedRun } from './saved-run';
 import { evalOf, measureOn, type MeasureRows } from './check';
 import { rowLength, trainSplitFor } from './dataset';
 
@@ -32,10 +33,20 @@ function recoveryInput(s: RecoverSettings, trainExamples: number, job: JobSettin
   };
 }
 
-export async function recover(ctx: StepContext, { settings, evaluation }: RequestOf<'recover'>): Promise<ResultBody<'recover'>> {
+/**
+ * A recovery run, its snapshot kept every few steps (removed once trained); `resume` continues the stored run of this
+ * pruned model and dataset with the settings it was started with.
+ */
+export async function recover(ctx: StepContext, req: RequestOf<'recover'>): Promise<ResultBody<'recover'>> {
   const { session } = ctx;
+  const { evaluation } = req;
   const data = session.needDataset();
   const pruned = session.needPruned();
+  session.notTraining();
+  const key = await runKeyOf(ctx, 'recovery');
+  const stored = req.resume ? await storedRun<RecoverSettings>(ctx, key) : null;
+  const resumeFrom = req.resume ? await ctx.runs.load(key) : undefined; // throws when there is nothing to continue
+  const settings = stored?.settings ?? req.settings;
   const job = jobOf(settings);
   return session.training(async (control) => {
     session.dropRecovery();
@@ -54,10 +65,13 @@ export async function recover(ctx: StepContext, { settings, evaluation }: Reques
       result = await runRecovery(gpu, pruned.checkpoint, { examples: train, padTokenId: data.set.padTokenId }, given, {
         ...control.hooks(ctx.id, (step, p) => ctx.post({ type: 'recoverStep', ...step, epoch: p.epoch }), (stage) => ctx.progress(stage)),
         weights: trainWeights.source,
+        checkpoint: checkpointTo(ctx, key, settings.by === 'steps' ? settings.steps : Math.ceil((settings.epochs * train.length) / settings.batchSize), settings),
+        resumeFrom,
       });
     } finally {
       trainWeights.release();
     }
+    await ctx.runs.remove(key); // trained (or stopped by the person): nothing to continue
     if (result.steps === 0) throw new GradPruneError('cancelled', 'Fine-tuning was stopped before its first step.', { subject: 'finetune' });
 
     const recovered = recoveredCheckpoint(pruned.checkpoint, result.lora, result.adapters, `${pruned.checkpoint.name}-recovered`);

@@ -7,8 +7,10 @@ import { igiaMemory } from '../../gradprune/igia';
 import { runScoring } from '../../gradprune/pipeline';
 import { defaultGpuBudget, estimateMemory as estimate, planResidency, type MemoryEstimate, type MemoryPlan } from '../../nn/memory';
 import { plannedWeightStorage } from '../../nn/precision';
+import { DEFAULT_SCORING_SETTINGS } from '../../nn/run-settings';
 import type { RequestOf, ResultBody, ScoreSnapshot } from '../protocol';
 import { jobOf, uploadStage, type StepContext } from '../session';
+import { checkpointTo, runKeyOf, storedRun } from './saved-run';
 import { rowLength, trainSplitFor } from './dataset';
 
 const snapshot = (steps: number, s: { layerScores: number[]; moduleScores: number[][]; layerScoresCode: number[] }): ScoreSnapshot => ({
@@ -18,10 +20,18 @@ const snapshot = (steps: number, s: { layerScores: number[]; moduleScores: numbe
   layerScoresCode: s.layerScoresCode,
 });
 
-export async function score(ctx: StepContext, { settings }: RequestOf<'score'>): Promise<ResultBody<'score'>> {
+/**
+ * A scoring run, its snapshot kept every few steps (removed when it completes); `resume` continues the stored run of
+ * the loaded model and dataset with the settings it was started with, and gives what an uninterrupted run gives.
+ */
+export async function score(ctx: StepContext, req: RequestOf<'score'>): Promise<ResultBody<'score'>> {
   const { session } = ctx;
   const data = session.needDataset();
   session.notTraining();
+  const key = await runKeyOf(ctx, 'scoring');
+  const stored = req.resume ? await storedRun<RequestOf<'score'>['settings']>(ctx, key) : null;
+  const resumeFrom = req.resume ? await ctx.runs.load(key) : undefined; // throws when there is nothing to continue
+  const settings = stored?.settings ?? req.settings;
   const seqLen = settings.seqLen ?? data.options.maxSeqLen;
   const train = trainSplitFor(ctx, data, seqLen);
   const gpu = await ctx.gpu();
@@ -41,8 +51,11 @@ export async function score(ctx: StepContext, { settings }: RequestOf<'score'>):
           ...control.hooks(ctx.id, (step, p) => ctx.post({ type: 'scoreStep', ...step, scores: snapshot(p.step + 1, p) }), (stage) => ctx.progress(stage)),
           onLoad: (done, total) => ctx.progress(uploadStage('dense', done, total), total ? done / total : undefined),
           weights: dense.source,
+          checkpoint: checkpointTo(ctx, key, settings.steps ?? DEFAULT_SCORING_SETTINGS.steps, settings),
+          resumeFrom,
         },
       );
+      await ctx.runs.remove(key); // complete (or stopped by the person, who has its scores): nothing to continue
       session.scoring = result;
       return {
         scores: snapshot(result.steps, result),
