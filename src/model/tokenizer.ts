@@ -155,7 +155,7 @@ function renderChat(tok: PreTrainedTokenizer, counted: Map<string, string>, mess
   const { started, gp_tick, gp_range } = templateBudget();
   let out: string;
   try {
-    out = tok.apply_chat_template(messages as never, { tokenize: false, add_generation_prompt: addGenerationPrompt, chat_template: template, gp_tick, gp_range } as never) as string;
+    out = tok.apply_chat_template(messages as never, { tokenize: false, add_generation_prompt: addGenerationPrompt, chat_template: template, gp_tick, gp_range } as never) as unknown as string;
   } catch (e) {
     if (e instanceof GradPruneError) throw e;
     const message = (e as Error).message ?? String(e);
