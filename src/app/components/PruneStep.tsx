@@ -4,6 +4,7 @@ import { applyPrune, updatePlanChoice } from '../actions/prune';
 import { maxPrunable, planView, scoresFor } from '../plan-view';
 import { useStudio } from '../store';
 import { LayerBars } from './LayerBars';
+import { SETTING_HELP } from './setting-help';
 import { ErrorBox, Progress } from './StepBits';
 
 /** Step 4: how many layers go; the plan updates as the slider moves, Apply merges on the GPU. */
@@ -44,19 +45,24 @@ export function PruneStep() {
             value={Math.min(choice.prune, max)}
             data-testid="prune-slider"
             aria-valuetext={`${choice.prune} layers${v ? `, ${(v.paramsRemoved * 100).toFixed(1)}% of the parameters` : ''}`}
+            aria-describedby="prune-help"
             onChange={(e) => updatePlanChoice({ prune: Number(e.currentTarget.value) })}
           />
+          <span className="muted small" id="prune-help" data-testid="prune-help">{SETTING_HELP.prune}</span>
         </label>
-        <label className="field">
+        <label className="field" title={SETTING_HELP.merge}>
           <span>Merge (of the removed)</span>
-          <input type="number" min={0} max={choice.prune} value={Math.min(choice.merge, choice.prune)} data-testid="merge-input" onChange={(e) => updatePlanChoice({ merge: Math.max(0, Number(e.currentTarget.value)) })} />
+          <input type="number" min={0} max={choice.prune} value={Math.min(choice.merge, choice.prune)} data-testid="merge-input" aria-describedby="merge-help" onChange={(e) => updatePlanChoice({ merge: Math.max(0, Number(e.currentTarget.value)) })} />
+          <span className="muted small" id="merge-help" data-testid="merge-help">{SETTING_HELP.merge}</span>
         </label>
-        <label className="field">
+        <label className="field" title={SETTING_HELP.keepFraction}>
           <span>Keep fraction</span>
-          <input type="number" min={0.01} max={1} step={0.05} value={choice.keepFraction} data-testid="keep-input" onChange={(e) => Number(e.currentTarget.value) > 0 && updatePlanChoice({ keepFraction: Number(e.currentTarget.value) })} />
+          <input type="number" min={0.01} max={1} step={0.05} value={choice.keepFraction} data-testid="keep-input" aria-describedby="keep-help" onChange={(e) => Number(e.currentTarget.value) > 0 && updatePlanChoice({ keepFraction: Number(e.currentTarget.value) })} />
+          <span className="muted small" id="keep-help" data-testid="keep-help">{SETTING_HELP.keepFraction}</span>
         </label>
-        <label className="check">
-          <input type="checkbox" checked={choice.protectLast} data-testid="protect-last" onChange={(e) => updatePlanChoice({ protectLast: e.currentTarget.checked, prune: Math.min(choice.prune, maxPrunable(scores.length, e.currentTarget.checked)) })} /> Protect the last layer
+        <label className="check" title={SETTING_HELP.protectLast}>
+          <input type="checkbox" checked={choice.protectLast} data-testid="protect-last" aria-describedby="protect-help" onChange={(e) => updatePlanChoice({ protectLast: e.currentTarget.checked, prune: Math.min(choice.prune, maxPrunable(scores.length, e.currentTarget.checked)) })} /> Protect the last layer
+          <span className="visually-hidden" id="protect-help">{SETTING_HELP.protectLast}</span>
         </label>
       </div>
       {scores.every((x) => x === 0) && (

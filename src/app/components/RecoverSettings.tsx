@@ -3,6 +3,7 @@ import { updateRecoverSettings } from '../actions/recover';
 import { useStudio } from '../store';
 import { GpuMemoryField } from './GpuMemoryField';
 import { NumberField } from './NumberField';
+import { SETTING_HELP } from './setting-help';
 
 const SCHEDULES: { value: DecayKind; label: string }[] = [
   { value: 'linear', label: 'linear decay' },
@@ -28,15 +29,15 @@ export function RecoverSettingsForm({ disabled }: { disabled: boolean }) {
           </select>
         </label>
         {s.by === 'steps' ? (
-          <NumberField label="Steps" id="recover-steps" value={s.steps} min={1} max={100000} onChange={(v) => updateRecoverSettings({ steps: Math.max(1, Math.round(v)) })} />
+          <NumberField label="Steps" id="recover-steps" help={SETTING_HELP.recoverSteps} value={s.steps} min={1} max={100000} onChange={(v) => updateRecoverSettings({ steps: Math.max(1, Math.round(v)) })} />
         ) : (
           <NumberField label={`Epochs (${stepsPerEpoch} steps each)`} id="recover-epochs" value={s.epochs} min={0.1} step={0.1} onChange={(v) => updateRecoverSettings({ epochs: Math.max(0.01, v) })} />
         )}
-        <NumberField label="LoRA rank" id="recover-rank" value={s.rank} min={1} max={256} onChange={(v) => updateRecoverSettings({ rank: v })} />
-        <NumberField label="LoRA alpha" id="recover-alpha" value={s.alpha} min={1} onChange={(v) => updateRecoverSettings({ alpha: v })} />
-        <NumberField label="Learning rate" id="recover-lr" value={s.lr} min={0} step={0.00001} onChange={(v) => updateRecoverSettings({ lr: v })} />
-        <NumberField label="Batch size" id="recover-batch" value={s.batchSize} min={1} max={64} onChange={(v) => updateRecoverSettings({ batchSize: v })} />
-        <NumberField label="Sequence length" id="recover-seqlen" value={s.seqLen} min={8} max={8192} onChange={(v) => updateRecoverSettings({ seqLen: v })} />
+        <NumberField label="LoRA rank" id="recover-rank" help={SETTING_HELP.rank} value={s.rank} min={1} max={256} onChange={(v) => updateRecoverSettings({ rank: v })} />
+        <NumberField label="LoRA alpha" id="recover-alpha" help={SETTING_HELP.alpha} value={s.alpha} min={1} onChange={(v) => updateRecoverSettings({ alpha: v })} />
+        <NumberField label="Learning rate" id="recover-lr" help={SETTING_HELP.lr} value={s.lr} min={0} step={0.00001} onChange={(v) => updateRecoverSettings({ lr: v })} />
+        <NumberField label="Batch size" id="recover-batch" help={SETTING_HELP.batchSize} value={s.batchSize} min={1} max={64} onChange={(v) => updateRecoverSettings({ batchSize: v })} />
+        <NumberField label="Sequence length" id="recover-seqlen" help={SETTING_HELP.seqLen} value={s.seqLen} min={8} max={8192} onChange={(v) => updateRecoverSettings({ seqLen: v })} />
         <label className="field">
           <span>Schedule</span>
           <select value={s.schedule} data-testid="recover-schedule" onChange={(e) => updateRecoverSettings({ schedule: e.currentTarget.value as DecayKind })}>

@@ -8,6 +8,7 @@ import { useMemoryEstimate } from '../hooks';
 import { useStudio } from '../store';
 import { GpuMemoryField } from './GpuMemoryField';
 import { NumberField } from './NumberField';
+import { SETTING_HELP } from './setting-help';
 import { TimeEstimate } from './TimeEstimate';
 
 /** The scoring run's settings (the paper's to start), its weight precision, GPU memory limit and memory estimate. */
@@ -23,12 +24,12 @@ export function ScoreSettings({ disabled }: { disabled: boolean }) {
     <fieldset className="settings" disabled={disabled} data-testid="score-settings">
       <legend>Settings (starting from the paper's)</legend>
       <div className="settings-grid">
-        <NumberField label="Steps" id="setting-steps" value={s.steps} min={1} max={1000} disabled={disabled} onChange={(v) => updateSettings({ steps: v, warmupSteps: warmupFor(v) })} />
-        <NumberField label="LoRA rank" id="setting-rank" value={s.rank} min={1} max={256} disabled={disabled} onChange={(v) => updateSettings({ rank: v })} />
-        <NumberField label="LoRA alpha" id="setting-alpha" value={s.alpha} min={1} disabled={disabled} onChange={(v) => updateSettings({ alpha: v })} />
-        <NumberField label="Learning rate" id="setting-lr" value={s.lr} min={0} step={0.00001} disabled={disabled} onChange={(v) => updateSettings({ lr: v })} />
-        <NumberField label="Batch size" id="setting-batch" value={s.batchSize} min={1} max={64} disabled={disabled} onChange={(v) => updateSettings({ batchSize: v })} />
-        <NumberField label="Sequence length" id="setting-seqlen" value={s.seqLen} min={8} max={8192} disabled={disabled} onChange={(v) => updateSettings({ seqLen: v })} />
+        <NumberField label="Steps" id="setting-steps" help={SETTING_HELP.scoreSteps} value={s.steps} min={1} max={1000} disabled={disabled} onChange={(v) => updateSettings({ steps: v, warmupSteps: warmupFor(v) })} />
+        <NumberField label="LoRA rank" id="setting-rank" help={SETTING_HELP.rank} value={s.rank} min={1} max={256} disabled={disabled} onChange={(v) => updateSettings({ rank: v })} />
+        <NumberField label="LoRA alpha" id="setting-alpha" help={SETTING_HELP.alpha} value={s.alpha} min={1} disabled={disabled} onChange={(v) => updateSettings({ alpha: v })} />
+        <NumberField label="Learning rate" id="setting-lr" help={SETTING_HELP.lr} value={s.lr} min={0} step={0.00001} disabled={disabled} onChange={(v) => updateSettings({ lr: v })} />
+        <NumberField label="Batch size" id="setting-batch" help={SETTING_HELP.batchSize} value={s.batchSize} min={1} max={64} disabled={disabled} onChange={(v) => updateSettings({ batchSize: v })} />
+        <NumberField label="Sequence length" id="setting-seqlen" help={SETTING_HELP.seqLen} value={s.seqLen} min={8} max={8192} disabled={disabled} onChange={(v) => updateSettings({ seqLen: v })} />
       </div>
       <div className="modules" role="group" aria-label="LoRA modules">
         <span className="muted small">Modules:</span>
