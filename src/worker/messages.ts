@@ -26,6 +26,10 @@ export interface DatasetOptions {
   format?: DatasetFormat;
   columns?: ColumnMapping;
   multipleChoiceSchema?: MultipleChoiceSchema;
+  /** The prompt template ({column} placeholders, the last one the target; absent: the format's default). */
+  template?: string;
+  /** Append EOS to every target (absent: on, off for classification labels). */
+  appendEos?: boolean;
   maxSeqLen: number;
   /** Fraction (0..1) or count of examples held out for the Check step. */
   heldOut: number;
@@ -51,6 +55,10 @@ export interface DatasetInfo {
   rejected: RejectedRow[];
   preview: DatasetPreview;
   options: DatasetOptions;
+  /** The prompt template in force (null: the format's layout is fixed), whether it is the default, and the EOS setting. */
+  template: string | null;
+  templateIsDefault: boolean;
+  appendEos: boolean;
   /** SHA-256 of the file's bytes (32 hex digits): what the studio ties saved scores and runs to, with the model's. */
   fingerprint: string;
 }

@@ -24,8 +24,8 @@ const staleAfterDataset = (_s: StudioState): Partial<StudioState> => resetAfter(
 /** Read a dataset file (a drop, a pick or the demo's) with the detected format. */
 export async function loadDatasetFile(file: Blob, fileName: string): Promise<void> {
   set((s) => ({ dataset: { loading: fileName, info: null, error: null }, ...staleAfterDataset(s) }));
-  // Format and columns belong to a file: a new file is detected afresh (split and length are kept).
-  const { format: _f, columns: _c, multipleChoiceSchema: _s, ...kept } = datasetOptions();
+  // Format, columns, template and EOS belong to a file: a new file is detected afresh (split and length are kept).
+  const { format: _f, columns: _c, multipleChoiceSchema: _s, template: _t, appendEos: _e, ...kept } = datasetOptions();
   try {
     const result = await withActivity('dataset', `Reading ${fileName}`, () => worker().request({ type: 'loadDataset', file, fileName, options: kept }));
     set({ dataset: { loading: null, info: result.dataset, error: null } });

@@ -5,6 +5,8 @@ import type { DatasetInfo } from '../../worker/protocol';
 import { setDatasetOptions } from '../actions/dataset';
 import { formatBytes, formatExact } from '../../format';
 import { Stat } from './Stat';
+import { TemplateParts } from './TemplateView';
+import { escapeTemplate, unescapeTemplate } from '../../data/template';
 
 const FORMATS: { value: DatasetFormat; label: string }[] = [
   { value: 'multiple-choice', label: 'Multiple choice' },
@@ -33,7 +35,7 @@ export function DatasetView({ info, busy }: { info: DatasetInfo; busy: boolean }
         <code>{info.fileName}</code> ({formatBytes(info.bytes)}): read as <strong data-testid="dataset-format" data-value={info.format}>{info.format}</strong>
         {info.multipleChoiceSchema && <span className="muted"> ({info.multipleChoiceSchema})</span>}, <span className="muted">{info.detectedFrom}</span>.
       </p>
-      <FormatControls info={info} busy={busy} />
+      <FormatControls key={`${info.fileName}|${info.format}|${info.template}|${info.appendEos}`} info={info} busy={busy} />
       <dl className="facts-columns dataset-counts">
         <Stat label="Rows in the file" testId="dataset-rows" value={info.totalRows} />
         <Stat label="Usable examples" testId="dataset-examples" value={info.examples} />
@@ -58,12 +60,23 @@ function FormatControls({ info, busy }: { info: DatasetInfo; busy: boolean }) {
   const [format, setFormat] = useState<DatasetFormat>(info.format);
   const [mapping, setMapping] = useState<ColumnMapping>(info.mapping);
   const [heldOut, setHeldOut] = useState(Math.round((info.options.heldOut < 1 ? info.options.heldOut : 0.1) * 100));
+  const [template, setTemplate] = useState(escapeTemplate(info.template ?? ''));
+  const [eos, setEos] = useState(info.appendEos);
   const roles = ROLES[format];
-  const apply = () =>
+  const sameFormat = format === info.format;
+  // A template belongs to a format and its columns: another format starts from its own default.
+  const templateToSend = () => {
+    if (!sameFormat || info.template === null) return undefined;
+    const typed = unescapeTemplate(template);
+    return typed === info.template && info.templateIsDefault ? undefined : typed;
+  };
+  const apply = (opts: { defaultTemplate?: boolean } = {}) =>
     void setDatasetOptions({
       format,
       columns: Object.fromEntries(roles.filter((r) => mapping[r]).map((r) => [r, mapping[r]])) as ColumnMapping,
-      multipleChoiceSchema: format === info.format && format === 'multiple-choice' && info.multipleChoiceSchema ? info.multipleChoiceSchema : undefined,
+      multipleChoiceSchema: sameFormat && format === 'multiple-choice' && info.multipleChoiceSchema ? info.multipleChoiceSchema : undefined,
+      template: opts.defaultTemplate ? undefined : templateToSend(),
+      appendEos: eos === info.appendEos ? info.options.appendEos : eos,
       heldOut: heldOut / 100,
     });
   return (
@@ -101,12 +114,56 @@ function FormatControls({ info, busy }: { info: DatasetInfo; busy: boolean }) {
           Held out %
           <input type="number" min={0} max={90} step={1} data-testid="heldout-input" value={heldOut} onChange={(e) => setHeldOut(Number(e.currentTarget.value))} />
         </label>
-        <button type="button" data-testid="format-apply" onClick={apply}>
+        <button type="button" data-testid="format-apply" onClick={() => apply()}>
           Read again
         </button>
       </div>
+      {info.template !== null && sameFormat ? (
+        <div className="control-row template-row">
+          <label className="inline-label template-label">
+            Prompt template{info.templateIsDefault ? ' (default)' : ''}
+            <input
+              type="text"
+              className="template-input"
+              data-testid="template-input"
+              spellCheck={false}
+              value={template}
+              onChange={(e) => setTemplate(e.currentTarget.value)}
+              title="{column} placeholders; the last one is the target (trained on); \n is a newline"
+            />
+          </label>
+          {!info.templateIsDefault && (
+            <button type="button" className="button-secondary" data-testid="template-default" onClick={() => apply({ defaultTemplate: true })}>
+              Use the default
+            </button>
+          )}
+          <TemplateParts template={info.template} columns={info.columns} />
+        </div>
+      ) : (
+        <p className="muted small" data-testid="template-fixed">
+          {info.template === null ? fixedLayout(info) : 'Read again to see the template of the chosen format.'}
+        </p>
+      )}
+      <div className="control-row">
+        <label className="inline-label">
+          <input type="checkbox" data-testid="eos-checkbox" checked={eos} onChange={(e) => setEos(e.currentTarget.checked)} />
+          End each target with the end-of-sequence token (trained on, and counted in the held-out loss)
+        </label>
+        <span className="muted small" data-testid="eos-state" data-value={info.appendEos}>
+          now {info.appendEos ? 'on' : 'off'}
+          {info.options.appendEos === undefined ? ` (the default for ${info.multipleChoiceSchema === 'classification' ? 'classification labels' : 'this data'})` : ' (set by you)'}
+        </span>
+      </div>
     </fieldset>
   );
+}
+
+/** Why a format has no template to edit. */
+function fixedLayout(info: DatasetInfo): string {
+  if (info.format === 'chat') return "Layout: the tokenizer's chat_template (tokenizer_config.json), or the plain \"User: …\\nAssistant: …\" when it has none.";
+  if (info.format === 'multiple-choice') return `Layout: lm-evaluation-harness's ${info.multipleChoiceSchema ?? ''} prompt (fixed, so that accuracy compares with published numbers).`;
+  if (info.format === 'text') return 'Layout: the text itself, every token trained on.';
+  return 'Layout: the token ids as given.';
 }
 
 function TokenPreview({ info }: { info: DatasetInfo }) {

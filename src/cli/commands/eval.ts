@@ -13,7 +13,8 @@ import type { ModelConfig } from '../../model/config';
 import { precisionLine, type WeightStorage } from '../../nn/precision';
 import { openFile, openFolder } from '../../model/node-files';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, PRECISION_OPTION, precisionOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
-import { openModelFolder } from '../load';
+import { dataSettingsLine, openModelFolder } from '../load';
+import { DATA_OPTIONS, dataOptionsFrom } from '../data-options';
 import { passLine, throttled } from '../progress';
 
 /** `--lora <dir>`: a PEFT adapter folder read and checked against the model. */
@@ -59,6 +60,7 @@ export const evalCommand: Command = {
   positionals: [{ name: 'model-dir', description: 'a Hugging Face model folder' }],
   options: {
     data: { type: 'string', valueName: 'FILE', description: 'the dataset file (.jsonl, .json, .csv, .parquet)' },
+    ...DATA_OPTIONS,
     lora: { type: 'string', valueName: 'DIR', description: 'a PEFT LoRA adapter folder to apply (adapter_config.json + adapter_model.safetensors)' },
     limit: { type: 'string', valueName: 'N', description: 'evaluate only the first N rows' },
     'max-seq-len': { type: 'string', valueName: 'N', description: 'tokens per sequence at most (default 512 or the model maximum)' },
@@ -85,7 +87,8 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
   const lora = await loraOption(options, ckpt.config);
   const weights = precisionOption(options);
 
-  const full = await readDataset(await openFile(dataPath), path.basename(dataPath));
+  const full = await readDataset(await openFile(dataPath), path.basename(dataPath), dataOptionsFrom(options));
+  io.err(dataSettingsLine(full));
   const examples = full.examples.slice(0, limit);
   const multipleChoice = examples.flatMap((e) => (e.kind === 'text' && e.mc ? [e.mc] : []));
   const dataset: Dataset = { ...full, examples, multipleChoice };

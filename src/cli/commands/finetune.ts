@@ -23,6 +23,7 @@ import { memoryLine, planResidency } from '../../nn/memory';
 import { precisionLine, resolveWeightStorage } from '../../nn/precision';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
+import { DATA_OPTIONS, dataOptionsFrom } from '../data-options';
 import { RESUME_OPTIONS, resumeFor } from '../resume';
 import { OVERWRITE_OPTION, overwriteOption, stopOnInterrupt } from '../outputs';
 import { bar, loadLine, passLine, stepTimeText, throttled } from '../progress';
@@ -82,6 +83,7 @@ export const finetuneCommand: Command = {
   options: {
     data: { type: 'string', valueName: 'FILE', description: 'the fine-tuning dataset (.jsonl, .json, .csv, .tsv, .parquet)' },
     format: { type: 'string', valueName: 'FORMAT', description: `read the data as ${DATASET_FORMATS.join(' | ')} (default: detected)` },
+    ...DATA_OPTIONS,
     steps: { type: 'string', valueName: 'N', description: `training steps (default ${D.steps})` },
     epochs: { type: 'string', valueName: 'E', description: 'passes over the training examples instead of --steps' },
     rank: { type: 'string', valueName: 'R', description: `LoRA rank (default ${D.rank})` },
@@ -125,7 +127,7 @@ export const finetuneCommand: Command = {
     const ckpt = await openModelFolder(positionals['model-dir']!);
     const dense = typeof options.dense === 'string' ? await openModelFolder(options.dense) : null;
 
-    const { blob, fileName, dataset, set } = await readTrainingData(dataFile, ckpt.tokenizer, { format, maxSeqLen: given.seqLen ?? D.seqLen }, io);
+    const { blob, fileName, dataset, set } = await readTrainingData(dataFile, ckpt.tokenizer, { format, ...dataOptionsFrom(options), maxSeqLen: given.seqLen ?? D.seqLen }, io);
 
     const gpu = await requestGpu();
     const report = throttled(io);

@@ -24,6 +24,9 @@ import type { LoraAdapter } from '../../nn/lora';
 import { resolveWeightStorage, precisionLine } from '../../nn/precision';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionSpec, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
+import { DATA_OPTIONS, dataOptionsFrom } from '../data-options';
+import { gradientStepsWarning, plannedGradientSteps } from '../../gradprune/gradient-steps';
+import type { ReadOptions } from '../../data/types';
 import { checkOutputs, OVERWRITE_OPTION, overwriteOption } from '../outputs';
 import { RESUME_OPTIONS, resumeFor } from '../resume';
 import { loadLine, scoringLine, throttled } from '../progress';
@@ -74,6 +77,8 @@ export interface ScoreJob {
   ckpt: Checkpoint;
   dataFile: string;
   format?: DatasetFormat;
+  /** --template and --eos / --no-eos (absent: the format's defaults). */
+  dataOptions?: Pick<ReadOptions, 'template' | 'appendEos'>;
   settings: Partial<ScoringSettings>;
   initialAdapters?: readonly LoraAdapter[];
   out: string;
@@ -96,13 +101,15 @@ export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: 
     { sourceFolders: job.readsFrom, inputFiles: [job.dataFile], overwrite: job.overwrite },
   );
   const resume = job.resume && (await resumeFor(scoresFile, job.resume, { sourceFolders: job.readsFrom, inputFiles: [job.dataFile], overwrite: !!job.overwrite }, io));
-  const { blob, fileName, dataset, set } = await readTrainingData(job.dataFile, ckpt.tokenizer, { format: job.format, maxSeqLen: settings.seqLen ?? D.seqLen }, io);
+  const { blob, fileName, dataset, set } = await readTrainingData(job.dataFile, ckpt.tokenizer, { format: job.format, ...job.dataOptions, maxSeqLen: settings.seqLen ?? D.seqLen }, io);
   const gpu = await requestGpu();
   const report = throttled(io);
   try {
     const weights = resolveWeightStorage(settings.weights ?? D.weights, gpu.adapter);
     io.err(precisionLine(weights));
     const full = resolveScoringSettings({ ...settings, weights: weights.storage });
+    const tooFew = gradientStepsWarning(plannedGradientSteps(full, job.initialAdapters !== undefined), full.steps);
+    if (tooFew) io.err(`warning: ${tooFew}`);
     const igia = igiaMemory(ckpt.config, full.modules, full.rank, full.steps);
     // What runScoring gives the model: the budget less IGIA's staging ring on the GPU.
     const budget = (full.maxGpuMemory ?? defaultGpuBudget(gpu.adapter)) - igia.gpuBytes;
@@ -116,8 +123,8 @@ export async function scoreToFiles(job: ScoreJob, io: CliIO): Promise<{ result: 
       onLoad: (done, total) => report(loadLine(done, total), done === total),
       onStep: (p) => report(scoringLine(p), p.step === p.steps - 1),
     });
-    const data = { fileName, sha256: await sha256Hex(blob), rows: dataset.totalRows };
-    const doc = scoresDocument(result, { name: ckpt.name, architecture: ckpt.config.architecture, numLayers: ckpt.config.numLayers }, { data, igiaFile: path.basename(igiaFile) });
+    const data = { fileName, sha256: await sha256Hex(blob), rows: dataset.totalRows, format: dataset.format, template: dataset.template, appendEos: set.appendEos };
+    const doc = scoresDocument(result, { name: ckpt.name, architecture: ckpt.config.architecture, numLayers: ckpt.config.numLayers }, { data, igiaFile: path.basename(igiaFile), startsNonZero: job.initialAdapters !== undefined });
     const igiaBytes = new Uint8Array(await encodeIgiaState(result.igia).arrayBuffer());
     // The pair from one run, or neither: both are written in full before either is renamed into place.
     await writeFilesReplacing(
@@ -151,6 +158,7 @@ export const scoreCommand: Command = {
   options: {
     data: { type: 'string', valueName: 'FILE', description: 'the downstream dataset (.jsonl, .json, .csv, .tsv, .parquet)' },
     format: { type: 'string', valueName: 'FORMAT', description: `read the data as ${DATASET_FORMATS.join(' | ')} (default: detected)` },
+    ...DATA_OPTIONS,
     ...SCORING_OPTIONS,
     'lora-init': { type: 'string', valueName: 'DIR', description: 'start from this PEFT LoRA adapter folder (its rank, alpha and modules)' },
     out: { type: 'string', short: 'o', valueName: 'FILE', description: 'where to write the scores (default scores.json)' },
@@ -176,7 +184,7 @@ export const scoreCommand: Command = {
       initialAdapters = peft.adapters;
     }
     const readsFrom = [positionals['model-dir']!, ...(typeof options['lora-init'] === 'string' ? [options['lora-init']] : [])];
-    const { result, scoresFile, igiaFile } = await scoreToFiles({ ckpt, dataFile, format, settings, initialAdapters, out, readsFrom, overwrite: overwriteOption(options), resume: options }, io);
+    const { result, scoresFile, igiaFile } = await scoreToFiles({ ckpt, dataFile, format, dataOptions: dataOptionsFrom(options), settings, initialAdapters, out, readsFrom, overwrite: overwriteOption(options), resume: options }, io);
     io.out(rankingTable(result));
     io.err(`wrote ${scoresFile} and ${igiaFile} (${result.steps} steps, ${result.elapsedSeconds.toFixed(1)} s)`);
     return 0;

@@ -11,7 +11,13 @@ export async function loadDataset(ctx: StepContext, req: Pick<RequestOf<'loadDat
   const { session } = ctx;
   const tokenizer = session.checkpoint.tokenizer;
   ctx.progress(`Reading ${fileName}`);
-  const dataset = await readDataset(file, fileName, { format: options.format, columns: options.columns, multipleChoiceSchema: options.multipleChoiceSchema });
+  const dataset = await readDataset(file, fileName, {
+    format: options.format,
+    columns: options.columns,
+    multipleChoiceSchema: options.multipleChoiceSchema,
+    template: options.template,
+    appendEos: options.appendEos,
+  });
   ctx.progress(`Tokenizing ${dataset.examples.length} examples`);
   const set = buildExamples(dataset, tokenizer, { maxSeqLen: options.maxSeqLen });
   if (set.examples.length === 0) {
@@ -42,6 +48,9 @@ export async function loadDataset(ctx: StepContext, req: Pick<RequestOf<'loadDat
     rejected: set.rejected.slice(0, 50),
     preview: previewDataset(set, tokenizer, { rows: 5, bins: 20, rejected: 50 }),
     options,
+    template: dataset.template,
+    templateIsDefault: dataset.templateIsDefault,
+    appendEos: set.appendEos,
     fingerprint: (await sha256Hex(file)).slice(0, 32),
   };
   return { dataset: info };

@@ -15,7 +15,7 @@ export async function applyPrune(ctx: StepContext, { plan: choice }: RequestOf<'
   ctx.progress('Merging on the GPU');
   const dense = session.checkpoint;
   const data = session.dataset;
-  const scores = { ...scoring, rankBy: choice.rankedBy, data: data && { fileName: data.fileName, rows: data.dataset.totalRows } };
+  const scores = { ...scoring, rankBy: choice.rankedBy, data: data && { fileName: data.fileName, rows: data.dataset.totalRows, format: data.dataset.format, template: data.dataset.template, appendEos: data.set.appendEos } };
   const { prune, merge: mergeCount, keepFraction, protectLast } = choice;
   const prepared = preparePrune(gpu, dense, scores, scoring.igia, { prune, merge: mergeCount, keepFraction, protectLast, createdAt: new Date().toISOString() });
   const { plan } = prepared;
