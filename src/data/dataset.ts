@@ -53,7 +53,7 @@ function resolveFormat(fileName: string, columns: string[], opts: ReadOptions): 
     schema = mapping.choices && columns.includes(mapping.choices.split(',')[0].trim()) ? 'question' : 'classification';
   }
   if (schema === 'classification') mapping.text ??= mapping.question;
-  const because = opts.format || opts.columns ? 'set by you' : detected!.because;
+  const because = opts.format || opts.columns || detected === null ? 'set by you' : detected.because;
   return { format, schema, mapping, because };
 }
 
