@@ -7,6 +7,7 @@ import { Heatmap } from './Heatmap';
 import { LayerBars } from './LayerBars';
 import { LiveStats } from './RunControls';
 import { LossChart } from './LossChart';
+import { GradientStepsNote } from './GradientStepsNote';
 
 /** The scoring run as it goes and when done: live numbers, loss, rank stability, the heatmap and the layer scores. */
 export function ScoreLive() {
@@ -27,7 +28,7 @@ export function ScoreLive() {
       <div className="charts-grid">
         <LossChart losses={losses} title="Training loss" testId="loss-chart" />
         <figure className="chart" data-testid="stability-chart" data-points={stability.length}>
-          <figcaption><h3>Rank stability</h3><span className="muted small">Kendall τ of each step's layer ranking vs the latest</span></figcaption>
+          <figcaption><h3>Rank stability</h3><span className="muted small">Kendall τ of each step's layer ranking vs the latest</span> <GradientStepsNote /></figcaption>
           <ResponsiveContainer width="100%" height={200}>
             <LineChart data={stability} margin={{ top: 6, right: 12, bottom: 14, left: 0 }}>
               <CartesianGrid strokeDasharray="3 3" />
