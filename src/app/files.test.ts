@@ -15,6 +15,12 @@ describe('flattenByName', () => {
     expect(flat.shadowed).toEqual([]);
   });
 
+  it("keeps each file's place in the folder for the file list: subfolders shown, the folder's own name left off", () => {
+    const flat = flattenByName([file('tiny-qwen2/config.json'), file('tiny-qwen2/reference/forward.safetensors'), file('tiny-qwen2/reference/deep/a.json')]);
+    expect(flat.paths).toEqual({ 'config.json': 'config.json', 'forward.safetensors': 'reference/forward.safetensors', 'a.json': 'reference/deep/a.json' });
+    expect(flattenByName([file('config.json')]).paths).toEqual({ 'config.json': 'config.json' });
+  });
+
   it('keeps the shallowest file when names repeat', async () => {
     const flat = flattenByName([file('m/sub/config.json', 'deep'), file('m/config.json', 'top')]);
     expect(flat.files).toHaveLength(1);

@@ -15,6 +15,8 @@ export interface FlatFolder {
   files: FileEntry[];
   /** Deeper files hidden by a shallower file of the same name (e.g. a copy of config.json in a subfolder). */
   shadowed: string[];
+  /** Each file's path inside what was given, the dropped folder's own name left off ("config.json", "reference/logits.safetensors"). */
+  paths: Record<string, string>;
 }
 
 const depth = (p: string) => p.split('/').length;
@@ -25,16 +27,22 @@ export function flattenByName(picked: readonly PickedFile[]): FlatFolder {
   const sorted = [...picked].sort((a, b) => depth(a.path) - depth(b.path) || a.path.localeCompare(b.path));
   const byName = new Map<string, FileEntry>();
   const shadowed: string[] = [];
+  const paths: Record<string, string> = {};
   for (const p of sorted) {
     const name = baseName(p.path);
     if (!name || name.startsWith('.')) continue; // .DS_Store, .gitattributes and friends
     if (byName.has(name)) shadowed.push(p.path);
-    else byName.set(name, { name, blob: p.blob });
+    else {
+      byName.set(name, { name, blob: p.blob });
+      paths[name] = p.path;
+    }
   }
   const tops = new Set(picked.map((p) => (p.path.includes('/') ? p.path.slice(0, p.path.indexOf('/')) : null)));
   const [onlyTop] = tops;
   const folderName = tops.size === 1 && onlyTop ? onlyTop : null;
-  return { folderName, files: [...byName.values()], shadowed };
+  const inFolder = (path: string) => (folderName ? path.slice(folderName.length + 1) : path);
+  for (const name of Object.keys(paths)) paths[name] = inFolder(paths[name]);
+  return { folderName, files: [...byName.values()], shadowed, paths };
 }
 
 /** Files from an <input type=file> (with or without webkitdirectory). */

@@ -55,7 +55,8 @@ export interface ModelSlice {
   model: {
     /** What is being loaded and the latest progress phrase, while a load runs. */
     loading: { source: string; stage: string } | null;
-    loaded: { summary: ModelSummary; config: ModelConfig; fit: FitReport | null; fingerprint: string } | null;
+    /** paths: each file's place in the dropped folder (subfolders kept); shadowed: deeper files of a name already taken. */
+    loaded: { summary: ModelSummary; config: ModelConfig; fit: FitReport | null; fingerprint: string; paths?: Record<string, string>; shadowed?: string[] } | null;
     /** The last load's failure, shown under the drop zone. */
     error: { source: string; info: ErrorInfo } | null;
   };

@@ -1,7 +1,7 @@
 // Step 1: a model from dropped or picked files, or the embedded demo (which goes on to its dataset), and the GPU.
 
 import type { FileEntry } from '../../worker/protocol';
-import { flattenByName, type PickedFile } from '../files';
+import { flattenByName, type FlatFolder, type PickedFile } from '../files';
 import { loadSavedModel } from '../persist';
 import { pruneSlice, scoreSlice } from '../slices';
 import { resetAfter, useStudio, type DemoDataset } from '../store';
@@ -19,7 +19,7 @@ let loadToken = 0;
  * pruned result in place (the worker keeps them too) and only adds its error. A loaded model starts from its own
  * saved settings (per model fingerprint) or the defaults; every later step starts afresh. True when it loaded.
  */
-export async function loadModelFiles(files: FileEntry[], name: string, source = name): Promise<boolean> {
+export async function loadModelFiles(files: FileEntry[], name: string, source = name, folder: Pick<FlatFolder, 'paths' | 'shadowed'> | null = null): Promise<boolean> {
   const token = ++loadToken;
   set((s) => ({ model: { ...s.model, loading: { source, stage: `Opening ${source}` }, error: null } }));
   try {
@@ -28,7 +28,7 @@ export async function loadModelFiles(files: FileEntry[], name: string, source = 
     const saved = await loadSavedModel(result.fingerprint);
     if (token !== loadToken) return false;
     set({
-      model: { loading: null, loaded: { summary: result.summary, config: result.config, fit: result.fit, fingerprint: result.fingerprint }, error: null },
+      model: { loading: null, loaded: { summary: result.summary, config: result.config, fit: result.fit, fingerprint: result.fingerprint, ...folder }, error: null },
       ...resetAfter('model'),
       activity: null,
       settings: { ...scoreSlice().settings, ...saved?.settings },
@@ -53,7 +53,7 @@ export async function loadPickedFiles(picked: PickedFile[]): Promise<void> {
   }
   const count = `${flat.files.length} file${flat.files.length === 1 ? '' : 's'}`;
   const name = flat.folderName ?? 'model';
-  await loadModelFiles(flat.files, name, flat.folderName ? `${flat.folderName} (${count})` : `the ${count} chosen`);
+  await loadModelFiles(flat.files, name, flat.folderName ? `${flat.folderName} (${count})` : `the ${count} chosen`, { paths: flat.paths, shadowed: flat.shadowed });
 }
 
 /** A drop whose folders are still being walked (see pickedFromDrop). */

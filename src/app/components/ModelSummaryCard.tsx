@@ -24,7 +24,7 @@ export function ModelSummaryCard() {
         <Memory s={s} />
         <Fit fit={fit} adapter={adapter} />
       </div>
-      <Files s={s} />
+      <Files s={s} paths={loaded.paths} shadowed={loaded.shadowed ?? []} />
     </section>
   );
 }
@@ -123,7 +123,9 @@ function Fit({ fit, adapter }: { fit: FitReport | null; adapter: AdapterSummary 
   );
 }
 
-function Files({ s }: { s: ModelSummary }) {
+/** The model's files where they are in the folder (subfolders kept), and the deeper copies of a name that were not used. */
+function Files({ s, paths, shadowed }: { s: ModelSummary; paths?: Record<string, string>; shadowed: string[] }) {
+  const files = s.files.map((f) => ({ ...f, path: paths?.[f.name] ?? f.name })).sort((a, b) => a.path.localeCompare(b.path));
   return (
     <details className="files">
       <summary>
@@ -137,16 +139,21 @@ function Files({ s }: { s: ModelSummary }) {
           </tr>
         </thead>
         <tbody>
-          {s.files.map((f) => (
-            <tr key={f.name}>
+          {files.map((f) => (
+            <tr key={f.name} data-testid="summary-file" data-path={f.path}>
               <td>
-                <code>{f.name}</code>
+                <code>{f.path}</code>
               </td>
               <td title={`${formatExact(f.bytes)} bytes`}>{formatBytes(f.bytes)}</td>
             </tr>
           ))}
         </tbody>
       </table>
+      {shadowed.length > 0 && (
+        <p className="muted small" data-testid="summary-shadowed">
+          Not used (a file of the same name nearer the top of the folder is): {shadowed.join(', ')}
+        </p>
+      )}
       {s.extraTensors.length > 0 && (
         <p className="muted small">
           Ignored tensors (not used by {s.architecture}): {s.extraTensors.join(', ')}
