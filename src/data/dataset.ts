@@ -100,7 +100,7 @@ function checkColumns(fileName: string, columns: string[], d: Detected): void {
         `${fileName}: the ${d.format}${d.schema ? ` (${d.schema})` : ''} format needs a column for "${role}"` +
           (named === undefined ? '' : `, but ${missing.join(', ')} is not in the file`) +
           `. Columns found: ${columns.join(', ') || 'none'}.`,
-        { subject: fileName, hint: `Map the "${role}" role to one of the file's columns.` },
+        { subject: fileName, hint: `Map the "${role}" role to one of the file's columns (in the studio: "Format and columns"; on the command line, a --template naming the column), or rename the column.` },
       );
     }
   }
@@ -147,7 +147,7 @@ export async function readDataset(blob: Blob, fileName: string, opts: ReadOption
         .filter(([, c]) => c)
         .map(([role, c]) => `${role}=${c}`)
         .join(', ')}): ${summariseReasons(rejected)}.`,
-      { subject: fileName, hint: 'Fix the rows, or choose another format / column mapping.' },
+      { subject: fileName, hint: 'Fix the rows, or choose another format or prompt template (the template names the columns it reads).' },
     );
   }
   const multipleChoice: MultipleChoiceItem[] = [];

@@ -154,7 +154,7 @@ describe('CSV', () => {
     const arc = jsonl({ query: 'Question: Up?', choices: ['sky', 'sea'], gold: 0 });
     expect((await readDataset(blob(arc), 'arc.jsonl', { format: 'multiple-choice', columns: { answer: 'gold' } })).multipleChoiceSchema).toBe('mosaicml');
     const err = await refusal(readDataset(blob(text), 'reviews.csv', { format: 'text', columns: { text: 'body' } }));
-    expect(err.message).toBe('reviews.csv: the text format needs a column for "text", but body is not in the file. Columns found: review, stars, q, a. Map the "text" role to one of the file\'s columns.');
+    expect(err.message).toBe('reviews.csv: the text format needs a column for "text", but body is not in the file. Columns found: review, stars, q, a. Map the "text" role to one of the file\'s columns (in the studio: "Format and columns"; on the command line, a --template naming the column), or rename the column.');
   });
 });
 
