@@ -1,11 +1,11 @@
 // The subset of onnx.proto (github.com/onnx/onnx, onnx/onnx.proto, IR version 8) that a decoder graph needs, as a
-// protobufjs reflection descriptor, and the encoders built from it. Field numbers are onnx.proto's own: a reader
-// (onnxruntime, onnx.load) sees an ordinary ModelProto.
+// reflection descriptor in protobufjs's JSON form, and a small encoder driven by it. Field numbers are onnx.proto's
+// own: a reader (onnxruntime, onnx.load, protobufjs — the tests decode with it) sees an ordinary ModelProto.
 //
-// Only small messages go through protobufjs (nodes, value infos, a tensor's name/dims/type). Weight bytes never do:
+// The encoder is ours because protobufjs builds its encoders with `new Function` (and probes `eval("require")`),
+// which the studio's Content-Security-Policy forbids in the worker. It writes proto2's unpacked repeated scalars.
+// Only small messages go through it (nodes, value infos, a tensor's name/dims/type). Weight bytes never do:
 // ./stream.ts frames them by hand (tag + length + bytes) so that an 8B model's weights stream tensor by tensor.
-
-import protobuf from 'protobufjs/light.js';
 
 /** TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
@@ -89,8 +89,83 @@ const descriptor = {
   },
 };
 
-const root = protobuf.Root.fromJSON(descriptor);
-const message = (name: string) => root.lookupType(`onnx.${name}`);
+type FieldSpec = { type: string; id: number; rule?: string };
+type MessageSpec = { fields: Record<string, FieldSpec>; nested?: Record<string, MessageSpec> };
+
+/** Every message by name ("TypeProto.Tensor" for nested ones), for the encoder. */
+const messages = new Map<string, MessageSpec>();
+(function collect(scope: Record<string, MessageSpec>, prefix: string) {
+  for (const [name, spec] of Object.entries(scope)) {
+    messages.set(prefix + name, spec);
+    if (spec.nested) collect(spec.nested, `${prefix}${name}.`);
+  }
+})(descriptor.nested.onnx.nested as Record<string, MessageSpec>, '');
+
+/** A field's type name resolved as protobuf does: nested in the message first, then at the package level. */
+const resolve = (scope: string, type: string) => (messages.has(`${scope}.${type}`) ? `${scope}.${type}` : type);
+
+function pushVarint(out: number[], value: number | bigint): void {
+  let v = BigInt.asUintN(64, BigInt(value)); // negative int32/int64: ten bytes of two's complement, as protobuf does
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+}
+
+const utf8 = new TextEncoder();
+
+function pushLengthDelimited(out: number[], id: number, bytes: Uint8Array): void {
+  pushVarint(out, id * 8 + 2);
+  pushVarint(out, bytes.byteLength);
+  for (let i = 0; i < bytes.byteLength; i++) out.push(bytes[i]);
+}
+
+function encodeValue(out: number[], scope: string, f: FieldSpec, value: unknown): void {
+  switch (f.type) {
+    case 'int32':
+    case 'int64':
+      pushVarint(out, f.id * 8);
+      pushVarint(out, value as number);
+      return;
+    case 'float': {
+      pushVarint(out, f.id * 8 + 5);
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setFloat32(0, value as number, true);
+      out.push(...b);
+      return;
+    }
+    case 'string':
+      return pushLengthDelimited(out, f.id, utf8.encode(value as string));
+    case 'bytes':
+      return pushLengthDelimited(out, f.id, value as Uint8Array);
+    default:
+      return pushLengthDelimited(out, f.id, encodeMessage(resolve(scope, f.type), value as Record<string, unknown>));
+  }
+}
+
+/** A message's bytes: fields in declaration order, absent (undefined) fields left out. */
+function encodeMessage(name: string, value: Record<string, unknown>): Uint8Array {
+  const spec = messages.get(name);
+  if (!spec) throw new Error(`onnx proto: no message ${name}`);
+  const out: number[] = [];
+  for (const [key, f] of Object.entries(spec.fields)) {
+    const v = value[key];
+    if (v === undefined || v === null) continue;
+    if (f.rule === 'repeated') for (const item of v as unknown[]) encodeValue(out, name, f, item);
+    else encodeValue(out, name, f, v);
+  }
+  for (const key of Object.keys(value)) if (!(key in spec.fields)) throw new Error(`onnx proto: ${name} has no field ${key}`);
+  return Uint8Array.from(out);
+}
+
+export interface MessageEncoder {
+  encode(value: Record<string, unknown>): Uint8Array;
+}
+const message = (name: string): MessageEncoder => ({ encode: (value) => encodeMessage(name, value) });
+
+/** The descriptor in protobufjs's JSON form (tests decode our files with protobufjs from it). */
+export const ONNX_PROTO_DESCRIPTOR = descriptor;
 
 export const ModelProto = message('ModelProto');
 export const GraphProto = message('GraphProto');

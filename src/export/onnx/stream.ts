@@ -3,7 +3,7 @@
 // The ModelProto is framed by hand at the two levels that hold weights (ModelProto.graph, GraphProto.initializer,
 // and a TensorProto's raw_data): every length is known from the builder before any weight is read, so the file is
 // written front to back with one weight's bytes in hand at a time. The small parts (nodes, inputs, outputs,
-// constants, each tensor's name/dims/type) are encoded by protobufjs from ./proto.ts.
+// constants, each tensor's name/dims/type) are encoded by ./proto.ts.
 //
 // Protobuf messages cannot exceed 2 GiB, so above `maxInlineBytes` the weights go to external data files beside the
 // model, as onnx.save_model(..., save_as_external_data=True) writes them and transformers.js loads them:
@@ -14,7 +14,7 @@ import { GradPruneError } from '../../errors';
 import type { CheckpointSink, WrittenFiles } from '../sink';
 import { WRITE_CHUNK_BYTES, type ExportStats } from '../weights';
 import type { GraphBuilder, StreamedInitializer } from './graph';
-import { fieldHeader, GRAPH_INITIALIZER_FIELD, GraphProto, MODEL_GRAPH_FIELD, ModelProto, TENSOR_RAW_DATA_FIELD, TensorProto } from './proto';
+import { fieldHeader, GRAPH_INITIALIZER_FIELD, GraphProto, MODEL_GRAPH_FIELD, ModelProto, TENSOR_RAW_DATA_FIELD, TensorProto, type MessageEncoder } from './proto';
 
 /** Protobuf's hard limit for one message (the whole .onnx file when weights are inline). */
 export const PROTOBUF_LIMIT_BYTES = 2 ** 31 - 1;
@@ -39,7 +39,7 @@ export interface OnnxFileResult {
   externalChunks: number;
 }
 
-const encode = (type: typeof TensorProto, value: Record<string, unknown>): Uint8Array => type.encode(type.fromObject(value)).finish();
+const encode = (type: MessageEncoder, value: Record<string, unknown>): Uint8Array => type.encode(value);
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
