@@ -129,7 +129,7 @@ describe('preview', () => {
     expect(tokens.filter((t) => t.target).map((t) => t.text).join('')).toBe(' Hi</s>');
     expect(tokens.findIndex((t) => t.target)).toBe(tok.encode('Say hi.').length);
     expect(p.stats).toMatchObject({ rows: 3, examples: 2, rejected: 1 });
-    expect(p.rejected).toEqual([{ line: 2, where: 'line 2', reason: 'the completion (completion) is empty' }]);
+    expect(p.rejected).toEqual([{ line: 2, where: 'line 2', reason: 'the completion (completion) is missing' }]);
     expect(p.histogram.counts.reduce((a, b) => a + b, 0)).toBe(2);
   });
 
