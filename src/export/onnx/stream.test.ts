@@ -13,8 +13,35 @@ import { CountingSink } from '../sink';
 import { emptyExportStats, WRITE_CHUNK_BYTES } from '../weights';
 import { exportOnnxFolder, onnxWeightsBytes } from './folder';
 import { PROTOBUF_LIMIT_BYTES } from './stream';
+import protobuf from 'protobufjs';
+import { ONNX_PROTO_DESCRIPTOR } from './proto';
+import { MemorySink } from '../sink';
+import { f16BitsToNumber } from '../../model/dtype';
 
 describe('ONNX export streaming', () => {
+  it('writes a ModelProto that protobufjs (an independent reader) decodes: opset, inputs with their symbolic dims, initializers', async () => {
+    const ckpt = await openCheckpoint(await openFolder(fixtureDir('tiny-qwen3')));
+    const sink = new MemorySink();
+    await exportOnnxFolder(sink, ckpt, { precisions: ['fp16'] });
+    const ModelProto = protobuf.Root.fromJSON(ONNX_PROTO_DESCRIPTOR).lookupType('onnx.ModelProto');
+    const model = ModelProto.toObject(ModelProto.decode(new Uint8Array(await sink.files.get('onnx/model_fp16.onnx')!.arrayBuffer())), { longs: Number }) as {
+      irVersion: number;
+      opsetImport: { domain?: string; version: number }[];
+      graph: { input: { name: string; type: { tensorType: { elemType: number; shape: { dim: { dimValue?: number; dimParam?: string }[] } } } }[]; initializer: { name: string; dataType: number; dims: number[]; rawData: Uint8Array }[] };
+    };
+    expect(model.irVersion).toBe(8);
+    expect(model.opsetImport).toEqual([{ domain: '', version: 17 }]);
+    const past = model.graph.input.find((i) => i.name === 'past_key_values.4.value')!;
+    expect(past.type.tensorType.elemType).toBe(10); // FLOAT16
+    expect(past.type.tensorType.shape.dim).toEqual([{ dimParam: 'batch_size' }, { dimValue: 2 }, { dimParam: 'past_sequence_length' }, { dimValue: 24 }]);
+    const qNorm = model.graph.initializer.find((t) => t.name === 'model.layers.0.self_attn.q_norm.weight')!;
+    expect(qNorm).toMatchObject({ dataType: 10, dims: [24] });
+    const stored = await ckpt.store.readF32('model.layers.0.self_attn.q_norm.weight');
+    const bits = new Uint16Array(Uint8Array.from(qNorm.rawData).buffer);
+    bits.forEach((h, i) => expect(Math.abs(f16BitsToNumber(h) - stored[i])).toBeLessThanOrEqual(Math.abs(stored[i]) * 2 ** -11));
+    expect(model.graph.initializer.some((t) => t.name === 'lm_head.weight')).toBe(false); // tied: the head reads the embedding
+  });
+
   it('holds one weight at a time and writes in bounded pieces (tiny-qwen2, both files)', async () => {
     const ckpt = await openCheckpoint(await openFolder(fixtureDir('tiny-qwen2')));
     const sink = new CountingSink();
