@@ -93,7 +93,7 @@ export async function saveExport(kind: 'folder' | 'zipFile'): Promise<ReplaceQue
     target = await pickTarget(kind);
     if (target?.kind === 'folder') {
       const folderName = exportFolderName();
-      const files = await existingFolderFiles(target.handle as unknown as Parameters<typeof existingFolderFiles>[0], folderName);
+      const files = await existingFolderFiles(target.handle, folderName);
       if (files) return { folder: `${target.handle.name}/${folderName}`, files, handle: target.handle };
     }
   } catch (err) {
