@@ -241,6 +241,8 @@ export interface ScoreControlEvent {
   type: 'scoreControl';
   requestId: number;
   state: 'running' | 'paused' | 'stopping' | 'idle';
+  /** After a stop: the steps the run ends with (resident weights; streamed ones may drop the step in flight). */
+  stopsAfter?: number | null;
 }
 
 export interface PrunedEvent {

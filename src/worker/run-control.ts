@@ -17,11 +17,22 @@ export class RunControl {
   paused = false;
   stopping = false;
   private wake: (() => void) | null = null;
+  /** The last step let through the gate (-1: none yet). */
+  private started = -1;
 
   /** Before each step: wait while paused; false once stop was asked. */
-  async gate(): Promise<boolean> {
+  async gate(step?: number): Promise<boolean> {
     while (this.paused && !this.stopping) await new Promise<void>((r) => (this.wake = r));
+    if (!this.stopping && step !== undefined) this.started = step;
     return !this.stopping;
+  }
+
+  /**
+   * Once stop was asked: the steps the run ends with when the weights are resident (a step let through the gate
+   * always finishes; the next one is refused). Streamed weights may drop the step in flight (one fewer).
+   */
+  get stopsAfter(): number | null {
+    return this.stopping ? this.started + 1 : null;
   }
 
   act(action: 'pause' | 'resume' | 'stop'): void {
@@ -46,7 +57,7 @@ export class RunControl {
   ): Pick<LoraRunHooks<P>, 'progressIntervalMs' | 'beforeStep' | 'stopRequested' | 'onWarmup' | 'onStep'> {
     return {
       progressIntervalMs: PROGRESS_INTERVAL_MS,
-      beforeStep: () => this.gate(),
+      beforeStep: (step) => this.gate(step),
       // Streamed weights look between layer submissions; resident ones finish the step they are in.
       stopRequested: () => this.stopping,
       onWarmup: progress && (() => progress(WARMUP_STAGE)),

@@ -156,6 +156,11 @@ export class Session {
     if (this.run) throw busy();
   }
 
+  /** After a stop of the running run: the steps it ends with (see RunControl.stopsAfter). */
+  get stopsAfter(): number | null {
+    return this.run?.stopsAfter ?? null;
+  }
+
   /** Pause, resume or stop the running training run; its state after. */
   control(action: 'pause' | 'resume' | 'stop'): RunState {
     this.run?.act(action);

@@ -31,13 +31,16 @@ export async function startRun<N extends RunName>(run: N, request: () => Promise
   }
 }
 
-/** Pause, resume or stop the running run; a pause records the steps reported when the worker took it. */
-export async function controlRun(run: RunName, action: 'pause' | 'resume' | 'stop'): Promise<void> {
+/** Pause, resume or stop the running run; a pause records the steps reported when the worker took it. Returns the worker's answer. */
+export async function controlRun(run: RunName, action: 'pause' | 'resume' | 'stop'): Promise<ResultOf['stop'] | null> {
   try {
-    const { state } = await worker().request({ type: action });
-    if (state === 'idle') return; // the run has ended: its result settles the slice
+    const answer = await worker().request({ type: action });
+    const { state } = answer;
+    if (state === 'idle') return answer; // the run has ended: its result settles the slice
     updateRun(run, (r) => ({ state, pausedAt: state === 'paused' ? (r.live ? r.live.step + 1 : 0) : null }));
+    return answer;
   } catch (err) {
     updateRun(run, () => ({ error: toInfo(err) }));
+    return null;
   }
 }

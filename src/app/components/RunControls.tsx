@@ -55,10 +55,12 @@ export function RunControls({ run, startLabel, startDisabled, onStart, pausedHin
   const streamed = useStreamed(run);
   // The step the run stops after, set the moment Stop is pressed (the worker's answer comes after).
   const [stopAfter, setStopAfter] = useState<number | null>(null);
+  const [confirmed, setConfirmed] = useState(false);
   useEffect(() => {
     if (state !== 'idle') startedAt[run] ??= performance.now();
     else {
       setStopAfter(null);
+      setConfirmed(false);
       delete startedAt[run];
     }
   }, [state, run]);
@@ -75,7 +77,11 @@ export function RunControls({ run, startLabel, startDisabled, onStart, pausedHin
     const finished = live ? live.step + 1 : 0;
     // Resident weights submit a step at once: the step in flight finishes. Streamed ones stop at its next layer.
     setStopAfter(streamed || state === 'paused' ? finished : Math.min(finished + 1, live?.steps ?? Infinity));
-    void controlRun(run, 'stop');
+    // The worker knows whether a step is in flight: its answer corrects the guess (resident weights).
+    void controlRun(run, 'stop').then((answer) => {
+      if (!streamed && answer?.stopsAfter != null) setStopAfter(answer.stopsAfter);
+      setConfirmed(true);
+    });
   };
   const stopping = stopAfter !== null || state === 'stopping';
   return (
@@ -98,7 +104,7 @@ export function RunControls({ run, startLabel, startDisabled, onStart, pausedHin
         </span>
       </div>
       {stopping ? (
-        <StoppingNote run={run} after={stopAfter} streamed={streamed} />
+        <StoppingNote run={run} after={stopAfter} streamed={streamed} confirmed={confirmed} />
       ) : state === 'paused' ? (
         <PausedNote run={run} hint={pausedHint} />
       ) : (
@@ -110,11 +116,11 @@ export function RunControls({ run, startLabel, startDisabled, onStart, pausedHin
 }
 
 /** Shown from the moment Stop is pressed: which step the run ends after, and why not at once. */
-function StoppingNote({ run, after, streamed }: { run: RunName; after: number | null; streamed: boolean }) {
+function StoppingNote({ run, after, streamed, confirmed }: { run: RunName; after: number | null; streamed: boolean; confirmed: boolean }) {
   const live = useStudio((s) => s[run].live);
   const k = after ?? (live ? live.step + 1 : 0);
   return (
-    <p className="status" role="status" data-testid={`${run}-stopping`} data-after={k}>
+    <p className="status" role="status" data-testid={`${run}-stopping`} data-after={k} data-confirmed={confirmed ? 'yes' : 'no'}>
       <span className="spinner" aria-hidden="true" /> {k === 0 ? 'Stopping before the first step…' : `Stopping after step ${k}…`}{' '}
       <span className="muted small">
         {streamed
