@@ -51,7 +51,7 @@ export async function loadDataset(ctx: StepContext, req: Pick<RequestOf<'loadDat
     template: dataset.template,
     templateIsDefault: dataset.templateIsDefault,
     appendEos: set.appendEos,
-    fingerprint: (await sha256Hex(file)).slice(0, 32),
+    fingerprint,
   };
   return { dataset: info };
 }
