@@ -2,12 +2,13 @@
 // SwiftShader, a page that records its requests and errors, and screenshots under test-results/e2e/.
 // Run through `npm run e2e`, which builds dist/ first.
 
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
-import { launchChromium } from '../src/testing/chromium';
+import { launchChromium, launchChromiumProfile } from '../src/testing/chromium';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = path.resolve(REPO_ROOT, '../shared/fixtures');
@@ -15,7 +16,8 @@ export const SCREENSHOTS = path.join(REPO_ROOT, 'test-results/e2e');
 export interface Studio {
   url: string;
   origin: string;
-  browser: Browser;
+  /** The browser context the page is in (close() closes it, and its browser). */
+  context: BrowserContext;
   page: Page;
   /** Every URL the page (and its worker) requested. */
   requests: string[];
@@ -46,16 +48,28 @@ export async function startServer(): Promise<PreviewServer> {
   });
 }
 
-/** Serve dist/, launch Chromium and open the studio. `webgpu: false` launches without the WebGPU flags. */
-export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}): Promise<Studio> {
+/**
+ * Serve dist/, launch Chromium and open the studio. `webgpu: false` launches without the WebGPU flags; `profile: true`
+ * gives the browser a profile on disk (removed on close), so that what the page stores outlives a reload.
+ */
+export async function openStudio(opts: { webgpu?: boolean; query?: string; profile?: boolean } = {}): Promise<Studio> {
   const server = await startServer();
-  let browser: Browser | null = null;
+  let context: BrowserContext | null = null;
+  const profileDir = opts.profile ? mkdtempSync(path.join(tmpdir(), 'gradprune-e2e-profile-')) : null;
+  const closeBrowser = async () => {
+    const browser = context?.browser();
+    await context?.close();
+    await browser?.close();
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  };
   try {
     const url = server.resolvedUrls?.local[0];
     if (!url) throw new Error('vite preview did not report a URL');
-    browser = await launchChromium({ webgpu: opts.webgpu });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
+    const viewport = { width: 1280, height: 900 };
+    context = profileDir
+      ? await launchChromiumProfile(profileDir, { webgpu: opts.webgpu, viewport })
+      : await (await launchChromium({ webgpu: opts.webgpu })).newContext({ viewport });
+    const page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(60_000);
     const requests: string[] = [];
     const errors: string[] = [];
@@ -74,11 +88,11 @@ export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}
       );
     });
     await page.goto(url + (opts.query ?? ''));
-    const b = browser;
+    const ctx = context;
     return {
       url,
       origin: new URL(url).origin,
-      browser: b,
+      context: ctx,
       page,
       requests,
       errors,
@@ -96,12 +110,12 @@ export async function openStudio(opts: { webgpu?: boolean; query?: string } = {}
         return file;
       },
       async close() {
-        await b.close();
+        await closeBrowser();
         await closeServer(server);
       },
     };
   } catch (e) {
-    await browser?.close();
+    await closeBrowser();
     await closeServer(server);
     throw e;
   }
@@ -167,4 +181,17 @@ export async function dropPaths(page: Page, testId: string, paths: string[]): Pr
   const data = { items: [], files: paths, dragOperationsMask: 1 };
   for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x, y, data });
   await cdp.detach();
+}
+
+/** Every step's error box (and the page's notice): what `until` fails on by default. */
+export const STEP_ERRORS =
+  '[data-testid=score-error], [data-testid=prune-error], [data-testid=check-error], [data-testid=generate-error], [data-testid=recover-error], [data-testid=download-error], [data-testid=load-error], [data-testid=notice]';
+
+/** Wait for a selector, failing at once (with its text) when the studio shows one of `errors` instead. */
+export async function until(page: Page, selector: string, errors = STEP_ERRORS): Promise<void> {
+  const failure = page.waitForSelector(errors).then(async (el) => {
+    throw new Error(`the studio shows an error while waiting for ${selector}: ${await el.innerText()}`);
+  });
+  failure.catch(() => {}); // settled by the race below, or left pending when the page closes
+  await Promise.race([page.waitForSelector(selector), failure]);
 }

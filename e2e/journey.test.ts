@@ -12,23 +12,10 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { strFromU8, unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
-import { FIXTURES, numberAttribute, numberOf, numbersOf, openStudio, privacyProblems, REPO_ROOT, valueOf } from './harness';
+import { FIXTURES, numberAttribute, numberOf, numbersOf, openStudio, privacyProblems, REPO_ROOT, until, valueOf } from './harness';
 
 const DATASETS = path.resolve(REPO_ROOT, '../shared/datasets');
 const JOURNEY_TIMEOUT = 15 * 60_000;
-
-/** Wait for a selector, failing at once (with its text) when a step shows an error instead. */
-async function until(page: Page, selector: string): Promise<void> {
-  const failure = page
-    .waitForSelector(
-      '[data-testid=score-error], [data-testid=prune-error], [data-testid=check-error], [data-testid=generate-error], [data-testid=recover-error], [data-testid=download-error], [data-testid=load-error], [data-testid=notice]',
-    )
-    .then(async (el) => {
-      throw new Error(`the studio shows an error while waiting for ${selector}: ${await el.innerText()}`);
-    });
-  failure.catch(() => {}); // settled by the race below, or left pending when the page closes
-  await Promise.race([page.waitForSelector(selector), failure]);
-}
 
 async function setNumber(page: Page, testId: string, value: number): Promise<void> {
   await page.getByTestId(testId).fill(String(value));

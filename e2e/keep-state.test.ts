@@ -9,20 +9,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { numbersOf, openStudio, REPO_ROOT, valueOf } from './harness';
+import { numbersOf, openStudio, REPO_ROOT, until as untilOr, valueOf } from './harness';
+
+/** A failed load's error stays on screen by design here: only a run's error or the page's notice fails a wait. */
+const until = (page: Page, selector: string) => untilOr(page, selector, '[data-testid=score-error], [data-testid=notice]');
 
 const DEMO = path.join(REPO_ROOT, 'public/demo');
 const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'];
 const DATASET = 'arc_easy_300.jsonl';
-
-/** Wait for a selector, failing at once (with its text) when the studio shows an error instead. */
-async function until(page: Page, selector: string, errors = '[data-testid=score-error], [data-testid=notice]'): Promise<void> {
-  const failure = page.waitForSelector(errors).then(async (el) => {
-    throw new Error(`the studio shows an error while waiting for ${selector}: ${await el.innerText()}`);
-  });
-  failure.catch(() => {});
-  await Promise.race([page.waitForSelector(selector), failure]);
-}
 
 /** A copy of the demo's model files in a folder of this name; `weights` replaces model.safetensors when given. */
 function demoCopy(root: string, name: string, weights?: Buffer): string {
