@@ -4,6 +4,7 @@
 // removing half-written temporary outputs when the person presses Ctrl-C.
 
 import { checkOutput, removePendingTemporaries, type OutputChecks, type OutputKind } from '../export/node-output';
+import { settleGpuWork } from '../gpu/device';
 import { flag, type OptionSpec, type OptionValues } from './command';
 
 export const OVERWRITE_OPTION: OptionSpec = {
@@ -52,9 +53,9 @@ export function requestStop(): boolean {
 }
 
 /**
- * On SIGINT / SIGTERM, remove the temporary outputs not yet renamed into place, then exit as the signal would
- * (130 / 143): a stopped run leaves the previous outputs as they were and nothing half-written beside them. A
- * command that can stop gracefully (stopOnInterrupt) gets the first SIGINT instead.
+ * On SIGINT / SIGTERM, remove the temporary outputs not yet renamed into place, let the GPU's submitted work finish,
+ * then exit as the signal would (130 / 143): a stopped run leaves the previous outputs as they were and nothing
+ * half-written beside them. A command that can stop gracefully (stopOnInterrupt) gets the first SIGINT instead.
  */
 export function removeTemporariesOnInterrupt(): void {
   if (installed) return;
@@ -63,7 +64,7 @@ export function removeTemporariesOnInterrupt(): void {
     process.on(signal, () => {
       if (signal === 'SIGINT' && requestStop()) return;
       removePendingTemporaries();
-      process.exit(code);
+      void settleGpuWork().finally(() => process.exit(code));
     });
   }
 }

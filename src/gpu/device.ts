@@ -75,6 +75,18 @@ export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
 }
 
+/** Devices not yet lost or destroyed: the work a process lets finish before it exits (see settleGpuWork). */
+const liveDevices = new Set<GPUDevice>();
+
+/**
+ * Wait (at most `timeoutMs`) for every live device's submitted work to finish, then destroy it. A Node process
+ * that exits with work in flight can crash in Dawn's teardown (SIGSEGV instead of the exit code of a Ctrl-C).
+ */
+export async function settleGpuWork(timeoutMs = 5000): Promise<void> {
+  const idle = Promise.all([...liveDevices].map((d) => d.queue.onSubmittedWorkDone().then(() => d.destroy(), () => d.destroy())));
+  await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, timeoutMs))]);
+}
+
 export async function requestGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const entry = await gpuEntry();
   const adapter = await entry.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
@@ -101,6 +113,8 @@ export async function requestGpu(opts: GpuOptions = {}): Promise<Gpu> {
     });
   }
   summary.shaderF16 = device.features.has('shader-f16');
+  liveDevices.add(device);
+  void device.lost.then(() => liveDevices.delete(device));
 
   let pending: GradPruneError | null = null;
   device.addEventListener('uncapturederror', (ev) => {
