@@ -1,7 +1,7 @@
 // `gradprune finetune` through the real CLI entry point (in-process), on the fixtures' pruned tiny-llama: the output
 // is written first and the before / after table measured only with --measure; a stop (the first Ctrl-C) ends training
-// after the step in flight and writes a complete output recording the steps actually run; a stop before the first
-// step leaves nothing at --out, not even an empty folder.
+// after the step in flight and writes a complete output recording the steps actually run (its snapshot kept beside it
+// for --resume); a stop before the first step leaves nothing at --out, not even an empty folder.
 import { readFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,7 +50,8 @@ describe('gradprune finetune: result first, measurements when asked, stop', () =
     const record = JSON.parse(await readFile(path.join(out, 'gradprune_recovery.json'), 'utf8'));
     expect(record).toMatchObject({ steps: 1, stopped: true, settings: { steps: 6 } });
     expect(record.losses).toHaveLength(1);
-    expect(await siblings(out)).toEqual([path.basename(out)]);
+    // Beside it only the run's snapshot, kept so that `--resume` continues the stopped run; no temporary.
+    expect((await siblings(out)).sort()).toEqual([path.basename(out), `${path.basename(out)}.resume.safetensors`]);
   });
 
   it('a stop before the first step writes nothing: no folder, no temporary beside it', async () => {
