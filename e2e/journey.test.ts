@@ -280,15 +280,16 @@ test('"Try the demo" leads to a downloaded checkpoint', { timeout: JOURNEY_TIMEO
   await page.waitForSelector('[data-testid=score-pause]:not([disabled])');
   await page.getByTestId('score-pause').click();
   await page.waitForSelector('[data-testid=score-state][data-value=paused]');
-  // The worker answers in order, so the studio knows the steps reported when the pause was taken (data-paused-at).
-  // The step in flight then still finishes and reports; after it, nothing moves.
+  // The worker answers with the steps the run holds after (data-paused-at): a step in flight still finishes and
+  // reports; a pause taken between steps holds at once. After that, nothing moves.
   const atPause = await numberAttribute(page.getByTestId('score-paused'), 'data-paused-at');
-  assert.ok(atPause >= 1 && atPause + 1 < 3, `paused after ${atPause} of 3 steps: the step in flight must not be the last`);
-  await page.waitForSelector(`[data-testid=live-step][data-value="${atPause + 1}"]`);
+  assert.ok(atPause >= 1 && atPause < 3, `holds after ${atPause} of 3 steps: the pause must come before the last step`);
+  await page.waitForSelector(`[data-testid=live-step][data-value="${atPause}"]`);
+  await page.waitForSelector(`[data-testid=score-paused]:has-text("Paused after step ${atPause} of 3")`);
   // No further step in one and a half times what a step has taken so far (a step not held would report within about one).
-  const stepMs = (1000 * (await numberOf(page, 'live-elapsed'))) / (atPause + 1);
-  await assert.rejects(page.waitForSelector(`[data-testid=live-step][data-value="${atPause + 2}"]`, { timeout: Math.max(3000, 1.5 * stepMs) }), /Timeout/);
-  assert.equal(await numberOf(page, 'live-step'), atPause + 1);
+  const stepMs = (1000 * (await numberOf(page, 'live-elapsed'))) / atPause;
+  await assert.rejects(page.waitForSelector(`[data-testid=live-step][data-value="${atPause + 1}"]`, { timeout: Math.max(3000, 1.5 * stepMs) }), /Timeout/);
+  assert.equal(await numberOf(page, 'live-step'), atPause);
   assert.equal(await page.getByTestId('prune-slider').count(), 0);
   await studio.shot('demo-01-paused', 'score-step');
   await page.getByTestId('score-resume').click();

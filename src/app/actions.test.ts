@@ -71,7 +71,7 @@ function respondJourney(req: Req): WorkerEvent[] {
         scored(req.id, [6, 5, 4, 3, 2, 1]),
       ];
     case 'pause':
-      return [{ type: 'scoreControl', requestId: req.id, state: 'paused' }];
+      return [{ type: 'scoreControl', requestId: req.id, state: 'paused', holdsAfter: 3 }];
     case 'resume':
       return [{ type: 'scoreControl', requestId: req.id, state: 'running' }];
     case 'stop':
@@ -158,10 +158,10 @@ describe('journey actions', () => {
     expect(sent.find((r) => r.type === 'applyPrune')).toMatchObject({ plan: { prune: 1, merge: 1, rankedBy: 'paper' } });
   });
 
-  it('passes pause to the worker and shows its answer, with the steps reported when it took the pause', async () => {
+  it('passes pause to the worker and shows its answer, with the steps the run holds after (the step in flight included)', async () => {
     useStudio.setState((s) => ({ score: { ...s.score, state: 'running', live: { step: 1, steps: 3, losses: [6, 5.9], lr: 0, tokensPerSecond: 1, elapsedSeconds: 2, etaSeconds: 1 } } }));
     await controlRun('score', 'pause');
-    expect(useStudio.getState().score).toMatchObject({ state: 'paused', pausedAt: 2 });
+    expect(useStudio.getState().score).toMatchObject({ state: 'paused', pausedAt: 3 });
     await controlRun('score', 'resume');
     expect(useStudio.getState().score).toMatchObject({ state: 'running', pausedAt: null });
   });

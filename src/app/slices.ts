@@ -105,8 +105,8 @@ export interface Run<Result> {
   result: Result | null;
   error: ErrorInfo | null;
   /**
-   * Steps reported when the worker took the pause (the worker answers in order, so this is exact); the step in
-   * flight then still finishes and reports. null unless paused.
+   * The steps the run holds after, as the worker answered the pause: a step in flight still finishes and reports
+   * first; a pause taken between steps holds at once. null unless paused.
    */
   pausedAt: number | null;
 }

@@ -90,7 +90,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     };
 
   /** Pause / resume / stop of the running score or recovery (idle when there is none, or no model). */
-  const control: Handler<'pause' | 'resume' | 'stop'> = (req) => ({ state: session?.control(req.type) ?? 'idle', stopsAfter: session?.stopsAfter ?? null });
+  const control: Handler<'pause' | 'resume' | 'stop'> = (req) => ({ state: session?.control(req.type) ?? 'idle', holdsAfter: session?.holdsAfter ?? null });
 
   const handlers: { [K in RequestType]: Handler<K> } = {
     probeGpu: async () => {

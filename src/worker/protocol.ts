@@ -241,8 +241,11 @@ export interface ScoreControlEvent {
   type: 'scoreControl';
   requestId: number;
   state: 'running' | 'paused' | 'stopping' | 'idle';
-  /** After a stop: the steps the run ends with (resident weights; streamed ones may drop the step in flight). */
-  stopsAfter?: number | null;
+  /**
+   * After a pause or stop: the steps the run has when it holds or ends (a step in flight finishes; streamed weights
+   * may drop a stopped one).
+   */
+  holdsAfter?: number | null;
 }
 
 export interface PrunedEvent {

@@ -28,11 +28,12 @@ export class RunControl {
   }
 
   /**
-   * Once stop was asked: the steps the run ends with when the weights are resident (a step let through the gate
-   * always finishes; the next one is refused). Streamed weights may drop the step in flight (one fewer).
+   * Once paused or stopped: the steps the run has when it holds (pause) or ends (stop). A step let through the gate
+   * always finishes on resident weights; the next one waits (pause) or is refused (stop). Streamed weights may drop
+   * a stopped step in flight (one fewer). A pause taken between steps holds before the next: no step is in flight.
    */
-  get stopsAfter(): number | null {
-    return this.stopping ? this.started + 1 : null;
+  get holdsAfter(): number | null {
+    return this.paused || this.stopping ? this.started + 1 : null;
   }
 
   act(action: 'pause' | 'resume' | 'stop'): void {

@@ -156,9 +156,9 @@ export class Session {
     if (this.run) throw busy();
   }
 
-  /** After a stop of the running run: the steps it ends with (see RunControl.stopsAfter). */
-  get stopsAfter(): number | null {
-    return this.run?.stopsAfter ?? null;
+  /** After a pause or stop of the running run: the steps it holds or ends with (see RunControl.holdsAfter). */
+  get holdsAfter(): number | null {
+    return this.run?.holdsAfter ?? null;
   }
 
   /** Pause, resume or stop the running training run; its state after. */

@@ -31,13 +31,17 @@ export async function startRun<N extends RunName>(run: N, request: () => Promise
   }
 }
 
-/** Pause, resume or stop the running run; a pause records the steps reported when the worker took it. Returns the worker's answer. */
+/**
+ * Pause, resume or stop the running run; a pause records the steps the run holds after (the worker's answer: a step
+ * in flight finishes first, a pause between steps holds at once). Returns the worker's answer.
+ */
 export async function controlRun(run: RunName, action: 'pause' | 'resume' | 'stop'): Promise<ResultOf['stop'] | null> {
   try {
     const answer = await worker().request({ type: action });
-    const { state } = answer;
+    const { state, holdsAfter } = answer;
     if (state === 'idle') return answer; // the run has ended: its result settles the slice
-    updateRun(run, (r) => ({ state, pausedAt: state === 'paused' ? (r.live ? r.live.step + 1 : 0) : null }));
+    const reported = (r: { live: { step: number } | null }) => (r.live ? r.live.step + 1 : 0);
+    updateRun(run, (r) => ({ state, pausedAt: state === 'paused' ? Math.max(holdsAfter ?? 0, reported(r)) : null }));
     return answer;
   } catch (err) {
     updateRun(run, () => ({ error: toInfo(err) }));

@@ -79,7 +79,7 @@ export function RunControls({ run, startLabel, startDisabled, onStart, pausedHin
     setStopAfter(streamed || state === 'paused' ? finished : Math.min(finished + 1, live?.steps ?? Infinity));
     // The worker knows whether a step is in flight: its answer corrects the guess (resident weights).
     void controlRun(run, 'stop').then((answer) => {
-      if (!streamed && answer?.stopsAfter != null) setStopAfter(answer.stopsAfter);
+      if (!streamed && answer?.holdsAfter != null) setStopAfter(answer.holdsAfter);
       setConfirmed(true);
     });
   };
@@ -142,13 +142,15 @@ function RunClock({ run }: { run: RunName }) {
   );
 }
 
-/** Where a paused run stands; data-paused-at is the steps reported when the worker took the pause. */
+/** Where a paused run stands; data-paused-at is the steps it holds after (the step in flight finishes first). */
 function PausedNote({ run, hint }: { run: RunName; hint: string }) {
   const live = useStudio((s) => s[run].live);
   const pausedAt = useStudio((s) => s[run].pausedAt);
+  const reported = (live?.step ?? -1) + 1;
+  const holdsAt = Math.max(pausedAt ?? 0, reported);
   return (
     <p className="status" role="status" data-testid={`${run}-paused`} data-paused-at={pausedAt ?? undefined}>
-      Paused after step {(live?.step ?? -1) + 1}
+      {reported < holdsAt ? `Pausing after step ${holdsAt}…` : `Paused after step ${holdsAt}`}
       {live ? ` of ${live.steps}` : ''}. {hint}
     </p>
   );
