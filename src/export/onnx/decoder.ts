@@ -24,8 +24,8 @@ import { DataType } from './proto';
 /** The element type of the graph's weights and activations (KV cache and logits included). */
 export type OnnxPrecision = 'fp32' | 'fp16';
 
-/** A weight's bytes in the graph's element type (little-endian f32 or f16 bits). */
-export type WeightBytes = (name: string, precision: OnnxPrecision) => Promise<Uint8Array>;
+/** A weight's bytes in the graph's element type (little-endian f32 or f16 bits), in pieces, front to back. */
+export type WeightPieces = (name: string, precision: OnnxPrecision) => AsyncIterable<Uint8Array>;
 
 export const ONNX_OPSET = 17;
 const FLOAT32_LOWEST = -3.4028234663852886e38;
@@ -41,12 +41,12 @@ export function decoderIoNames(layers: number): { inputs: string[]; outputs: str
   return { inputs, outputs };
 }
 
-export function buildDecoderGraph(config: ModelConfig, precision: OnnxPrecision, weightBytes: WeightBytes): GraphBuilder {
+export function buildDecoderGraph(config: ModelConfig, precision: OnnxPrecision, weightPieces: WeightPieces): GraphBuilder {
   const { numLayers: L, hiddenSize: C, numHeads: H, numKvHeads: KV, headDim: HD, vocabSize: V, rmsNormEps: eps } = config;
   const G = H / KV;
   const T_ = precision === 'fp32' ? DataType.FLOAT : DataType.FLOAT16;
   const g = new GraphBuilder(`${config.architecture} (gradprune)`);
-  const weight = (name: string, dims: number[]) => g.weight(name, T_, dims, () => weightBytes(name, precision));
+  const weight = (name: string, dims: number[]) => g.weight(name, T_, dims, () => weightPieces(name, precision));
   const toCompute = (x: string) => (precision === 'fp32' ? x : g.node('Cast', [x], { to: DataType.FLOAT16 }));
   const toFloat32 = (x: string) => (precision === 'fp32' ? x : g.node('Cast', [x], { to: DataType.FLOAT }));
 

@@ -7,14 +7,13 @@
 import { GradPruneError } from '../../errors';
 import { expectedTensors } from '../../model/checkpoint';
 import type { ModelConfig } from '../../model/config';
-import { fromFloat32 } from '../../model/dtype';
 import type { TensorStore } from '../../model/safetensors';
 import { configText } from '../config';
 import { COPIED_FILE, type ExportSource } from '../checkpoint';
 import { withSink, writeBlobFile, writeBytesFile, type CheckpointSink, type WrittenFiles } from '../sink';
-import { storedTensorBytes, type ExportStats } from '../weights';
+import { WRITE_CHUNK_BYTES, type ExportStats } from '../weights';
 import { buildDecoderGraph, ONNX_OPSET, type OnnxPrecision } from './decoder';
-import { streamOnnxFile } from './stream';
+import { onnxFileSizes, streamOnnxFile } from './stream';
 
 /** The model files transformers.js looks for, by dtype ("fp32" → onnx/model.onnx, "fp16" → onnx/model_fp16.onnx). */
 export const ONNX_MODEL_FILES: Record<OnnxPrecision, string> = { fp32: 'onnx/model.onnx', fp16: 'onnx/model_fp16.onnx' };
@@ -24,8 +23,10 @@ export interface OnnxExportOptions {
   precisions?: readonly OnnxPrecision[];
   /** Weights go to external data above this model size (default: protobuf's 2 GiB limit). Tests force a tiny one. */
   maxInlineBytes?: number;
-  /** The largest external data file. */
+  /** The largest external data file (a larger tensor gets a file of its own). */
   maxChunkBytes?: number;
+  /** The largest piece of a weight read at once (default WRITE_CHUNK_BYTES). Tests force a tiny one. */
+  pieceBytes?: number;
   stats?: ExportStats;
 }
 
@@ -45,20 +46,33 @@ export function checkOnnxExportable(config: ModelConfig, configFile = 'config.js
   }
 }
 
-/** A weight's bytes as the graph stores it: f32, or f16 rounded once (refusing values f16 cannot hold). */
-export async function onnxWeightBytes(store: TensorStore, name: string, precision: OnnxPrecision): Promise<Uint8Array> {
-  if (precision === 'fp32') return storedTensorBytes(store, name, 'F32');
-  const bytes = store.info(name).dtype === 'F16' ? await store.readBytes(name) : fromFloat32(await store.readF32(name), 'F16');
-  const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+/**
+ * A weight's bytes as the graph stores it — f32, or f16 rounded once (refusing values f16 cannot hold) — in row
+ * slices of at most `pieceBytes`: a 150k-vocabulary embedding (2.5 GB in fp32) is never one array.
+ */
+export async function* onnxWeightPieces(store: TensorStore, name: string, precision: OnnxPrecision, pieceBytes = WRITE_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
+  const { shape } = store.info(name);
+  const element = precision === 'fp32' ? 4 : 2;
+  const rows = shape.length === 2 ? shape[0] : 1;
+  const rowElements = shape.length === 2 ? shape[1] : shape.reduce((a, b) => a * b, 1);
+  const step = Math.max(1, Math.floor(pieceBytes / (rowElements * element)));
+  for (let r0 = 0; r0 < rows; r0 += step) {
+    const r1 = Math.min(rows, r0 + step);
+    const values = shape.length === 2 ? await store.readRows(name, r0, r1, precision === 'fp32' ? 'f32' : 'f16') : precision === 'fp32' ? await store.readF32(name) : await store.readF16Bits(name);
+    if (precision === 'fp16') refuseF16Overflow(name, values as Uint16Array, r0 * rowElements);
+    yield new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  }
+}
+
+function refuseF16Overflow(name: string, bits: Uint16Array, firstElement: number): void {
   for (let i = 0; i < bits.length; i++) {
     if ((bits[i] & F16_EXPONENT) === F16_EXPONENT) {
-      throw new GradPruneError('tensor', `Tensor "${name}" holds a value that float16 cannot represent (beyond ±65504, or not finite) at element ${i}.`, {
+      throw new GradPruneError('tensor', `Tensor "${name}" holds a value that float16 cannot represent (beyond ±65504, or not finite) at element ${firstElement + i}.`, {
         subject: name,
         hint: 'Use the fp32 ONNX model (onnx/model.onnx) for this checkpoint: export with --dtype fp32.',
       });
     }
   }
-  return bytes;
 }
 
 /** The bytes of one model file's weights (what the download weighs, before the few KB of graph). */
@@ -83,28 +97,39 @@ export function onnxConfig(raw: Readonly<Record<string, unknown>>, externalChunk
   return out;
 }
 
+/** Everything the folder holds, laid out before any weight is read: the model files' graphs and sizes, config.json, the copied files. */
+function planOnnxFolder(source: ExportSource, opts: OnnxExportOptions) {
+  checkOnnxExportable(source.config);
+  const precisions = opts.precisions ?? ['fp32', 'fp16'];
+  const fileOpts = { opset: ONNX_OPSET, maxInlineBytes: opts.maxInlineBytes, maxChunkBytes: opts.maxChunkBytes, stats: opts.stats };
+  const models = precisions.map((precision) => {
+    const file = ONNX_MODEL_FILES[precision];
+    const graph = buildDecoderGraph(source.config, precision, (name, p) => onnxWeightPieces(source.store, name, p, opts.pieceBytes));
+    return { file, graph, sizes: onnxFileSizes(file, graph, fileOpts) };
+  });
+  const chunks = new Map(models.map((m) => [m.file.split('/').pop()!, m.sizes.externalChunks]));
+  const config = new TextEncoder().encode(configText(onnxConfig(source.config.raw, chunks, precisions)));
+  const copied = [...source.files].filter(([name]) => COPIED_FILE.test(name));
+  const files: WrittenFiles = new Map([...models.flatMap((m) => [...m.sizes.files]), ['config.json', config.byteLength], ...copied.map(([name, blob]) => [name, blob.size] as const)]);
+  return { models, fileOpts, config, copied, files };
+}
+
+/** The files the folder will hold, in writing order, with their exact sizes: what the download shows beforehand. */
+export const onnxFolderFiles = (source: ExportSource, opts: OnnxExportOptions = {}): WrittenFiles => planOnnxFolder(source, opts).files;
+
 /**
  * Write the transformers.js folder of `source` into `sink` and commit it (abort on failure): the model files
  * weight by weight, then config.json, then the copied tokenizer and generation files.
  */
 export async function exportOnnxFolder(sink: CheckpointSink, source: ExportSource, opts: OnnxExportOptions = {}): Promise<WrittenFiles> {
-  checkOnnxExportable(source.config);
-  const precisions = opts.precisions ?? ['fp32', 'fp16'];
+  const plan = planOnnxFolder(source, opts);
   return withSink(sink, async () => {
     const written: WrittenFiles = new Map();
-    const chunks = new Map<string, number>();
-    for (const precision of precisions) {
-      const file = ONNX_MODEL_FILES[precision];
-      const graph = buildDecoderGraph(source.config, precision, (name, p) => onnxWeightBytes(source.store, name, p));
-      const result = await streamOnnxFile(sink, file, graph, { opset: ONNX_OPSET, maxInlineBytes: opts.maxInlineBytes, maxChunkBytes: opts.maxChunkBytes, stats: opts.stats });
-      for (const [name, size] of result.files) written.set(name, size);
-      chunks.set(file.split('/').pop()!, result.externalChunks);
+    for (const m of plan.models) {
+      for (const [name, size] of (await streamOnnxFile(sink, m.file, m.graph, plan.fileOpts)).files) written.set(name, size);
     }
-    const config = new TextEncoder().encode(configText(onnxConfig(source.config.raw, chunks, precisions)));
-    written.set('config.json', await writeBytesFile(sink, 'config.json', config));
-    for (const [name, blob] of source.files) {
-      if (COPIED_FILE.test(name)) written.set(name, await writeBlobFile(sink, name, blob));
-    }
+    written.set('config.json', await writeBytesFile(sink, 'config.json', plan.config));
+    for (const [name, blob] of plan.copied) written.set(name, await writeBlobFile(sink, name, blob));
     return written;
   });
 }

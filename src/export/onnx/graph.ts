@@ -4,13 +4,13 @@
 
 import { AttributeType, DataType, valueInfo, type AttributeValue, type DataTypeId, type OnnxNode, type OnnxValueInfo } from './proto';
 
-/** A graph initializer whose bytes are produced when the writer reaches it (one at a time). */
+/** A graph initializer whose bytes are produced, in pieces, when the writer reaches it (one weight at a time). */
 export interface StreamedInitializer {
   name: string;
   dataType: DataTypeId;
   dims: number[];
   byteLength: number;
-  bytes(): Promise<Uint8Array>;
+  pieces(): AsyncIterable<Uint8Array>;
 }
 
 /** An attribute value as written in a node() call: a number is INT unless it is not an integer (then FLOAT). */
@@ -101,9 +101,9 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A weight initializer, written by streaming `bytes()` (its length must be dims × element size). */
-  weight(name: string, dataType: DataTypeId, dims: number[], bytes: () => Promise<Uint8Array>): string {
-    this.weights.push({ name, dataType, dims, byteLength: numel(dims) * ELEMENT_BYTES[dataType], bytes });
+  /** A weight initializer, written by streaming `pieces()` (together dims × element size bytes). */
+  weight(name: string, dataType: DataTypeId, dims: number[], pieces: () => AsyncIterable<Uint8Array>): string {
+    this.weights.push({ name, dataType, dims, byteLength: numel(dims) * ELEMENT_BYTES[dataType], pieces });
     return name;
   }
 }

@@ -5,13 +5,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../model/checkpoint';
 import { openFolder } from '../../model/node-files';
+import { encodeSafetensors } from '../../model/safetensors';
 import { fixtureDir } from '../../testing/paths';
 import { tempDir } from '../../testing/onnx';
 import { writeSparseCheckpoint } from '../../testing/sparse-checkpoint';
 import { FolderSink } from '../node-sink';
 import { CountingSink } from '../sink';
 import { emptyExportStats, WRITE_CHUNK_BYTES } from '../weights';
-import { exportOnnxFolder, onnxWeightsBytes } from './folder';
+import { exportOnnxFolder, onnxFolderFiles, onnxWeightsBytes } from './folder';
 import { PROTOBUF_LIMIT_BYTES } from './stream';
 import protobuf from 'protobufjs';
 import { ONNX_PROTO_DESCRIPTOR } from './proto';
@@ -55,10 +56,35 @@ describe('ONNX export streaming', () => {
     expect([...sink.sizes.keys()]).toEqual(['onnx/model.onnx', 'onnx/model_fp16.onnx', 'config.json', 'generation_config.json', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
   });
 
+  it('knows every file and its size before writing: inline, and with external data chunks (tiny-qwen2, both files)', async () => {
+    const ckpt = await openCheckpoint(await openFolder(fixtureDir('tiny-qwen2')));
+    for (const opts of [{}, { maxInlineBytes: 1024, maxChunkBytes: 150_000 }]) {
+      const planned = onnxFolderFiles(ckpt, opts);
+      const sink = new CountingSink();
+      await exportOnnxFolder(sink, ckpt, opts);
+      expect([...planned]).toEqual([...sink.sizes]);
+    }
+  });
+
+  it('refuses, for the fp16 file, a weight f16 cannot hold, naming the tensor and the element; the fp32 file takes it', async () => {
+    const files = new Map(await openFolder(fixtureDir('tiny-llama')));
+    const store = (await openCheckpoint(files)).store;
+    const big = 'model.layers.1.mlp.down_proj.weight';
+    const tensors = await Promise.all([...store.tensors.values()].map(async (t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], data: await store.readBytes(t.name) })));
+    const target = tensors.find((t) => t.name === big)!;
+    const values = new Float32Array(target.data.slice().buffer); // the fixture is f32
+    values[200] = 1e5; // beyond f16's ±65504, in row 1 of [64, 176]: read in another piece than row 0
+    target.data = new Uint8Array(values.buffer);
+    files.set('model.safetensors', new Blob(encodeSafetensors(tensors)));
+    const ckpt = await openCheckpoint(files);
+    await expect(exportOnnxFolder(new CountingSink(), ckpt, { precisions: ['fp16'], pieceBytes: 256 })).rejects.toThrow(new RegExp(`"${big.replace(/\./g, '\\.')}".*float16.*element 200`));
+    await expect(exportOnnxFolder(new CountingSink(), ckpt, { precisions: ['fp32'] })).resolves.toBeDefined();
+  });
+
   it('a weight that fails midway aborts the folder: nothing under the final name, no temporary left', async () => {
     const ckpt = await openCheckpoint(await openFolder(fixtureDir('tiny-llama')));
     const broken = Object.create(ckpt.store, {
-      readBytes: { value: async (name: string) => (name.includes('layers.3') ? Promise.reject(new Error('disk went away')) : ckpt.store.readBytes(name)) },
+      readRows: { value: async (name: string, r0: number, r1: number, as: 'f32' | 'f16') => (name.includes('layers.3') ? Promise.reject(new Error('disk went away')) : ckpt.store.readRows(name, r0, r1, as)) },
     });
     const parent = await tempDir('onnx-abort');
     await expect(exportOnnxFolder(new FolderSink(path.join(parent, 'out')), { ...ckpt, store: broken })).rejects.toThrow(/disk went away/);
@@ -79,8 +105,10 @@ describe('ONNX export streaming', () => {
       expect(names.slice(0, 3)).toEqual(['onnx/model.onnx_data', 'onnx/model.onnx_data_1', 'onnx/model.onnx']);
       for (const n of names.filter((f) => f.includes('_data'))) expect(sink.sizes.get(n)).toBeLessThanOrEqual(PROTOBUF_LIMIT_BYTES);
       expect(sink.sizes.get('onnx/model.onnx')).toBeLessThan(2 ** 20); // the graph alone
-      expect(stats.peakHeldBytes).toBe(151936 * 1024 * 4); // the embedding, the largest weight, never two at once
+      expect(stats.largestTensorBytes).toBe(151936 * 1024 * 4); // the embedding…
+      expect(stats.peakHeldBytes).toBeLessThanOrEqual(WRITE_CHUNK_BYTES); // …read in row slices, never whole
       expect(sink.largestWrite).toBeLessThanOrEqual(WRITE_CHUNK_BYTES);
+      expect([...onnxFolderFiles(ckpt, { precisions: ['fp32'] })]).toEqual([...sink.sizes]); // the sizes shown before the download
     } finally {
       await sparse.remove();
     }

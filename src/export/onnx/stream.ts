@@ -70,21 +70,30 @@ function planExternal(weights: readonly StreamedInitializer[], maxChunkBytes: nu
 
 export const externalChunkName = (fileName: string, chunk: number): string => `${fileName}_data${chunk === 0 ? '' : `_${chunk}`}`;
 
-async function checkedBytes(w: StreamedInitializer): Promise<Uint8Array> {
-  const data = await w.bytes();
-  if (data.byteLength !== w.byteLength) {
-    throw new GradPruneError('tensor', `Cannot export "${w.name}": ${data.byteLength} bytes for [${w.dims.join(', ')}].`, { subject: w.name });
+/** Write one weight piece by piece (each at most WRITE_CHUNK_BYTES), refusing pieces that do not add up to its size. */
+async function writeWeight(file: { write(b: Uint8Array): Promise<void> }, w: StreamedInitializer, stats: ExportStats | undefined): Promise<void> {
+  let written = 0;
+  for await (const piece of w.pieces()) {
+    if (written + piece.byteLength > w.byteLength) break;
+    note(stats, piece.byteLength);
+    for (let off = 0; off < piece.byteLength; off += WRITE_CHUNK_BYTES) await file.write(piece.subarray(off, Math.min(piece.byteLength, off + WRITE_CHUNK_BYTES)));
+    written += piece.byteLength;
   }
-  return data;
+  if (written !== w.byteLength) {
+    throw new GradPruneError('tensor', `Cannot export "${w.name}": its data does not fill [${w.dims.join(', ')}] (${w.byteLength} bytes).`, { subject: w.name });
+  }
+  if (stats) stats.largestTensorBytes = Math.max(stats.largestTensorBytes, w.byteLength);
 }
 
-async function writeInPieces(file: { write(b: Uint8Array): Promise<void> }, data: Uint8Array): Promise<void> {
-  for (let off = 0; off < data.byteLength; off += WRITE_CHUNK_BYTES) await file.write(data.subarray(off, Math.min(data.byteLength, off + WRITE_CHUNK_BYTES)));
-}
+/**
+ * Where everything of one model file goes, from the builder alone (no weight read): inline (one file) when it fits
+ * `maxInlineBytes`, else the graph plus external data chunks. Its sizes are what the download shows beforehand.
+ */
+type OnnxFileLayout =
+  | { kind: 'inline'; head: Uint8Array; weightPrefixes: Uint8Array[]; total: number }
+  | { kind: 'external'; placement: Array<{ chunk: number; offset: number }>; chunkNames: string[]; chunkBytes: number[]; model: Uint8Array };
 
-/** Write the model `fileName` (a path in the sink, e.g. "onnx/model.onnx") and its external data, if any. */
-export async function streamOnnxFile(sink: CheckpointSink, fileName: string, graph: GraphBuilder, opts: OnnxFileOptions): Promise<OnnxFileResult> {
-  const stats = opts.stats;
+function layoutOnnxFile(fileName: string, graph: GraphBuilder, opts: OnnxFileOptions): OnnxFileLayout {
   const small = encode(GraphProto, {
     node: graph.nodes,
     name: graph.name,
@@ -94,46 +103,21 @@ export async function streamOnnxFile(sink: CheckpointSink, fileName: string, gra
   });
   const header = encode(ModelProto, { irVersion: IR_VERSION, producerName: PRODUCER_NAME, producerVersion: '1', opsetImport: [{ domain: '', version: opts.opset }] });
   const meta = (w: StreamedInitializer, external?: Record<string, unknown>) => encode(TensorProto, { name: w.name, dataType: w.dataType, dims: w.dims, ...external });
-  const inlineParts = graph.weights.map((w) => {
+  const weightPrefixes = graph.weights.map((w) => {
     const tensorHead = concat([meta(w), fieldHeader(TENSOR_RAW_DATA_FIELD, w.byteLength)]);
-    return { prefix: concat([fieldHeader(GRAPH_INITIALIZER_FIELD, tensorHead.byteLength + w.byteLength), tensorHead]), dataBytes: w.byteLength };
+    return concat([fieldHeader(GRAPH_INITIALIZER_FIELD, tensorHead.byteLength + w.byteLength), tensorHead]);
   });
-  const inlineGraphBytes = small.byteLength + inlineParts.reduce((s, p) => s + p.prefix.byteLength + p.dataBytes, 0);
-  const inlineTotal = header.byteLength + fieldHeader(MODEL_GRAPH_FIELD, inlineGraphBytes).byteLength + inlineGraphBytes;
-  const files: WrittenFiles = new Map();
-
-  if (inlineTotal <= (opts.maxInlineBytes ?? PROTOBUF_LIMIT_BYTES)) {
-    const file = await sink.createFile(fileName, inlineTotal);
-    await file.write(concat([header, fieldHeader(MODEL_GRAPH_FIELD, inlineGraphBytes), small]));
-    for (const [i, w] of graph.weights.entries()) {
-      await file.write(inlineParts[i].prefix);
-      const data = await checkedBytes(w);
-      note(stats, data.byteLength);
-      await writeInPieces(file, data);
-    }
-    await file.close();
-    files.set(fileName, inlineTotal);
-    return { files, externalChunks: 0 };
-  }
+  const inlineGraphBytes = small.byteLength + graph.weights.reduce((s, w, i) => s + weightPrefixes[i].byteLength + w.byteLength, 0);
+  const head = concat([header, fieldHeader(MODEL_GRAPH_FIELD, inlineGraphBytes), small]);
+  const total = head.byteLength - small.byteLength + inlineGraphBytes;
+  if (total <= (opts.maxInlineBytes ?? PROTOBUF_LIMIT_BYTES)) return { kind: 'inline', head, weightPrefixes, total };
 
   const baseName = fileName.split('/').pop()!;
   const placement = planExternal(graph.weights, opts.maxChunkBytes ?? DEFAULT_EXTERNAL_CHUNK_BYTES);
   const chunks = placement.length ? placement[placement.length - 1].chunk + 1 : 0;
-  for (let c = 0; c < chunks; c++) {
-    const name = fileName.replace(/[^/]+$/, externalChunkName(baseName, c));
-    const file = await sink.createFile(name);
-    let at = 0;
-    for (const [i, w] of graph.weights.entries()) {
-      if (placement[i].chunk !== c) continue;
-      if (placement[i].offset > at) await file.write(new Uint8Array(placement[i].offset - at));
-      const data = await checkedBytes(w);
-      note(stats, data.byteLength);
-      await writeInPieces(file, data);
-      at = placement[i].offset + data.byteLength;
-    }
-    await file.close();
-    files.set(name, at);
-  }
+  const chunkNames = Array.from({ length: chunks }, (_, c) => fileName.replace(/[^/]+$/, externalChunkName(baseName, c)));
+  const chunkBytes = new Array<number>(chunks).fill(0);
+  graph.weights.forEach((w, i) => (chunkBytes[placement[i].chunk] = placement[i].offset + w.byteLength));
   const externalParts = graph.weights.map((w, i) => {
     const tensor = meta(w, {
       dataLocation: 1,
@@ -148,16 +132,56 @@ export async function streamOnnxFile(sink: CheckpointSink, fileName: string, gra
   const graphBytes = concat([small, ...externalParts]);
   const model = concat([header, fieldHeader(MODEL_GRAPH_FIELD, graphBytes.byteLength), graphBytes]);
   if (model.byteLength > PROTOBUF_LIMIT_BYTES) throw new Error(`${fileName}: the graph without its weights is ${model.byteLength} bytes, over protobuf's limit`);
-  const file = await sink.createFile(fileName, model.byteLength);
-  await file.write(model);
+  return { kind: 'external', placement, chunkNames, chunkBytes, model };
+}
+
+/** The files one model file makes (in writing order) and their sizes, before anything is read or written. */
+export const onnxFileSizes = (fileName: string, graph: GraphBuilder, opts: OnnxFileOptions): OnnxFileResult => sizesOf(fileName, layoutOnnxFile(fileName, graph, opts));
+
+function sizesOf(fileName: string, layout: OnnxFileLayout): OnnxFileResult {
+  if (layout.kind === 'inline') return { files: new Map([[fileName, layout.total]]), externalChunks: 0 };
+  const files: WrittenFiles = new Map(layout.chunkNames.map((name, c) => [name, layout.chunkBytes[c]]));
+  files.set(fileName, layout.model.byteLength);
+  return { files, externalChunks: layout.chunkNames.length };
+}
+
+/**
+ * Write the model `fileName` (a path in the sink, e.g. "onnx/model.onnx") and its external data, if any. A tensor
+ * larger than a chunk gets a chunk of its own (a tensor is never split across files); every tensor is streamed in
+ * pieces, so none needs to fit one array.
+ */
+export async function streamOnnxFile(sink: CheckpointSink, fileName: string, graph: GraphBuilder, opts: OnnxFileOptions): Promise<OnnxFileResult> {
+  const layout = layoutOnnxFile(fileName, graph, opts);
+  const sizes = sizesOf(fileName, layout);
+  if (layout.kind === 'inline') {
+    const file = await sink.createFile(fileName, layout.total);
+    await file.write(layout.head);
+    for (const [i, w] of graph.weights.entries()) {
+      await file.write(layout.weightPrefixes[i]);
+      await writeWeight(file, w, opts.stats);
+    }
+    await file.close();
+    return sizes;
+  }
+  for (const [c, name] of layout.chunkNames.entries()) {
+    const file = await sink.createFile(name);
+    let at = 0;
+    for (const [i, w] of graph.weights.entries()) {
+      if (layout.placement[i].chunk !== c) continue;
+      if (layout.placement[i].offset > at) await file.write(new Uint8Array(layout.placement[i].offset - at));
+      await writeWeight(file, w, opts.stats);
+      at = layout.placement[i].offset + w.byteLength;
+    }
+    await file.close();
+  }
+  const file = await sink.createFile(fileName, layout.model.byteLength);
+  await file.write(layout.model);
   await file.close();
-  files.set(fileName, model.byteLength);
-  return { files, externalChunks: chunks };
+  return sizes;
 }
 
 function note(stats: ExportStats | undefined, bytes: number): void {
   if (!stats) return;
   stats.peakHeldBytes = Math.max(stats.peakHeldBytes, bytes);
-  stats.largestTensorBytes = Math.max(stats.largestTensorBytes, bytes);
   stats.bytesWritten += bytes;
 }

@@ -74,9 +74,14 @@ describe('the transformers.js folder', () => {
     await generator.dispose();
   });
 
-  it('with external data (forced by a tiny inline limit): model.onnx_data files, declared in config.json, load and generate the same tokens', async () => {
-    const dir = await exportOnnxToTemp(fixtureDir('tiny-qwen2'), { maxInlineBytes: 1024, maxChunkBytes: 200_000 });
+  it('with external data (forced by a tiny inline limit), a tensor larger than a chunk, weights read in small pieces: model.onnx_data files, declared in config.json, load and generate the same tokens', async () => {
+    // The embedding (512 × 96 f32 = 196,608 bytes) is larger than a chunk here, as Qwen3-8B's (2.5 GB) is at 2 GiB.
+    const maxChunkBytes = 150_000;
+    const dir = await exportOnnxToTemp(fixtureDir('tiny-qwen2'), { maxInlineBytes: 1024, maxChunkBytes, pieceBytes: 4096 });
     const files = (await readdir(path.join(dir, 'onnx'))).sort();
+    const sizes = await Promise.all(files.filter((f) => f.startsWith('model.onnx_data')).map(async (f) => (await readFile(path.join(dir, 'onnx', f))).byteLength));
+    expect(sizes).toContain(512 * 96 * 4); // a chunk of its own, not split
+    expect(sizes.filter((n) => n > maxChunkBytes)).toEqual([512 * 96 * 4]);
     expect(files).toContain('model.onnx_data');
     expect(files).toContain('model.onnx_data_1');
     expect(files).toContain('model_fp16.onnx_data');
