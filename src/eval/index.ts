@@ -9,6 +9,9 @@
 //   const gen = await loadGenerationEngine(config, store, { kind: 'gpu', maxLength: 256 }); // KV-cache Generator
 //   const { ids, stop } = await generateIds(gen.model, promptIds, { maxNewTokens: 48, temperature: 0.7, topP: 0.9, seed: 1 });
 //   const rows = await sideBySide(prompts, [{ label: 'dense', model: a }, { label: 'pruned', model: b }], tokenizer, { maxNewTokens: 48 });
+//   const { items, skipped } = exactMatchItems(dataset.examples, tokenizer, whereOf);      // prompt ids + label per row
+//   const em = await scoreExactMatch(gen.model, tokenizer, items, { stopIds, margin: marginFor(set.appendEos) });
+//                                          // { exactMatch, normalizedExactMatch, items, rows: [{ generated, label, match, … }] }
 //   const cost = await compareForwardCost(denseGpuModel, prunedGpuModel); // { speedup, weightRatio, dense, pruned }
 //
 // Models plug in through two small interfaces: ScoringModel (per-position next-token log-probs of right-padded
@@ -26,6 +29,24 @@ export { batchNll, heldOutLoss, type HeldOutLoss } from './loss';
 export { encodePair, scoreRequests, splitTrailingWhitespace, type EncodeOptions, type EncodedRequest, type RequestScore, type ScoreOptions } from './harness';
 export { accuracyOf, encodeItems, normalizationLength, scoreMultipleChoice, type ItemScore, type MultipleChoiceOptions, type MultipleChoiceResult } from './multiple-choice';
 export { generateIds, sideBySide, stopIdsOf, type GenerateOptions, type Generated, type NextTokenModel, type SideBySideRow } from './generation';
+export {
+  budgetOf,
+  EXACT_MATCH_MARGIN,
+  exactMatchItems,
+  exactMatchOf,
+  fitPrompt,
+  generationLength,
+  marginFor,
+  normalizeAnswer,
+  normalizedMatchOf,
+  requireExactMatchItems,
+  scoreExactMatch,
+  type ExactMatchItem,
+  type ExactMatchOptions,
+  type ExactMatchResult,
+  type ExactMatchRow,
+  type SkippedRow,
+} from './exact-match';
 export { argmaxId, checkSamplingOptions, pickToken, type SamplingOptions } from './sampler';
 export { compareForwardCost, measureForward, type CostComparison, type ForwardCost } from './cost';
 export {
