@@ -7,6 +7,7 @@ import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
 import { scoreCommand } from './score';
 import { pruneCommand } from './prune';
+import { widthPruneCommand } from './width-prune';
 import { demoCommand } from './demo';
 import { finetuneCommand } from './finetune';
 import { exportCommand } from './export';
@@ -15,6 +16,7 @@ export const COMMANDS: readonly Command[] = [
   inspectCommand,
   scoreCommand,
   pruneCommand,
+  widthPruneCommand,
   demoCommand,
   finetuneCommand,
   evalCommand,

@@ -1,0 +1,81 @@
+// `gradprune width-prune <model-dir> (--ratio R | --heads N --channels N) [--importance l1|l2|random] [--reduction
+// sum|max|prod] [--seed S] [--data FILE] --out <dir> [--overwrite]`: LLM-Pruner-style width pruning with uniform
+// widths (every layer loses the same number of key/value heads, with their query heads, and MLP channels), so the
+// folder loads with `from_pretrained` unchanged. Streamed to disk tensor by tensor and renamed into place when
+// complete, as `prune` does. No GPU: the magnitudes are read from the weights.
+
+import { checkOutputFolder, FolderSink } from '../../export/node-sink';
+import { exportWidthPrunedTo, planWidthPrune, type WidthPlan, type WidthTarget } from '../../gradprune/width';
+import { GRADIENT_IMPORTANCES, GROUP_REDUCTIONS, IMPORTANCE_KINDS } from '../../gradprune/width/importance';
+import { intOption, numberOption, stringOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
+import { checkDataFile, openModelFolder } from '../load';
+import { OVERWRITE_OPTION, overwriteOption } from '../outputs';
+
+/** --ratio R, or --heads N and/or --channels N. */
+export function widthTargetFrom(options: OptionValues): WidthTarget {
+  const hasRatio = options.ratio !== undefined;
+  const hasCounts = options.heads !== undefined || options.channels !== undefined;
+  if (hasRatio === hasCounts) {
+    throw usageError('Give either --ratio R (the fraction of all parameters to remove, 0 < R < 1) or --heads N and/or --channels N (removed in every layer).', 'ratio');
+  }
+  if (hasRatio) return { ratio: numberOption(options, 'ratio', 0) };
+  return { heads: intOption(options, 'heads', 0, { min: 0 }), channels: intOption(options, 'channels', 0, { min: 0 }) };
+}
+
+const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 3 : 1)} M`;
+
+export function widthPlanText(plan: WidthPlan): string {
+  const { widthsBefore: b, widthsAfter: a } = plan;
+  return [
+    `every layer (${plan.numLayers}): heads ${b.heads} → ${a.heads}, key/value heads ${b.kvHeads} → ${a.kvHeads}, intermediate ${b.intermediate} → ${a.intermediate}`,
+    ...plan.layers.map((l, i) => `  layer ${String(i).padStart(3)}: kept kv heads [${l.keptKvHeads.join(', ')}], ${l.keptChannels.length} channels`),
+    `parameters ${millions(plan.before.params)} → ${millions(plan.after.params)} (${(100 * (1 - plan.after.params / plan.before.params)).toFixed(1)}% fewer` +
+      `${plan.targetRatio !== null ? `; asked ${(100 * plan.targetRatio).toFixed(1)}% of all parameters` : ''}); ` +
+      `FLOPs/token ${(100 * (1 - plan.after.flopsPerToken / plan.before.flopsPerToken)).toFixed(1)}% fewer`,
+  ].join('\n');
+}
+
+export const widthPruneCommand: Command = {
+  name: 'width-prune',
+  summary: 'Width-prune a model in the LLM-Pruner style (key/value head groups and MLP channels), uniform widths, HF-loadable.',
+  description:
+    'Removes from every layer the same number of key/value heads (each with the query heads that share it: their q/k/v rows and ' +
+    'o_proj columns) and MLP channels (gate/up rows, down columns), the lowest by importance in each layer, so config.json changes ' +
+    'only num_attention_heads, num_key_value_heads and intermediate_size (and states head_dim) and transformers loads the result ' +
+    'unchanged. Every layer is pruned: a layer left out would need its own width, which transformers cannot load. ' +
+    '--ratio is a fraction of all parameters (embeddings included), as LLM-Pruner reports it.',
+  positionals: [{ name: 'model-dir', description: 'the Hugging Face model folder' }],
+  options: {
+    ratio: { type: 'string', valueName: 'R', description: 'the fraction of all parameters to remove (0 < R < 1)' },
+    heads: { type: 'string', valueName: 'N', description: 'or: key/value heads (each with its query heads) to remove per layer' },
+    channels: { type: 'string', valueName: 'N', description: 'and/or: MLP intermediate channels to remove per layer' },
+    importance: { type: 'string', valueName: 'I', description: `${IMPORTANCE_KINDS.join(' | ')} (default l1; the param_* Taylor importances are not available yet)` },
+    reduction: { type: 'string', valueName: 'G', description: `how a unit's weights' scores combine: ${GROUP_REDUCTIONS.join(' | ')} (default sum)` },
+    seed: { type: 'string', valueName: 'S', description: 'seed of --importance random (default 0)' },
+    data: { type: 'string', valueName: 'FILE', description: 'task data, for the gradient importances (not needed for l1, l2, random)' },
+    out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the folder to write the pruned checkpoint to' },
+    overwrite: OVERWRITE_OPTION,
+  },
+  async run({ positionals, options }, io: CliIO) {
+    if (typeof options.out !== 'string') throw usageError('width-prune needs --out <dir>: where to write the pruned checkpoint.', 'out');
+    const target = widthTargetFrom(options);
+    const importance = stringOption(options, 'importance', 'l1', IMPORTANCE_KINDS);
+    const reduction = stringOption(options, 'reduction', 'sum', GROUP_REDUCTIONS);
+    const seed = intOption(options, 'seed', 0, { min: 0 });
+    const dataFile = typeof options.data === 'string' ? options.data : null;
+    if (dataFile) await checkDataFile(dataFile);
+    const modelDir = positionals['model-dir']!;
+    const outDir = stringOption(options, 'out', '');
+    const overwrite = overwriteOption(options);
+    const ckpt = await openModelFolder(modelDir);
+    const targetDir = await checkOutputFolder(outDir, { sourceFolders: [modelDir], inputFiles: dataFile ? [dataFile] : [], overwrite });
+    const { plan } = await planWidthPrune(ckpt, target, { importance, reduction, seed });
+    if (dataFile && !GRADIENT_IMPORTANCES.has(importance)) io.err(`note: --importance ${importance} does not read --data (${dataFile})`);
+    const sink = new FolderSink(targetDir, { overwrite, given: outDir });
+    const files = await exportWidthPrunedTo(sink, ckpt, plan, { baseModel: ckpt.name, importance, reduction, seed: importance === 'random' ? seed : null });
+    io.out(widthPlanText(plan));
+    for (const note of sink.notes) io.err(note);
+    io.err(`wrote ${[...files.keys()].sort().join(', ')} to ${outDir}`);
+    return 0;
+  },
+};
