@@ -58,6 +58,8 @@ export interface DecoderCalls {
   headBackward: KernelCall[];
   layerBackward: KernelCall[][];
   lossHead: LossHead;
+  /** The residual stream, (L + 1) × (B, T, C): resid[l] is layer l's input, resid[L] the final hidden state (before the final norm). */
+  resid: Tensor[];
 }
 
 /** The activations of one layer that its backward pass reads. Shared by every layer under checkpointing. */
@@ -79,7 +81,7 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
   const k = d.kernels;
   const w = d.weights;
   const alloc = d.alloc;
-  const out: DecoderCalls = { embed: [], layerForward: [], headForward: [], zeroGrad: [], headBackward: [], layerBackward: [], lossHead: null! };
+  const out: DecoderCalls = { embed: [], layerForward: [], headForward: [], zeroGrad: [], headBackward: [], layerBackward: [], lossHead: null!, resid: [] };
   const c = w.config;
           const { B, T } = d;
   const C = c.hiddenSize, NH = c.numHeads, NKV = c.numKvHeads, HD = c.headDim, F = c.intermediateSize;
@@ -97,6 +99,7 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
 
   // Residual stream: resid[l] is layer l's input, resid[L] the final hidden state.
   const resid = Array.from({ length: c.numLayers + 1 }, (_, l) => alloc(`resid.${l}`, [B, T, C]));
+  out.resid = resid;
   const makeActs = (tag: string): LayerActs => {
     const loraH: Partial<Record<LinearModule, Tensor>> = {};
     if (d.lora) for (const m of d.lora.modules) loraH[m] = alloc(`${tag}.lora_h.${m}`, [B, T, r]);

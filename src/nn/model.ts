@@ -16,6 +16,7 @@ import { createTensor, readback, upload, type GpuDType, type Tensor } from '../g
 import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
 import { buildDecoder, type DecoderCalls, type GpuAdapter } from './decoder';
+import { HiddenStateCollector, type HiddenStatePair } from './hidden-stats';
 import { kernelLib, type KernelLib } from './kernels';
 import { adapterName, type LoraAdapter, type LoraConfig } from './lora';
 import { checkJobMemory, planResidency, type MemoryPlan, type ResidencyChoice } from './memory';
@@ -101,6 +102,8 @@ export class GpuModel {
 
   /** Every call of the job, built once (./decoder.ts); the loss head runs lm_head + cross-entropy in row chunks. */
   private calls!: DecoderCalls;
+  /** Hidden-state statistics recorded after the last layer's forward of every pass (collectHiddenStates). */
+  private hiddenStates: HiddenStateCollector | null = null;
 
   /** Bytes of every GPU buffer this job allocated (kernel uniforms and the kernels' own scratch aside; weights apart). */
   jobBytes = 0;
@@ -239,7 +242,7 @@ export class GpuModel {
     const forward: Segment[] = [
       { layer: null, calls: this.calls.embed },
       ...layers.map((l) => ({ layer: l, calls: this.calls.layerForward[l] })),
-      { layer: null, calls: grads ? [...this.calls.headForward, ...this.calls.zeroGrad, ...this.calls.headBackward] : this.calls.headForward },
+      { layer: null, calls: [...(this.hiddenStates?.calls ?? []), ...this.calls.headForward, ...(grads ? [...this.calls.zeroGrad, ...this.calls.headBackward] : [])] },
     ];
     const backward: Segment[] = grads
       ? layers.reverse().map((l) => ({ layer: l, calls: this.checkpointing ? [...this.calls.layerForward[l], ...this.calls.layerBackward[l]] : this.calls.layerBackward[l] }))
@@ -324,6 +327,17 @@ export class GpuModel {
     upload(this.gpu.device, this.lossMask, this.hostMask);
   }
 
+  /**
+   * From now on, gather the distances between these pairs of residual-stream states in every forward pass (after the
+   * last layer, before the head: once per pass, never in a checkpointed backward's recomputation). The job owns the
+   * collector and destroys it with itself.
+   */
+  collectHiddenStates(pairs: readonly HiddenStatePair[]): HiddenStateCollector {
+    if (this.hiddenStates) throw new Error('collectHiddenStates: this job already gathers hidden-state statistics');
+    this.hiddenStates = new HiddenStateCollector(this.kernels, this.gpu.device, this.calls.resid, this.lossMask, this.T, pairs);
+    return this.hiddenStates;
+  }
+
   /** Encode calls into a pass in order. */
   static encode(pass: GPUComputePassEncoder, calls: readonly KernelCall[]): void {
     for (const c of calls) c.encode(pass);
@@ -371,6 +385,7 @@ export class GpuModel {
     const calls = [this.calls.embed, ...this.calls.layerForward, this.calls.headForward, this.calls.zeroGrad, this.calls.headBackward, ...this.calls.layerBackward];
     for (const c of calls.flat()) c.destroy();
     this.calls.lossHead.destroy();
+    this.hiddenStates?.destroy();
     if (this.ownsWeights) this.weights.destroy();
   }
 }
