@@ -45,7 +45,7 @@
 export { readDataset, summariseReasons, MAX_CLASSIFICATION_LABELS } from './dataset';
 export { readRecords, fileKindOf, type SourceRecord, type SourceRecords, type FileKind } from './read';
 export { detectFormat, alpacaPrompt, requiredRoles, DATASET_FORMATS, EXPECTED_COLUMNS } from './formats';
-export { buildExamples, tokenizePair, SegmentEncoder, plainChatSegments, templateChatSegments, type BuildOptions, type Segment, type TokenizedPair } from './tokenize';
+export { buildExamples, rowWhere, tokenizePair, SegmentEncoder, plainChatSegments, templateChatSegments, type BuildOptions, type Segment, type TokenizedPair } from './tokenize';
 export { splitTrainHeldOut, shuffled, type SplitOptions } from './split';
 export { batchIterator, batchOfRows, evalBatches, makeBatch, sliceRows, type BatchIterator, type BatchIteratorOptions, type BatchShape } from './batch';
 export { previewDataset, tokenTexts, lengthHistogram, type DatasetPreview, type PreviewRow, type PreviewToken, type LengthHistogram } from './preview';

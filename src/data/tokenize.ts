@@ -25,7 +25,7 @@
 // left with no target token is rejected.
 import { GradPruneError } from '../errors';
 import type { ChatMessage, TextTokenizer } from '../model/tokenizer';
-import type { Dataset, Example, RejectedRow, TokenizedExample, TokenizedSet } from './types';
+import type { Dataset, Example, LineKind, RejectedRow, TokenizedExample, TokenizedSet } from './types';
 
 export interface BuildOptions {
   maxSeqLen: number;
@@ -199,6 +199,9 @@ function segmentsOf(e: Example, tokenizer: TextTokenizer, appendEos: boolean): S
   return 'token rows have no segments';
 }
 
+/** A row's location as a person reads it: "line 12" (JSONL, CSV), "element 3" (JSON), "row 7" (Parquet). */
+export const rowWhere = (lineKind: LineKind, line: number): string => (lineKind === 'line' ? `line ${line}` : `${lineKind} ${line}`);
+
 export function buildExamples(dataset: Dataset, tokenizer: TextTokenizer, opts: BuildOptions): TokenizedSet {
   const maxSeqLen = opts.maxSeqLen;
   if (!Number.isInteger(maxSeqLen) || maxSeqLen < 2) throw new RangeError(`maxSeqLen must be an integer ≥ 2 (got ${maxSeqLen})`);
@@ -209,7 +212,7 @@ export function buildExamples(dataset: Dataset, tokenizer: TextTokenizer, opts: 
   const examples: TokenizedExample[] = [];
   let truncatedPrompt = 0;
   let truncatedTarget = 0;
-  const whereOf = (line: number) => (dataset.lineKind === 'line' ? `line ${line}` : `${dataset.lineKind} ${line}`);
+  const whereOf = (line: number) => rowWhere(dataset.lineKind, line);
 
   const total = dataset.examples.length;
   for (let i = 0; i < total; i++) {

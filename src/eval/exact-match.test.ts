@@ -53,7 +53,7 @@ describe('exactMatchItems', () => {
     const tok = await loadTokenizer(await openFolder(fixtureDir('tiny-llama')));
     const file = path.join(DATASETS, 'fin-sentiment', 'fpb_test.csv');
     const ds = await readDataset(await openFile(file), 'fpb_test.csv');
-    const { items, skipped } = exactMatchItems(ds.examples.slice(0, 2), tok, (l) => `line ${l}`);
+    const { items, skipped } = exactMatchItems(ds.examples.slice(0, 2), tok, 'line');
     expect(skipped).toEqual([]);
     // The file's first two rows (line 2 and 3) are labelled neutral and positive.
     expect(items.map((i) => [i.where, i.label.trim()])).toEqual([['line 2', 'neutral'], ['line 3', 'positive']]);
@@ -70,7 +70,7 @@ describe('exactMatchItems', () => {
     const tok = await loadTokenizer(await openFolder(fixtureDir('tiny-llama')));
     const rows = new Blob(['{"text": "Once upon a time there was a dog."}\n{"text": "The end."}\n']);
     const ds = await readDataset(rows, 'stories.jsonl');
-    const { items, skipped } = exactMatchItems(ds.examples, tok, (l) => `line ${l}`);
+    const { items, skipped } = exactMatchItems(ds.examples, tok, 'line');
     expect(items).toEqual([]);
     expect(skipped).toEqual([
       { where: 'line 1', reason: 'the row is plain text, with no prompt to answer' },

@@ -13,8 +13,8 @@
 //
 // exact_match: generated.trim() === label.trim(). normalised: normalizeAnswer of both equal (rules below).
 
-import { SegmentEncoder, tokenizePair } from '../data/tokenize';
-import type { Example } from '../data/types';
+import { rowWhere, SegmentEncoder, tokenizePair } from '../data/tokenize';
+import type { Example, LineKind } from '../data/types';
 import { GradPruneError } from '../errors';
 import type { TextTokenizer } from '../model/tokenizer';
 import { generateIds, type Generated, type NextTokenModel } from './generation';
@@ -62,12 +62,12 @@ export interface SkippedRow {
 }
 
 /** The examples that have a prompt and a label, in order; the others with why not. */
-export function exactMatchItems(examples: readonly Example[], tokenizer: TextTokenizer, whereOf: (line: number) => string): { items: ExactMatchItem[]; skipped: SkippedRow[] } {
+export function exactMatchItems(examples: readonly Example[], tokenizer: TextTokenizer, lineKind: LineKind): { items: ExactMatchItem[]; skipped: SkippedRow[] } {
   const encoder = new SegmentEncoder(tokenizer);
   const items: ExactMatchItem[] = [];
   const skipped: SkippedRow[] = [];
   for (const e of examples) {
-    const where = whereOf(e.line);
+    const where = rowWhere(lineKind, e.line);
     if (e.kind !== 'text') {
       skipped.push({ where, reason: e.kind === 'chat' ? 'a conversation has no single prompt and label' : 'a token row has no label text' });
       continue;

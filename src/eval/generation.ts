@@ -67,6 +67,13 @@ export function stopIdsOf(tokenizer: TextTokenizer, configEos: number | number[]
   return [...ids];
 }
 
+/** A checkpoint's stop ids: generation_config.json's eos_token_id where it has one, else config.json's (see stopIdsOf). */
+export function checkpointStopIds(ckpt: { tokenizer: TextTokenizer; config: { eosTokenId: number | number[] | null }; generationConfig: Record<string, unknown> | null }): number[] {
+  const genEos = ckpt.generationConfig?.eos_token_id;
+  const given = typeof genEos === 'number' || (Array.isArray(genEos) && genEos.every((x) => typeof x === 'number'));
+  return stopIdsOf(ckpt.tokenizer, given ? (genEos as number | number[]) : ckpt.config.eosTokenId);
+}
+
 export interface SideBySideRow {
   prompt: string;
   outputs: Array<{ label: string; text: string; ids: number[]; stop: Generated['stop'] }>;

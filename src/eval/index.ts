@@ -28,7 +28,7 @@ export { scoringFromLogits, tokenLogProbsFromLogits } from './scoring';
 export { batchNll, heldOutLoss, type HeldOutLoss } from './loss';
 export { encodePair, scoreRequests, splitTrailingWhitespace, type EncodeOptions, type EncodedRequest, type RequestScore, type ScoreOptions } from './harness';
 export { accuracyOf, encodeItems, normalizationLength, scoreMultipleChoice, type ItemScore, type MultipleChoiceOptions, type MultipleChoiceResult } from './multiple-choice';
-export { generateIds, sideBySide, stopIdsOf, type GenerateOptions, type Generated, type NextTokenModel, type SideBySideRow } from './generation';
+export { checkpointStopIds, generateIds, sideBySide, stopIdsOf, type GenerateOptions, type Generated, type NextTokenModel, type SideBySideRow } from './generation';
 export {
   budgetOf,
   EXACT_MATCH_MARGIN,

@@ -1,6 +1,7 @@
-// `gradprune eval <model-dir> --data <file> [--lora <dir>] [--limit N] [--json]`: held-out loss and perplexity of a
-// model (optionally with a PEFT LoRA adapter) on a dataset file, and multiple-choice accuracy (acc, acc_norm, as
-// lm-evaluation-harness) when the file holds questions.
+// `gradprune eval <model-dir> --data <file> [--lora <dir>] [--limit N] [--exact-match [--max-new-tokens N]
+// [--generations <file.jsonl>]] [--json]`: held-out loss and perplexity of a model (optionally with a PEFT LoRA adapter)
+// on a dataset file, multiple-choice accuracy (acc, acc_norm, as lm-evaluation-harness) when the file holds questions,
+// and with --exact-match each row's greedy answer scored against its label (exact_match and the normalised variant).
 
 import path from 'node:path';
 import { buildExamples, evalBatches, readDataset, type Dataset } from '../../data';
@@ -8,6 +9,11 @@ import { GradPruneError } from '../../errors';
 import { loadEvalEngine, type EngineKind, type EvalEngineOptions } from '../../eval/engines';
 import { encodeItems, scoreMultipleChoice, type MultipleChoiceResult } from '../../eval/multiple-choice';
 import { heldOutLoss, type HeldOutLoss } from '../../eval/loss';
+import { exactMatchItems, generationLength, marginFor, requireExactMatchItems, scoreExactMatch, type ExactMatchItem, type ExactMatchRow } from '../../eval/exact-match';
+import { checkpointStopIds } from '../../eval/generation';
+import { loadGenerationEngine } from '../../eval/engines';
+import { writeFilesReplacing } from '../../export/node-output';
+import type { Checkpoint } from '../../model/checkpoint';
 import { readPeftAdapter } from '../../export/peft';
 import type { ModelConfig } from '../../model/config';
 import { precisionLine, type WeightStorage } from '../../nn/precision';
@@ -16,6 +22,7 @@ import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, PRECISION_O
 import { dataSettingsLine, openModelFolder } from '../load';
 import { DATA_OPTIONS, dataOptionsFrom } from '../data-options';
 import { passLine, throttled } from '../progress';
+import { checkOutputs, OVERWRITE_OPTION, overwriteOption } from '../outputs';
 
 /** `--lora <dir>`: a PEFT adapter folder read and checked against the model. */
 export async function loraOption(options: OptionValues, config: ModelConfig): Promise<EvalEngineOptions['lora']> {
@@ -48,6 +55,23 @@ export interface EvalReport {
   acc: number | null;
   accNorm: number | null;
   multipleChoice: Omit<MultipleChoiceResult, 'scores'> | null;
+  /** With --exact-match: the share of rows whose greedy answer equals the label (trimmed), and after normalising. */
+  exactMatch: number | null;
+  normalizedExactMatch: number | null;
+  /** With --exact-match: how the answers were generated, and each row's. */
+  generation: ExactMatchReport | null;
+}
+
+export interface ExactMatchReport {
+  /** Rows answered, and rows without a prompt and label (plain text, chat, token rows). */
+  items: number;
+  skipped: number;
+  /** The fixed --max-new-tokens, or null: each label's tokens + `margin`. */
+  maxNewTokens: number | null;
+  margin: number;
+  /** The --generations file written (null: none). */
+  file: string | null;
+  rows: ExactMatchRow[];
 }
 
 export const evalCommand: Command = {
@@ -68,7 +92,14 @@ export const evalCommand: Command = {
     cpu: { type: 'boolean', description: 'use the float32 CPU reference instead of the GPU (slow: tiny models only)' },
     precision: PRECISION_OPTION,
     'max-gpu-memory': MAX_GPU_MEMORY_OPTION,
-    json: { type: 'boolean', description: 'print the results as JSON (on stdout)' },
+    'exact-match': {
+      type: 'boolean',
+      description: "also answer each row's prompt greedily and score exact match against its label (prompt/answer, instruction, classification, multiple-choice rows): exact_match (trimmed) and normalised (case, punctuation, articles, spacing as SQuAD)",
+    },
+    'max-new-tokens': { type: 'string', valueName: 'N', description: "with --exact-match: new tokens per answer (default: the label's tokens + 4, + 0 where targets carry no EOS); stops at EOS" },
+    generations: { type: 'string', valueName: 'FILE', description: 'with --exact-match: write each row\'s prompt, label, answer and match to this JSON Lines file' },
+    overwrite: OVERWRITE_OPTION,
+    json: { type: 'boolean', description: 'print the results as JSON (on stdout), with every exact-match answer' },
   },
   async run({ positionals, options }, io) {
     const report = await runEval(positionals['model-dir']!, options, io);
@@ -86,6 +117,21 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
   const maxLen = Math.min(ckpt.config.maxPositionEmbeddings, intOption(options, 'max-seq-len', Math.min(512, ckpt.config.maxPositionEmbeddings), { min: 2 }));
   const lora = await loraOption(options, ckpt.config);
   const weights = precisionOption(options);
+  const exactMatch = flag(options, 'exact-match');
+  const maxNewTokens = options['max-new-tokens'] === undefined ? null : intOption(options, 'max-new-tokens', 1, { min: 1, max: 100_000 });
+  const generationsFile = options.generations;
+  if (!exactMatch && (maxNewTokens !== null || generationsFile !== undefined)) {
+    throw usageError(`${maxNewTokens !== null ? '--max-new-tokens' : '--generations'} goes with --exact-match (the answers it generates).`, maxNewTokens !== null ? 'max-new-tokens' : 'generations');
+  }
+  if (generationsFile !== undefined && typeof generationsFile !== 'string') throw usageError('--generations needs the path of a .jsonl file to write.', 'generations');
+  const [generationsTarget] = typeof generationsFile === 'string'
+    ? await checkOutputs([{ path: generationsFile, kind: 'file', fileName: 'generations.jsonl' }], {
+        sourceFolders: [modelDir, ...(typeof options.lora === 'string' ? [options.lora] : [])],
+        inputFiles: [dataPath],
+        overwrite: overwriteOption(options),
+        option: '--generations',
+      })
+    : [];
 
   const full = await readDataset(await openFile(dataPath), path.basename(dataPath), dataOptionsFrom(options));
   io.err(dataSettingsLine(full));
@@ -93,6 +139,9 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
   const multipleChoice = examples.flatMap((e) => (e.kind === 'text' && e.mc ? [e.mc] : []));
   const dataset: Dataset = { ...full, examples, multipleChoice };
   const set = buildExamples(dataset, ckpt.tokenizer, { maxSeqLen: maxLen });
+  // Before any model work: a file with nothing to answer is refused at once.
+  const answering = exactMatch ? exactMatchItems(examples, ckpt.tokenizer, dataset.lineKind) : null;
+  if (answering) requireExactMatchItems(dataset.fileName, dataset.format, answering.items, answering.skipped);
   if (set.examples.length === 0) {
     throw new GradPruneError('dataset', `${dataset.fileName}: no row could be evaluated (${set.rejected.length} rejected${set.rejected[0] ? `; ${set.rejected[0].where}: ${set.rejected[0].reason}` : ''}).`, {
       subject: dataset.fileName,
@@ -106,18 +155,19 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
   io.err(`Scoring ${set.examples.length} rows${dataset.multipleChoice.length ? ` and ${mcRequests.length} choices` : ''} on the ${kind === 'gpu' ? 'GPU' : 'CPU reference'} (sequences up to ${seqLen} tokens)…`);
   const engine = await loadEvalEngine(ckpt.config, ckpt.store, { kind, batchSize, seqLen, lora, weights, maxGpuMemory: maxGpuMemoryOption(options) });
   io.err(precisionLine(engine.precision));
+  let report: EvalReport;
   try {
     const batches = Math.ceil(set.examples.length / batchSize);
-    const report = throttled(io);
-    report(passLine('loss ', 0, batches, 'batches'));
+    const line = throttled(io);
+    line(passLine('loss ', 0, batches, 'batches'));
     const loss: HeldOutLoss = await heldOutLoss(engine.model, evalBatches(set.examples, { batchSize, padTokenId: set.padTokenId }), (done) =>
-      report(passLine('loss ', done, batches, 'batches'), done === batches),
+      line(passLine('loss ', done, batches, 'batches'), done === batches),
     );
     const mc = dataset.multipleChoice.length
       ? await scoreMultipleChoice(engine.model, ckpt.tokenizer, dataset.multipleChoice, { batchSize, onProgress: progress(io, 'choices') })
       : null;
     const { scores: _scores, ...mcSummary } = mc ?? { scores: null };
-    return {
+    report = {
       model: ckpt.name,
       data: dataset.fileName,
       format: dataset.multipleChoiceSchema ? `${dataset.format} (${dataset.multipleChoiceSchema})` : dataset.format,
@@ -135,7 +185,40 @@ async function runEval(modelDir: string, options: OptionValues, io: CliIO): Prom
       acc: mc?.acc ?? null,
       accNorm: mc?.accNorm ?? null,
       multipleChoice: mc ? (mcSummary as Omit<MultipleChoiceResult, 'scores'>) : null,
+      exactMatch: null,
+      normalizedExactMatch: null,
+      generation: null,
     };
+  } finally {
+    engine.destroy();
+  }
+  if (!answering) return report;
+  const job = { kind, lora, weights, maxGpuMemory: maxGpuMemoryOption(options), maxLength: maxLen, maxNewTokens, margin: marginFor(set.appendEos) };
+  const em = await answerAll(ckpt, answering.items, job, io);
+  if (generationsTarget) {
+    const lines = em.rows.map((r, i) => JSON.stringify({ ...r, prompt: ckpt.tokenizer.decode(answering.items[i].promptIds, { skipSpecialTokens: true }) }));
+    await writeFilesReplacing([{ target: generationsTarget, content: lines.join('\n') + '\n', given: generationsFile as string }], { overwrite: overwriteOption(options), option: '--generations' });
+  }
+  return {
+    ...report,
+    exactMatch: em.exactMatch,
+    normalizedExactMatch: em.normalizedExactMatch,
+    generation: { items: em.items, skipped: answering.skipped.length, maxNewTokens, margin: job.margin, file: typeof generationsFile === 'string' ? generationsFile : null, rows: em.rows },
+  };
+}
+
+/** Every item answered greedily on a generation engine of its own (the KV-cache Generator on the GPU). */
+async function answerAll(
+  ckpt: Checkpoint,
+  items: ExactMatchItem[],
+  job: { kind: EngineKind; lora: EvalEngineOptions['lora']; weights: ReturnType<typeof precisionOption>; maxGpuMemory: number | null; maxLength: number; maxNewTokens: number | null; margin: number },
+  io: CliIO,
+) {
+  const maxLength = generationLength(items, job, job.maxLength);
+  io.err(`Answering ${items.length} prompts greedily (${job.maxNewTokens ?? `label tokens + ${job.margin}`} new tokens at most, stopping at EOS)…`);
+  const engine = await loadGenerationEngine(ckpt.config, ckpt.store, { kind: job.kind, maxLength, lora: job.lora, weights: job.weights, maxGpuMemory: job.maxGpuMemory });
+  try {
+    return await scoreExactMatch(engine.model, ckpt.tokenizer, items, { maxNewTokens: job.maxNewTokens, margin: job.margin, stopIds: checkpointStopIds(ckpt), onProgress: progress(io, 'answers') });
   } finally {
     engine.destroy();
   }
@@ -152,6 +235,8 @@ function progress(io: CliIO, what: string): (done: number, total: number) => voi
   };
 }
 
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
 function formatReport(r: EvalReport): string {
   const lines = [
     `${r.model}${r.lora ? ` + LoRA ${r.lora}` : ''} on ${r.data} (${r.format}; ${r.examples} of ${r.rows} rows; ${r.engine === 'gpu' ? 'GPU' : 'CPU reference'})`,
@@ -162,6 +247,12 @@ function formatReport(r: EvalReport): string {
     const m = r.multipleChoice;
     lines.push(`  accuracy    ${(m.acc * 100).toFixed(1)}% (acc_norm ${(m.accNorm * 100).toFixed(1)}%) over ${m.items} questions`);
     if (m.truncatedRequests) lines.push(`  note        ${m.truncatedRequests} of ${m.requests} choices were cut on the left to ${r.seqLen} tokens`);
+  }
+  if (r.generation) {
+    const g = r.generation;
+    lines.push(`  exact match ${pct(r.exactMatch!)} (normalised ${pct(r.normalizedExactMatch!)}) over ${g.items} greedy answers`);
+    if (g.skipped) lines.push(`  note        ${g.skipped} rows have no prompt and label to answer`);
+    if (g.file) lines.push(`  answers     ${g.file}`);
   }
   if (r.truncatedExamples) lines.push(`  note        ${r.truncatedExamples} rows were truncated to ${r.seqLen} tokens for the loss`);
   if (r.rejected) lines.push(`  note        ${r.rejected} rows could not be used`);

@@ -4,7 +4,7 @@
 
 import { GradPruneError } from '../../errors';
 import { loadGenerationEngine } from '../../eval/engines';
-import { generateIds, stopIdsOf, type Generated } from '../../eval/generation';
+import { checkpointStopIds, generateIds, type Generated } from '../../eval/generation';
 import { precisionLine, type WeightStorage } from '../../nn/precision';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, usageError, type Command, type OptionValues } from '../command';
 import { openModelFolder } from '../load';
@@ -83,9 +83,7 @@ export const generateCommand: Command = {
     io.err(precisionLine(engine.precision));
     let g: Generated;
     try {
-      const genEos = ckpt.generationConfig?.eos_token_id;
-      const configEos = typeof genEos === 'number' || (Array.isArray(genEos) && genEos.every((x) => typeof x === 'number')) ? (genEos as number | number[]) : ckpt.config.eosTokenId;
-      const stopIds = stopIdsOf(ckpt.tokenizer, configEos);
+      const stopIds = checkpointStopIds(ckpt);
       g = await generateIds(engine.model, promptIds, { maxNewTokens, temperature, topK, topP, seed, stopIds });
     } finally {
       engine.destroy();
