@@ -1,0 +1,217 @@
+// Width pruning on the fixtures: GQA dependency groups as HF's attention reads heads, unit importance against sums
+// written out here, the plan's counts and bad targets, and the exported folder: our loader opens it with the new
+// widths and its tensors equal the reference weights sliced independently (src/testing/width-reference.ts).
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { GradPruneError } from '../../errors';
+import { openCheckpoint } from '../../model/checkpoint';
+import { LINEAR_MODULES, linearWeightName } from '../../model/config';
+import { openFolder } from '../../model/node-files';
+import { numel } from '../../model/safetensors';
+import { loadFixtureModel } from '../../nn/reference/fixture';
+import { cli } from '../../testing/cli';
+import { fixtureDir } from '../../testing/paths';
+import { slicedReferenceWeights } from '../../testing/width-reference';
+import { exportWidthPruned, planWidthPrune } from '.';
+import { attentionUnits, mlpUnit } from './groups';
+import { unitScores } from './importance';
+import { resolveWidthCounts } from './plan';
+
+const run = { baseModel: 'fixture', importance: 'l1', reduction: 'sum', seed: null } as const;
+
+describe('GQA dependency groups', () => {
+  it('tiny-llama (4 query / 2 kv heads, head_dim 16): each kv head with its two query heads', async () => {
+    const { config } = await loadFixtureModel(fixtureDir('tiny-llama'));
+    const units = attentionUnits(config);
+    expect(units.map((u) => [u.kvHead, u.queryHeads])).toEqual([[0, [0, 1]], [1, [2, 3]]]);
+    expect(units[1].slices).toEqual([
+      { module: 'q_proj', axis: 'rows', ranges: [[32, 64]] },
+      { module: 'k_proj', axis: 'rows', ranges: [[16, 32]] },
+      { module: 'v_proj', axis: 'rows', ranges: [[16, 32]] },
+      { module: 'o_proj', axis: 'cols', ranges: [[32, 64]] },
+    ]);
+    expect(mlpUnit(7).slices.map((s) => [s.module, s.axis, s.ranges])).toEqual([['gate_proj', 'rows', [[7, 8]]], ['up_proj', 'rows', [[7, 8]]], ['down_proj', 'cols', [[7, 8]]]]);
+  });
+
+  it('tiny-mistral (5 query / 1 kv head): one unit holding every head, so no head can be removed', async () => {
+    const { config } = await loadFixtureModel(fixtureDir('tiny-mistral'));
+    const units = attentionUnits(config);
+    expect(units).toHaveLength(1);
+    expect(units[0].queryHeads).toEqual([0, 1, 2, 3, 4]);
+    expect(units[0].slices.map((s) => s.ranges)).toEqual([[[0, 80]], [[0, 16]], [[0, 16]], [[0, 80]]]);
+    expect(() => resolveWidthCounts(config, { heads: 1 })).toThrow(/1 key\/value head per layer \(each shared by 5 query heads\).*--heads between 0 and 0/);
+  });
+});
+
+describe('unit importance', () => {
+  it('l1 (sum over q, k, v, o) and l2 (max over gate, up, down) equal the sums written out from the weights', async () => {
+    const fm = await loadFixtureModel(fixtureDir('tiny-llama'));
+    const { config: c, weights: w } = fm;
+    const l1 = await unitScores(c, fm.store, { importance: 'l1' });
+    const l2max = await unitScores(c, fm.store, { importance: 'l2', reduction: 'max' });
+    const HD = c.headDim;
+    for (const l of [0, 5]) {
+      const lin = w.layers[l].linear;
+      for (let kv = 0; kv < 2; kv++) {
+        let want = 0;
+        for (let h = 2 * kv; h < 2 * kv + 2; h++) {
+          for (let d = 0; d < HD; d++) {
+            for (let i = 0; i < 64; i++) want += Math.abs(lin.q_proj.W[(h * HD + d) * 64 + i]) + Math.abs(lin.o_proj.W[i * 64 + h * HD + d]);
+          }
+        }
+        for (let d = 0; d < HD; d++) for (let i = 0; i < 64; i++) want += Math.abs(lin.k_proj.W[(kv * HD + d) * 64 + i]) + Math.abs(lin.v_proj.W[(kv * HD + d) * 64 + i]);
+        expect(l1[l].attention[kv]).toBeCloseTo(want, 6);
+      }
+      for (const ch of [0, 99, 175]) {
+        let gate = 0, up = 0, down = 0;
+        for (let i = 0; i < 64; i++) {
+          gate += lin.gate_proj.W[ch * 64 + i] ** 2;
+          up += lin.up_proj.W[ch * 64 + i] ** 2;
+          down += lin.down_proj.W[i * 176 + ch] ** 2;
+        }
+        expect(l2max[l].mlp[ch]).toBeCloseTo(Math.max(gate, up, down), 9);
+      }
+    }
+  });
+
+  it('random is seeded: the same seed gives the same scores, another seed others', async () => {
+    const fm = await loadFixtureModel(fixtureDir('tiny-llama'));
+    const a = await unitScores(fm.config, fm.store, { importance: 'random', seed: 3 });
+    const b = await unitScores(fm.config, fm.store, { importance: 'random', seed: 3 });
+    const other = await unitScores(fm.config, fm.store, { importance: 'random', seed: 4 });
+    expect(a).toEqual(b);
+    expect(a[2].mlp).not.toEqual(other[2].mlp);
+    expect(a.every((s) => s.mlp.every((v) => v >= 0 && v < 1))).toBe(true);
+  });
+
+  it('the Taylor importances are refused with what to use until the frozen-weight gradients exist', async () => {
+    const fm = await loadFixtureModel(fixtureDir('tiny-llama'));
+    await expect(planWidthPrune(fm, { ratio: 0.2 }, { importance: 'param_first' })).rejects.toThrow(/param_first importance needs the task data's gradients.*--importance l1, l2 or random/);
+  });
+});
+
+describe('width-pruned export', () => {
+  it.each([
+    ['tiny-llama', { heads: 1, channels: 40 }],
+    ['tiny-qwen2', { heads: 1, channels: 56 }],
+    ['tiny-qwen3', { heads: 1, channels: 33 }],
+    ['tiny-mistral', { channels: 50 }],
+  ] as const)('%s: our loader opens it with the new widths; every tensor equals the reference weights sliced by hand', async (name, target) => {
+    const dir = fixtureDir(name);
+    const fm = await loadFixtureModel(dir);
+    const c = fm.config;
+    const { plan, scores } = await planWidthPrune(fm, target, { importance: 'l1' });
+    // The removed units are each layer's lowest-scoring ones.
+    for (const [l, s] of scores.entries()) {
+      const lowestKv = [...s.attention.keys()].sort((a, b) => s.attention[a] - s.attention[b]).slice(0, 'heads' in target ? target.heads : 0);
+      expect(plan.layers[l].keptKvHeads.some((h) => lowestKv.includes(h))).toBe(false);
+      const maxRemoved = Math.max(...[...s.mlp.keys()].filter((i) => !plan.layers[l].keptChannels.includes(i)).map((i) => s.mlp[i]));
+      expect(Math.min(...plan.layers[l].keptChannels.map((i) => s.mlp[i]))).toBeGreaterThanOrEqual(maxRemoved);
+    }
+    const ckpt = await openCheckpoint(await openFolder(dir), name);
+    const files = await exportWidthPruned(ckpt, plan, run);
+    const out = await openCheckpoint(files, 'pruned');
+    const heads = 'heads' in target ? target.heads : 0;
+    const kv = c.numKvHeads - heads;
+    expect([out.config.numKvHeads, out.config.numHeads, out.config.intermediateSize, out.config.headDim, out.config.numLayers]).toEqual([
+      kv, (kv * c.numHeads) / c.numKvHeads, c.intermediateSize - target.channels, c.headDim, c.numLayers,
+    ]);
+    expect(out.dtype).toBe(ckpt.dtype);
+    const json = JSON.parse(await files.get('config.json')!.text());
+    expect(Object.keys(json).filter((k) => !['num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'head_dim'].includes(k))).toEqual(
+      Object.keys(c.raw).filter((k) => !['num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'head_dim'].includes(k)),
+    );
+    // head_dim is stated whenever hidden_size / num_attention_heads no longer gives it (tiny-qwen2: 96 / 3 = 32 ≠ 16).
+    if (c.hiddenSize / out.config.numHeads !== c.headDim) expect(json.head_dim).toBe(c.headDim);
+
+    const want = slicedReferenceWeights(fm.weights, plan.layers);
+    for (const [l, layer] of want.layers.entries()) {
+      for (const m of LINEAR_MODULES) {
+        const wName = linearWeightName(l, m);
+        expect(await out.store.readF32(wName), wName).toEqual(layer.linear[m].W);
+        if (layer.linear[m].b) expect(await out.store.readF32(wName.replace(/weight$/, 'bias')), `${wName} bias`).toEqual(layer.linear[m].b);
+      }
+      if (c.qkNorm) {
+        expect(await out.store.readF32(`model.layers.${l}.self_attn.q_norm.weight`)).toEqual(layer.qNorm);
+        expect(await out.store.readF32(`model.layers.${l}.self_attn.k_norm.weight`)).toEqual(layer.kNorm);
+      }
+      expect(await out.store.readF32(`model.layers.${l}.input_layernorm.weight`)).toEqual(layer.inputNorm);
+    }
+    expect(await out.store.readBytes('model.embed_tokens.weight')).toEqual(await ckpt.store.readBytes('model.embed_tokens.weight'));
+    expect(out.store.has('lm_head.weight')).toBe(!c.tiedEmbeddings);
+    // Stored bytes sliced, never rounded: the weights are the original dtype's exact values.
+    const first = linearWeightName(0, 'q_proj');
+    expect((await out.store.readBytes(first)).byteLength).toBe(numel(out.store.info(first).shape) * (ckpt.dtype === 'F32' ? 4 : 2));
+    const recipe = JSON.parse(await files.get('gradprune_recipe.json')!.text());
+    expect(recipe.plan.kept_kv_heads).toEqual(plan.layers.map((p) => p.keptKvHeads));
+    expect(recipe.plan.params_after).toBe([...out.store.tensors.keys()].reduce((s, n) => s + numel(out.store.info(n).shape), 0));
+  });
+
+  it('the parameter count after equals the count by hand (tiny-llama, 1 of 2 kv heads and 40 of 176 channels per layer)', async () => {
+    const fm = await loadFixtureModel(fixtureDir('tiny-llama'));
+    const { plan } = await planWidthPrune(fm, { heads: 1, channels: 40 }, { importance: 'l1' });
+    const C = 64, V = 512, L = 6, HD = 16, F = 176 - 40;
+    const layer = 2 * C + 2 * HD * C /* q: 2 query heads */ + 2 * HD * C /* k, v: 1 kv head */ + C * 2 * HD /* o */ + 3 * C * F;
+    expect(plan.after.params).toBe(2 * V * C + C + L * layer);
+    expect(plan.before.params).toBe(2 * V * C + C + L * (2 * C + 4 * HD * C + 2 * 2 * HD * C + C * 4 * HD + 3 * C * 176));
+  });
+
+  it('a ratio is of all parameters: the result removes about that fraction', async () => {
+    const fm = await loadFixtureModel(fixtureDir('tiny-qwen2'));
+    const { plan } = await planWidthPrune(fm, { ratio: 0.2 }, { importance: 'l2' });
+    const removed = 1 - plan.after.params / plan.before.params;
+    // Within one channel per layer of the target (a channel of tiny-qwen2 holds 3 · 96 parameters).
+    expect(Math.abs(removed - 0.2) * plan.before.params).toBeLessThanOrEqual(5 * 3 * 96);
+  });
+});
+
+describe('bad width targets', () => {
+  it('refuses a ratio ≥ 1 or ≤ 0, one beyond what width pruning can remove, and more heads or channels than exist', async () => {
+    const { config: llama } = await loadFixtureModel(fixtureDir('tiny-llama'));
+    for (const ratio of [1, 1.5, 0, -0.1]) expect(() => resolveWidthCounts(llama, { ratio })).toThrow(/must be between 0 and 1 \(exclusive\)/);
+    expect(() => resolveWidthCounts(llama, { ratio: 0.95 })).toThrow(/cannot be reached by width pruning.*Give --ratio below 0\.\d+/);
+    expect(() => resolveWidthCounts(llama, { heads: 2 })).toThrow(/Cannot remove 2 key\/value heads: the model has 2 key\/value heads per layer.*between 0 and 1/);
+    expect(() => resolveWidthCounts(llama, { channels: 176 })).toThrow(/Cannot remove 176 intermediate channels: the model has 176.*between 0 and 175/);
+    expect(() => resolveWidthCounts(llama, { heads: 0, channels: 0 })).toThrow(/Nothing to remove/);
+    const err = (() => {
+      try {
+        resolveWidthCounts(llama, { heads: 5 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(GradPruneError);
+    expect((err as GradPruneError).subject).toBe('heads');
+  });
+
+  it('the CLI: exit 2 with the reason for --ratio 1, --ratio with --heads, and a model family it does not read', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'width-prune-'));
+    const r1 = await cli('width-prune', fixtureDir('tiny-llama'), '--ratio', '1', '--out', path.join(tmp, 'a'));
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toMatch(/The ratio 1 must be between 0 and 1/);
+    const r2 = await cli('width-prune', fixtureDir('tiny-llama'), '--ratio', '0.2', '--heads', '1', '--out', path.join(tmp, 'a'));
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/Give either --ratio R .* or --heads N/);
+    const gemma = path.join(tmp, 'gemma');
+    await cp(fixtureDir('tiny-llama'), gemma, { recursive: true, filter: (src) => !src.includes('reference') });
+    const raw = JSON.parse(await readFile(path.join(gemma, 'config.json'), 'utf8'));
+    await writeFile(path.join(gemma, 'config.json'), JSON.stringify({ ...raw, model_type: 'gemma', architectures: ['GemmaForCausalLM'] }));
+    const r3 = await cli('width-prune', gemma, '--ratio', '0.2', '--out', path.join(tmp, 'b'));
+    expect(r3.code).not.toBe(0);
+    expect(r3.stderr).toMatch(/model type "gemma" is not supported.*llama \(LlamaForCausalLM\)/);
+  });
+
+  it('the CLI writes the folder, which our loader opens with the new widths', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'width-prune-'));
+    const out = path.join(tmp, 'pruned');
+    const r = await cli('width-prune', fixtureDir('tiny-qwen2'), '--heads', '1', '--importance', 'random', '--seed', '7', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/key\/value heads 2 → 1/);
+    const ckpt = await openCheckpoint(await openFolder(out), 'pruned');
+    expect([ckpt.config.numHeads, ckpt.config.numKvHeads, ckpt.config.headDim]).toEqual([3, 1, 16]);
+    const recipe = JSON.parse(await readFile(path.join(out, 'gradprune_recipe.json'), 'utf8'));
+    expect([recipe.settings.importance, recipe.seed]).toEqual(['random', 7]);
+  });
+});
