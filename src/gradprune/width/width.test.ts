@@ -19,6 +19,8 @@ import { attentionUnits, mlpUnit } from './groups';
 import { unitScores } from './importance';
 import { resolveWidthCounts } from './plan';
 
+const fixtureCheckpoint = async (name: string) => openCheckpoint(await openFolder(fixtureDir(name)), name);
+
 const run = { baseModel: 'fixture', importance: 'l1', reduction: 'sum', seed: null } as const;
 
 describe('GQA dependency groups', () => {
@@ -87,8 +89,7 @@ describe('unit importance', () => {
   });
 
   it('the Taylor importances are refused with what to use until the frozen-weight gradients exist', async () => {
-    const fm = await loadFixtureModel(fixtureDir('tiny-llama'));
-    await expect(planWidthPrune(fm, { ratio: 0.2 }, { importance: 'param_first' })).rejects.toThrow(/param_first importance needs the task data's gradients.*--importance l1, l2 or random/);
+    await expect(planWidthPrune(await fixtureCheckpoint('tiny-llama'), { ratio: 0.2 }, { importance: 'param_first' })).rejects.toThrow(/param_first importance needs the task data's gradients.*--importance l1, l2 or random/);
   });
 });
 
@@ -102,7 +103,7 @@ describe('width-pruned export', () => {
     const dir = fixtureDir(name);
     const fm = await loadFixtureModel(dir);
     const c = fm.config;
-    const { plan, scores } = await planWidthPrune(fm, target, { importance: 'l1' });
+    const { plan, scores } = await planWidthPrune(await fixtureCheckpoint(name), target, { importance: 'l1' });
     // The removed units are each layer's lowest-scoring ones.
     for (const [l, s] of scores.entries()) {
       const lowestKv = [...s.attention.keys()].sort((a, b) => s.attention[a] - s.attention[b]).slice(0, 'heads' in target ? target.heads : 0);
@@ -110,7 +111,7 @@ describe('width-pruned export', () => {
       const maxRemoved = Math.max(...[...s.mlp.keys()].filter((i) => !plan.layers[l].keptChannels.includes(i)).map((i) => s.mlp[i]));
       expect(Math.min(...plan.layers[l].keptChannels.map((i) => s.mlp[i]))).toBeGreaterThanOrEqual(maxRemoved);
     }
-    const ckpt = await openCheckpoint(await openFolder(dir), name);
+    const ckpt = await fixtureCheckpoint(name);
     const files = await exportWidthPruned(ckpt, plan, run);
     const out = await openCheckpoint(files, 'pruned');
     const heads = 'heads' in target ? target.heads : 0;
@@ -150,8 +151,7 @@ describe('width-pruned export', () => {
   });
 
   it('the parameter count after equals the count by hand (tiny-llama, 1 of 2 kv heads and 40 of 176 channels per layer)', async () => {
-    const fm = await loadFixtureModel(fixtureDir('tiny-llama'));
-    const { plan } = await planWidthPrune(fm, { heads: 1, channels: 40 }, { importance: 'l1' });
+    const { plan } = await planWidthPrune(await fixtureCheckpoint('tiny-llama'), { heads: 1, channels: 40 }, { importance: 'l1' });
     const C = 64, V = 512, L = 6, HD = 16, F = 176 - 40;
     const layer = 2 * C + 2 * HD * C /* q: 2 query heads */ + 2 * HD * C /* k, v: 1 kv head */ + C * 2 * HD /* o */ + 3 * C * F;
     expect(plan.after.params).toBe(2 * V * C + C + L * layer);
@@ -159,8 +159,7 @@ describe('width-pruned export', () => {
   });
 
   it('a ratio is of all parameters: the result removes about that fraction', async () => {
-    const fm = await loadFixtureModel(fixtureDir('tiny-qwen2'));
-    const { plan } = await planWidthPrune(fm, { ratio: 0.2 }, { importance: 'l2' });
+    const { plan } = await planWidthPrune(await fixtureCheckpoint('tiny-qwen2'), { ratio: 0.2 }, { importance: 'l2' });
     const removed = 1 - plan.after.params / plan.before.params;
     // Within one channel per layer of the target (a channel of tiny-qwen2 holds 3 · 96 parameters).
     expect(Math.abs(removed - 0.2) * plan.before.params).toBeLessThanOrEqual(5 * 3 * 96);
