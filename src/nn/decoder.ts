@@ -6,7 +6,7 @@
 
 import type { KernelCall } from '../gpu/kernel';
 import { upload, type GpuDType, type Tensor } from '../gpu/tensor';
-import type { LinearModule } from '../model/config';
+import { linearWeightName, type LinearModule } from '../model/config';
 import {
   attentionBackward, attentionForward, embeddingForwardParts, fill, linearBackward, linearForward, loraBackward, loraForward,
   residualForward, rmsnormBackward, rmsnormForward, ropeBackward, ropeForward, ropeTables, swigluBackward, swigluForward,
@@ -14,6 +14,7 @@ import {
 } from './kernels';
 import { LossHead } from './loss-head';
 import { adapterName, loraScale, type LoraConfig } from './lora';
+import { weightGradAccumulate, weightGradTargets, weightGradZero, type FrozenWeightGrad } from './weight-grads';
 import type { ModelWeights } from './weights';
 
 /** One adapter on the GPU: values, clipped gradients (after a step's clip), and AdamW moments. */
@@ -47,6 +48,8 @@ export interface DecoderJob {
   stats: Tensor; // (2)
   tokenLosses: Tensor; // (B, T)
   lossChunkRows?: number;
+  /** Frozen linear weights that get gradients (./weight-grads.ts), keyed by linearWeightName; none by default. */
+  weightGrads?: ReadonlyMap<string, FrozenWeightGrad>;
   alloc: (label: string, shape: readonly number[], dtype?: GpuDType) => Tensor;
 }
 
@@ -173,6 +176,7 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
   if (!d.training || !dh) return out;
 
   for (const a of d.adapters) out.zeroGrad.push(...fill(k, a.dA), ...fill(k, a.dB));
+  for (const g of d.weightGrads?.values() ?? []) out.zeroGrad.push(...weightGradZero(k, g));
 
   // Backward scratch, shared by every layer (each is zeroed before the kernels that accumulate into it).
   const dresid = alloc('grad.resid', [B, T, C]); // d(loss)/d(residual stream), carried down the layers
@@ -190,9 +194,13 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
   const dup = alloc('grad.up', [B, T, F]);
   const dloraH = r > 0 ? alloc('grad.lora_h', [B, T, r]) : null;
 
-  /** dinp += dout·(W + s·B·A); the adapter's dA, dB accumulate. */
+  /** dinp += dout·(W + s·B·A); the adapter's dA, dB accumulate, and the frozen W's (and b's) where asked for. */
   const linearBack = (l: number, m: LinearModule, dinp: Tensor, dout: Tensor, inp: Tensor, a: LayerActs): KernelCall[] => {
-    const calls = linearBackward(k, dinp, null, null, dout, inp, w.layer(l).linear[m].W);
+    const p = w.layer(l).linear[m];
+    const wg = d.weightGrads?.get(linearWeightName(l, m));
+    const target = wg ? weightGradTargets(wg) : null;
+    const calls = linearBackward(k, dinp, target?.dW ?? null, p.b ? (target?.db ?? null) : null, dout, inp, p.W);
+    if (wg) calls.push(...weightGradAccumulate(k, wg));
     const ad = adapterOf.get(adapterName(l, m));
     if (ad) calls.push(...loraBackward(k, dinp, ad.dA, ad.dB, dloraH!, dout, inp, a.loraH[m]!, ad.A, ad.B, scale));
     return calls;

@@ -2,8 +2,8 @@
 // activations of one (B, T) shape and every KernelCall over them, built once (./decoder.ts), on weights that live
 // apart (./weights.ts: uploaded once per device and shared by every job; resident, or streamed layer by layer).
 // The step loop only writes the batch and uniforms and encodes the prepared calls: forward → zero grads → backward.
-// Frozen weights get no gradients; the gradient flows through them (dx = dy·W). Full fine-tuning would add
-// dweight tensors to `LinearParams` and pass them to linearBackward where it now passes null.
+// Frozen weights get no gradients; the gradient flows through them (dx = dy·W) — except those of the layers a job
+// asks for (`weightGrads`: Taylor importances), whose dW accumulate over batches (./weight-grads.ts).
 // With gradient checkpointing a layer keeps only its input (the residual stream); its internals live in one
 // shared set of buffers and the backward pass re-runs the layer's forward calls before its backward calls.
 // Streamed weights imply checkpointing: each layer is submitted on its own, after its weights are queued.
@@ -21,6 +21,7 @@ import { kernelLib, type KernelLib } from './kernels';
 import { adapterName, type LoraAdapter, type LoraConfig } from './lora';
 import { checkJobMemory, planResidency, type MemoryPlan, type ResidencyChoice } from './memory';
 import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
+import { allocWeightGrads, type FrozenWeightGrad, type WeightGradOptions } from './weight-grads';
 import { ModelWeights, type LayerParams } from './weights';
 
 export type { WeightPrecision, WeightStorage } from './precision';
@@ -54,6 +55,8 @@ export interface JobOptions {
   memoryBudget?: number;
   /** Rows per chunk of the lm_head + cross-entropy (default: what keeps a logits chunk under 64 MiB). */
   lossChunkRows?: number;
+  /** Gradients of these layers' frozen linear weights, summed over the job's backward passes (needs training). */
+  weightGrads?: WeightGradOptions;
 }
 
 export interface EngineOptions extends JobOptions {
@@ -92,6 +95,8 @@ export class GpuModel {
   readonly training: boolean;
   readonly lora: LoraConfig | null;
   adapters: GpuAdapter[] = [];
+  /** The frozen-weight gradient sums (opts.weightGrads), keyed by linearWeightName; empty when not asked for. */
+  frozenGrads: ReadonlyMap<string, FrozenWeightGrad> = new Map();
 
   // Batch inputs and outputs.
   readonly ids: Tensor; // (B, T) i32
@@ -162,10 +167,14 @@ export class GpuModel {
     checkJobMemory(weights, jobPlanOf({ ...opts, checkpointing }, weights.storage), opts.memoryBudget);
     const model = new GpuModel(weights, opts, ownsWeights);
     if (opts.lora) model.uploadAdapters(opts.lora, opts.adapters);
+    if (opts.weightGrads) {
+      if (!model.training) throw new Error('weightGrads: the job must be set up for training (gradients and backward buffers)');
+      model.frozenGrads = allocWeightGrads(model.config, opts.weightGrads, (label, shape) => model.alloc(label, shape));
+    }
     model.calls = buildDecoder({
       kernels: model.kernels, weights, device: model.gpu.device, B: model.B, T: model.T, lora: model.lora, adapters: model.adapters,
       training: model.training, checkpointing: model.checkpointing, ids: model.ids, lossMask: model.lossMask, stats: model.stats,
-      tokenLosses: model.tokenLosses, lossChunkRows: opts.lossChunkRows, alloc: (label, shape, dtype) => model.alloc(label, shape, dtype),
+      tokenLosses: model.tokenLosses, lossChunkRows: opts.lossChunkRows, weightGrads: model.frozenGrads, alloc: (label, shape, dtype) => model.alloc(label, shape, dtype),
     });
     model.jobBytes += model.calls.lossHead.bytes;
     return model;

@@ -5,7 +5,8 @@
 // (T, H and the attention shape are passed where a flat tensor cannot tell them).
 // Write semantics: forward outputs `=`; gradients `+=` (zero them with fill first), except where noted:
 // loraForward's out `+=` (it adds to the base output), loraBackward's dh `=`, crossentropyBackward's dlogits `=`,
-// embeddingForward over one part of a row-split table writes only the rows whose id is in that part.
+// embeddingForward over one part of a row-split table writes only the rows whose id is in that part; taylorRowSums /
+// taylorColumnSums `=` (reductions), taylorAccumulate `+=`.
 //
 // Shapes: N = B·T rows; C hidden; NH, NKV heads; HD head_dim; I intermediate; V vocab; r LoRA rank.
 // Linear weights are [out, in] (f32, or f16 on a device with shader-f16); everything else is f32; ids i32.
@@ -30,4 +31,5 @@ export { embeddingForward, embeddingForwardParts } from './embedding';
 export { biasBackward, linearBackward, linearForward, loraBackward, loraForward, matmul, type MatmulArgs } from './matmul';
 export { AdamWUpdate, GlobalGradNorm, type AdamWHyper } from './optimizer';
 export { rmsnormBackward, rmsnormForward } from './rmsnorm';
+export { SALIENCES, taylorAccumulate, taylorColumnSums, taylorRowSums, type Salience, type TaylorSumArgs } from './taylor';
 export { ropeBackward, ropeForward, ropeInvFreq, ropeTables } from './rope';
