@@ -1,7 +1,7 @@
 // Width pruning on the fixtures: GQA dependency groups as HF's attention reads heads, unit importance against sums
 // written out here, the plan's counts and bad targets, and the exported folder: our loader opens it with the new
 // widths and its tensors equal the reference weights sliced independently (src/testing/width-reference.ts).
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -212,5 +212,41 @@ describe('bad width targets', () => {
     expect([ckpt.config.numHeads, ckpt.config.numKvHeads, ckpt.config.headDim]).toEqual([3, 1, 16]);
     const recipe = JSON.parse(await readFile(path.join(out, 'gradprune_recipe.json'), 'utf8'));
     expect([recipe.settings.importance, recipe.seed]).toEqual(['random', 7]);
+  });
+});
+
+describe('gradprune width-prune: --out must not touch the inputs', () => {
+  /** A private copy of tiny-llama's top-level files (a failing refusal could never write into the shared fixtures). */
+  async function modelCopy(): Promise<string> {
+    const dir = path.join(await mkdtemp(path.join(os.tmpdir(), 'width-prune-')), 'tiny-llama');
+    await cp(fixtureDir('tiny-llama'), dir, { recursive: true, filter: (src) => !src.includes('reference') });
+    return dir;
+  }
+  const listing = async (dir: string) => (await readdir(dir)).sort();
+
+  it('refuses the model folder, a folder inside it and the --data file, writing nothing', async () => {
+    const model = await modelCopy();
+    const before = await listing(model);
+    const data = path.join(path.dirname(model), 'data.jsonl');
+    await writeFile(data, '{"text": "a"}\n');
+    for (const out of [model, path.join(model, 'pruned'), data]) {
+      const r = await cli('width-prune', model, '--channels', '8', '--data', data, '--out', out);
+      expect(r.code, out).toBe(2);
+      expect(r.stderr).toMatch(/^gradprune: --out .* (is the model folder itself|is inside the model folder|is the input file)/m);
+    }
+    expect(await listing(model)).toEqual(before);
+    expect(await readFile(data, 'utf8')).toBe('{"text": "a"}\n');
+  });
+
+  it('an existing output is replaced only with --overwrite', async () => {
+    const model = await modelCopy();
+    const out = path.join(path.dirname(model), 'pruned');
+    expect((await cli('width-prune', model, '--channels', '8', '--out', out)).code).toBe(0);
+    const again = await cli('width-prune', model, '--channels', '16', '--out', out);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/--overwrite/);
+    expect(JSON.parse(await readFile(path.join(out, 'config.json'), 'utf8')).intermediate_size).toBe(168);
+    expect((await cli('width-prune', model, '--channels', '16', '--out', out, '--overwrite')).code).toBe(0);
+    expect(JSON.parse(await readFile(path.join(out, 'config.json'), 'utf8')).intermediate_size).toBe(160);
   });
 });
