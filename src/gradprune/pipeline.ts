@@ -12,6 +12,7 @@ import type { TensorStore } from '../model/safetensors';
 import type { CheckpointSink, WrittenFiles } from '../export/sink';
 import type { ExportStats } from '../export/weights';
 import { runLoraRun, type LoraRunData, type LoraRunHooks, type LoraRunName, type LoraRunResult } from '../nn/lora-run';
+import type { HiddenStatePair, HiddenStateStats } from '../nn/hidden-stats';
 import type { LoraStepProgress } from '../nn/step-loop';
 import { resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
 import { modelFingerprint } from './fingerprint';
@@ -39,9 +40,11 @@ export interface ScoringProgress extends LoraStepProgress {
 
 /**
  * Load progress, throttled step progress, cancel, pause (beforeStep resolving to false ends the run early with the
- * steps done, at least one), initial adapters; snapshots every few steps (checkpoint) and continuing one (resumeFrom).
+ * steps done, at least one), initial adapters; snapshots every few steps (checkpoint) and continuing one (resumeFrom);
+ * hidden-state pairs to gather in every step's forward pass (Block Influence, angular distance: importance/index.ts's
+ * hiddenStatePairsFor), given back as the result's hiddenStates.
  */
-export type ScoringHooks = LoraRunHooks<ScoringProgress>;
+export type ScoringHooks = LoraRunHooks<ScoringProgress> & { hiddenStates?: readonly HiddenStatePair[] };
 
 /** What scoring adds to a LoRA run: the scores, and what a later merge needs. */
 export interface ScoringScores {
@@ -58,6 +61,8 @@ export interface ScoringScores {
   modelFingerprint: string;
   /** What a later merge needs (per-step factors of every layer but 0). */
   igia: IgiaState;
+  /** The hidden-state statistics asked for (hooks.hiddenStates), over every step's forward pass. */
+  hiddenStates?: HiddenStateStats;
 }
 
 /** The run's curves, token counts and GPU use (scores.json records it as settings.gpu), its scores, and what a later merge needs. */
@@ -67,22 +72,33 @@ type ScoredModel = { config: ModelConfig; store: TensorStore };
 
 const SCORING: LoraRunName = { title: 'Scoring', subject: 'scoring', noun: 'scoring' };
 
+/** The hidden-state sums' name in a run snapshot (beside IgiaScorer.snapshot()'s arrays). */
+const SNAPSHOT_HIDDEN = 'hidden.sums';
+
 /** Train LoRA for `settings.steps` steps and gather GradPruner's importance from the clipped gradients. */
 export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData, given: Partial<ScoringSettings>, hooks: ScoringHooks = {}): Promise<ScoringResult> {
   const settings = resolveScoringSettings(given);
   const { config } = model;
+  const pairs = hooks.hiddenStates ?? [];
+  const hiddenBytes = pairs.length > 0 ? (pairs.length * settings.batchSize * settings.seqLen + pairs.length + 2) * 4 : 0;
   return runLoraRun<ScoringSettings, ScoringProgress, ScoringScores>(gpu, model, data, settings, {
     ...hooks,
     name: SCORING,
     kind: 'scoring',
     modelFingerprint: () => modelFingerprint(model),
     atLeastOneStep: true,
-    reservedBytes: igiaMemory(config, settings.modules, settings.rank, settings.steps).gpuBytes, // the staging ring
+    reservedBytes: igiaMemory(config, settings.modules, settings.rank, settings.steps).gpuBytes + hiddenBytes, // the staging ring, hidden-state sums
     start: async (engine, _cancelled, resumed) => {
       const fingerprint = await modelFingerprint(model);
       const grads = engine.adapters.map((a) => ({ layer: a.layer, module: a.module, gA: { buffer: a.dA }, gB: { buffer: a.dB } }));
       const igia = new IgiaScorer(gpu.device, config, grads, { rank: settings.rank, maxSteps: settings.steps });
+      const hidden = pairs.length > 0 ? engine.collectHiddenStates(pairs) : null; // the engine owns and destroys it
       if (resumed) igia.restore(resumed.work.tensors, resumed.step);
+      if (resumed && hidden) {
+        const sums = resumed.work.tensors.get(SNAPSHOT_HIDDEN);
+        if (!sums) throw new GradPruneError('input', 'The run snapshot has no hidden-state statistics, which this run gathers.', { subject: SNAPSHOT_HIDDEN, hint: 'Start afresh.' });
+        hidden.restoreSums(sums);
+      }
       let previousScores: number[] | null = null;
       return {
         afterClip: (encoder) => igia.record(encoder),
@@ -101,8 +117,12 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
             kendallTau: previous ? kendallTau(current, previous) : NaN,
           };
         },
-        gpuBytes: () => igia.gpuBytes,
-        snapshot: async () => ({ tensors: await igia.snapshot(), values: {} }),
+        gpuBytes: () => igia.gpuBytes + (hidden?.gpuBytes ?? 0),
+        snapshot: async () => {
+          const tensors = await igia.snapshot();
+          if (hidden) tensors.set(SNAPSHOT_HIDDEN, await hidden.readSums());
+          return { tensors, values: {} };
+        },
         finish: async () => {
           const scores = await igia.readScores();
           return {
@@ -113,6 +133,7 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
             kendall: scores.kendall,
             modelFingerprint: fingerprint,
             igia: await igiaStateFromScorer(igia, config, settings.rank, fingerprint),
+            ...(hidden ? { hiddenStates: await hidden.read() } : {}),
           };
         },
         destroy: () => igia.destroy(),
