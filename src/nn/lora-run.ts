@@ -90,7 +90,7 @@ export function checkExampleLengths(examples: readonly TokenizedExample[], seqLe
 }
 
 /** An endless stream of the run's training batches (seeded shuffle per epoch, or file order) from batch `from` on. */
-function trainingBatches(examples: readonly TokenizedExample[], s: LoraRunSettings, padTokenId: number, from: number): () => TokenBatch {
+export function trainingBatches(examples: readonly TokenizedExample[], s: Pick<LoraRunSettings, 'batchSize' | 'seed' | 'shuffle'>, padTokenId: number, from: number): () => TokenBatch {
   const it = batchIterator(examples, { batchSize: s.batchSize, padTokenId, seed: s.seed, shuffle: s.shuffle });
   it.skip(from);
   return () => it.next();

@@ -93,8 +93,8 @@ describe('angular distance: the chosen block and its scores', () => {
 
 describe('the method list', () => {
   it('lists every method by id and refuses an unknown one, naming the choices', () => {
-    expect([...IMPORTANCE_METHODS.keys()].sort()).toEqual(['angular', 'bi', 'igia', 'igia-code', 'last', 'magnitude']);
-    expect(() => importanceMethod('shortgpt')).toThrow(/no layer-importance method 'shortgpt'.*Choose from: igia, igia-code, bi, angular, magnitude, last/);
+    expect([...IMPORTANCE_METHODS.keys()].sort()).toEqual(['angular', 'bi', 'igia', 'igia-code', 'last', 'magnitude', 'taylor']);
+    expect(() => importanceMethod('shortgpt')).toThrow(/no layer-importance method 'shortgpt'.*Choose from: igia, igia-code, bi, angular, taylor, magnitude, last/);
   });
 
   it('asks a scoring run for each hidden-state pair once: BI (ℓ, ℓ+1), angular (ℓ, ℓ+n) for blocks after layer 0', () => {

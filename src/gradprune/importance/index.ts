@@ -1,5 +1,5 @@
 // The layer-importance methods by id (./method.ts is their interface), and what a scoring run must gather for a set
-// of them. Taylor (taylor.ts) joins this list where it lands.
+// of them.
 
 import { GradPruneError } from '../../errors';
 import { angular } from './angular';
@@ -8,13 +8,15 @@ import { igia, igiaCode } from './igia';
 import { last } from './last';
 import { magnitude } from './magnitude';
 import type { HiddenStatePair, ImportanceMethod, ImportanceMethodId } from './method';
+import { taylor } from './taylor';
 
 export type * from './method';
 export { angularScores } from './angular';
 export { lastLayersRemoved } from './last';
+export { frozenWeightSaliences, layerTaylorScores, planSaliencePasses, salienceScorer, type SalienceOptions, type SalienceResult, type TaylorImportanceKind } from './taylor';
 
 export const IMPORTANCE_METHODS: ReadonlyMap<ImportanceMethodId, ImportanceMethod> = new Map(
-  [igia, igiaCode, blockInfluence, angular, magnitude, last].map((m) => [m.id, m]),
+  [igia, igiaCode, blockInfluence, angular, taylor, magnitude, last].map((m) => [m.id, m]),
 );
 
 /** The method of an id (e.g. from --methods), or a GradPruneError listing the ones there are. */
