@@ -51,6 +51,13 @@ function checkExpressible(config: ModelConfig): void {
       hint: 'GGUF export takes Qwen3 models without attention biases, as Qwen publishes them.',
     });
   }
+  if (config.modelType === 'qwen2' && config.numHeads * config.headDim !== config.hiddenSize) {
+    // llama.cpp's qwen2 architecture sizes q_proj and o_proj hidden × hidden (a width-pruned Qwen2 has fewer heads).
+    throw new GradPruneError('config', `config.json: a Qwen2 model whose attention is ${config.numHeads} heads × head_dim ${config.headDim} = ${config.numHeads * config.headDim}, not hidden_size ${config.hiddenSize}, which llama.cpp's qwen2 architecture cannot load.`, {
+      subject: 'config.json',
+      hint: 'transformers loads the safetensors folder as it is; for GGUF, width-prune a Qwen2 model with --heads 0 (MLP channels only).',
+    });
+  }
   if (config.modelType === 'qwen2' && (config.bias.o_proj || config.bias.gate_proj)) throw new Error('qwen2 with o/MLP biases cannot come out of normalizeConfig');
 }
 
