@@ -253,8 +253,10 @@ export class GpuModel {
       ...layers.map((l) => ({ layer: l, calls: this.calls.layerForward[l] })),
       { layer: null, calls: [...(this.hiddenStates?.calls ?? []), ...this.calls.headForward, ...(grads ? [...this.calls.zeroGrad, ...this.calls.headBackward] : [])] },
     ];
+    // Without adapters, only frozen-weight gradients are wanted: the backward stops at the lowest layer that has them.
+    const lowest = !this.lora && this.frozenGrads.size > 0 ? Math.min(...[...this.frozenGrads.values()].map((g) => g.layer)) : 0;
     const backward: Segment[] = grads
-      ? layers.reverse().map((l) => ({ layer: l, calls: this.checkpointing ? [...this.calls.layerForward[l], ...this.calls.layerBackward[l]] : this.calls.layerBackward[l] }))
+      ? layers.filter((l) => l >= lowest).reverse().map((l) => ({ layer: l, calls: this.checkpointing ? [...this.calls.layerForward[l], ...this.calls.layerBackward[l]] : this.calls.layerBackward[l] }))
       : [];
     const all = [...forward, ...backward];
     return this.weights.streamed ? all : [{ layer: null, calls: all.flatMap((s) => s.calls) }];

@@ -11,7 +11,8 @@
 // weights of the layers in one pass (×3 with the second-order term: sums of g, g² and this batch's g). As many layers
 // per pass as the budget allows, one pass over the batches per group of layers: the tiny fixtures take one pass;
 // Llama-3-8B needs 0.87 GB per layer (2.6 GB with second order), 27.9 GB for all 32 layers at once (83.7 GB), so
-// on a 24 GB GPU with f16 weights (16 GB) it runs a few layers per pass. Every pass runs the whole backward pass.
+// on a 24 GB GPU with f16 weights (16 GB) it runs a few layers per pass. A pass's backward stops at its lowest layer
+// (no adapters to train below it): k groups cost k forward passes and about k/2 full backward passes.
 
 import type { TokenBatch } from '../../data/types';
 import { GradPruneError } from '../../errors';
