@@ -6,7 +6,7 @@ import type { ModelSummary } from '../model/summary';
 import type { ComparisonRow } from '../eval/before-after';
 import type { DatasetInfo, RecoveredEvent, ScoredEvent, WorkerEvent, WorkerRequest } from '../worker/protocol';
 import { loadDatasetFile, setDatasetOptions } from './actions/dataset';
-import { exportFolderName, prepareDownload, replaceFolder, saveExport, setExportAdapter } from './actions/download';
+import { exportFolderName, prepareDownload, replaceFolder, saveExport, setExportAdapter, setExportFormat } from './actions/download';
 import { loadModelFiles } from './actions/model';
 import { applyPrune, updatePlanChoice } from './actions/prune';
 import { startRecovery, updateRecoverSettings } from './actions/recover';
@@ -197,7 +197,7 @@ describe('journey actions', () => {
     expect(useStudio.getState().score.state).toBe('idle');
   });
 
-  it('exports with the chosen adapter; changing the choice drops the prepared zip; a new prune drops the recovery', async () => {
+  it('exports with the chosen adapter and format; changing either drops the prepared zip; a new prune drops the recovery', async () => {
     await startRecovery();
     await prepareDownload();
     expect(sent.filter((r) => r.type === 'exportZip').at(-1)).toMatchObject({ adapter: 'merged' });
@@ -207,6 +207,13 @@ describe('journey actions', () => {
     await prepareDownload();
     expect(sent.filter((r) => r.type === 'exportZip').at(-1)).toMatchObject({ adapter: 'peft' });
     expect(useStudio.getState().download.result?.adapter).toBe('peft');
+    setExportFormat('onnx');
+    expect(useStudio.getState().download.result).toBeNull();
+    await prepareDownload();
+    expect(sent.filter((r) => r.type === 'exportZip').at(-1)).toMatchObject({ format: 'onnx' });
+    setExportFormat('gguf'); // one file, its own panel: the folder downloads write the safetensors checkpoint
+    await prepareDownload();
+    expect(sent.filter((r) => r.type === 'exportZip').at(-1)).toMatchObject({ format: 'safetensors' });
     await applyPrune();
     expect(useStudio.getState().recover.result).toBeNull();
   });
@@ -306,6 +313,8 @@ describe('the download step (folder names, and a folder that already holds a che
     expect(exportFolderName()).toBe('tiny-gradprune-4L-recovered');
     setExportAdapter('peft');
     expect(exportFolderName()).toBe('tiny-gradprune-4L-recovered-peft');
+    setExportFormat('onnx'); // no separate adapter in ONNX: the recovered model, merged
+    expect(exportFolderName()).toBe('tiny-gradprune-4L-recovered-onnx');
   });
 
   it('asks before replacing a folder that holds files, and writes only after Replace (with overwrite)', async () => {

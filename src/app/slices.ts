@@ -9,6 +9,7 @@ import type { ModelConfig } from '../model/config';
 import type { FitReport, ModelSummary } from '../model/summary';
 import type {
   AdapterExport,
+  FolderFormat,
   DatasetInfo,
   EvaluatedEvent,
   EvaluateOptions,
@@ -147,8 +148,13 @@ export interface RecoverSlice {
   };
 }
 
+/** What the Download step writes: a folder (Hugging Face safetensors, transformers.js ONNX) or one GGUF file. */
+export type DownloadFormat = FolderFormat | 'gguf';
+
 export interface DownloadSlice {
-  /** With a recovery run: the adapter merged into the weights, or a separate PEFT adapter beside the pruned weights. */
+  /** The format the Download step writes. */
+  exportFormat: DownloadFormat;
+  /** With a recovery run: the adapter merged into the weights, or a separate PEFT adapter beside the pruned weights (safetensors only). */
   exportAdapter: AdapterExport;
   download: { running: boolean; result: ExportedEvent | null; error: ErrorInfo | null; saved: string | null };
 }
@@ -184,4 +190,4 @@ export const scoreSlice = (): ScoreSlice => ({ settings: { ...DEFAULT_SETTINGS, 
 export const pruneSlice = (): PruneSlice => ({ planChoice: { ...DEFAULT_PLAN_CHOICE }, prune: emptyPrune() });
 export const checkSlice = (): CheckSlice => ({ evaluateOptions: { ...DEFAULT_EVALUATE_OPTIONS }, check: emptyCheck(), custom: emptyCustom() });
 export const recoverSlice = (): RecoverSlice => ({ recoverSettings: { ...DEFAULT_RECOVER_SETTINGS }, recover: emptyRecover() });
-export const downloadSlice = (): DownloadSlice => ({ exportAdapter: 'merged', download: emptyDownload() });
+export const downloadSlice = (): DownloadSlice => ({ exportFormat: 'safetensors', exportAdapter: 'merged', download: emptyDownload() });

@@ -3,6 +3,11 @@
 // test on one shared host (each step starts where the previous one left the session). Expected facts come from
 // ../shared/fixtures/README.md (6 layers, 7 modules) and the dataset file itself.
 import { strFromU8, unzipSync } from 'fflate';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { onnxGreedy } from '../export/onnx/greedy';
+import { configOf, referenceGreedy, tempDir } from '../testing/onnx';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EvaluatedEvent, ExportedEvent, RecoveredEvent } from './protocol';
 import { openCheckpoint } from '../model/checkpoint';
@@ -28,6 +33,15 @@ const result = <T extends (typeof events)[number]['type']>(type: T, id: number) 
   if (!e) throw new Error(`no ${type} for request ${id}`);
   return e as Extract<(typeof events)[number], { type: T }>;
 };
+/** An exported folder's files written into a new temporary folder, for the Node readers. */
+async function writeFolder(prefix: string, files: readonly { name: string; blob: Blob }[]): Promise<string> {
+  const dir = await tempDir(prefix);
+  for (const f of files) {
+    await mkdir(path.dirname(path.join(dir, f.name)), { recursive: true });
+    await writeFile(path.join(dir, f.name), new Uint8Array(await f.blob.arrayBuffer()));
+  }
+  return dir;
+}
 const errorOf = (id: number) => events.find((e) => e.type === 'error' && e.requestId === id);
 const until = async (done: () => boolean) => {
   while (!done()) await new Promise((r) => setTimeout(r, 20));
@@ -37,6 +51,7 @@ describe('worker host: the journey after the model', () => {
   let ev: EvaluatedEvent;
   let rec: RecoveredEvent;
   let peft: ExportedEvent;
+  let merged: ExportedEvent;
 
   it('refuses a step before its input: no model, then no dataset', async () => {
     await host.handle({ type: 'score', id: 1, settings: {} });
@@ -215,7 +230,7 @@ describe('worker host: the journey after the model', () => {
 
   it('exports merged (the default): W + (alpha/r)·B·A, checked by hand on one weight against the PEFT adapter', async () => {
     await host.handle({ type: 'exportZip', id: 17 });
-    const merged = result('exported', 17);
+    merged = result('exported', 17);
     expect(merged).toMatchObject({ folderName: 'tiny-llama-gradprune-4L-recovered', adapter: 'merged' });
     const peftZip = unzipSync(new Uint8Array(await peft.zip.arrayBuffer()));
     const root = 'tiny-llama-gradprune-4L-recovered-peft/';
@@ -246,6 +261,26 @@ describe('worker host: the journey after the model', () => {
     expect(maxErr).toBeLessThan(1e-6);
     const back = await openCheckpoint(new Map(merged.files.map((f) => [f.name, f.blob])), merged.folderName);
     expect(back.config.numLayers).toBe(4);
+  });
+
+  it('exports the recovered model as the transformers.js ONNX folder: the listed files are what it holds, and onnxruntime continues a prompt as the CPU reference does on the merged checkpoint', async () => {
+    await host.handle({ type: 'exportFiles', id: 170, format: 'onnx', adapter: 'peft' }); // ONNX has no separate adapter: merged
+    const listed = result('exportFiles', 170);
+    await host.handle({ type: 'exportZip', id: 171, format: 'onnx', adapter: 'peft' });
+    const onnx = result('exported', 171);
+    expect(onnx).toMatchObject({ folderName: 'tiny-llama-gradprune-4L-recovered-onnx', adapter: null });
+    expect(listed.folderName).toBe(onnx.folderName);
+    expect(listed.files).toEqual(onnx.files.map((f) => ({ name: f.name, bytes: f.blob.size })));
+    expect(onnx.files.map((f) => f.name)).toEqual(expect.arrayContaining(['onnx/model.onnx', 'onnx/model_fp16.onnx', 'config.json', 'tokenizer.json']));
+    const mergedDir = await writeFolder('merged', merged.files);
+    const onnxDir = await writeFolder('onnx', onnx.files);
+    const session = await ort.InferenceSession.create(path.join(onnxDir, 'onnx/model.onnx'));
+    const prompt = [1, 57, 23, 99, 4];
+    try {
+      expect(await onnxGreedy(ort, session, await configOf(mergedDir), prompt, 8, [])).toEqual(await referenceGreedy(mergedDir, prompt, 8));
+    } finally {
+      await session.release();
+    }
   });
 
   it('a new prune drops the recovery: the export is the plain pruned folder again', async () => {

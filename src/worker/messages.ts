@@ -154,3 +154,9 @@ export interface SavedRunInfo {
   /** Date.now() when the snapshot was written. */
   savedAt: number;
 }
+/**
+ * What the exported folder is for: a Hugging Face checkpoint (safetensors, for transformers and PEFT), or the folder
+ * transformers.js opens (onnx/model.onnx fp32 and onnx/model_fp16.onnx; a recovery adapter always merged).
+ */
+export type FolderFormat = 'safetensors' | 'onnx';
+

@@ -2,8 +2,8 @@
 // streamed into a picked file.
 
 import { existingFolderFiles } from '../../export/fs-access';
-import type { AdapterExport, ExportFilesEvent, ExportTarget } from '../../worker/protocol';
-import { emptyDownload } from '../slices';
+import type { AdapterExport, ExportFilesEvent, ExportTarget, FolderFormat } from '../../worker/protocol';
+import { emptyDownload, type DownloadFormat } from '../slices';
 import { useStudio } from '../store';
 import { toInfo, worker } from '../worker-connection';
 import { withActivity } from './job';
@@ -16,12 +16,21 @@ export function setExportAdapter(adapter: AdapterExport): void {
   set((s) => (s.exportAdapter === adapter ? s : { exportAdapter: adapter, download: emptyDownload() }));
 }
 
+/** Hugging Face checkpoint, transformers.js ONNX folder or GGUF file: a zip prepared for another format is dropped. */
+export function setExportFormat(format: DownloadFormat): void {
+  set((s) => (s.exportFormat === format ? s : { exportFormat: format, download: emptyDownload() }));
+}
+
+/** The folder format the folder downloads write (GGUF is one file: its own panel writes it). */
+const folderFormat = (): FolderFormat => (get().exportFormat === 'onnx' ? 'onnx' : 'safetensors');
+
 /** Build the zip (and keep the files for a folder save). */
 export async function prepareDownload(): Promise<void> {
   const adapter = get().exportAdapter;
+  const format = folderFormat();
   set({ download: { ...emptyDownload(), running: true } });
   try {
-    const result = await withActivity('download', 'Zipping', () => worker().request({ type: 'exportZip', adapter }));
+    const result = await withActivity('download', 'Zipping', () => worker().request({ type: 'exportZip', adapter, format }));
     set({ download: { running: false, result, error: null, saved: null } });
   } catch (err) {
     set({ download: { running: false, result: null, error: toInfo(err), saved: null } });
@@ -41,18 +50,20 @@ export function savePickers(): { folder: boolean; zipFile: boolean } {
 
 /**
  * The exported folder's name as the worker gives it: <model>-gradprune-<N>L, after a recovery run "-recovered"
- * (adapter merged) or "-recovered-peft" (adapter apart), so that each variant has its own.
+ * (adapter merged) or "-recovered-peft" (adapter apart), the ONNX folder "-onnx" after either (always merged), so
+ * that each variant has its own.
  */
 export function exportFolderName(): string {
   const s = get();
   const base = `${s.model.loaded?.summary.name ?? 'model'}-gradprune-${s.prune.result?.plan.kept.length ?? 0}L`;
+  if (s.exportFormat === 'onnx') return `${base}${s.recover.result ? '-recovered' : ''}-onnx`;
   return s.recover.result ? `${base}-recovered${s.exportAdapter === 'peft' ? '-peft' : ''}` : base;
 }
 
-/** The files (and sizes) the download of the chosen variant will hold, from the worker; null when there is nothing to export or it failed. */
-export async function exportFilesFor(adapter: AdapterExport): Promise<ExportFilesEvent | null> {
+/** The files (and sizes) the download of a format and adapter choice will hold, from the worker; null when there is nothing to export or it failed. */
+export async function exportFilesFor(adapter: AdapterExport, format: FolderFormat): Promise<ExportFilesEvent | null> {
   try {
-    return await worker().request({ type: 'exportFiles', adapter });
+    return await worker().request({ type: 'exportFiles', adapter, format });
   } catch {
     return null; // the table then shows the pruned checkpoint's files (what applyPrune reported)
   }
@@ -111,10 +122,11 @@ export async function replaceFolder(question: ReplaceQuestion): Promise<void> {
 
 async function writeExport(target: Exclude<ExportTarget, { kind: 'memory' }>): Promise<void> {
   const adapter = get().exportAdapter;
+  const format = folderFormat();
   set((s) => ({ download: { ...s.download, running: true, error: null, saved: null } }));
   const what = target.kind === 'folder' ? 'folder' : 'zip file';
   try {
-    const result = await withActivity('download', target.kind === 'folder' ? 'Writing the folder' : 'Writing the zip', () => worker().request({ type: 'exportZip', adapter, target }));
+    const result = await withActivity('download', target.kind === 'folder' ? 'Writing the folder' : 'Writing the zip', () => worker().request({ type: 'exportZip', adapter, format, target }));
     const saved = result.savedTo ? `${result.savedTo}.${result.note ? ` ${result.note}` : ''}` : null;
     set((s) => ({ download: { ...s.download, running: false, saved } }));
   } catch (err) {

@@ -8,10 +8,10 @@ import { GradPruneError } from '../../errors';
 import { GGUF_DTYPES, ggufChunks, ggufFileBytes, planGguf, type GgufDType } from '../../export/gguf/gguf';
 import type { RequestOf, ResultBody } from '../protocol';
 import type { StepContext } from '../session';
+import { deployedCheckpoint } from './export';
 
 function ggufModel(ctx: StepContext) {
-  const pruned = ctx.session.needPruned();
-  const ckpt = ctx.session.recovery?.recovered ?? pruned.checkpoint;
+  const ckpt = deployedCheckpoint(ctx);
   return { ckpt, fileName: (dtype: GgufDType) => `${ckpt.name}-${dtype}.gguf` };
 }
 

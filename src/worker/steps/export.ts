@@ -5,11 +5,12 @@
 
 import { writePeftAdapter } from '../../export/peft';
 import { DirectorySink, zipFileSink } from '../../export/fs-access';
-import { MemorySink } from '../../export/sink';
+import { exportOnnxFolder, onnxFolderFiles } from '../../export/onnx/folder';
+import { MemorySink, type CheckpointSink } from '../../export/sink';
 import { zipFolder } from '../../export/zip';
 import { prunedFolderFiles } from '../../gradprune/pruned-folder';
 import { plannedFiles, writeCheckpointTo } from '../lazy-checkpoint';
-import type { AdapterExport, RequestOf, ResultBody } from '../protocol';
+import type { AdapterExport, FolderFormat, RequestOf, ResultBody } from '../protocol';
 import { recoveryCardSection, recoveryRecord } from '../recovery-card';
 import type { StepContext } from '../session';
 
@@ -41,21 +42,41 @@ async function exportContents(ctx: StepContext, adapter: AdapterExport) {
   return { folderName, files, ckpt, adapter: recovery ? adapter : null };
 }
 
-/** The files a download of this variant will hold, with their sizes, before anything is written. */
-export async function exportFiles(ctx: StepContext, { adapter = 'merged' }: RequestOf<'exportFiles'>): Promise<ResultBody<'exportFiles'>> {
+/** The model a deployment format carries: the pruned one, after a recovery run the recovered one (adapter merged). */
+export function deployedCheckpoint(ctx: StepContext) {
+  const pruned = ctx.session.needPruned();
+  return ctx.session.recovery?.recovered ?? pruned.checkpoint;
+}
+
+/**
+ * The folder a download of this format and adapter choice makes: its name, its files and sizes before anything is
+ * written, and how to write it into a sink. ONNX has no separate adapter: the recovered model, merged.
+ */
+async function exportFolder(ctx: StepContext, adapter: AdapterExport, format: FolderFormat) {
+  if (format === 'onnx') {
+    const ckpt = deployedCheckpoint(ctx);
+    const planned = [...onnxFolderFiles(ckpt)].map(([name, bytes]) => ({ name, bytes }));
+    return { folderName: `${ckpt.name}-onnx`, adapter: null, planned, write: (sink: CheckpointSink) => exportOnnxFolder(sink, ckpt) };
+  }
   const { folderName, files, ckpt, adapter: chosen } = await exportContents(ctx, adapter);
-  const planned = plannedFiles(ckpt, files).sort((a, b) => a.name.localeCompare(b.name));
-  return { folderName, adapter: chosen, files: planned, totalBytes: planned.reduce((n, f) => n + f.bytes, 0) };
+  return { folderName, adapter: chosen, planned: plannedFiles(ckpt, files), write: (sink: CheckpointSink) => writeCheckpointTo(sink, ckpt, files) };
+}
+
+/** The files a download of this variant will hold, with their sizes, before anything is written. */
+export async function exportFiles(ctx: StepContext, { adapter = 'merged', format = 'safetensors' }: RequestOf<'exportFiles'>): Promise<ResultBody<'exportFiles'>> {
+  const { folderName, adapter: chosen, planned } = await exportFolder(ctx, adapter, format);
+  const files = [...planned].sort((a, b) => a.name.localeCompare(b.name));
+  return { folderName, adapter: chosen, files, totalBytes: files.reduce((n, f) => n + f.bytes, 0) };
 }
 
 export async function exportZip(ctx: StepContext, req: RequestOf<'exportZip'>): Promise<ResultBody<'exportZip'>> {
-  const { adapter = 'merged', target = { kind: 'memory' } } = req;
-  const { folderName, files, ckpt, adapter: chosen } = await exportContents(ctx, adapter);
+  const { adapter = 'merged', format = 'safetensors', target = { kind: 'memory' } } = req;
+  const { folderName, adapter: chosen, write } = await exportFolder(ctx, adapter, format);
   const base = { folderName, adapter: chosen } as const;
   if (target.kind === 'memory') {
     ctx.progress(`Writing ${folderName}`);
     const sink = new MemorySink();
-    await writeCheckpointTo(sink, ckpt, files);
+    await write(sink);
     ctx.progress(`Zipping ${folderName}`);
     const folder = new Map([...sink.files].sort(([a], [b]) => a.localeCompare(b)));
     return { ...base, files: [...folder].map(([file, blob]) => ({ name: file, blob })), zip: await zipFolder(folder, folderName) };
@@ -63,10 +84,10 @@ export async function exportZip(ctx: StepContext, req: RequestOf<'exportZip'>): 
   // Streamed into the picked folder or zip file, tensor by tensor (an interrupted write is aborted and cleaned up).
   ctx.progress(target.kind === 'folder' ? `Writing ${folderName} into ${target.handle.name}` : `Writing ${target.handle.name}`);
   if (target.kind === 'zipFile') {
-    await writeCheckpointTo(await zipFileSink(target.handle, folderName), ckpt, files);
+    await write(await zipFileSink(target.handle, folderName));
     return { ...base, files: [], zip: new Blob([]), savedTo: target.handle.name };
   }
   const sink = new DirectorySink(target.handle, folderName, { overwrite: target.overwrite });
-  await writeCheckpointTo(sink, ckpt, files);
+  await write(sink);
   return { ...base, files: [], zip: new Blob([]), savedTo: `${target.handle.name}/${sink.savedFolder}`, ...(sink.note ? { note: sink.note } : {}) };
 }

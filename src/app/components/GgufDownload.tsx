@@ -5,42 +5,29 @@ import { IN_MEMORY_ZIP_MAX_BYTES } from '../../export/limits';
 import { formatBytes } from '../../format';
 import type { GgufExportedEvent, GgufSizesEvent } from '../../worker/protocol';
 import { useObjectUrl } from '../hooks';
-import { useStudio } from '../store';
 import { toInfo, worker } from '../worker-connection';
 import { ErrorBox } from './StepBits';
+
+/** The GGUF choices and their sizes (or why there are none). */
+export type GgufSizes = Pick<GgufSizesEvent, 'options' | 'refused'>;
 
 type SaveFilePicker = (opts: { suggestedName: string; types: { description: string; accept: Record<string, string[]> }[] }) => Promise<FileSystemFileHandle>;
 
 /**
  * Step 6, for llama.cpp / Ollama / LM Studio: the pruned (or recovered) model as one GGUF file, f16 or Q8_0, each
- * with its size before anything is written. Saved straight into a picked file where the browser can
- * (showSaveFilePicker: streamed, nothing held in memory), else built in memory for models up to the in-memory limit.
+ * with its size (asked of the worker by the Download step) before anything is written. Saved straight into a picked
+ * file where the browser can (showSaveFilePicker: streamed, nothing held in memory), else built in memory for models
+ * up to the in-memory limit.
  */
-export function ExportFormat() {
-  const pruned = useStudio((s) => s.prune.result);
-  const recovered = useStudio((s) => s.recover.result);
-  const [sizes, setSizes] = useState<Pick<GgufSizesEvent, 'options' | 'refused'> | null>(null);
+export function GgufDownload({ sizes }: { sizes: GgufSizes | null }) {
   const [dtype, setDtype] = useState<GgufDType>('f16');
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<Pick<GgufExportedEvent, 'fileName' | 'blob' | 'savedTo'> | null>(null);
   const [error, setError] = useState<ErrorInfo | null>(null);
   const url = useObjectUrl(result?.blob);
   const picker = typeof window !== 'undefined' ? (window as unknown as { showSaveFilePicker?: SaveFilePicker }).showSaveFilePicker : undefined;
+  useEffect(() => setResult(null), [sizes]); // a file for another model is never offered
 
-  useEffect(() => {
-    if (!pruned) return;
-    let live = true;
-    setSizes(null);
-    setResult(null);
-    worker()
-      .request({ type: 'ggufSizes' })
-      .then((r) => live && setSizes(r), (e) => live && setError(toInfo(e)));
-    return () => {
-      live = false;
-    };
-  }, [pruned, recovered]);
-
-  if (!pruned) return null;
   const chosen = sizes?.options.find((o) => o.dtype === dtype);
   const inMemory = !!chosen && chosen.bytes <= IN_MEMORY_ZIP_MAX_BYTES;
 
