@@ -14,10 +14,14 @@ import { ReferenceModel } from '../../nn/reference/model';
 import { fixtureDir } from '../../testing/paths';
 import { runScoring } from '../pipeline';
 import { makePlan } from '../plan';
-import { hiddenStatePairsFor, importanceMethod } from './index';
+import { angularScores, hiddenStatePairsFor, importanceMethod } from './index';
 import type { HiddenStatePair } from './method';
 
 const STEPS = 2;
+// Relative tolerances: 1 − cos is f32 dot products over C (seen ≤ 1.3e-7 here); arccos on the GPU is allowed WGSL's
+// loose acos accuracy (inherited from atan2: 4096 ULP ≈ 2.4e-4 relative; seen ≤ 3e-5 on SwiftShader).
+const BI_TOLERANCE = 1e-6;
+const ANGULAR_TOLERANCE = 5e-4;
 const N = 2; // layers to remove
 
 describe.each(['tiny-llama', 'tiny-qwen3'])('hidden-state methods from the scoring run on %s', (name) => {
@@ -27,7 +31,7 @@ describe.each(['tiny-llama', 'tiny-qwen3'])('hidden-state methods from the scori
   });
   afterAll(() => gpu?.device.destroy());
 
-  it('BI and angular distance equal the CPU reference within 1e-5 + 1e-3·value; angular removes its block', async () => {
+  it('BI and angular distance equal the CPU reference (relative 1e-6 and 5e-4); angular removes its block', async () => {
     const dir = fixtureDir(name);
     const ckpt = await openCheckpoint(await openFolder(dir), name);
     const { config } = ckpt;
@@ -67,14 +71,16 @@ describe.each(['tiny-llama', 'tiny-qwen3'])('hidden-state methods from the scori
     const bi = await importanceMethod('bi').compute(ctx);
     bi.layerScores.forEach((s, l) => {
       const w = want({ from: l, to: l + 1, measure: 'cosine' });
-      expect(Math.abs(s - w), `BI of layer ${l}: ${s} vs ${w}`).toBeLessThanOrEqual(1e-5 + 1e-3 * w);
+      expect(Math.abs(s - w), `BI of layer ${l}: ${s} vs ${w}`).toBeLessThanOrEqual(BI_TOLERANCE * w);
     });
 
     const angular = await importanceMethod('angular').compute(ctx);
     const distances = Array.from({ length: L - N }, (_, i) => want({ from: i + 1, to: i + 1 + N, measure: 'angular' }));
     const best = distances.indexOf(Math.min(...distances));
     expect(angular.block?.start).toBe(best + 1);
-    expect(Math.abs(angular.block!.distance - distances[best])).toBeLessThanOrEqual(1e-5 + 1e-3 * distances[best]);
+    // Every layer's score from the reference's block distances (angularScores' mapping is checked in importance.test.ts).
+    angularScores(L, N, distances).layerScores.forEach((w, l) => expect(Math.abs(angular.layerScores[l] - w), `layer ${l}`).toBeLessThanOrEqual(ANGULAR_TOLERANCE * w));
+    expect(Math.abs(angular.block!.distance - distances[best])).toBeLessThanOrEqual(ANGULAR_TOLERANCE * distances[best]);
     expect(makePlan(angular.layerScores, config, { prune: N, merge: 0 }).pruned).toEqual([best + 1, best + 2]);
 
     // The IGIA methods are the run's scores, with the run's cost.
