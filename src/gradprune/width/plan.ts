@@ -41,6 +41,8 @@ export interface WidthPlan {
   layers: WidthLayerPlan[];
   /** config.json of the pruned model (only the widths differ, and head_dim where it must be explicit). */
   config: Record<string, unknown>;
+  /** config.json gained `head_dim`, which hidden_size / num_attention_heads no longer gives. */
+  headDimStated: boolean;
   widthsBefore: LayerWidths;
   widthsAfter: LayerWidths;
   before: ModelCost;
@@ -139,6 +141,7 @@ export function makeWidthPlan(c: ModelConfig, scores: readonly LayerUnitScores[]
     targetRatio: 'ratio' in target ? target.ratio : null,
     layers,
     config,
+    headDimStated: c.raw.head_dim == null && config.head_dim != null,
     widthsBefore: widths(c),
     widthsAfter: widths(pruned),
     before: modelCost(c, c.numLayers, dtype, 512),

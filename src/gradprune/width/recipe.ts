@@ -1,7 +1,7 @@
 // What a width-pruned folder says about itself: gradprune_recipe.json (the method, the settings, the widths and
 // which heads / channels each layer kept) and the model card (README.md).
 
-import type { WidthPlan } from './plan';
+import type { LayerWidths, WidthPlan } from './plan';
 import type { GroupReduction, ImportanceKind } from './importance';
 
 export const LLM_PRUNER = {
@@ -21,14 +21,17 @@ export interface WidthRunInfo {
   createdAt?: string;
 }
 
+const widthsJson = (w: LayerWidths) => ({ num_attention_heads: w.heads, num_key_value_heads: w.kvHeads, intermediate_size: w.intermediate });
+
 export function widthPlanSummary(plan: WidthPlan) {
   return {
     mode: plan.mode,
     loadable_by_transformers: true,
     pruned_layers: plan.layers.map((_, l) => l),
     target_ratio_of_all_parameters: plan.targetRatio,
-    widths_before: plan.widthsBefore,
-    widths_after: plan.widthsAfter,
+    head_dim_stated: plan.headDimStated,
+    widths_before: widthsJson(plan.widthsBefore),
+    widths_after: widthsJson(plan.widthsAfter),
     removed_kv_heads_per_layer: plan.removedKvHeads,
     removed_channels_per_layer: plan.removedChannels,
     kept_kv_heads: plan.layers.map((l) => l.keptKvHeads),
@@ -81,6 +84,7 @@ export function widthModelCard(run: WidthRunInfo, plan: WidthPlan, dtype: string
     `[${LLM_PRUNER.title}](${LLM_PRUNER.url}) (${LLM_PRUNER.venue}); made with GradPrune Studio. The widths are the same in`,
     'every layer, so it loads with `AutoModelForCausalLM.from_pretrained` like the original; weights are stored in ' + dtype + '.',
     'It has not been recovered (fine-tuned) after pruning.',
+    ...(plan.headDimStated ? ['', `config.json now states \`head_dim\` (${String(plan.config.head_dim)}): hidden_size / num_attention_heads no longer gives it.`] : []),
     '',
     '| | before | after | saved |',
     '|---|---|---|---|',

@@ -126,6 +126,8 @@ describe('width-pruned export', () => {
     );
     // head_dim is stated whenever hidden_size / num_attention_heads no longer gives it (tiny-qwen2: 96 / 3 = 32 ≠ 16).
     if (c.hiddenSize / out.config.numHeads !== c.headDim) expect(json.head_dim).toBe(c.headDim);
+    expect(JSON.parse(await files.get('gradprune_recipe.json')!.text()).plan.head_dim_stated).toBe(c.raw.head_dim == null && heads > 0);
+    expect(await files.get('README.md')!.text()).toMatch(new RegExp(`${c.numHeads} / ${c.numKvHeads} \\| ${out.config.numHeads} / ${out.config.numKvHeads} \\|`));
 
     const want = slicedReferenceWeights(fm.weights, plan.layers);
     for (const [l, layer] of want.layers.entries()) {
