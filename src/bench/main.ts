@@ -3,7 +3,7 @@
 // Shapes scale with --size (software adapters default to small). Compare ratios within one run: these machines
 // are noisy.
 //   npm run bench -- [--size tiny|small|medium|large] [--reps N] [--steps N] [--only <kernel name part>]
-//                    [--sections kernels,training,igia,prune,onnxruntime,export,load,streaming,losshead,qwen05,longrun]
+//                    [--sections kernels,training,igia,prune,onnxruntime,export,load,streaming,losshead,qwen05,longrun,hidden]
 //                    [--max-step-seconds S] [--no-ort] [--browser] [--long-run-steps N] [--long-run-batch B]
 // The 'export' and 'load' sections (Node only, no GPU: the streamed export's memory vs its largest tensor; checkpoint
 // read throughput and memory) and 'longrun' (a --long-run-steps LoRA run, default 1000, whose GPU buffers and JS heap

@@ -14,7 +14,7 @@ export interface BenchSection {
   notes: string[];
 }
 
-export const SECTION_KEYS = ['kernels', 'training', 'igia', 'prune', 'onnxruntime', 'export', 'load', 'streaming', 'losshead', 'qwen05', 'longrun'] as const;
+export const SECTION_KEYS = ['kernels', 'training', 'igia', 'prune', 'onnxruntime', 'export', 'load', 'streaming', 'losshead', 'qwen05', 'longrun', 'hidden'] as const;
 export type SectionKey = (typeof SECTION_KEYS)[number];
 
 export interface BenchReport {

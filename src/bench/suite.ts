@@ -4,6 +4,7 @@
 
 import type { Gpu } from '../gpu/device';
 import { kernelCases, SIZES, type BenchShape, type SizeName } from './cases';
+import { benchHiddenStates } from './hidden-states';
 import { benchLossHead } from './losshead';
 import { benchOrt, type OrtLoader } from './ort';
 import { benchPrune } from './prune';
@@ -145,6 +146,10 @@ export async function runBenchSuite(gpu: Gpu, opts: SuiteOptions): Promise<Bench
   if (want.has('losshead')) {
     const s = (report.sections.losshead = section('9. loss head at a large vocabulary: chunked vs unchunked lm_head + cross-entropy (forward, backward to dh)', ['head', 'shape', 'forward ms', 'backward ms', 'time / unchunked', 'scratch MiB', 'memory / (N,V) logits+dlogits', 'loss', 'max |Δdh| / max |dh|', 'timing']));
     await benchLossHead(gpu, opts.size, { reps, tooSlow, log }, s);
+  }
+  if (want.has('hidden')) {
+    const s = (report.sections.hidden = section('11. hidden-state statistics (Block Influence + angular distance) beside a forward pass (random weights)', ['model', 'pairs', 'forward ms', 'statistics ms', 'statistics / forward', 'statistics KiB', 'timing']));
+    await benchHiddenStates(gpu, models, { reps, tooSlow, log }, s);
   }
   const qwen = section('10. Qwen2.5-0.5B shape: one LoRA + IGIA step end to end (random weights)', ['model', 'weights', 'load s', 'step 1 s', 'step 2 s', 'predicted s', 'tokens/s', 'engine MiB', 'estimate MiB', 'IGIA MiB', 'host MiB', 'first loss', 'ln V']);
   if (want.has('qwen05')) {
