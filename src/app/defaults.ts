@@ -24,4 +24,4 @@ export const DEFAULT_DATASET_OPTIONS: Omit<DatasetOptions, 'maxSeqLen'> = { held
 
 export const DEFAULT_PLAN_CHOICE: PlanChoice = { prune: 0, merge: 0, keepFraction: 0.2, protectLast: false, rankedBy: 'paper' };
 
-export const DEFAULT_EVALUATE_OPTIONS: EvaluateOptions = { maxExamples: 64, generations: 3, maxNewTokens: 24 };
+export const DEFAULT_EVALUATE_OPTIONS: EvaluateOptions = { maxExamples: 64, generations: 3, maxNewTokens: 24, exactMatch: false };

@@ -33,6 +33,8 @@ export interface ModelMeasurement {
   heldOut?: HeldOutLoss | null;
   accuracy?: Accuracy | null;
   cost?: ForwardCost | null;
+  /** Greedy answers scored against the labels (exact-match.ts); absent: not asked. */
+  exactMatch?: { exactMatch: number; normalizedExactMatch: number; items: number } | null;
   /** How the GPU held the weights while measuring, and why in that precision (absent: not measured on the GPU). */
   onGpu?: { storage: WeightStorage; residency: Residency; precision: ResolvedPrecision } | null;
 }
@@ -52,6 +54,9 @@ export interface ComparisonRow {
   perplexity: number | null;
   acc: number | null;
   accNorm: number | null;
+  /** Exact match of greedy answers, and its normalised variant (absent or null: not measured). */
+  exactMatch?: number | null;
+  normalizedExactMatch?: number | null;
   /** The weight storage and residency the GPU measured this model with (null: not measured on the GPU). */
   storage: WeightStorage | null;
   residency: Residency | null;
@@ -77,6 +82,8 @@ export function comparisonRows(measurements: readonly ModelMeasurement[]): Compa
       perplexity: m.heldOut?.perplexity ?? null,
       acc: m.accuracy?.acc ?? null,
       accNorm: m.accuracy?.accNorm ?? null,
+      exactMatch: m.exactMatch?.exactMatch ?? null,
+      normalizedExactMatch: m.exactMatch?.normalizedExactMatch ?? null,
       storage: m.onGpu?.storage ?? null,
       residency: m.onGpu?.residency ?? null,
     };

@@ -93,6 +93,11 @@ export interface EvaluateOptions extends Partial<JobSettings> {
   /** Side-by-side generations: how many held-out prompts, how many new tokens. */
   generations: number;
   maxNewTokens: number;
+  /**
+   * Also answer every held-out prompt greedily with both models and score exact match against its label (up to the
+   * label's tokens + a margin, stopping at EOS). Off when absent.
+   */
+  exactMatch?: boolean;
 }
 
 /** A model's held-out numbers. */
@@ -105,6 +110,31 @@ export interface ModelEval {
   acc?: number;
   accNorm?: number;
   items?: number;
+  /** With exact match: the share of answers equal to the label (trimmed), after normalising, and how many were answered. */
+  exactMatch?: number;
+  normalizedExactMatch?: number;
+  answered?: number;
+}
+
+/** One held-out prompt answered by both models, with its label and whether each answer matches it. */
+export interface AnswerPair {
+  where: string;
+  prompt: string;
+  label: string;
+  dense: string;
+  pruned: string;
+  denseMatch: boolean;
+  prunedMatch: boolean;
+  denseNormalizedMatch: boolean;
+  prunedNormalizedMatch: boolean;
+}
+
+/** The Check's exact match: every answered prompt, and the held-out rows that have no prompt and label. */
+export interface ExactMatchView {
+  rows: AnswerPair[];
+  skipped: number;
+  /** New tokens beyond each label's length (0 where targets carry no EOS). */
+  margin: number;
 }
 
 export interface GenerationRow {
@@ -154,9 +184,3 @@ export interface SavedRunInfo {
   /** Date.now() when the snapshot was written. */
   savedAt: number;
 }
-/**
- * What the exported folder is for: a Hugging Face checkpoint (safetensors, for transformers and PEFT), or the folder
- * transformers.js opens (onnx/model.onnx fp32 and onnx/model_fp16.onnx; a recovery adapter always merged).
- */
-export type FolderFormat = 'safetensors' | 'onnx';
-

@@ -3,6 +3,7 @@ import type { GenerationRow } from '../../worker/protocol';
 import { evaluate, generateCustom, updateEvaluateOptions } from '../actions/check';
 import { useStudio } from '../store';
 import { ComparisonTable, PrecisionNote } from './ComparisonTable';
+import { ExactMatchAnswers } from './ExactMatchAnswers';
 import { RecoverPanel } from './RecoverPanel';
 import { ErrorBox, Progress } from './StepBits';
 
@@ -33,6 +34,10 @@ export function CheckStep() {
               <span>New tokens each</span>
               <input type="number" min={1} max={256} value={options.maxNewTokens} data-testid="eval-new-tokens" onChange={(e) => updateEvaluateOptions({ maxNewTokens: Math.max(1, Number(e.currentTarget.value)) })} />
             </label>
+            <label className="check" title="Answer every held-out prompt greedily with both models and compare the answer with the row's label (exact, and after normalising case, punctuation, articles and spacing)">
+              <input type="checkbox" checked={options.exactMatch ?? false} data-testid="eval-exact-match" onChange={(e) => updateEvaluateOptions({ exactMatch: e.currentTarget.checked })} />
+              <span>Exact match of generated answers</span>
+            </label>
             <button type="button" data-testid="evaluate" disabled={check.running || recovering} onClick={() => void evaluate()}>
               Evaluate dense vs pruned
             </button>
@@ -47,6 +52,7 @@ export function CheckStep() {
                 On {check.result.dense.rows} held-out examples ({check.result.dense.tokens} target tokens){check.result.dense.items !== undefined && `, ${check.result.dense.items} multiple-choice questions`}.
                 Forward time per token: the median of a few timed passes over a full batch, both models on this GPU in the same run.
               </p>
+              {check.result.exactMatch && <ExactMatchAnswers view={check.result.exactMatch} />}
               {check.result.generations.length > 0 && <Generations title="Generations on held-out prompts (greedy)" rows={check.result.generations} testId="generations" />}
             </>
           )}

@@ -12,6 +12,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 export function ComparisonTable({ rows, keys, testId, testPrefix }: { rows: readonly ComparisonRow[]; keys: readonly string[]; testId: string; testPrefix: string }) {
   const withAcc = rows.some((r) => r.acc !== null);
   const withLoss = rows.some((r) => r.heldOutLoss !== null);
+  const withExactMatch = rows.some((r) => r.exactMatch != null);
   const first = rows[0];
   const cell = (key: string, metric: string, value: number | null, text: (v: number) => string, title?: string) => (
     <td data-testid={`${testPrefix}-${key}-${metric}`} data-value={value ?? undefined} title={title}>
@@ -34,6 +35,8 @@ export function ComparisonTable({ rows, keys, testId, testPrefix }: { rows: read
             {withLoss && <th scope="col">Perplexity</th>}
             {withAcc && <th scope="col">Accuracy</th>}
             {withAcc && <th scope="col">Accuracy (length-norm.)</th>}
+            {withExactMatch && <th scope="col" title="Greedy answers equal to the label (trimmed)">Exact match</th>}
+            {withExactMatch && <th scope="col" title="After normalising case, punctuation, articles and spacing (SQuAD)">Exact match (normalised)</th>}
           </tr>
         </thead>
         <tbody>
@@ -50,6 +53,8 @@ export function ComparisonTable({ rows, keys, testId, testPrefix }: { rows: read
                 {withLoss && cell(key, 'ppl', r.perplexity, (v) => v.toFixed(2))}
                 {withAcc && cell(key, 'acc', r.acc, pct)}
                 {withAcc && cell(key, 'acc-norm', r.accNorm, pct)}
+                {withExactMatch && cell(key, 'em', r.exactMatch ?? null, pct)}
+                {withExactMatch && cell(key, 'em-norm', r.normalizedExactMatch ?? null, pct)}
               </tr>
             );
           })}

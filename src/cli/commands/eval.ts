@@ -251,7 +251,7 @@ function formatReport(r: EvalReport): string {
   if (r.generation) {
     const g = r.generation;
     lines.push(`  exact match ${pct(r.exactMatch!)} (normalised ${pct(r.normalizedExactMatch!)}) over ${g.items} greedy answers`);
-    if (g.skipped) lines.push(`  note        ${g.skipped} rows have no prompt and label to answer`);
+    if (g.skipped) lines.push(`  note        ${g.skipped} ${g.skipped === 1 ? 'row has' : 'rows have'} no prompt and label to answer`);
     if (g.file) lines.push(`  answers     ${g.file}`);
   }
   if (r.truncatedExamples) lines.push(`  note        ${r.truncatedExamples} rows were truncated to ${r.seqLen} tokens for the loss`);
