@@ -109,8 +109,9 @@ export function widthPrunedConfig(c: ModelConfig, heads: number, channels: numbe
   for (const [k, v] of Object.entries(c.raw)) {
     if (k === 'num_attention_heads') {
       out[k] = numHeads;
-      if (needsHeadDim) out.head_dim = c.headDim;
-    } else if (k === 'num_key_value_heads') out[k] = kv;
+      if (needsHeadDim && !('head_dim' in c.raw)) out.head_dim = c.headDim;
+    } else if (k === 'head_dim' && needsHeadDim) out[k] = c.headDim; // "head_dim": null
+    else if (k === 'num_key_value_heads') out[k] = kv;
     else if (k === 'intermediate_size') out[k] = c.intermediateSize - channels;
     else out[k] = v;
   }

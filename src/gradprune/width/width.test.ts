@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GradPruneError } from '../../errors';
 import { openCheckpoint } from '../../model/checkpoint';
-import { LINEAR_MODULES, linearWeightName } from '../../model/config';
+import { LINEAR_MODULES, linearWeightName, normalizeConfig } from '../../model/config';
 import { openFolder } from '../../model/node-files';
 import { numel } from '../../model/safetensors';
 import { loadFixtureModel } from '../../nn/reference/fixture';
@@ -17,7 +17,7 @@ import { slicedReferenceWeights } from '../../testing/width-reference';
 import { exportWidthPruned, planWidthPrune } from '.';
 import { attentionUnits, mlpUnit } from './groups';
 import { unitScores } from './importance';
-import { resolveWidthCounts } from './plan';
+import { resolveWidthCounts, widthPrunedConfig } from './plan';
 
 const fixtureCheckpoint = async (name: string) => openCheckpoint(await openFolder(fixtureDir(name)), name);
 
@@ -165,6 +165,20 @@ describe('width-pruned export', () => {
     const removed = 1 - plan.after.params / plan.before.params;
     // Within one channel per layer of the target (a channel of tiny-qwen2 holds 3 · 96 parameters).
     expect(Math.abs(removed - 0.2) * plan.before.params).toBeLessThanOrEqual(5 * 3 * 96);
+  });
+});
+
+describe('width-pruned config.json', () => {
+  it('states head_dim beside num_attention_heads, or fills a "head_dim": null, and names num_key_value_heads when the config left it out', async () => {
+    const raw = JSON.parse(await readFile(path.join(fixtureDir('tiny-qwen2'), 'config.json'), 'utf8'));
+    const withNull = widthPrunedConfig(normalizeConfig({ ...raw, head_dim: null }), 1, 0);
+    expect([withNull.head_dim, withNull.num_attention_heads, withNull.num_key_value_heads]).toEqual([16, 3, 1]);
+    const keys = Object.keys(widthPrunedConfig(normalizeConfig(raw), 1, 0));
+    expect(keys[keys.indexOf('num_attention_heads') + 1]).toBe('head_dim');
+    const { num_key_value_heads: _, ...mha } = raw;
+    const pruned = widthPrunedConfig(normalizeConfig({ ...mha, num_attention_heads: 6 }), 2, 0);
+    expect([pruned.num_attention_heads, pruned.num_key_value_heads, pruned.head_dim]).toEqual([4, 4, 16]);
+    expect(normalizeConfig(pruned).headDim).toBe(16);
   });
 });
 
