@@ -166,6 +166,12 @@ export interface RecoverEvaluation {
 /** How a recovery adapter comes along in the export: merged into the weights, or as a PEFT adapter folder. */
 export type AdapterExport = 'merged' | 'peft';
 
+/**
+ * What the exported folder is for: a Hugging Face checkpoint (safetensors, for transformers and PEFT), or the folder
+ * transformers.js opens (onnx/model.onnx fp32 and onnx/model_fp16.onnx; a recovery adapter always merged).
+ */
+export type FolderFormat = 'safetensors' | 'onnx';
+
 /** Where the worker writes the exported folder (File System Access handles pass through postMessage). */
 export type ExportTarget =
   | { kind: 'memory' }

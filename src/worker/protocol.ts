@@ -24,6 +24,7 @@ import type {
   ExactMatchView,
   ExportTarget,
   FileEntry,
+  FolderFormat,
   GenerationRow,
   JobSettings,
   ModelEval,
@@ -75,14 +76,15 @@ interface Protocol {
   /** Recovery fine-tuning of the pruned model (a fresh LoRA), then dense / pruned / recovered measured side by side; 'recoverStep' events while it trains. */
   recover: { fields: { settings: RecoverSettings; evaluation: RecoverEvaluation; resume?: boolean }; result: RecoveredEvent };
   /**
-   * The pruned checkpoint folder as files and as one zip. After a recovery run, `adapter` says how the adapter
-   * comes along: merged into the weights (the default) or as a PEFT adapter folder (adapter/) beside the pruned
-   * weights. `target` says where it goes: an in-memory zip (the default; small models), a folder picked with
-   * showDirectoryPicker, or one zip streamed into a file picked with showSaveFilePicker.
+   * The pruned checkpoint folder as files and as one zip: `format` safetensors (the default) or ONNX for
+   * transformers.js. After a recovery run, `adapter` says how the adapter comes along: merged into the weights (the
+   * default; always for ONNX) or as a PEFT adapter folder (adapter/) beside the pruned weights. `target` says where
+   * it goes: an in-memory zip (the default; small models), a folder picked with showDirectoryPicker, or one zip
+   * streamed into a file picked with showSaveFilePicker.
    */
-  exportZip: { fields: { adapter?: AdapterExport; target?: ExportTarget }; result: ExportedEvent };
-  /** The files (and sizes) a download of that adapter choice will hold, and its folder name: what the download table shows. */
-  exportFiles: { fields: { adapter?: AdapterExport }; result: ExportFilesEvent };
+  exportZip: { fields: { adapter?: AdapterExport; format?: FolderFormat; target?: ExportTarget }; result: ExportedEvent };
+  /** The files (and sizes) a download of that format and adapter choice will hold, and its folder name: what the download table shows. */
+  exportFiles: { fields: { adapter?: AdapterExport; format?: FolderFormat }; result: ExportFilesEvent };
   /**
    * The pruned model exported as ONNX (fp32, in memory; small models) and run here with onnxruntime-web (wasm) beside
    * our engine's greedy continuation of the same prompt; the transformers.js folder comes back as a zip.
