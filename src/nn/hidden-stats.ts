@@ -89,7 +89,8 @@ export class HiddenStateCollector {
 
   /**
    * The means over every counted position of every pass so far; then the kernels' time per pass, measured by one
-   * standalone submit of them (after the sums are read, so it changes nothing that was returned).
+   * standalone submit of them (after the sums are read; they are put back after it, so reading again, or more
+   * passes, go on from the same sums).
    */
   async read(): Promise<HiddenStateStats> {
     const sums = await this.readSums();
@@ -110,6 +111,7 @@ export class HiddenStateCollector {
     this.device.queue.submit([encoder.finish()]);
     await this.device.queue.onSubmittedWorkDone();
     const secondsPerPass = (performance.now() - start) / 1000;
+    upload(this.device, this.sums, sums); // the timing pass added to the sums: put back what was read
     return { pairs: this.pairs.map((p) => ({ ...p })), mean: Array.from(sums.subarray(0, P), (s) => s / tokens), tokens, passes, gpuBytes: this.gpuBytes, secondsPerPass };
   }
 
