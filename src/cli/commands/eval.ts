@@ -76,11 +76,13 @@ export interface ExactMatchReport {
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'Held-out loss, perplexity and multiple-choice accuracy of a model (optionally with a LoRA adapter) on a dataset.',
+  summary: 'Held-out loss, perplexity, multiple-choice accuracy and (--exact-match) exact match of greedy answers of a model (optionally with a LoRA adapter) on a dataset.',
   description:
     'Every usable row of the file is scored: loss and perplexity over its target tokens (as training counts them), and, for ' +
     'multiple-choice files (ARC, PIQA, WinoGrande, HellaSwag, MedMCQA, PubMedQA, …), accuracy by log-likelihood as ' +
-    'lm-evaluation-harness computes acc and acc_norm. Runs on the GPU (WebGPU), or with --cpu on the float32 CPU reference (tiny models).',
+    'lm-evaluation-harness computes acc and acc_norm. With --exact-match, each row\'s prompt is also answered greedily (up to the ' +
+    "label's tokens + 4, or --max-new-tokens; stopping at EOS) and compared with its label: exact_match after trimming, and " +
+    'normalised as SQuAD does (case, punctuation, articles, spacing). Runs on the GPU (WebGPU), or with --cpu on the float32 CPU reference (tiny models).',
   positionals: [{ name: 'model-dir', description: 'a Hugging Face model folder' }],
   options: {
     data: { type: 'string', valueName: 'FILE', description: 'the dataset file (.jsonl, .json, .csv, .parquet)' },
