@@ -86,7 +86,9 @@ export function resolveWidthCounts(c: ModelConfig, target: WidthTarget): { heads
   // Heads at the same per-layer fraction as the layer's prunable weights lose (rounded, never all of them);
   // the channels take the rest of the budget, so the total lands as near the target as channels allow.
   const share = perLayer / (c.numKvHeads * unit.head + c.intermediateSize * unit.channel);
-  const heads = Math.min(maxHeads, Math.round(share * c.numKvHeads));
+  let heads = Math.min(maxHeads, Math.round(share * c.numKvHeads));
+  // Rounding up must not overshoot the budget on heads alone (channels cannot be given back).
+  while (heads > 0 && heads * unit.head > perLayer) heads--;
   const channels = Math.min(maxChannels, Math.max(0, Math.round((perLayer - heads * unit.head) / unit.channel)));
   const most = c.numLayers * (maxHeads * unit.head + maxChannels * unit.channel);
   if (ratio * total > most) {
