@@ -13,7 +13,7 @@ import { taylor } from './taylor';
 export type * from './method';
 export { angularScores } from './angular';
 export { lastLayersRemoved } from './last';
-export { frozenWeightSaliences, layerTaylorScores, planSaliencePasses, salienceScorer, type SalienceOptions, type SalienceResult, type TaylorImportanceKind } from './taylor';
+export { frozenWeightSaliences, layerTaylorScores, planSaliencePasses, salienceMemoryLine, salienceScorer, type SalienceOptions, type SalienceResult, type TaylorImportanceKind } from './taylor';
 
 export const IMPORTANCE_METHODS: ReadonlyMap<ImportanceMethodId, ImportanceMethod> = new Map(
   [igia, igiaCode, blockInfluence, angular, taylor, magnitude, last].map((m) => [m.id, m]),

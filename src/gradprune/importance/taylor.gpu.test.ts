@@ -12,7 +12,7 @@ import type { TokenBatch } from '../../data/types';
 import { fixtureDir } from '../../testing/paths';
 import { testGpu } from '../../testing/gpu';
 import { importanceMethod } from './index';
-import { frozenWeightSaliences, layerTaylorScores, planSaliencePasses, salienceScorer, taylor } from './taylor';
+import { frozenWeightSaliences, layerTaylorScores, planSaliencePasses, salienceMemoryLine, salienceScorer, taylor } from './taylor';
 
 const gpu = await testGpu();
 
@@ -115,6 +115,9 @@ describe('Taylor importance on the GPU', () => {
     expect(roomy.passes).toEqual([[0, 1, 2, 3, 4, 5]]);
     const two = planSaliencePasses(fm.config, { ...base, memoryBudget: roomy.jobAndWeights + 2.5 * roomy.perLayer }, gpu.adapter);
     expect(two.passes).toEqual([[0, 1], [2, 3], [4, 5]]);
+    // 6 layers of (64·(64 + 32 + 32 + 64) + 3·64·176) f32 weights, three buffers each: 540 KiB a layer.
+    expect(two.perLayer).toBe(3 * 4 * (64 * (64 + 32 + 32 + 64) + 3 * 64 * 176));
+    expect(salienceMemoryLine(two)).toMatch(/^Taylor gradients: 2 layers per pass, 3 passes over the batches; 1\.05 MiB of f32 gradient sums \(540 KiB a layer\) beside .* \(resident\) and job: .* in all\.$/);
     expect(() => planSaliencePasses(fm.config, { ...base, memoryBudget: roomy.jobAndWeights + 2.5 * roomy.perLayer, layersPerPass: 3 }, gpu.adapter)).toThrow(/Use at most 2 layers per pass/);
     // Resident weights leave no room for one layer's sums: streamed weights do.
     const tight = planSaliencePasses(fm.config, { ...base, memoryBudget: roomy.jobAndWeights }, gpu.adapter);

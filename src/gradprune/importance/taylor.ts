@@ -95,6 +95,13 @@ export function planSaliencePasses(config: ModelConfig, opts: Omit<SalienceOptio
   return { storage, residency, passes, perLayer, jobAndWeights: estimate.total, peak: estimate.total + perPass * perLayer };
 }
 
+/** What a salience run needs, said before it starts (e.g. "Taylor gradients: 2 layers per pass, 3 passes; …"). */
+export function salienceMemoryLine(p: ReturnType<typeof planSaliencePasses>): string {
+  const perPass = Math.max(...p.passes.map((l) => l.length));
+  const n = p.passes.length;
+  return `Taylor gradients: ${perPass} layer${perPass === 1 ? '' : 's'} per pass, ${n} pass${n === 1 ? '' : 'es'} over the batches; ${formatBytes(perPass * p.perLayer)} of f32 gradient sums (${formatBytes(p.perLayer)} a layer) beside ${formatBytes(p.jobAndWeights)} for the weights (${p.residency}) and job: ${formatBytes(p.peak)} in all.`;
+}
+
 /**
  * LLM-Pruner's saliences of the frozen linear weights of `opts.layers`, summed by rows and columns (per module):
  * the weights uploaded once, then per group of layers a training job without LoRA whose backward passes over every
