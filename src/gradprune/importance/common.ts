@@ -8,7 +8,7 @@ export function checkPruneCount(method: ImportanceMethodId, n: number, numLayers
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new GradPruneError('input', `The '${method}' method cannot remove ${n} of ${numLayers} layers: it removes between ${min} and ${max} (${why}).`, {
       subject: 'layers',
-      hint: `Choose --layers between ${min} and ${max}.`,
+      hint: `Remove between ${min} and ${max} layers (--layers in the CLI).`,
     });
   }
 }
