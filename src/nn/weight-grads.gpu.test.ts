@@ -72,7 +72,6 @@ describe.each([
       lora: lora ? DEFAULT_LORA : null, adapters: lora ? adapters : undefined,
       weightGrads: { layers, second: true },
     });
-    expect(model.jobBytes).toBeGreaterThanOrEqual(weightGradBytes(fm.config, { layers, second: true }));
     for (const b of batches) await model.run(b, true);
     const cpu = new ReferenceModel(fm.weights, lora ? loraState(adapters, DEFAULT_LORA.rank, DEFAULT_LORA.alpha) : null);
     const want = referenceSums(cpu, batches, layers);
@@ -108,6 +107,14 @@ describe('frozen-weight gradients, first order only', () => {
     const { fm, B, T, batch } = await loraGradCase(fixtureDir('tiny-qwen2'));
     const batches = [batch, secondBatch(batch)];
     const model = await GpuModel.load(gpu, fm.config, fm.store, { batchSize: B, seqLen: T, training: true, lora: null, weightGrads: { layers: [2], second: false } });
+    // What the gradient sums cost is what weightGradBytes says: one layer's linear weights and biases in f32.
+    const plain = GpuModel.create(model.weights, { batchSize: B, seqLen: T, training: true, lora: null });
+    const c = fm.config;
+    const layerWeights = c.hiddenSize * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize;
+    const biases = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+    expect(weightGradBytes(c, { layers: [2], second: false })).toBe(4 * (layerWeights + biases));
+    expect(model.jobBytes - plain.jobBytes).toBe(4 * (layerWeights + biases));
+    plain.destroy();
     for (const b of batches) await model.run(b, true);
     const want = referenceSums(new ReferenceModel(fm.weights), batches, [2]);
     for (const [key, g] of model.frozenGrads) {
