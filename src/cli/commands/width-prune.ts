@@ -1,5 +1,5 @@
 // `gradprune width-prune <model-dir> (--ratio R | --heads N --channels N) [--importance l1|l2|random] [--reduction
-// sum|max|prod] [--seed S] [--data FILE] --out <dir> [--overwrite]`: LLM-Pruner-style width pruning with uniform
+// sum|max|prod] [--seed S] [--uniform] [--data FILE] --out <dir> [--overwrite]`: LLM-Pruner-style width pruning with uniform
 // widths (every layer loses the same number of key/value heads, with their query heads, and MLP channels), so the
 // folder loads with `from_pretrained` unchanged. Streamed to disk tensor by tensor and renamed into place when
 // complete, as `prune` does. No GPU: the magnitudes are read from the weights.
@@ -52,6 +52,7 @@ export const widthPruneCommand: Command = {
     importance: { type: 'string', valueName: 'I', description: `${IMPORTANCE_KINDS.join(' | ')} (default l1; the param_* Taylor importances are not available yet)` },
     reduction: { type: 'string', valueName: 'G', description: `how a unit's weights' scores combine: ${GROUP_REDUCTIONS.join(' | ')} (default sum)` },
     seed: { type: 'string', valueName: 'S', description: 'seed of --importance random (default 0)' },
+    uniform: { type: 'boolean', description: 'the same widths in every layer, loadable by transformers (the default, and the only mode so far)' },
     data: { type: 'string', valueName: 'FILE', description: 'task data, for the gradient importances (not needed for l1, l2, random)' },
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the folder to write the pruned checkpoint to' },
     overwrite: OVERWRITE_OPTION,

@@ -70,7 +70,7 @@ export function resolveWidthCounts(c: ModelConfig, target: WidthTarget): { heads
     const heads = target.heads ?? 0;
     const channels = target.channels ?? 0;
     if (!Number.isInteger(heads) || heads < 0 || heads > maxHeads) {
-      throw bad(`Cannot remove ${heads} key/value head${heads === 1 ? "" : "s"}: the model has ${headsText}, and every layer keeps at least one.`, 'heads', `Give --heads between 0 and ${maxHeads}.`);
+      throw bad(`Cannot remove ${heads} key/value head${heads === 1 ? '' : 's'}: the model has ${headsText}, and every layer keeps at least one.`, 'heads', `Give --heads between 0 and ${maxHeads}.`);
     }
     if (!Number.isInteger(channels) || channels < 0 || channels > maxChannels) {
       throw bad(`Cannot remove ${channels} intermediate channels: the model has ${c.intermediateSize} per layer, and every layer keeps at least one.`, 'channels', `Give --channels between 0 and ${maxChannels}.`);

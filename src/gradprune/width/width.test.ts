@@ -226,7 +226,7 @@ describe('bad width targets', () => {
   it('the CLI writes the folder, which our loader opens with the new widths', async () => {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'width-prune-'));
     const out = path.join(tmp, 'pruned');
-    const r = await cli('width-prune', fixtureDir('tiny-qwen2'), '--heads', '1', '--importance', 'random', '--seed', '7', '--out', out);
+    const r = await cli('width-prune', fixtureDir('tiny-qwen2'), '--heads', '1', '--importance', 'random', '--seed', '7', '--uniform', '--out', out);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/key\/value heads 2 → 1/);
     const ckpt = await openCheckpoint(await openFolder(out), 'pruned');
