@@ -3,70 +3,24 @@
 // read when a job or the export reaches them; only the merged receivers' weights are computed (GradPruner's merge on
 // the GPU, one weight at a time, LayerMerger) and kept — as Blobs in the checkpoint's dtype, which the browser may
 // page out to disk. A recovered view adds (alpha / r)·B·A to each adapted weight when it is read (not kept).
-// The export streams a view into a CheckpointSink tensor by tensor, as runPruneTo does; its file list and sizes are
-// known before anything is written.
+// The views themselves: model/view-store.ts, gradprune/pruned-view.ts. The export streams a view into a
+// CheckpointSink tensor by tensor, as runPruneTo does; its file list and sizes are known before anything is written.
 
-import { GradPruneError } from '../errors';
 import type { Gpu } from '../gpu/device';
 import { LayerMerger, type MergeResult, type MergeSource } from '../gradprune/merge';
 import type { PrunePlan } from '../gradprune/plan';
-import { prunedFolderFiles, prunedTensors } from '../gradprune/pruned-folder';
+import { prunedFolderFiles } from '../gradprune/pruned-folder';
+import { prunedView } from '../gradprune/pruned-view';
 import type { PruneRunInfo } from '../gradprune/recipe';
-import { checkTensors, type Checkpoint } from '../model/checkpoint';
-import { normalizeConfig } from '../model/config';
-import { dtypeBytes, fromFloat32, isWeightDType, toFloat16Bits, toFloat32, type WeightDType } from '../model/dtype';
-import { safetensorsHeader, TensorStore, type TensorInfo } from '../model/safetensors';
+import type { Checkpoint } from '../model/checkpoint';
+import { fromFloat32, type WeightDType } from '../model/dtype';
+import { safetensorsHeader } from '../model/safetensors';
+import { ViewStore, type ViewSource } from '../model/view-store';
 import { exportFolderTo } from '../export/checkpoint';
-import { prunedConfig } from '../export/config';
 import { adaptersByWeight, mergedWeight } from '../export/merge-adapter';
 import type { CheckpointSink, WrittenFiles } from '../export/sink';
 import { DEFAULT_MAX_SHARD_BYTES, planShards, storedTensorBytes, tensorBytes, type ExportTensor } from '../export/weights';
 import type { LoraAdapter, LoraConfig } from '../nn/lora';
-
-/** Where a view's tensor comes from: a tensor of another store, or bytes made on demand. */
-type ViewSource = { store: TensorStore; from: string } | { bytes: () => Promise<Uint8Array> };
-
-/** A TensorStore whose tensors are other stores' tensors under new names, or computed; read on demand. */
-export class ViewStore extends TensorStore {
-  private constructor(
-    tensors: Map<string, TensorInfo>,
-    private readonly sources: ReadonlyMap<string, ViewSource>,
-  ) {
-    super([], tensors);
-  }
-
-  /** `entries` in order: the view's name, the info to report (its name is replaced), and where the bytes come from. */
-  static of(entries: readonly { name: string; info: TensorInfo; source: ViewSource }[]): ViewStore {
-    const infos = new Map<string, TensorInfo>();
-    const sources = new Map<string, ViewSource>();
-    for (const e of entries) {
-      infos.set(e.name, { ...e.info, name: e.name, shape: [...e.info.shape] });
-      sources.set(e.name, e.source);
-    }
-    return new ViewStore(infos, sources);
-  }
-
-  /** Where `name` comes from (for views over views). */
-  sourceOf(name: string): ViewSource {
-    this.info(name);
-    return this.sources.get(name)!;
-  }
-
-  override async readBytes(name: string): Promise<Uint8Array> {
-    const s = this.sourceOf(name);
-    return 'bytes' in s ? s.bytes() : s.store.readBytes(s.from);
-  }
-
-  override async readRows(name: string, r0: number, r1: number, as: 'f32' | 'f16'): Promise<Float32Array | Uint16Array> {
-    const s = this.sourceOf(name);
-    if (!('bytes' in s)) return s.store.readRows(s.from, r0, r1, as);
-    const t = this.info(name);
-    if (!isWeightDType(t.dtype)) throw new GradPruneError('tensor', `Tensor "${name}" is ${t.dtype}; weights must be F32, F16 or BF16.`, { subject: name });
-    const rowBytes = (t.shape[1] ?? 1) * dtypeBytes(t.dtype);
-    const bytes = (await s.bytes()).subarray(r0 * rowBytes, r1 * rowBytes);
-    return as === 'f16' ? toFloat16Bits(bytes, t.dtype) : toFloat32(bytes, t.dtype);
-  }
-}
 
 /** A checkpoint whose weights are a view (Checkpoint.files holds only the small files: config, tokenizer, card, recipe). */
 export interface LazyCheckpoint extends Checkpoint {
@@ -108,24 +62,14 @@ export async function mergeReceivers(
   }
 }
 
-const blobBytes = async (b: Blob) => new Uint8Array(await b.arrayBuffer());
-
 /**
  * The pruned checkpoint as a view over the dense one: tensors in the dense store's order (renamed, pruned layers
  * dropped; a tied model gains no lm_head), merged receivers from `merged`; the small files (config.json with the new
  * layer count, the tokenizer and generation files, model card and recipe) in memory, in the order the export writes them.
  */
 export async function prunedCheckpoint(dense: Checkpoint, plan: PrunePlan, merged: ReadonlyMap<string, Blob>, name: string, run: PruneRunInfo): Promise<LazyCheckpoint> {
-  const names = prunedTensors(dense, plan);
-  const store = ViewStore.of(
-    names.map(({ name: to, from }) => {
-      const blob = merged.get(from);
-      return { name: to, info: dense.store.info(from), source: blob ? { bytes: () => blobBytes(blob) } : { store: dense.store, from } };
-    }),
-  );
+  const { config, store, dtype, extraTensors } = prunedView(dense, plan, merged);
   const files = await prunedFolderFiles(dense, plan, run);
-  const config = normalizeConfig(prunedConfig(dense.config.raw, plan.kept.length), 'config.json');
-  const { dtype, extraTensors } = checkTensors(config, store);
   return { name, config, store, tokenizer: dense.tokenizer, dtype, files, generationConfig: dense.generationConfig, extraTensors };
 }
 

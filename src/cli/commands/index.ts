@@ -11,12 +11,14 @@ import { widthPruneCommand } from './width-prune';
 import { demoCommand } from './demo';
 import { finetuneCommand } from './finetune';
 import { exportCommand } from './export';
+import { compareCommand } from './compare';
 
 export const COMMANDS: readonly Command[] = [
   inspectCommand,
   scoreCommand,
   pruneCommand,
   widthPruneCommand,
+  compareCommand,
   demoCommand,
   finetuneCommand,
   evalCommand,
