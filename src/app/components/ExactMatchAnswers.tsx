@@ -20,7 +20,7 @@ export function ExactMatchAnswers({ view }: { view: ExactMatchView }) {
       </summary>
       <p className="muted small">✓ exact match (trimmed), ≈ match after normalising (case, punctuation, a/an/the, spacing), ✗ neither.</p>
       <div className="table-scroll">
-        <table className="comparison">
+        <table className="before-after">
           <thead>
             <tr>
               <th scope="col">Row</th>
