@@ -1,7 +1,7 @@
 // Tests' own width slicing of the CPU reference's f32 weights (an independent path from src/gradprune/width, which
 // slices stored bytes): which rows / columns a layer keeps follows HF's GQA rule written out here — query head h
 // reads key/value head floor(h / (H / KV)) — and the sliced config is written by hand from the fixture's.
-import { LINEAR_MODULES, normalizeConfig, type LinearModule, type ModelConfig } from '../model/config';
+import { LINEAR_MODULES, linearWeightName, normalizeConfig, type LinearModule, type ModelConfig } from '../model/config';
 import type { LayerWeights, ModelWeights } from '../nn/reference/weights';
 
 export interface KeptUnits {
@@ -67,4 +67,32 @@ export function slicedReferenceWeights(w: ModelWeights, kept: readonly KeptUnits
     return { ...layer, linear };
   });
   return { ...w, config, layers };
+}
+
+/**
+ * LLM-Pruner's first-order group importance written out for a Llama-family layer: Σ |W ⊙ G| over each key/value
+ * head group's q/k/v rows and o columns, and over each channel's gate/up rows and down column. `G` by weight name.
+ */
+export function referenceFirstOrderScores(w: ModelWeights, G: ReadonlyMap<string, ArrayLike<number>>): { attention: number[]; mlp: number[] }[] {
+  const c = w.config;
+  const { headDim: HD, hiddenSize: C, intermediateSize: F } = c;
+  const group = c.numHeads / c.numKvHeads;
+  return w.layers.map((layer, l) => {
+    const s = (m: LinearModule, i: number) => Math.abs(layer.linear[m].W[i] * G.get(linearWeightName(l, m))![i]);
+    const attention = Array.from({ length: c.numKvHeads }, (_, kv) => {
+      let t = 0;
+      for (let h = 0; h < c.numHeads; h++) {
+        if (Math.floor(h / group) !== kv) continue;
+        for (let d = 0; d < HD; d++) for (let i = 0; i < C; i++) t += s('q_proj', (h * HD + d) * C + i) + s('o_proj', i * c.numHeads * HD + h * HD + d);
+      }
+      for (let d = 0; d < HD; d++) for (let i = 0; i < C; i++) t += s('k_proj', (kv * HD + d) * C + i) + s('v_proj', (kv * HD + d) * C + i);
+      return t;
+    });
+    const mlp = Array.from({ length: F }, (_, ch) => {
+      let t = 0;
+      for (let i = 0; i < C; i++) t += s('gate_proj', ch * C + i) + s('up_proj', ch * C + i) + s('down_proj', i * F + ch);
+      return t;
+    });
+    return { attention, mlp };
+  });
 }

@@ -1,14 +1,22 @@
 // `gradprune width-prune <model-dir> (--ratio R | --heads N --channels N) [--importance l1|l2|random] [--reduction
-// sum|max|prod] [--seed S] [--uniform] [--data FILE] --out <dir> [--overwrite]`: LLM-Pruner-style width pruning with uniform
+// sum|max|prod] [--seed S] [--uniform] [--data FILE [--examples N] [--seq T]] --out <dir> [--overwrite]`: LLM-Pruner-style width pruning with uniform
 // widths (every layer loses the same number of key/value heads, with their query heads, and MLP channels), so the
 // folder loads with `from_pretrained` unchanged. Streamed to disk tensor by tensor and renamed into place when
-// complete, as `prune` does. No GPU: the magnitudes are read from the weights.
+// complete, as `prune` does. l1 / l2 / random read only the weights; the param_* Taylor importances take the
+// frozen weights' gradients on --data on the GPU (gradprune/importance/taylor.ts).
 
+import path from 'node:path';
+import { openFile } from '../../model/node-files';
 import { checkOutputFolder, FolderSink } from '../../export/node-sink';
+import { requestGpu } from '../../gpu/device';
+import { frozenWeightSaliences, salienceScorer, scoringBatches, type TaylorImportanceKind } from '../../gradprune/importance/taylor';
+import { sha256Hex } from '../../gradprune/recipe';
+import type { Checkpoint } from '../../model/checkpoint';
 import { exportWidthPrunedTo, planWidthPrune, type WidthPlan, type WidthTarget } from '../../gradprune/width';
-import { GRADIENT_IMPORTANCES, GROUP_REDUCTIONS, IMPORTANCE_KINDS } from '../../gradprune/width/importance';
+import { resolveWidthCounts } from '../../gradprune/width/plan';
+import { GRADIENT_IMPORTANCES, GROUP_REDUCTIONS, IMPORTANCE_KINDS, type LineScorer } from '../../gradprune/width/importance';
 import { intOption, numberOption, stringOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
-import { checkDataFile, openModelFolder } from '../load';
+import { checkDataFile, openModelFolder, readTrainingData } from '../load';
 import { OVERWRITE_OPTION, overwriteOption } from '../outputs';
 
 /** --ratio R, or --heads N and/or --channels N. */
@@ -20,6 +28,24 @@ export function widthTargetFrom(options: OptionValues): WidthTarget {
   }
   if (hasRatio) return { ratio: numberOption(options, 'ratio', 0) };
   return { heads: intOption(options, 'heads', 0, { min: 0 }), channels: intOption(options, 'channels', 0, { min: 0 }) };
+}
+
+/** LLM-Pruner's defaults for the Taylor importances: 10 examples of 64 tokens, one at a time (its Fisher is per example). */
+const TAYLOR_EXAMPLES = 10;
+const TAYLOR_SEQ = 64;
+
+/** The task data's frozen-weight saliences on the GPU, as the LineScorer of a Taylor importance. */
+async function taylorScorer(ckpt: Checkpoint, dataFile: string, kind: TaylorImportanceKind, opts: { examples: number; seqLen: number; seed: number }, io: CliIO): Promise<LineScorer> {
+  const { set } = await readTrainingData(dataFile, ckpt.tokenizer, { maxSeqLen: opts.seqLen }, io);
+  const batches = scoringBatches({ kind: 'examples', examples: set.examples, padTokenId: set.padTokenId }, opts.examples, { batchSize: 1, seed: opts.seed, shuffle: true });
+  const gpu = await requestGpu();
+  try {
+    const r = await frozenWeightSaliences(gpu, ckpt, { batches, batchSize: 1, seqLen: opts.seqLen, second: kind !== 'param_first' });
+    io.err(`taylor ${kind}: gradients over ${batches.length} examples in ${r.passes.length} pass${r.passes.length === 1 ? '' : 'es'}, ${r.seconds.toFixed(1)} s`);
+    return salienceScorer(r, kind);
+  } finally {
+    gpu.device.destroy();
+  }
 }
 
 const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 3 : 1)} M`;
@@ -49,11 +75,13 @@ export const widthPruneCommand: Command = {
     ratio: { type: 'string', valueName: 'R', description: 'the fraction of all parameters to remove (0 < R < 1)' },
     heads: { type: 'string', valueName: 'N', description: 'or: key/value heads (each with its query heads) to remove per layer' },
     channels: { type: 'string', valueName: 'N', description: 'and/or: MLP intermediate channels to remove per layer' },
-    importance: { type: 'string', valueName: 'I', description: `${IMPORTANCE_KINDS.join(' | ')} (default l1; the param_* Taylor importances are not available yet)` },
+    importance: { type: 'string', valueName: 'I', description: `${IMPORTANCE_KINDS.join(' | ')} (default l1; param_* are LLM-Pruner's Taylor importances from --data's gradients, on the GPU)` },
     reduction: { type: 'string', valueName: 'G', description: `how a unit's weights' scores combine: ${GROUP_REDUCTIONS.join(' | ')} (default sum)` },
     seed: { type: 'string', valueName: 'S', description: 'seed of --importance random (default 0)' },
     uniform: { type: 'boolean', description: 'the same widths in every layer, loadable by transformers (the default, and the only mode so far)' },
-    data: { type: 'string', valueName: 'FILE', description: 'task data, for the gradient importances (not needed for l1, l2, random)' },
+    data: { type: 'string', valueName: 'FILE', description: 'task data for the param_* importances (not read by l1, l2, random)' },
+    examples: { type: 'string', valueName: 'N', description: `examples the param_* gradients are taken over, one at a time (default ${TAYLOR_EXAMPLES})` },
+    seq: { type: 'string', valueName: 'T', description: `tokens per example for param_* (default ${TAYLOR_SEQ})` },
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'the folder to write the pruned checkpoint to' },
     overwrite: OVERWRITE_OPTION,
   },
@@ -70,10 +98,17 @@ export const widthPruneCommand: Command = {
     const overwrite = overwriteOption(options);
     const ckpt = await openModelFolder(modelDir);
     const targetDir = await checkOutputFolder(outDir, { sourceFolders: [modelDir], inputFiles: dataFile ? [dataFile] : [], overwrite });
-    const { plan } = await planWidthPrune(ckpt, target, { importance, reduction, seed });
-    if (dataFile && !GRADIENT_IMPORTANCES.has(importance)) io.err(`note: --importance ${importance} does not read --data (${dataFile})`);
+    const taylor = GRADIENT_IMPORTANCES.has(importance);
+    if (taylor && !dataFile) throw usageError(`--importance ${importance} needs --data <file>: its gradients are taken on the task data.`, 'data');
+    const examples = intOption(options, 'examples', TAYLOR_EXAMPLES, { min: 1 });
+    const seqLen = intOption(options, 'seq', TAYLOR_SEQ, { min: 2 });
+    resolveWidthCounts(ckpt.config, target); // a bad target is answered before any GPU work
+    const gradientScorer = taylor ? await taylorScorer(ckpt, dataFile!, importance as TaylorImportanceKind, { examples, seqLen, seed }, io) : undefined;
+    const { plan } = await planWidthPrune(ckpt, target, { importance, reduction, seed, gradientScorer });
+    if (dataFile && !taylor) io.err(`note: --importance ${importance} does not read --data (${dataFile})`);
     const sink = new FolderSink(targetDir, { overwrite, given: outDir });
-    const files = await exportWidthPrunedTo(sink, ckpt, plan, { baseModel: ckpt.name, importance, reduction, seed: importance === 'random' ? seed : null });
+    const data = taylor ? { fileName: path.basename(dataFile!), sha256: await sha256Hex(await openFile(dataFile!)), examples, seqLen } : null;
+    const files = await exportWidthPrunedTo(sink, ckpt, plan, { baseModel: ckpt.name, importance, reduction, seed: importance === 'random' || taylor ? seed : null, data });
     io.out(widthPlanText(plan));
     for (const note of sink.notes) io.err(note);
     io.err(`wrote ${[...files.keys()].sort().join(', ')} to ${outDir}`);

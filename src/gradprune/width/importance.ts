@@ -3,7 +3,7 @@
 // in that weight, then reduced over the unit's member weights (q, k, v, o for a head group; gate, up, down for a
 // channel) by sum, max or product, as LLM-Pruner's group reduction does. The seam is `LineScorer`: anything that can
 // give per-row and per-column sums of its element-wise score for one weight plugs in — the magnitudes below read the
-// weight; the Taylor importances will read the frozen-weight gradients' per-row / per-column sums (issue 15, H-B).
+// weight; the Taylor importances read the frozen-weight saliences' per-row / per-column sums (importance/taylor.ts).
 // Biases and norms do not score (as LLM-Pruner's importances, which read `.weight`).
 
 import { GradPruneError } from '../../errors';
@@ -23,7 +23,7 @@ export type LineScorer = (layer: number, module: LinearModule) => Promise<LineSu
 
 export const IMPORTANCE_KINDS = ['l1', 'l2', 'random', 'param_first', 'param_second', 'param_mix'] as const;
 export type ImportanceKind = (typeof IMPORTANCE_KINDS)[number];
-/** The importances that need the task data's gradients (not yet available: they come with the frozen-weight gradients). */
+/** The importances that need the task data's gradients (gradprune/importance/taylor.ts salienceScorer gives their LineScorer). */
 export const GRADIENT_IMPORTANCES: ReadonlySet<ImportanceKind> = new Set(['param_first', 'param_second', 'param_mix']);
 
 export const GROUP_REDUCTIONS = ['sum', 'max', 'prod'] as const;
@@ -107,9 +107,9 @@ export function lineScorerFor(config: ModelConfig, store: TensorStore, opts: Imp
   if (importance === 'random') return null;
   if (importance === 'l1' || importance === 'l2') return magnitudeScorer(config, store, importance);
   if (opts.gradientScorer) return opts.gradientScorer;
-  throw new GradPruneError('input', `The ${importance} importance needs the task data's gradients of the frozen weights, which width pruning cannot compute yet.`, {
+  throw new GradPruneError('input', `The ${importance} importance needs the task data's gradients of the frozen weights, and none were given.`, {
     subject: 'importance',
-    hint: 'Use --importance l1, l2 or random for now.',
+    hint: 'Give the task data (the CLI: --data FILE), or use --importance l1, l2 or random.',
   });
 }
 

@@ -16,8 +16,10 @@ export interface WidthRunInfo {
   baseModel: string;
   importance: ImportanceKind;
   reduction: GroupReduction;
-  /** The seed of the random importance. */
+  /** The seed of the random importance, or of the Taylor importances' example draw. */
   seed: number | null;
+  /** The task data the Taylor importances' gradients were taken on. */
+  data?: { fileName: string; sha256: string; examples: number; seqLen: number } | null;
   createdAt?: string;
 }
 
@@ -54,8 +56,8 @@ export function buildWidthRecipe(run: WidthRunInfo, plan: WidthPlan, configSha25
     method: { name: 'LLM-Pruner (width, uniform)', paper: LLM_PRUNER },
     ...(run.createdAt ? { created_at: run.createdAt } : {}),
     model: { name: run.baseModel, config_sha256: configSha256, dtype, num_hidden_layers: plan.numLayers },
-    data: null,
-    settings: { importance: run.importance, group_reduction: run.reduction },
+    data: run.data ? { file: run.data.fileName, sha256: run.data.sha256 } : null,
+    settings: { importance: run.importance, group_reduction: run.reduction, ...(run.data ? { examples: run.data.examples, seq_len: run.data.seqLen, batch_size: 1 } : {}) },
     seed: run.seed,
     plan: widthPlanSummary(plan),
   };

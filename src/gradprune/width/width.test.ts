@@ -88,8 +88,12 @@ describe('unit importance', () => {
     expect(a.every((s) => s.mlp.every((v) => v >= 0 && v < 1))).toBe(true);
   });
 
-  it('the Taylor importances are refused with what to use until the frozen-weight gradients exist', async () => {
-    await expect(planWidthPrune(await fixtureCheckpoint('tiny-llama'), { ratio: 0.2 }, { importance: 'param_first' })).rejects.toThrow(/param_first importance needs the task data's gradients.*--importance l1, l2 or random/);
+  it('a Taylor importance without gradients is refused with what to give; the CLI asks for --data before any work', async () => {
+    await expect(planWidthPrune(await fixtureCheckpoint('tiny-llama'), { ratio: 0.2 }, { importance: 'param_first' })).rejects.toThrow(/param_first importance needs the task data's gradients.*--data FILE.*l1, l2 or random/);
+    const out = path.join(await mkdtemp(path.join(os.tmpdir(), 'width-prune-')), 'a');
+    const r = await cli('width-prune', fixtureDir('tiny-llama'), '--ratio', '0.2', '--importance', 'param_second', '--out', out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--importance param_second needs --data <file>/);
   });
 });
 
