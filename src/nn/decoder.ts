@@ -14,7 +14,7 @@ import {
 } from './kernels';
 import { LossHead } from './loss-head';
 import { adapterName, loraScale, type LoraConfig } from './lora';
-import { weightGradAccumulate, weightGradTargets, weightGradZero, type FrozenWeightGrad } from './weight-grads';
+import { weightGradAccumulate, weightGradTargets, weightGradZero, type FrozenWeightGrad, type LmHeadGrad } from './weight-grads';
 import type { ModelWeights } from './weights';
 
 /** One adapter on the GPU: values, clipped gradients (after a step's clip), and AdamW moments. */
@@ -50,6 +50,8 @@ export interface DecoderJob {
   lossChunkRows?: number;
   /** Frozen linear weights that get gradients (./weight-grads.ts), keyed by linearWeightName; none by default. */
   weightGrads?: ReadonlyMap<string, FrozenWeightGrad>;
+  /** A trained lm_head (./weight-grads.ts LmHeadGrad): the loss head binds its parts and adds their dW; none by default. */
+  lmHeadGrad?: LmHeadGrad | null;
   alloc: (label: string, shape: readonly number[], dtype?: GpuDType) => Tensor;
 }
 
@@ -168,8 +170,9 @@ export function buildDecoder(d: DecoderJob): DecoderCalls {
   const lossLse = alloc('loss.lse', [B, T]);
   const dh = d.training ? alloc('grad.h', [B, T, C]) : null; // d of a norm's output
   out.lossHead = new LossHead(k, {
-    hf, ids: d.ids, mask: d.lossMask, lmHeadParts: w.lmHeadParts, V: c.vocabSize, T,
+    hf, ids: d.ids, mask: d.lossMask, lmHeadParts: d.lmHeadGrad?.parts ?? w.lmHeadParts, V: c.vocabSize, T,
     losses: d.tokenLosses, lse: lossLse, stats: d.stats, training: d.training, dh: dh ?? undefined, chunkRows: d.lossChunkRows,
+    dLmHeadParts: d.lmHeadGrad?.grads,
   });
   out.embed.push(...embeddingForwardParts(k, resid[0], d.ids, w.embedParts));
   out.headForward.push(...rmsnormForward(k, hf, rstdf, resid[c.numLayers], w.finalNorm, c.rmsNormEps), ...out.lossHead.forwardCalls);

@@ -8,7 +8,7 @@
 //
 // Shapes: N = B·T rows; C hidden; V vocabulary; R rows per chunk; Vp rows of an lm_head part (vocabulary ids
 // [v0, v0 + Vp)). Write semantics: forwardCalls: losses, lse (N) and stats (2) `=`; backwardCalls: dh (N, C) `+=`
-// (zero it first). Loss and gradients equal the unchunked crossentropyForward / crossentropyBackward to float rounding.
+// (zero it first), and with dLmHeadParts each part's dW (Vp, C) `+=`. Loss and gradients equal the unchunked crossentropyForward / crossentropyBackward to float rounding.
 
 import { GradPruneError } from '../errors';
 import { run, type KernelCall } from '../gpu/kernel';
@@ -105,6 +105,8 @@ export interface LossHeadArgs extends LossHeadOptions {
   training: boolean;
   /** (N, C) gradient of hf, accumulated (`+=`) by backwardCalls. */
   dh?: Tensor;
+  /** Per lm_head part (Vp, C) f32: its dW = dlogitsᵀ·hf, accumulated (`+=`) by backwardCalls (a trained lm_head). */
+  dLmHeadParts?: readonly Tensor[];
   /** d(objective)/d(mean loss), 1 for plain training. */
   dloss?: number;
 }
@@ -145,6 +147,10 @@ export class LossHead {
       if (t.numel !== n) throw new Error(`LossHead: ${t.label} [${t.shape.join(', ')}] has ${t.numel} elements, expected ${n}`);
     }
     if (args.training && (!args.dh || args.dh.numel !== N * C)) throw new Error(`LossHead: training needs dh (N=${N}, C=${C})`);
+    const dParts = args.dLmHeadParts;
+    if (dParts && (!args.training || dParts.length !== parts.length || dParts.some((d, i) => d.numel !== parts[i].tensor.numel))) {
+      throw new Error('LossHead: dLmHeadParts needs training and one (Vp, C) gradient per lm_head part');
+    }
     this.N = N;
     this.C = C;
     this.V = V;
@@ -188,7 +194,7 @@ export class LossHead {
           bw.push(
             l.call, // recompute the logits chunk
             ...crossentropyChunkBackward(k, dout, l.out, lse, stats, ids, mask, { r0, v0: l.v0, V, T }, args.dloss ?? 1),
-            ...linearBackward(k, dhRows, null, null, dout, hfRows, parts[i].tensor),
+            ...linearBackward(k, dhRows, dParts?.[i] ?? null, null, dout, hfRows, parts[i].tensor),
           );
         });
       }

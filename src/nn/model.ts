@@ -21,7 +21,7 @@ import { kernelLib, type KernelLib } from './kernels';
 import { adapterName, type LoraAdapter, type LoraConfig } from './lora';
 import { checkJobMemory, planResidency, type MemoryPlan, type ResidencyChoice } from './memory';
 import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
-import { allocWeightGrads, type FrozenWeightGrad, type WeightGradOptions } from './weight-grads';
+import { allocLmHeadGrad, allocWeightGrads, type FrozenWeightGrad, type LmHeadGrad, type WeightGradOptions } from './weight-grads';
 import { ModelWeights, type LayerParams } from './weights';
 
 export type { WeightPrecision, WeightStorage } from './precision';
@@ -57,6 +57,8 @@ export interface JobOptions {
   lossChunkRows?: number;
   /** Gradients of these layers' frozen linear weights, summed over the job's backward passes (needs training). */
   weightGrads?: WeightGradOptions;
+  /** Give the lm_head a gradient (dW += dlogitsᵀ·h; tied embeddings: on an untied job-owned copy). Needs training and f32 weights. */
+  trainLmHead?: boolean;
 }
 
 export interface EngineOptions extends JobOptions {
@@ -97,6 +99,8 @@ export class GpuModel {
   adapters: GpuAdapter[] = [];
   /** The frozen-weight gradient sums (opts.weightGrads), keyed by linearWeightName; empty when not asked for. */
   frozenGrads: ReadonlyMap<string, FrozenWeightGrad> = new Map();
+  /** The trained lm_head and its gradient (opts.trainLmHead); null when not asked for. */
+  lmHeadGrad: LmHeadGrad | null = null;
 
   // Batch inputs and outputs.
   readonly ids: Tensor; // (B, T) i32
@@ -171,10 +175,14 @@ export class GpuModel {
       if (!model.training) throw new Error('weightGrads: the job must be set up for training (gradients and backward buffers)');
       model.frozenGrads = allocWeightGrads(model.config, opts.weightGrads, (label, shape) => model.alloc(label, shape));
     }
+    if (opts.trainLmHead) {
+      if (!model.training) throw new Error('trainLmHead: the job must be set up for training (gradients and backward buffers)');
+      model.lmHeadGrad = allocLmHeadGrad(weights, (label, shape) => model.alloc(label, shape));
+    }
     model.calls = buildDecoder({
       kernels: model.kernels, weights, device: model.gpu.device, B: model.B, T: model.T, lora: model.lora, adapters: model.adapters,
       training: model.training, checkpointing: model.checkpointing, ids: model.ids, lossMask: model.lossMask, stats: model.stats,
-      tokenLosses: model.tokenLosses, lossChunkRows: opts.lossChunkRows, weightGrads: model.frozenGrads, alloc: (label, shape, dtype) => model.alloc(label, shape, dtype),
+      tokenLosses: model.tokenLosses, lossChunkRows: opts.lossChunkRows, weightGrads: model.frozenGrads, lmHeadGrad: model.lmHeadGrad, alloc: (label, shape, dtype) => model.alloc(label, shape, dtype),
     });
     model.jobBytes += model.calls.lossHead.bytes;
     return model;

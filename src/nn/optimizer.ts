@@ -1,4 +1,4 @@
-// The LoRA optimizer on the GPU: global-norm clipping over every adapter gradient (PyTorch clip_grad_norm_)
+// The optimizer on the GPU (LoRA adapters, or any trained tensors): global-norm clipping over every gradient (PyTorch clip_grad_norm_)
 // and AdamW (PyTorch semantics) with a learning-rate schedule. Calls are built once; `prepare(step)` writes the
 // step's lr and bias corrections into the update calls' uniforms before the step is submitted.
 
@@ -23,7 +23,16 @@ export interface OptimizerOptions {
   maxGradNorm: number | null;
 }
 
-export class LoraOptimizer {
+/** One trained tensor with its gradient and AdamW moments (all the same shape, f32). */
+export interface TrainedTensor {
+  param: Tensor;
+  grad: Tensor;
+  m: Tensor;
+  v: Tensor;
+}
+
+/** Clip + AdamW over any list of trained tensors (LoRA adapters; partial-layer fine-tuning's weights). */
+export class ParamOptimizer {
   /** Global norm, then (when clipping) the in-place scaling of every gradient. */
   readonly clipCalls: KernelCall[];
   readonly updateCalls: KernelCall[];
@@ -32,15 +41,12 @@ export class LoraOptimizer {
   private readonly gradNorm: GlobalGradNorm;
   private readonly updates: AdamWUpdate[] = [];
 
-  constructor(kernels: KernelLib, adapters: readonly GpuAdapter[], readonly opts: OptimizerOptions) {
+  constructor(kernels: KernelLib, params: readonly TrainedTensor[], readonly opts: OptimizerOptions) {
     validateSchedule(opts.schedule);
-    const grads = adapters.flatMap((a) => [a.dA, a.dB]);
-    this.gradNorm = new GlobalGradNorm(kernels, grads, opts.maxGradNorm ?? NO_CLIP);
+    this.gradNorm = new GlobalGradNorm(kernels, params.map((p) => p.grad), opts.maxGradNorm ?? NO_CLIP);
     this.norm = this.gradNorm.norm;
     this.clipCalls = opts.maxGradNorm === null ? this.gradNorm.normCalls : this.gradNorm.calls;
-    for (const a of adapters) {
-      this.updates.push(new AdamWUpdate(kernels, a.A, a.mA, a.vA, a.dA, opts.adamw), new AdamWUpdate(kernels, a.B, a.mB, a.vB, a.dB, opts.adamw));
-    }
+    for (const p of params) this.updates.push(new AdamWUpdate(kernels, p.param, p.m, p.v, p.grad, opts.adamw));
     this.updateCalls = this.updates.flatMap((u) => u.calls);
   }
 
@@ -55,5 +61,12 @@ export class LoraOptimizer {
     const lr = lrAt(this.opts.schedule, step);
     for (const u of this.updates) u.setStep(step + 1, lr);
     return lr;
+  }
+}
+
+/** The LoRA adapters' optimizer: every adapter's A then B, in the adapters' order. */
+export class LoraOptimizer extends ParamOptimizer {
+  constructor(kernels: KernelLib, adapters: readonly GpuAdapter[], opts: OptimizerOptions) {
+    super(kernels, adapters.flatMap((a) => [{ param: a.A, grad: a.dA, m: a.mA, v: a.vA }, { param: a.B, grad: a.dB, m: a.mB, v: a.vB }]), opts);
   }
 }

@@ -11,9 +11,10 @@
 // ./weight-saliences.ts reduces the sums to what the importances read.
 
 import type { KernelCall } from '../gpu/kernel';
-import type { Tensor } from '../gpu/tensor';
+import type { RowPart, Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type LinearModule, type ModelConfig } from '../model/config';
 import { fill, taylorAccumulate, type KernelLib } from './kernels';
+import type { ModelWeights } from './weights';
 
 export interface WeightGradOptions {
   /** The decoder layers whose frozen linear weights get gradients. */
@@ -85,3 +86,35 @@ export function weightGradAccumulate(k: KernelLib, g: FrozenWeightGrad): KernelC
 /** Zero the per-batch buffers (with the job's other gradients, before each backward). */
 export const weightGradZero = (k: KernelLib, g: FrozenWeightGrad): KernelCall[] => [g.grad, g.gradBias].flatMap((t) => (t ? fill(k, t) : []));
 
+
+/**
+ * The lm_head as a job trains it (partial-layer fine-tuning): the parts the loss head binds and their dW (`+=`,
+ * zeroed by whoever steps on them). Untied checkpoints: the weights' own lm_head parts, updated in place. Tied
+ * embeddings: the lm_head is untied — a job-owned f32 copy of the embedding's parts, so the input embedding stays
+ * as it is and the export writes lm_head.weight apart (tie_word_embeddings false).
+ */
+export interface LmHeadGrad {
+  parts: RowPart[]; // (Vp, C) each, f32
+  grads: Tensor[]; // (Vp, C) each: dW
+  /** True when `parts` is a copy of the tied embedding. */
+  untied: boolean;
+}
+
+/** GPU bytes allocLmHeadGrad allocates: dW, and with tied embeddings the untied copy. */
+export const lmHeadGradBytes = (c: ModelConfig): number => 4 * c.vocabSize * c.hiddenSize * (c.tiedEmbeddings ? 2 : 1);
+
+export function allocLmHeadGrad(weights: ModelWeights, alloc: Alloc): LmHeadGrad {
+  if (weights.storage !== 'f32') throw new Error('Training the lm_head needs f32 weights (load them with weights: "f32").');
+  const device = weights.gpu.device;
+  const untied = weights.config.tiedEmbeddings;
+  const parts = untied
+    ? weights.lmHeadParts.map((p, i) => {
+        const copy = alloc(`lm_head.untied.${i}`, p.tensor.shape);
+        const encoder = device.createCommandEncoder({ label: 'lm_head.untie' });
+        encoder.copyBufferToBuffer(p.tensor.buffer, p.tensor.offset, copy.buffer, 0, p.tensor.numel * 4);
+        device.queue.submit([encoder.finish()]);
+        return { tensor: copy, rowStart: p.rowStart };
+      })
+    : weights.lmHeadParts.map((p) => ({ ...p }));
+  return { parts, grads: parts.map((p, i) => alloc(`lm_head.grad.${i}`, p.tensor.shape)), untied };
+}

@@ -38,6 +38,8 @@ export interface LinearGrad {
 export interface FrozenGrads {
   layers: ReadonlySet<number>;
   grads: Map<string, LinearGrad>;
+  /** When set, lm_head's dW (V, C) accumulates (+=) here too (partial-layer fine-tuning trains it). */
+  lmHead?: Float64Array;
 }
 
 /** Activation storage: f32 as PyTorch rounds (the fixtures' numbers), or f64 for finite differences. */
@@ -213,7 +215,7 @@ export class ReferenceModel {
     const N = B * T;
     const grads = new Map<string, AdapterGrad>();
     const dhf = vec(N * C);
-    linearBackward(dhf, null, null, dlogits, tape.hf, this.w.lmHead, N, C, V);
+    linearBackward(dhf, frozen?.lmHead ?? null, null, dlogits, tape.hf, this.w.lmHead, N, C, V);
     let dx = vec(N * C); // gradient of the residual stream
     rmsnormBackward(dx, null, dhf, tape.xf, this.w.finalNorm, tape.rstdf, N, C);
     for (let l = c.numLayers - 1; l >= 0; l--) {
