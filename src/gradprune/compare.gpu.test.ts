@@ -15,6 +15,7 @@ import { ReferenceModel } from '../nn/reference/model';
 import { cli } from '../testing/cli';
 import { fixtureDir } from '../testing/paths';
 import { datasetSlice } from '../testing/recovery-fixtures';
+import { slicedConfig, slicedReferenceWeights } from '../testing/width-reference';
 import { compareMethods, type Comparison } from './compare';
 
 // tiny-llama (fixtures/README.md): 6 layers; hidden 64, q/o 64x64, k/v 32x64, MLP 176, two norms per layer; vocab 512, untied.
@@ -42,7 +43,10 @@ afterAll(() => gpu?.device.destroy());
 async function referenceLoss(removed: readonly number[], heldOut: readonly TokenizedExample[]): Promise<number> {
   const { weights, config } = await loadFixtureModel(fixtureDir('tiny-llama'));
   const layers = weights.layers.filter((_, l) => !removed.includes(l));
-  const model = new ReferenceModel({ ...weights, layers, config: { ...config, numLayers: layers.length } }, null, config.maxPositionEmbeddings);
+  return lossOf(new ReferenceModel({ ...weights, layers, config: { ...config, numLayers: layers.length } }, null, config.maxPositionEmbeddings), heldOut);
+}
+
+function lossOf(model: ReferenceModel, heldOut: readonly TokenizedExample[]): number {
   let sum = 0;
   let count = 0;
   for (const e of heldOut) {
@@ -90,6 +94,20 @@ describe('compareMethods', () => {
     expect(c.agreement.overlap[1][2]).toBeCloseTo(shared / (4 - shared), 10);
     expect(c.agreement.kendall.map((row, i) => row[i])).toEqual([1, 1, 1]);
   });
+
+  it("with width: LLM-Pruner's width pruning at the depth plans' budget, its loss the CPU reference's on the hand-sliced weights", async () => {
+    const r = await compareMethods(gpu, ckpt, { examples, padTokenId, tokenizer: ckpt.tokenizer }, { methods: ['last'], prune: 2, recoverSteps: 0, heldOut: HELD_OUT, seed: 0, settings: SETTINGS, weights: 'f32', width: { importance: 'l1' } });
+    const w = r.width!;
+    const depthParams = DENSE_PARAMS - 2 * LAYER_PARAMS;
+    expect(w.targetRatio).toBeCloseTo(1 - depthParams / DENSE_PARAMS, 12);
+    expect(Math.abs(w.params - depthParams)).toBeLessThanOrEqual(6 * 3 * 64); // within one MLP channel per layer of the budget
+    const { weights, config } = await loadFixtureModel(fixtureDir('tiny-llama'));
+    const sliced = slicedReferenceWeights(weights, w.kept);
+    const cfg = slicedConfig(config, w.widths.kvHeads, w.widths.intermediate);
+    const { heldOut } = recoverySplit(examples, { heldOut: HELD_OUT, seed: 0 });
+    expect(w.evaluation.loss).toBeCloseTo(lossOf(new ReferenceModel({ ...sliced, config: cfg }, null, config.maxPositionEmbeddings), heldOut), 4);
+    expect(w.flopsPerToken).toBeLessThan(r.dense.flopsPerToken);
+  }, 600_000);
 
   it('with recovery steps: each plan again after a fresh LoRA on the training split', async () => {
     const r = await compareMethods(gpu, ckpt, { examples, padTokenId, tokenizer: ckpt.tokenizer }, { methods: ['last'], prune: 1, recoverSteps: 2, heldOut: HELD_OUT, seed: 0, settings: { ...SETTINGS, steps: 2 }, weights: 'f32' });

@@ -1,5 +1,5 @@
 // `gradprune compare <model-dir> --data <file> --layers N [--methods igia,igia-code,bi,angular,taylor,magnitude,last]
-// [--recover-steps S] [--held-out X] [the scoring options of score] [--json]`: every layer-importance method ranked
+// [--recover-steps S] [--held-out X] [--width IMPORTANCE] [the scoring options of score] [--json]`: every layer-importance method ranked
 // from one scoring run, each plan (N layers dropped) evaluated on the same held-out split — and after S recovery
 // steps — with its cost, and the rankings' agreement (gradprune/compare.ts). Writes nothing; the table (or JSON) on
 // stdout, progress on stderr.
@@ -16,6 +16,7 @@ import { DATA_OPTIONS, dataOptionsFrom } from '../data-options';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
 import { scoringLine, throttled } from '../progress';
 import { SCORING_OPTIONS, scoringSettingsFrom } from './score';
+import { IMPORTANCE_KINDS } from '../../gradprune/width/importance';
 
 const ALL_METHODS = [...IMPORTANCE_METHODS.keys()];
 const DEFAULT_HELD_OUT = 0.2;
@@ -31,21 +32,38 @@ function methodsFrom(value: unknown): ImportanceMethodId[] {
 const fixed = (x: number | null | undefined, digits: number) => (x === null || x === undefined ? '–' : x.toFixed(digits));
 const evalCells = (e: Evaluation | undefined) => [fixed(e?.loss, 4), fixed(e?.perplexity, 2), fixed(e?.accuracy?.acc, 3)];
 
+const flops = (f: number) => (f >= 1e9 ? `${(f / 1e9).toFixed(2)} G` : `${(f / 1e6).toFixed(2)} M`);
+
 /** The comparison as an aligned text table, then the agreement between the rankings. */
 export function comparisonText(c: Comparison): string {
-  const recovered = c.methods.some((m) => m.recovered);
-  const header = ['method', 'removed', 'params', 'loss', 'ppl', 'acc', ...(recovered ? ['rec. loss', 'rec. ppl', 'rec. acc'] : []), 'seconds', 'extra memory'];
+  const recovered = c.methods.some((m) => m.recovered) || !!c.width?.recovered;
+  const header = ['method', 'removed', 'params', 'FLOPs/token', 'ms/token', 'loss', 'ppl', 'acc', ...(recovered ? ['rec. loss', 'rec. ppl', 'rec. acc'] : []), 'seconds', 'extra memory'];
+  const perf = (f: number, e: Evaluation) => [flops(f), fixed(e.msPerToken, 3)];
+  const none = recovered ? ['–', '–', '–'] : [];
   const rows = [
-    ['dense', '–', c.dense.params.toLocaleString('en-US'), ...evalCells(c.dense.evaluation), ...(recovered ? ['–', '–', '–'] : []), fixed(c.scoringSeconds, 1) + ' (scoring)', '–'],
+    ['dense', '–', c.dense.params.toLocaleString('en-US'), ...perf(c.dense.flopsPerToken, c.dense.evaluation), ...evalCells(c.dense.evaluation), ...none, fixed(c.scoringSeconds, 1) + ' (scoring)', '–'],
     ...c.methods.map((m) => [
       m.method,
-      m.pruned.join(' '),
+      `layers ${m.pruned.join(' ')}`,
       m.params.toLocaleString('en-US'),
+      ...perf(m.flopsPerToken, m.evaluation),
       ...evalCells(m.evaluation),
       ...(recovered ? evalCells(m.recovered) : []),
       fixed(m.seconds, 2),
       m.cost.gpuBytes + m.cost.hostBytes > 0 ? `${formatBytes(m.cost.gpuBytes)} GPU, ${formatBytes(m.cost.hostBytes)} host` : '–',
     ]),
+    ...(c.width
+      ? [[
+          `width (${c.width.importance})`,
+          `heads ${c.width.widths.heads}/${c.width.widths.kvHeads} kv, MLP ${c.width.widths.intermediate}`,
+          c.width.params.toLocaleString('en-US'),
+          ...perf(c.width.flopsPerToken, c.width.evaluation),
+          ...evalCells(c.width.evaluation),
+          ...(recovered ? evalCells(c.width.recovered) : []),
+          fixed(c.width.seconds, 2),
+          '–',
+        ]]
+      : []),
   ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
@@ -56,7 +74,7 @@ export function comparisonText(c: Comparison): string {
     line(header),
     ...rows.map(line),
     '',
-    `held-out: ${c.heldOutExamples} examples; training (scoring${recovered ? ' and recovery' : ''}): ${c.trainExamples}`,
+    `held-out: ${c.heldOutExamples} examples; training (scoring${recovered ? ' and recovery' : ''}): ${c.trainExamples}. ms/token: one run's forward passes on this GPU (compare within the table).`,
     '',
     ...matrix('Kendall τ-b between the layer rankings:', c.agreement.kendall),
     '',
@@ -66,9 +84,9 @@ export function comparisonText(c: Comparison): string {
 
 /** The JSON the issue asks for: one object per method, and the agreement. */
 export function comparisonJson(c: Comparison) {
-  const flat = (e: Evaluation) => ({ loss: e.loss, perplexity: e.perplexity, ...(e.accuracy ? { accuracy: e.accuracy.acc, accuracyNorm: e.accuracy.accNorm } : {}) });
+  const flat = (e: Evaluation) => ({ loss: e.loss, perplexity: e.perplexity, ...(e.accuracy ? { accuracy: e.accuracy.acc, accuracyNorm: e.accuracy.accNorm } : {}), msPerToken: e.msPerToken ?? null });
   return {
-    dense: { params: c.dense.params, ...flat(c.dense.evaluation) },
+    dense: { params: c.dense.params, flopsPerToken: c.dense.flopsPerToken, ...flat(c.dense.evaluation) },
     methods: c.methods.map((m) => ({
       method: m.method,
       layerScores: m.layerScores,
@@ -77,9 +95,23 @@ export function comparisonJson(c: Comparison) {
       params: m.params,
       ...flat(m.evaluation),
       ...(m.recovered ? { recovered: flat(m.recovered) } : {}),
+      flopsPerToken: m.flopsPerToken,
       seconds: m.seconds,
       cost: m.cost,
     })),
+    ...(c.width && {
+      width: {
+        importance: c.width.importance,
+        targetRatio: c.width.targetRatio,
+        widths: c.width.widths,
+        kept: c.width.kept,
+        params: c.width.params,
+        flopsPerToken: c.width.flopsPerToken,
+        ...flat(c.width.evaluation),
+        ...(c.width.recovered ? { recovered: flat(c.width.recovered) } : {}),
+        seconds: c.width.seconds,
+      },
+    }),
     agreement: c.agreement,
     scoringSeconds: c.scoringSeconds,
     trainExamples: c.trainExamples,
@@ -106,6 +138,7 @@ export const compareCommand: Command = {
     'recover-steps': { type: 'string', valueName: 'S', description: 'LoRA recovery steps per plan after the first evaluation (default 0: none)' },
     'held-out': { type: 'string', valueName: 'X', description: `share (0..1) or count of examples held out for the evaluation (default ${DEFAULT_HELD_OUT})` },
     ...SCORING_OPTIONS,
+    width: { type: 'string', valueName: 'IMPORTANCE', description: `add LLM-Pruner's width pruning at the same parameter budget, ranked by ${IMPORTANCE_KINDS.join(' | ')}` },
     json: { type: 'boolean', description: 'print the comparison as JSON' },
   },
   async run({ positionals, options }, io) {
@@ -118,6 +151,7 @@ export const compareCommand: Command = {
     const heldOut = numberOption(options, 'held-out', DEFAULT_HELD_OUT, { min: 0 });
     const format = options.format === undefined ? undefined : stringOption(options, 'format', 'text', DATASET_FORMATS);
     const settings = resolveScoringSettings(scoringSettingsFrom(options));
+    const width = options.width === undefined ? undefined : { importance: stringOption(options, 'width', 'l1', IMPORTANCE_KINDS) };
     await checkDataFile(dataFile);
     const ckpt = await openModelFolder(positionals['model-dir']!);
     if (prune >= ckpt.config.numLayers) {
@@ -133,7 +167,7 @@ export const compareCommand: Command = {
         gpu,
         ckpt,
         { examples: set.examples, padTokenId: set.padTokenId, tokenizer: ckpt.tokenizer },
-        { methods, prune, recoverSteps, heldOut, seed: settings.seed ?? 0, settings: { ...settings, weights: weights.storage }, weights: weights.storage },
+        { methods, prune, recoverSteps, heldOut, seed: settings.seed ?? 0, settings: { ...settings, weights: weights.storage }, weights: weights.storage, width },
         { scoring: { progressIntervalMs: 1000, onStep: (p) => report(scoringLine(p), p.step === p.steps - 1) }, onPhase: (line) => io.err(line) },
       );
       io.out(flag(options, 'json') ? JSON.stringify(comparisonJson(comparison), null, 2) : comparisonText(comparison));

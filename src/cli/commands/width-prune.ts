@@ -9,7 +9,8 @@ import path from 'node:path';
 import { openFile } from '../../model/node-files';
 import { checkOutputFolder, FolderSink } from '../../export/node-sink';
 import { requestGpu } from '../../gpu/device';
-import { frozenWeightSaliences, salienceScorer, scoringBatches, type TaylorImportanceKind } from '../../gradprune/importance/taylor';
+import type { TaylorImportanceKind } from '../../gradprune/importance/taylor';
+import { TAYLOR_EXAMPLES, TAYLOR_SEQ, taylorLineScorer } from '../../gradprune/width/taylor';
 import { sha256Hex } from '../../gradprune/recipe';
 import type { Checkpoint } from '../../model/checkpoint';
 import { exportWidthPrunedTo, planWidthPrune, type WidthPlan, type WidthTarget } from '../../gradprune/width';
@@ -30,19 +31,14 @@ export function widthTargetFrom(options: OptionValues): WidthTarget {
   return { heads: intOption(options, 'heads', 0, { min: 0 }), channels: intOption(options, 'channels', 0, { min: 0 }) };
 }
 
-/** LLM-Pruner's defaults for the Taylor importances: 10 examples of 64 tokens, one at a time (its Fisher is per example). */
-const TAYLOR_EXAMPLES = 10;
-const TAYLOR_SEQ = 64;
-
 /** The task data's frozen-weight saliences on the GPU, as the LineScorer of a Taylor importance. */
 async function taylorScorer(ckpt: Checkpoint, dataFile: string, kind: TaylorImportanceKind, opts: { examples: number; seqLen: number; seed: number }, io: CliIO): Promise<LineScorer> {
   const { set } = await readTrainingData(dataFile, ckpt.tokenizer, { maxSeqLen: opts.seqLen }, io);
-  const batches = scoringBatches({ kind: 'examples', examples: set.examples, padTokenId: set.padTokenId }, opts.examples, { batchSize: 1, seed: opts.seed, shuffle: true });
   const gpu = await requestGpu();
   try {
-    const r = await frozenWeightSaliences(gpu, ckpt, { batches, batchSize: 1, seqLen: opts.seqLen, second: kind !== 'param_first' });
-    io.err(`taylor ${kind}: gradients over ${batches.length} examples in ${r.passes.length} pass${r.passes.length === 1 ? '' : 'es'}, ${r.seconds.toFixed(1)} s`);
-    return salienceScorer(r, kind);
+    const t = await taylorLineScorer(gpu, ckpt, { kind: 'examples', examples: set.examples, padTokenId: set.padTokenId }, kind, opts);
+    io.err(`taylor ${kind}: gradients over ${t.examples} examples in ${t.passes} pass${t.passes === 1 ? '' : 'es'}, ${t.seconds.toFixed(1)} s`);
+    return t.scorer;
   } finally {
     gpu.device.destroy();
   }

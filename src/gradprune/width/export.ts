@@ -7,7 +7,8 @@ import { COPIED_FILE, exportFolderTo, RECIPE_FILE, type ExportSource, type Folde
 import { configText } from '../../export/config';
 import { MemorySink, type CheckpointSink, type WrittenFiles } from '../../export/sink';
 import { storedTensorBytes, type ExportTensor } from '../../export/weights';
-import { LINEAR_MODULES, type LinearModule } from '../../model/config';
+import { LINEAR_MODULES, normalizeConfig, type LinearModule, type ModelConfig } from '../../model/config';
+import { ViewStore } from '../../model/view-store';
 import { dtypeBytes, isWeightDType } from '../../model/dtype';
 import { GradPruneError } from '../../errors';
 import { sha256Hex } from '../recipe';
@@ -79,4 +80,12 @@ export async function exportWidthPruned(source: ExportSource, plan: WidthPlan, r
   const sink = new MemorySink();
   await exportWidthPrunedTo(sink, source, plan, run);
   return sink.files;
+}
+
+/** The width-pruned model as a view over the original (sliced when a tensor is read): for evaluating it in place. */
+export function widthPrunedView(source: ExportSource, plan: WidthPlan): { config: ModelConfig; store: ViewStore; dtype: ExportSource['dtype'] } {
+  const store = ViewStore.of(
+    widthExportTensors(source, plan).map((t) => ({ name: t.name, info: { name: t.name, dtype: t.dtype, shape: t.shape, begin: 0, end: 0, file: '(width-pruned view)' }, source: { bytes: t.bytes } })),
+  );
+  return { config: normalizeConfig(plan.config, 'config.json'), store, dtype: source.dtype };
 }

@@ -5,7 +5,7 @@ import type { ExportSource } from '../../export/checkpoint';
 import { lineScorerFor, unitScores, type ImportanceOptions, type LayerUnitScores } from './importance';
 import { makeWidthPlan, resolveWidthCounts, type WidthPlan, type WidthTarget } from './plan';
 
-export { exportWidthPruned, exportWidthPrunedTo } from './export';
+export { exportWidthPruned, exportWidthPrunedTo, widthPrunedView } from './export';
 export type { WidthPlan, WidthTarget } from './plan';
 export type { WidthRunInfo } from './recipe';
 
