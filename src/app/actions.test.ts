@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { ModelConfig } from '../model/config';
 import type { ModelSummary } from '../model/summary';
 import type { ComparisonRow } from '../eval/before-after';
-import type { DatasetInfo, RecoveredEvent, ScoredEvent, WorkerEvent, WorkerRequest } from '../worker/protocol';
+import type { DatasetInfo, PlanChoice, RecoveredEvent, ScoredEvent, WorkerEvent, WorkerRequest } from '../worker/protocol';
 import { loadDatasetFile, setDatasetOptions } from './actions/dataset';
 import { exportFolderName, prepareDownload, replaceFolder, saveExport, setExportAdapter, setExportFormat } from './actions/download';
 import { loadModelFiles } from './actions/model';
@@ -13,7 +13,7 @@ import { startRecovery, updateRecoverSettings } from './actions/recover';
 import { controlRun } from './actions/run';
 import { discardSavedScores, restoreSavedRun, startScoring, updateSettings } from './actions/score';
 import { DEFAULT_RECOVER_SETTINGS, DEFAULT_SETTINGS } from './defaults';
-import { loadSavedRun, restorableRun, runRecordOf } from './persist';
+import { loadSavedRun, restorableRun, restoredPlanChoice, runRecordOf } from './persist';
 import { initialState, useStudio } from './store';
 import { createWorkerClient, type WorkerPort } from './worker-client';
 import { connectWorker } from './worker-connection';
@@ -156,6 +156,25 @@ describe('journey actions', () => {
     await applyPrune();
     expect(useStudio.getState().prune).toMatchObject({ applying: false, result: null, error: { code: 'memory' } });
     expect(sent.find((r) => r.type === 'applyPrune')).toMatchObject({ plan: { prune: 1, merge: 1, rankedBy: 'paper' } });
+  });
+
+  it("sends the chosen ranking to applyPrune; another method's plan goes without merging, IGIA's keeps its merge", async () => {
+    updatePlanChoice({ prune: 2, merge: 2, rankedBy: 'last' });
+    await applyPrune();
+    expect(sent.filter((r) => r.type === 'applyPrune').at(-1)).toMatchObject({ plan: { prune: 2, merge: 0, rankedBy: 'last' } });
+    updatePlanChoice({ rankedBy: 'magnitude' });
+    await applyPrune();
+    expect(sent.filter((r) => r.type === 'applyPrune').at(-1)).toMatchObject({ plan: { prune: 2, merge: 0, rankedBy: 'magnitude' } });
+    updatePlanChoice({ rankedBy: 'code' });
+    await applyPrune();
+    expect(sent.filter((r) => r.type === 'applyPrune').at(-1)).toMatchObject({ plan: { prune: 2, merge: 2, rankedBy: 'code' } });
+  });
+
+  it('restores a saved plan choice: old rankings load as they were, an unknown one becomes the paper score', () => {
+    const saved = { prune: 2, merge: 1, keepFraction: 0.3, protectLast: true };
+    expect(restoredPlanChoice({ ...saved, rankedBy: 'code' })).toEqual({ ...saved, rankedBy: 'code' });
+    expect(restoredPlanChoice({ ...saved, rankedBy: 'angular' })).toEqual({ ...saved, rankedBy: 'angular' });
+    expect(restoredPlanChoice({ ...saved, rankedBy: 'taylor' } as unknown as PlanChoice)).toEqual({ ...saved, rankedBy: 'paper' });
   });
 
   it('passes pause to the worker and shows its answer, with the steps the run holds after (the step in flight included)', async () => {

@@ -61,6 +61,11 @@ export function runRecordOf(s: StudioState, previous: SavedRun | null, now = Dat
   };
 }
 
+const RANKED_BY: readonly PlanChoice['rankedBy'][] = ['paper', 'code', 'bi', 'angular', 'magnitude', 'last'];
+
+/** A saved plan choice as the studio can use it: an unknown ranking (a record from another version) becomes IGIA's. */
+export const restoredPlanChoice = (saved: PlanChoice): PlanChoice => (RANKED_BY.includes(saved.rankedBy) ? saved : { ...saved, rankedBy: 'paper' });
+
 /** Saved scores apply to the loaded pair only, and only when they have the model's layer count. */
 export function restorableRun(saved: SavedRun | null, modelFingerprint: string, datasetFingerprint: string, layers: number): SavedRun | null {
   if (!saved?.scores || saved.modelFingerprint !== modelFingerprint || saved.datasetFingerprint !== datasetFingerprint) return null;

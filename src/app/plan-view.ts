@@ -6,7 +6,7 @@ import { kendallTau } from '../gradprune/scores';
 import type { ModelConfig } from '../model/config';
 import type { ErrorInfo } from '../errors';
 import { toErrorInfo } from '../errors';
-import type { PlanChoice, ScoreSnapshot } from '../worker/protocol';
+import type { MethodRanking, PlanChoice, PlanRankedBy, ScoreSnapshot } from '../worker/protocol';
 
 export interface PlanView {
   plan: PrunePlan;
@@ -19,6 +19,29 @@ export interface PlanView {
 export function scoresFor(s: ScoreSnapshot, metric: 'paper' | 'code'): number[] {
   return metric === 'code' ? s.layerScoresCode : s.layerScores;
 }
+
+/** IGIA's own score for the heatmap's bars and the live stability curve: the released code's when chosen, else the paper's. */
+export const igiaMetric = (rankedBy: PlanRankedBy): 'paper' | 'code' => (rankedBy === 'code' ? 'code' : 'paper');
+
+/** A method ranking's layer scores for N = prune (null: not computed for that N, e.g. angular beyond its bound). */
+export function rankingScores(r: MethodRanking, prune: number): { layerScores: number[]; prune?: number } | null {
+  if (r.layerScores) return { layerScores: r.layerScores };
+  const hit = r.byPrune?.find((b) => b.prune === prune);
+  return hit ? { layerScores: hit.layerScores, prune } : null;
+}
+
+/** The scores a plan ranked by `rankedBy` uses for N = prune: IGIA's from the snapshot, the others from the run's rankings. */
+export function planScores(result: { scores: ScoreSnapshot; rankings?: MethodRanking[] }, rankedBy: PlanRankedBy, prune: number): number[] | null {
+  if (rankedBy === 'paper' || rankedBy === 'code') return scoresFor(result.scores, rankedBy);
+  const r = result.rankings?.find((x) => x.rankedBy === rankedBy);
+  return r ? (rankingScores(r, prune)?.layerScores ?? null) : null;
+}
+
+/** The largest N angular distance has scores for in these rankings (0: none). */
+export const angularBound = (rankings: readonly MethodRanking[] | undefined): number => Math.max(0, ...(rankings?.find((r) => r.method === 'angular')?.byPrune?.map((b) => b.prune) ?? []));
+
+/** Each layer's rank under its scores: 1 = most important (kept first); ties share the better rank. */
+export const layerRanks = (scores: readonly number[]): number[] => scores.map((s) => 1 + scores.filter((t) => t > s).length);
 
 /** The plan for a choice, or why there is none (e.g. more layers than may go). */
 export function planView(scores: readonly number[], config: ModelConfig, choice: PlanChoice): { view: PlanView } | { error: ErrorInfo } {

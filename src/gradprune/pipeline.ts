@@ -19,10 +19,11 @@ import { modelFingerprint } from './fingerprint';
 import { IgiaScorer, igiaMemory } from './igia';
 import { IgiaRebuilder, igiaStateFromScorer, type IgiaState } from './igia-state';
 import { LayerMerger, mergeLayers, type MergeResult, type MergeSource } from './merge';
-import { makePlan, type PlanOptions, type PrunePlan } from './plan';
+import { makePlan, mergesAllowed, type PlanOptions, type PrunePlan } from './plan';
 import { exportCheckpoint, exportCheckpointTo } from './pruned-folder';
 import type { PruneRunInfo } from './recipe';
 import { kendallTau } from './scores';
+import type { ImportanceMethodId } from './importance/method';
 
 export type { GpuUsage } from '../nn/lora-run';
 
@@ -73,7 +74,7 @@ type ScoredModel = { config: ModelConfig; store: TensorStore };
 const SCORING: LoraRunName = { title: 'Scoring', subject: 'scoring', noun: 'scoring' };
 
 /** The hidden-state sums' name in a run snapshot (beside IgiaScorer.snapshot()'s arrays). */
-const SNAPSHOT_HIDDEN = 'hidden.sums';
+export const SNAPSHOT_HIDDEN = 'hidden.sums';
 
 /** Train LoRA for `settings.steps` steps and gather GradPruner's importance from the clipped gradients. */
 export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData, given: Partial<ScoringSettings>, hooks: ScoringHooks = {}): Promise<ScoringResult> {
@@ -142,13 +143,18 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
   });
 }
 
+/** What ranks the layers: IGIA as the paper defines it ('paper'), as the released script sums it ('code'), or another importance method (./importance). */
+export type RankBy = 'paper' | 'code' | Exclude<ImportanceMethodId, 'igia' | 'igia-code'>;
+
 /** What a prune needs of a scoring run (a ScoringResult or a parsed scores.json). */
 export interface ScoresInput {
   layerScores: number[];
   layerScoresCode?: number[];
   moduleScores?: number[][];
-  /** Rank layers by the paper's score (default) or the released script's. */
-  rankBy?: 'paper' | 'code';
+  /** Rank layers by the paper's score (default), the released script's, or another importance method's rankedScores. */
+  rankBy?: RankBy;
+  /** Another method's layer scores (higher = keep), when rankBy names one: its plan drops layers, never merges (merging needs IGIA's F). */
+  rankedScores?: number[];
   settings?: Partial<ScoringSettings> | Record<string, unknown>;
   /** Steps the scoring run trained (fewer than settings.steps when it was stopped early). */
   steps?: number;
@@ -180,10 +186,17 @@ export interface PreparedPrune {
 /** The plan, checked against the IGIA state, and what the merge and the recipe need (the worker merges lazily from it). */
 export function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, igia: IgiaState | null, opts: PruneRunOptions): PreparedPrune {
   const rankBy = scores.rankBy ?? 'paper';
-  const ranked = rankBy === 'code' ? scores.layerScoresCode : scores.layerScores;
-  if (!ranked) throw new GradPruneError('input', `The scores have no ${rankBy === 'code' ? 'layerScoresCode' : 'layerScores'} to rank layers by.`, { subject: 'scores' });
+  const igiaRanked = mergesAllowed(rankBy);
+  const ranked = rankBy === 'code' ? scores.layerScoresCode : rankBy === 'paper' ? scores.layerScores : scores.rankedScores;
+  if (!ranked) throw new GradPruneError('input', `The scores have no ${rankBy === 'code' ? 'layerScoresCode' : rankBy === 'paper' ? 'layerScores' : `'${rankBy}' layer scores`} to rank layers by.`, { subject: 'scores' });
   const { createdAt, ...planOptions } = opts;
-  const plan = makePlan(ranked, ckpt.config, planOptions);
+  if (!igiaRanked && (planOptions.merge ?? 0) > 0) {
+    throw new GradPruneError('input', `A plan ranked by '${rankBy}' cannot merge layers: merging needs IGIA's importance F, which only an IGIA ranking (paper or code) comes with.`, {
+      subject: 'merge',
+      hint: 'Set merge to 0, or rank by IGIA.',
+    });
+  }
+  const plan = makePlan(ranked, ckpt.config, igiaRanked ? planOptions : { ...planOptions, merge: 0 });
   if (plan.merged.length > 0) {
     if (!igia) {
       throw new GradPruneError('file', `The plan merges layer${plan.merged.length > 1 ? 's' : ''} ${plan.merged.join(', ')}, but no IGIA state was given.`, {
@@ -214,7 +227,7 @@ export function preparePrune(gpu: Gpu, ckpt: PrunedModel, scores: ScoresInput, i
       seed: typeof settings.seed === 'number' ? settings.seed : undefined,
       stepsRun: scores.steps,
       data: scores.data ?? undefined,
-      scores: { layerScore: scores.layerScores, moduleScore: scores.moduleScores, layerScoreCode: scores.layerScoresCode, rankedBy: rankBy },
+      scores: { layerScore: scores.layerScores, moduleScore: scores.moduleScores, layerScoreCode: scores.layerScoresCode, rankedBy: rankBy, ...(igiaRanked ? {} : { rankedScore: ranked }) },
       addedElements,
       createdAt,
     };

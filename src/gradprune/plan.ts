@@ -15,6 +15,9 @@ import { dtypeBytes, type WeightDType } from '../model/dtype';
 export const DEFAULT_KEEP_FRACTION = 0.2;
 export const DEFAULT_MAX_MERGED = 3;
 
+/** Whether a plan ranked this way may merge: merging needs IGIA's F, which only IGIA's rankings ('paper', 'code') come with. */
+export const mergesAllowed = (rankBy: string | undefined): boolean => rankBy === undefined || rankBy === 'paper' || rankBy === 'code';
+
 export interface PlanOptions {
   /** How many layers to prune; exactly one of prune, pruneRatio, targetParams. */
   prune?: number;

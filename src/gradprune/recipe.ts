@@ -2,6 +2,7 @@
 // the data (file name, hash), the settings and seed, the scores, and the plan.
 
 import type { PrunePlan } from './plan';
+import type { RankBy } from './pipeline';
 
 export const PAPER = {
   title: 'GradPruner: Gradient-guided layer pruning enabling efficient fine-tuning and inference for LLMs',
@@ -27,8 +28,10 @@ export interface PruneRunInfo {
     moduleScore?: number[][];
     /** The released script's score per layer. */
     layerScoreCode?: number[];
-    /** Which score the plan ranked by (default "paper"). */
-    rankedBy?: 'paper' | 'code';
+    /** Which score the plan ranked by (default "paper"; another importance method's id: its scores are rankedScore). */
+    rankedBy?: RankBy;
+    /** The scores of the method it ranked by, when that is not IGIA (higher = keep). */
+    rankedScore?: number[];
   };
   /** Elements each merge added, "p->r.module" → count. */
   addedElements?: Record<string, number>;
@@ -99,6 +102,7 @@ export function buildRecipe(run: PruneRunInfo, plan: PrunePlan, configSha256: st
     seed: run.seed ?? null,
     scores: {
       ranked_by: run.scores.rankedBy ?? 'paper',
+      ...(run.scores.rankedScore ? { ranked_score: run.scores.rankedScore } : {}),
       layer_score: run.scores.layerScore,
       module_score: run.scores.moduleScore ?? null,
       layer_score_code: run.scores.layerScoreCode ?? null,

@@ -4,6 +4,7 @@
 import type { ColumnMapping, DatasetFormat, DatasetPreview, MultipleChoiceSchema, RejectedRow } from '../data';
 import type { WeightPrecision } from '../nn/precision';
 import type { DecayKind } from '../nn/schedule';
+import type { ImportanceCost, ImportanceMethodId, LayerBlock } from '../gradprune/importance/method';
 
 /** One file of a model folder, keyed by its bare file name (folders are flattened). */
 export interface FileEntry {
@@ -79,7 +80,28 @@ export interface PlanChoice {
   merge: number;
   keepFraction: number;
   protectLast: boolean;
-  rankedBy: 'paper' | 'code';
+  /**
+   * What ranks the layers: 'paper' / 'code' are IGIA (Σ F) and the released script's Σ‖S‖_F (importance ids 'igia',
+   * 'igia-code'); the others are importance methods from the scoring run (MethodRanking): their plans never merge.
+   */
+  rankedBy: PlanRankedBy;
+}
+
+/** The rankings a plan can use in the studio (Taylor needs a gradient pass of its own: the CLI's compare has it). */
+export type PlanRankedBy = 'paper' | 'code' | 'bi' | 'angular' | 'magnitude' | 'last';
+
+/** One importance method's layer ranking, computed after the scoring run (higher = keep). */
+export interface MethodRanking {
+  method: ImportanceMethodId;
+  /** The PlanChoice.rankedBy that applies this method's plan. */
+  rankedBy: PlanRankedBy;
+  title: string;
+  reference: string;
+  /** The layer scores, when they do not depend on N (igia, igia-code, bi, magnitude). */
+  layerScores?: number[];
+  /** Methods whose layers depend on N (last, angular): the scores for each N computed; angular only up to a bound. */
+  byPrune?: { prune: number; layerScores: number[]; block?: LayerBlock }[];
+  cost: ImportanceCost;
 }
 
 export interface ExportedFile {

@@ -27,6 +27,7 @@ import type {
   FolderFormat,
   GenerationRow,
   JobSettings,
+  MethodRanking,
   ModelEval,
   PlanChoice,
   RecoverEvaluation,
@@ -232,6 +233,8 @@ export interface ScoredEvent {
   settings: ScoringSettings;
   elapsedSeconds: number;
   targetTokens: number;
+  /** Every studio importance method's ranking from this run (absent in scores saved before there were any). */
+  rankings?: MethodRanking[];
 }
 
 export interface SavedRunEvent {

@@ -1,5 +1,6 @@
 // Step 4: the plan choice (kept valid: never more merged than pruned) and the merge on the GPU.
 
+import { mergesAllowed } from '../../gradprune/plan';
 import type { PlanChoice } from '../../worker/protocol';
 import { saveSession } from '../persist';
 import { emptyPrune } from '../slices';
@@ -24,7 +25,9 @@ export async function applyPrune(): Promise<void> {
     set((s) => ({ prune: { ...s.prune, error: recoveringError('applying another plan') } }));
     return;
   }
-  const { planChoice } = useStudio.getState();
+  const { planChoice: choice } = useStudio.getState();
+  // Another method's plan drops its layers: merging needs IGIA's F (the worker refuses a merge for it).
+  const planChoice = mergesAllowed(choice.rankedBy) ? choice : { ...choice, merge: 0 };
   set({ prune: { ...emptyPrune(), applying: true }, ...resetAfter('prune') });
   try {
     const result = await withActivity('prune', 'Merging', () => worker().request({ type: 'applyPrune', plan: planChoice }));

@@ -2,7 +2,7 @@
 
 import type { ScoringSettings } from '../../nn/run-settings';
 import type { PlanChoice, RequestOf } from '../../worker/protocol';
-import { forgetSavedScores, loadSavedRun, restorableRun, saveSession } from '../persist';
+import { forgetSavedScores, loadSavedRun, restorableRun, restoredPlanChoice, saveSession } from '../persist';
 import { emptyScore } from '../slices';
 import { updateRun, useStudio } from '../store';
 import { worker } from '../worker-connection';
@@ -85,7 +85,7 @@ export async function restoreSavedRun(): Promise<void> {
   set((s) => {
     if (s.score.state !== 'idle' || s.score.result) return s;
     const restoredFrom = { modelName: saved.modelName, datasetName: saved.datasetName, savedAt: saved.savedAt };
-    return { score: { ...emptyScore(), result: scores, restored: true, restoredFrom, interrupted: s.score.interrupted }, planChoice: saved.planChoice };
+    return { score: { ...emptyScore(), result: scores, restored: true, restoredFrom, interrupted: s.score.interrupted }, planChoice: restoredPlanChoice(saved.planChoice) };
   });
 }
 

@@ -1,18 +1,22 @@
 import { useMemo } from 'react';
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { setMetric } from '../actions/score';
-import { scoresFor, stabilityAgainstLatest } from '../plan-view';
+import { igiaMetric, scoresFor, stabilityAgainstLatest } from '../plan-view';
 import { useStudio } from '../store';
 import { Heatmap } from './Heatmap';
 import { LayerBars } from './LayerBars';
 import { LiveStats } from './RunControls';
 import { LossChart } from './LossChart';
 import { GradientStepsNote } from './GradientStepsNote';
+import { MethodRankings } from './MethodRankings';
 
 /** The scoring run as it goes and when done: live numbers, loss, rank stability, the heatmap and the layer scores. */
 export function ScoreLive() {
   const score = useStudio((s) => s.score);
-  const metric = useStudio((s) => s.planChoice.rankedBy);
+  const rankedBy = useStudio((s) => s.planChoice.rankedBy);
+  const metric = igiaMetric(rankedBy);
+  const config = useStudio((s) => s.model.loaded?.config);
+  const rankings = score.result?.rankings;
   const latest = score.result?.scores ?? score.snapshots.at(-1) ?? null;
   const losses = score.live?.losses ?? score.result?.losses ?? [];
   const stability = useMemo(() => {
@@ -45,16 +49,17 @@ export function ScoreLive() {
           <div className="control-row" role="radiogroup" aria-label="Layer score">
             <span className="muted small">Rank layers by:</span>
             <label className="check">
-              <input type="radio" name="metric" checked={metric === 'paper'} onChange={() => setMetric('paper')} data-testid="metric-paper" /> the paper's score (Σ of F)
+              <input type="radio" name="metric" checked={rankedBy === 'paper'} onChange={() => setMetric('paper')} data-testid="metric-paper" /> the paper's score (Σ of F)
             </label>
             <label className="check">
-              <input type="radio" name="metric" checked={metric === 'code'} onChange={() => setMetric('code')} data-testid="metric-code" /> the released code's Σ‖S‖<sub>F</sub>
+              <input type="radio" name="metric" checked={rankedBy === 'code'} onChange={() => setMetric('code')} data-testid="metric-code" /> the released code's Σ‖S‖<sub>F</sub>
             </label>
           </div>
           <div className="charts-grid">
             <Heatmap values={latest.moduleScores} />
             <LayerBars scores={scoresFor(latest, metric)} title={`Layer scores (${metric === 'paper' ? 'paper' : 'released code'})`} />
           </div>
+          {rankings && rankings.length > 0 && config && config.numLayers === latest.layerScores.length && <MethodRankings rankings={rankings} config={config} />}
         </>
       )}
     </div>

@@ -4,7 +4,7 @@
 import { toErrorInfo, type ErrorInfo } from '../../errors';
 import type { AdapterSummary } from '../../gpu/device';
 import { igiaMemory } from '../../gradprune/igia';
-import { runScoring } from '../../gradprune/pipeline';
+import { runScoring, SNAPSHOT_HIDDEN } from '../../gradprune/pipeline';
 import { defaultGpuBudget, estimateMemory as estimate, planResidency, type MemoryEstimate, type MemoryPlan } from '../../nn/memory';
 import { plannedWeightStorage } from '../../nn/precision';
 import { DEFAULT_SCORING_SETTINGS } from '../../nn/run-settings';
@@ -12,6 +12,7 @@ import type { RequestOf, ResultBody, ScoreSnapshot } from '../protocol';
 import { jobOf, uploadStage, type StepContext } from '../session';
 import { checkpointTo, runKeyOf, storedRun } from './saved-run';
 import { rowLength, trainSplitFor } from './dataset';
+import { methodRankings, studioHiddenStatePairs } from './method-rankings';
 
 const snapshot = (steps: number, s: { layerScores: number[]; moduleScores: number[][]; layerScoresCode: number[] }): ScoreSnapshot => ({
   steps,
@@ -40,6 +41,9 @@ export async function score(ctx: StepContext, req: RequestOf<'score'>): Promise<
     // The dense weights from the cache: the Check after scoring runs on the same upload.
     const dense = session.weightsFor(ctx, gpu, session.checkpoint, 'dense', jobOf(settings));
     ctx.progress('Uploading the weights');
+    // The other methods' hidden-state pairs, gathered in the same forward passes (not when continuing a snapshot
+    // taken before the studio gathered them: that run keeps to IGIA).
+    const gathersHidden = !resumeFrom || resumeFrom.work.tensors.has(SNAPSHOT_HIDDEN);
     try {
       // Rows never exceed the longest example: a shorter T saves memory and time.
       const result = await runScoring(
@@ -53,8 +57,11 @@ export async function score(ctx: StepContext, req: RequestOf<'score'>): Promise<
           weights: dense.source,
           checkpoint: checkpointTo(ctx, key, settings.steps ?? DEFAULT_SCORING_SETTINGS.steps, settings),
           resumeFrom,
+          ...(gathersHidden ? { hiddenStates: studioHiddenStatePairs(session.checkpoint.config.numLayers) } : {}),
         },
       );
+      ctx.progress('Ranking the layers by every method');
+      const rankings = await methodRankings(session.checkpoint, result);
       await ctx.runs.remove(key); // complete (or stopped by the person, who has its scores): nothing to continue
       session.scoring = result;
       return {
@@ -65,6 +72,7 @@ export async function score(ctx: StepContext, req: RequestOf<'score'>): Promise<
         settings: { ...result.settings, seqLen },
         elapsedSeconds: result.elapsedSeconds,
         targetTokens: result.targetTokens,
+        rankings,
       };
     } finally {
       dense.release();
