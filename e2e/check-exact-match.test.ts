@@ -4,23 +4,14 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { numberOf, openStudio, privacyProblems, until } from './harness';
+import { demoPruned, numberOf, openStudio, privacyProblems, until } from './harness';
 
 test('the Check answers the held-out prompts with both models and shows exact match', { timeout: 15 * 60_000 }, async (t) => {
   const studio = await openStudio();
   t.after(() => studio.close());
   const { page } = studio;
   page.setDefaultTimeout(10 * 60_000);
-  await page.getByTestId('demo-button').click();
-  await page.waitForSelector('[data-testid=dataset-view]');
-  await page.getByTestId('setting-seqlen').fill('96');
-  await page.getByTestId('setting-steps').fill('3');
-  await page.getByTestId('setting-batch').fill('1');
-  await page.getByTestId('score-start').click();
-  await page.waitForSelector('[data-testid=prune-slider]');
-  await page.getByTestId('prune-slider').fill('2');
-  await page.getByTestId('prune-apply').click();
-  await page.waitForSelector('[data-testid=pruned]');
+  await demoPruned(page);
 
   await page.getByTestId('eval-max').fill('2');
   await page.getByTestId('eval-generations').fill('0');

@@ -195,3 +195,20 @@ export async function until(page: Page, selector: string, errors = STEP_ERRORS):
   failure.catch(() => {}); // settled by the race below, or left pending when the page closes
   await Promise.race([page.waitForSelector(selector), failure]);
 }
+
+/**
+ * "Try the demo", score it briefly (3 steps of one 96-token row) and apply a plan removing `prune` layers: where the
+ * tests of the later steps start.
+ */
+export async function demoPruned(page: Page, prune = 2): Promise<void> {
+  await page.getByTestId('demo-button').click();
+  await page.waitForSelector('[data-testid=dataset-view]');
+  await page.getByTestId('setting-seqlen').fill('96');
+  await page.getByTestId('setting-steps').fill('3');
+  await page.getByTestId('setting-batch').fill('1');
+  await page.getByTestId('score-start').click();
+  await until(page, '[data-testid=prune-slider]');
+  await page.getByTestId('prune-slider').fill(String(prune));
+  await page.getByTestId('prune-apply').click();
+  await until(page, '[data-testid=pruned]');
+}

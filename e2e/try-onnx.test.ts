@@ -7,23 +7,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
-import { numberAttribute, openStudio, privacyProblems } from './harness';
+import { demoPruned, numberAttribute, openStudio, privacyProblems } from './harness';
 
 test('the pruned demo model runs as ONNX in the page with our engine\'s continuation', { timeout: 15 * 60_000 }, async (t) => {
   const studio = await openStudio();
   t.after(() => studio.close());
   const { page } = studio;
   page.setDefaultTimeout(10 * 60_000);
-  await page.getByTestId('demo-button').click();
-  await page.waitForSelector('[data-testid=dataset-view]');
-  await page.getByTestId('setting-seqlen').fill('96');
-  await page.getByTestId('setting-steps').fill('3');
-  await page.getByTestId('setting-batch').fill('1');
-  await page.getByTestId('score-start').click();
-  await page.waitForSelector('[data-testid=prune-slider]');
-  await page.getByTestId('prune-slider').fill('2');
-  await page.getByTestId('prune-apply').click();
-  await page.waitForSelector('[data-testid=pruned]');
+  await demoPruned(page);
   await page.locator('[data-testid=try-onnx] summary').click();
   await page.getByTestId('try-onnx-prompt').fill('Question: Which is a gas?');
   await page.getByTestId('try-onnx-run').click();
