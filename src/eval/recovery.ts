@@ -85,10 +85,10 @@ export function recoverySplit<T>(examples: readonly T[], given: Pick<RecoverySet
   return splitTrainHeldOut(examples, { heldOut: given.heldOut ?? DEFAULT_RECOVERY_SETTINGS.heldOut, seed: given.seed ?? DEFAULT_RECOVERY_SETTINGS.seed });
 }
 
-type Evaluation = { loss: HeldOutLoss | null; accuracy: Accuracy | null };
+export type Evaluation = { loss: HeldOutLoss | null; accuracy: Accuracy | null };
 
 /** The held-out loss (and multiple-choice accuracy) of the run's model as it is now. */
-function heldOutEvaluation(engine: GpuModel, heldOut: readonly TokenizedExample[], data: RecoveryData, settings: RecoverySettings, hooks: RecoveryHooks, cancelled: (when: string) => GradPruneError) {
+export function heldOutEvaluation(engine: GpuModel, heldOut: readonly TokenizedExample[], data: RecoveryData, settings: RecoverySettings, hooks: RecoveryHooks, cancelled: (when: string) => GradPruneError) {
   const scoring = gpuScoringModel(engine);
   const questions: MultipleChoiceItem[] = data.tokenizer ? heldOut.flatMap((e) => (e.mc ? [e.mc] : [])) : [];
   return async (phase: EvalPhase): Promise<Evaluation> => {

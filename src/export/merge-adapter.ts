@@ -3,6 +3,8 @@
 // computed in f32 from the stored weights (upcast exactly) and rounded once back to the checkpoint's dtype, so a
 // BF16 model stays BF16. Every other tensor keeps its exact bytes; config.json, the tokenizer files, the model card
 // and the pruning recipe are copied as they are, and the run is recorded in gradprune_recovery.json.
+// exportReplacedCheckpointTo writes the same folder with given tensors' values instead (partial-layer fine-tuning's
+// trained weights), untying a tied lm_head when it is one of them.
 
 import { GradPruneError } from '../errors';
 import { expectedTensors } from '../model/checkpoint';
@@ -90,24 +92,63 @@ const TORCH_DTYPE: Record<WeightDType, string> = { F32: 'float32', F16: 'float16
 
 /** The merged model streamed into `sink`: weights merged one tensor at a time while writing; committed at the end. */
 export async function exportMergedCheckpointTo(sink: CheckpointSink, source: ExportSource, opts: MergedExportOptions): Promise<WrittenFiles> {
+  const byWeight = adaptersByWeight(source.config, opts.lora, opts.adapters);
+  return writeCheckpointTo(sink, source, opts, (name) => {
+    const adapter = byWeight.get(name);
+    return adapter ? () => mergedWeight(source.store, source.config, opts.lora, adapter) : null;
+  });
+}
+
+export interface ReplacedExportOptions extends Omit<MergedExportOptions, 'lora' | 'adapters'> {
+  /**
+   * Checkpoint tensors replaced by these f32 values (e.g. partial-layer fine-tuning's trained weights), each stored
+   * in the export's dtype. An `lm_head.weight` given for a tied checkpoint unties it: written apart, with
+   * config.json's tie_word_embeddings false (the embedding keeps its own values).
+   */
+  replaced: ReadonlyMap<string, Float32Array>;
+}
+
+/** The checkpoint with some tensors' values replaced, streamed into `sink` like the merged model. */
+export async function exportReplacedCheckpointTo(sink: CheckpointSink, source: ExportSource, opts: ReplacedExportOptions): Promise<WrittenFiles> {
+  const { config } = source;
+  const untie = config.tiedEmbeddings && opts.replaced.has('lm_head.weight');
+  const known = new Set(expectedTensors(untie ? { ...config, tiedEmbeddings: false } : config).map((t) => t.name));
+  for (const name of opts.replaced.keys()) {
+    if (!known.has(name)) throw new Error(`exportReplacedCheckpointTo: ${name} is not a tensor of this checkpoint`);
+  }
+  return writeCheckpointTo(sink, source, opts, (name) => (opts.replaced.has(name) ? async () => opts.replaced.get(name)! : null), untie);
+}
+
+/**
+ * The checkpoint's tensors in order, each either computed in f32 (`computed(name)` gives how) and rounded to the
+ * dtype, or its stored bytes; config.json (rewritten when the dtype changes or the lm_head is untied), the copied
+ * files and gradprune_recovery.json.
+ */
+async function writeCheckpointTo(
+  sink: CheckpointSink,
+  source: ExportSource,
+  opts: Omit<MergedExportOptions, 'lora' | 'adapters'>,
+  computed: (name: string) => (() => Promise<Float32Array>) | null,
+  untie = false,
+): Promise<WrittenFiles> {
   const { config, store } = source;
   const dtype = opts.dtype ?? source.dtype;
-  const byWeight = adaptersByWeight(config, opts.lora, opts.adapters);
-  const tensors: ExportTensor[] = expectedTensors(config).map(({ name, shape }) => {
-    const adapter = byWeight.get(name);
+  const tensors: ExportTensor[] = expectedTensors(untie ? { ...config, tiedEmbeddings: false } : config).map(({ name, shape }) => {
+    const values = computed(name);
     return {
       name,
       dtype,
       shape: [...shape],
-      bytes: async () => (adapter ? fromFloat32(await mergedWeight(store, config, opts.lora, adapter), dtype) : storedTensorBytes(store, name, dtype)),
+      bytes: async () => (values ? fromFloat32(await values(), dtype) : storedTensorBytes(store, name, dtype)),
     };
   });
   return withSink(sink, async () => {
     const written = await streamWeightFiles(sink, tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, opts.stats);
     const configBlob = source.files.get('config.json');
-    if (dtype !== source.dtype || !configBlob) {
+    if (dtype !== source.dtype || !configBlob || untie) {
       const raw: Record<string, unknown> = { ...config.raw };
       for (const key of ['torch_dtype', 'dtype']) if (key in raw) raw[key] = TORCH_DTYPE[dtype];
+      if (untie) raw.tie_word_embeddings = false;
       written.set('config.json', await writeBytesFile(sink, 'config.json', new TextEncoder().encode(configText(raw))));
     } else {
       written.set('config.json', await writeBlobFile(sink, 'config.json', configBlob));

@@ -24,7 +24,7 @@ import { Trainer, TrainingDiverged, type TrainerOptions } from './trainer';
 import type { Residency } from './weights';
 
 /** The schedule, AdamW (the paper's betas and eps, the run's weight decay) and clipping of a run. */
-const trainerOptionsOf = (s: LoraRunSettings): TrainerOptions => ({
+export const trainerOptionsOf = (s: LoraRunSettings): TrainerOptions => ({
   schedule: scheduleOf(s),
   adamw: { ...SCORING_ADAMW, weightDecay: s.weightDecay },
   maxGradNorm: s.maxGradNorm,

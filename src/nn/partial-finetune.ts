@@ -12,7 +12,9 @@ import type { TokenBatch } from '../data/types';
 import { GradPruneError } from '../errors';
 import { createReadbackBuffer, createTensor, MAP_READ, readback, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, linearWeightName, type ModelConfig } from '../model/config';
+import { formatBytes } from '../format';
 import { fill } from './kernels';
+import { defaultGpuBudget, planResidency, type MemoryEstimate } from './memory';
 import { GpuModel, type JobOptions } from './model';
 import { ParamOptimizer, type OptimizerOptions, type TrainedTensor } from './optimizer';
 import { TrainingDiverged, type StepResult } from './trainer';
@@ -56,6 +58,47 @@ export function partialFinetuneMemory(c: ModelConfig, k: number): PartialMemory 
   const untiedCopyBytes = c.tiedEmbeddings ? 4 * c.vocabSize * c.hiddenSize : 0;
   const weightBytes = 4 * params, gradBytes = 4 * params, adamBytes = 8 * params;
   return { params, weightBytes, gradBytes, adamBytes, untiedCopyBytes, totalBytes: weightBytes + gradBytes + adamBytes, extraBytes: gradBytes + adamBytes + untiedCopyBytes };
+}
+
+/** The job's own sizes: batch rows, tokens per row, and the layer-checkpointing choice. */
+export interface PartialJobShape {
+  batchSize: number;
+  seqLen: number;
+  checkpointing: boolean;
+}
+
+/**
+ * Before anything is loaded: the job (f32 weights resident, activations and backward buffers, no adapters) plus the
+ * trained tensors' gradients, moments and untied copy, against the budget. Throws GradPruneError('memory') when
+ * they do not fit; returns both parts and their total.
+ */
+export function planPartialMemory(
+  c: ModelConfig,
+  k: number,
+  shape: PartialJobShape,
+  adapter: Parameters<typeof planResidency>[2],
+  budget = defaultGpuBudget(adapter),
+): { job: MemoryEstimate; trained: PartialMemory; total: number; budget: number } {
+  const trained = partialFinetuneMemory(c, k);
+  const room = budget - trained.extraBytes;
+  if (room <= 0) {
+    throw new GradPruneError('memory', `Training lm_head and the last ${k} layers needs ${formatBytes(trained.extraBytes)} for gradients and AdamW moments alone, over the ${formatBytes(budget)} allowed.`, {
+      subject: '--last-layers',
+      hint: 'Train fewer layers (--last-layers), or allow more GPU memory (--max-gpu-memory).',
+    });
+  }
+  const { estimate: job } = planResidency(c, { ...shape, lora: null, weights: 'f32', training: true }, adapter, 'resident', room);
+  return { job, trained, total: job.total + trained.extraBytes, budget };
+}
+
+/** "memory 12 MiB of GPU memory (job 9 MiB: f32 weights resident, activations; trained 78,848 parameters: …); 8 GiB allowed" */
+export function partialMemoryLine(p: ReturnType<typeof planPartialMemory>): string {
+  const t = p.trained;
+  const copy = t.untiedCopyBytes ? ` + untied lm_head copy ${formatBytes(t.untiedCopyBytes)}` : '';
+  return (
+    `memory ${formatBytes(p.total)} of GPU memory (model f32 resident + activations ${formatBytes(p.job.total)}; ` +
+    `${t.params} trained parameters: grads ${formatBytes(t.gradBytes)} + AdamW moments ${formatBytes(t.adamBytes)}${copy}); ${formatBytes(p.budget)} allowed`
+  );
 }
 
 /** The job options of a partial fine-tuning job (set beside batch size, sequence length and memory budget). */
@@ -114,18 +157,24 @@ export class PartialTrainer {
     this.staging = createReadbackBuffer(device, 'partial.readback', 16);
   }
 
-  /** One step on this batch: loss before the update, lr, pre-clip gradient norm. */
-  async trainStep(batch: TokenBatch): Promise<StepResult> {
+  /**
+   * One step on this batch: loss before the update, lr, pre-clip gradient norm. The weights are resident, so the
+   * step is one submit and `stopRequested` (the step loop's) never finds a point to stop inside it.
+   */
+  async trainStep(batch: TokenBatch): Promise<StepResult>;
+  async trainStep(batch: TokenBatch, stopRequested?: () => boolean): Promise<StepResult | null>;
+  async trainStep(batch: TokenBatch, stopRequested?: () => boolean): Promise<StepResult | null> {
     const { model, optimizer, step } = this;
     model.setBatch(batch);
     const lr = optimizer.prepare(step);
-    await model.submitPasses(true, (encoder) => {
+    const completed = await model.submitPasses(true, (encoder) => {
       const pass = encoder.beginComputePass({ label: 'partial.clip+update' });
       GpuModel.encode(pass, [...optimizer.clipCalls, ...optimizer.updateCalls, ...this.zeroCalls]);
       pass.end();
       encoder.copyBufferToBuffer(model.stats.buffer, 0, this.staging, 0, 8);
       encoder.copyBufferToBuffer(optimizer.norm.buffer, 0, this.staging, 8, 8);
-    });
+    }, stopRequested);
+    if (!completed) return null;
     await this.staging.mapAsync(MAP_READ);
     const [loss, tokens, gradNorm] = new Float32Array(this.staging.getMappedRange().slice(0));
     this.staging.unmap();

@@ -9,7 +9,12 @@
 
 import type { TokenBatch } from '../data/types';
 import type { GradPruneError } from '../errors';
-import type { Trainer } from './trainer';
+import type { StepResult } from './trainer';
+
+/** What the loop steps: the LoRA Trainer, or partial-layer fine-tuning's PartialTrainer. A null step was stopped mid-way. */
+export interface StepTrainer {
+  trainStep(batch: TokenBatch, stopRequested?: () => boolean): Promise<StepResult | null>;
+}
 
 /** What a run reports after a step. */
 export interface LoraStepProgress {
@@ -119,7 +124,7 @@ export class StepTimes {
 const realTokens = (batch: TokenBatch) => (batch.lengths ? batch.lengths.reduce((n, length) => n + length, 0) : batch.B * batch.T);
 
 /** Up to `opts.steps` training steps on `nextBatch(step)`; returns the per-step curves and token counts. */
-export async function runLoraSteps(trainer: Trainer, nextBatch: (step: number) => TokenBatch, hooks: LoraStepHooks, opts: LoraStepOptions): Promise<LoraSteps> {
+export async function runLoraSteps(trainer: StepTrainer, nextBatch: (step: number) => TokenBatch, hooks: LoraStepHooks, opts: LoraStepOptions): Promise<LoraSteps> {
   const { steps, cancelled, onProgress } = opts;
   const now = hooks.now ?? performanceNow;
   const done = opts.from?.curves;
