@@ -2,7 +2,6 @@ import { makePlan } from '../../gradprune/plan';
 import type { ModelConfig } from '../../model/config';
 import type { MethodRanking, PlanChoice } from '../../worker/protocol';
 import { formatDuration, layerRanks, rankingScores } from '../plan-view';
-import { useStudio } from '../store';
 
 // Inline (styles.css is shared): the dropped colour of the layer bars.
 const REMOVED_CELL = { background: '#b8bec9', fontWeight: 600 } as const;
@@ -32,8 +31,7 @@ function columnOf(ranking: MethodRanking, config: ModelConfig, choice: PlanChoic
 }
 
 /** Every method's layer ranking side by side (rank 1 = most important); the layers each one's plan removes at N are highlighted. */
-export function MethodRankings({ rankings, config }: { rankings: MethodRanking[]; config: ModelConfig }) {
-  const choice = useStudio((s) => s.planChoice);
+export function MethodRankings({ rankings, config, choice }: { rankings: MethodRanking[]; config: ModelConfig; choice: PlanChoice }) {
   const columns = rankings.map((r) => columnOf(r, config, choice));
   const n = Math.max(1, choice.prune);
   return (

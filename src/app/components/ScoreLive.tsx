@@ -13,7 +13,8 @@ import { MethodRankings } from './MethodRankings';
 /** The scoring run as it goes and when done: live numbers, loss, rank stability, the heatmap and the layer scores. */
 export function ScoreLive() {
   const score = useStudio((s) => s.score);
-  const rankedBy = useStudio((s) => s.planChoice.rankedBy);
+  const choice = useStudio((s) => s.planChoice);
+  const rankedBy = choice.rankedBy;
   const metric = igiaMetric(rankedBy);
   const config = useStudio((s) => s.model.loaded?.config);
   const rankings = score.result?.rankings;
@@ -59,7 +60,7 @@ export function ScoreLive() {
             <Heatmap values={latest.moduleScores} />
             <LayerBars scores={scoresFor(latest, metric)} title={`Layer scores (${metric === 'paper' ? 'paper' : 'released code'})`} />
           </div>
-          {rankings && rankings.length > 0 && config && config.numLayers === latest.layerScores.length && <MethodRankings rankings={rankings} config={config} />}
+          {rankings && rankings.length > 0 && config && config.numLayers === latest.layerScores.length && <MethodRankings rankings={rankings} config={config} choice={choice} />}
         </>
       )}
     </div>
