@@ -196,17 +196,19 @@ export async function until(page: Page, selector: string, errors = STEP_ERRORS):
   await Promise.race([page.waitForSelector(selector), failure]);
 }
 
-/**
- * "Try the demo", score it briefly (3 steps of one 96-token row) and apply a plan removing `prune` layers: where the
- * tests of the later steps start.
- */
-export async function demoPruned(page: Page, prune = 2): Promise<void> {
+/** "Try the demo" and start a brief scoring run (3 steps of one 96-token row); returns when it is started. */
+export async function demoScoring(page: Page): Promise<void> {
   await page.getByTestId('demo-button').click();
   await page.waitForSelector('[data-testid=dataset-view]');
   await page.getByTestId('setting-seqlen').fill('96');
   await page.getByTestId('setting-steps').fill('3');
   await page.getByTestId('setting-batch').fill('1');
   await page.getByTestId('score-start').click();
+}
+
+/** The demo scored briefly and a plan removing `prune` layers applied: where the tests of the later steps start. */
+export async function demoPruned(page: Page, prune = 2): Promise<void> {
+  await demoScoring(page);
   await until(page, '[data-testid=prune-slider]');
   await page.getByTestId('prune-slider').fill(String(prune));
   await page.getByTestId('prune-apply').click();

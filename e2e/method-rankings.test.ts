@@ -4,19 +4,14 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openStudio, privacyProblems, until } from './harness';
+import { demoScoring, openStudio, privacyProblems, until } from './harness';
 
 test("the Score step shows every method's ranking and the Prune step applies another method's plan", { timeout: 15 * 60_000 }, async (t) => {
   const studio = await openStudio();
   t.after(() => studio.close());
   const { page } = studio;
   page.setDefaultTimeout(10 * 60_000);
-  await page.getByTestId('demo-button').click();
-  await page.waitForSelector('[data-testid=dataset-view]');
-  await page.getByTestId('setting-seqlen').fill('96');
-  await page.getByTestId('setting-steps').fill('3');
-  await page.getByTestId('setting-batch').fill('1');
-  await page.getByTestId('score-start').click();
+  await demoScoring(page);
   await until(page, '[data-testid=method-rankings]');
 
   const methods = await page.locator('[data-testid=ranking-method]').evaluateAll((els) => els.map((e) => e.getAttribute('data-value')));

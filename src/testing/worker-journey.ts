@@ -17,7 +17,10 @@ export async function folderEntries(name: string): Promise<FileEntry[]> {
   return [...(await openFolder(fixtureDir(name)))].map(([n, blob]) => ({ name: n, blob }));
 }
 
-/** A worker host on real Dawn devices: its events, and every device it asked for (for the test to destroy). */
+/**
+ * A worker host on real Dawn devices: its events, every device it asked for (for the test to destroy), a request's
+ * result event by type (throwing with the error events it got instead) and its error event.
+ */
 export function hostWithDevices() {
   const events: WorkerEvent[] = [];
   const devices: Gpu[] = [];
@@ -28,7 +31,15 @@ export function hostWithDevices() {
       return gpu;
     },
   });
-  return { host, events, devices };
+  const result = <T extends WorkerEvent['type']>(type: T, id: number) => {
+    const errors = events.filter((e) => e.type === 'error' && e.requestId === id);
+    if (errors.length) throw new Error(`request ${id} failed: ${JSON.stringify(errors)}`);
+    const e = events.find((x) => x.type === type && 'requestId' in x && x.requestId === id);
+    if (!e) throw new Error(`no ${type} for request ${id}`);
+    return e as Extract<WorkerEvent, { type: T }>;
+  };
+  const errorOf = (id: number) => events.find((e) => e.type === 'error' && e.requestId === id);
+  return { host, events, devices, result, errorOf };
 }
 
 /** A worker host whose every ModelWeights.load is recorded (which model, storage, residency), and its events. */

@@ -22,17 +22,10 @@ const LAYER_LORA_PARAMS = 8 * ((64 + 64) * 2 + (64 + 32) * 2 + (64 + 176) * 2 + 
 // SwiftShader has no shader-f16: the session's 'auto' precision stores every model's weights as f32.
 const F32 = { storage: 'f32', reason: 'adapter has no shader-f16' };
 
-const { host, events, devices } = hostWithDevices();
+const { host, events, devices, result, errorOf } = hostWithDevices();
 afterAll(() => {
   for (const d of devices) d.device.destroy();
 });
-const result = <T extends (typeof events)[number]['type']>(type: T, id: number) => {
-  const errors = events.filter((e) => e.type === 'error' && e.requestId === id);
-  if (errors.length) throw new Error(`request ${id} failed: ${JSON.stringify(errors)}`);
-  const e = events.find((x) => x.type === type && 'requestId' in x && x.requestId === id);
-  if (!e) throw new Error(`no ${type} for request ${id}`);
-  return e as Extract<(typeof events)[number], { type: T }>;
-};
 /** An exported folder's files written into a new temporary folder, for the Node readers. */
 async function writeFolder(prefix: string, files: readonly { name: string; blob: Blob }[]): Promise<string> {
   const dir = await tempDir(prefix);
@@ -42,7 +35,6 @@ async function writeFolder(prefix: string, files: readonly { name: string; blob:
   }
   return dir;
 }
-const errorOf = (id: number) => events.find((e) => e.type === 'error' && e.requestId === id);
 const until = async (done: () => boolean) => {
   while (!done()) await new Promise((r) => setTimeout(r, 20));
 };

@@ -8,18 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureDir } from '../testing/paths';
 import { ARC_ROWS, folderEntries, hostWithDevices } from '../testing/worker-journey';
 
-const { host, events, devices } = hostWithDevices();
+const { host, devices, result, errorOf } = hostWithDevices();
 afterAll(() => {
   for (const d of devices) d.device.destroy();
 });
-const result = <T extends (typeof events)[number]['type']>(type: T, id: number) => {
-  const errors = events.filter((e) => e.type === 'error' && e.requestId === id);
-  if (errors.length) throw new Error(`request ${id} failed: ${JSON.stringify(errors)}`);
-  const e = events.find((x) => x.type === type && 'requestId' in x && x.requestId === id);
-  if (!e) throw new Error(`no ${type} for request ${id}`);
-  return e as Extract<(typeof events)[number], { type: T }>;
-};
-const errorOf = (id: number) => events.find((e) => e.type === 'error' && e.requestId === id);
 
 /** Mean |W| over each layer's seven linear weights, straight from the safetensors bytes (header JSON, then F32 data). */
 async function meanAbsPerLayer(file: string, layers: number): Promise<number[]> {
