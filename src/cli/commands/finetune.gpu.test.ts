@@ -107,4 +107,28 @@ describe('gradprune finetune (child processes)', () => {
     expect(relError(record.heldOutLossAfter, await heldOutLossOf(model, data, out))).toBeLessThanOrEqual(1e-5);
     expect(Number(m![2])).toBeCloseTo(record.heldOutLossAfter, 4);
   });
+  it('--mode partial --last-layers 1 prints its memory estimate and writes a plain checkpoint whose loss is the one reported', async () => {
+    const model = await prunedTinyLlamaFolder();
+    const data = await datasetSlice('arc/arc_easy.jsonl', 24);
+    const out = path.join(os.tmpdir(), `gradprune-ft-partial-${process.pid}`);
+    const r = await gradprune('finetune', model, '--data', data, '--mode', 'partial', '--last-layers', '1', '--steps', '3', '--batch', '4', '--seq', '32',
+      '--held-out', '8', '--lr', '1e-4', '--overwrite', '--out', out);
+    expect(r.stderr).not.toMatch(/gradprune:/);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/partial fine-tuning: lm_head \+ layers 2 of 0\.\.2/);
+    // 78,848 trained parameters (last layer 46,080 + lm_head 32,768): grads 308 KiB, moments 616 KiB.
+    expect(r.stderr).toMatch(/78848 trained parameters: grads 308 KiB \+ AdamW moments 616 KiB\)/);
+    expect(r.stderr).toMatch(/step 3\/3/);
+    const m = LOSS_LINE.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect((await readdir(out)).sort()).toEqual(
+      ['config.json', 'generation_config.json', 'gradprune_recovery.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'],
+    );
+    const record = JSON.parse(await readFile(path.join(out, 'gradprune_recovery.json'), 'utf8'));
+    expect(record).toMatchObject({ mode: 'partial', steps: 3, trainedLayers: [2], settings: { lastLayers: 1, steps: 3 } });
+    const after = await heldOutLossOf(out, data, null);
+    expect(relError(record.heldOutLossAfter, after)).toBeLessThanOrEqual(1e-5);
+    expect(Number(m![1])).toBeCloseTo(await heldOutLossOf(model, data, null), 4);
+    expect(Number(m![2])).toBeCloseTo(after, 4);
+  });
 });

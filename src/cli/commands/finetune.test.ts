@@ -53,3 +53,31 @@ describe('gradprune finetune: bad input', () => {
     expect(stderr).toMatch(/gradprune: Cannot read .*no-such-dataset\.jsonl \(ENOENT\)\. Give the path of the dataset file with --data\./);
   });
 });
+
+describe('gradprune finetune --mode partial: bad input', () => {
+  it('--last-layers needs --mode partial', async () => {
+    const { code, stderr } = await cli('finetune', fixtureDir('tiny-llama'), '--data', data, '--last-layers', '2', '--out', os.tmpdir());
+    expect(code).toBe(2);
+    expect(gradpruneLines(stderr)).toEqual(['gradprune: --last-layers goes with --mode partial (LoRA trains every layer).']);
+  });
+
+  it('refuses LoRA-only options and f16 weights', async () => {
+    const rank = await cli('finetune', fixtureDir('tiny-llama'), '--data', data, '--mode', 'partial', '--rank', '4', '--out', os.tmpdir());
+    expect(rank.code).toBe(2);
+    expect(gradpruneLines(rank.stderr)).toEqual(['gradprune: --rank is for LoRA runs; --mode partial trains the weights themselves and always writes a full checkpoint.']);
+    const f16 = await cli('finetune', fixtureDir('tiny-llama'), '--data', data, '--mode', 'partial', '--precision', 'f16', '--out', os.tmpdir());
+    expect(f16.code).toBe(2);
+    expect(gradpruneLines(f16.stderr)).toEqual(['gradprune: --mode partial updates the weights in place in f32; leave --precision out (or give f32).']);
+  });
+
+  it('names a --last-layers over the model\'s layers before reading the data, and a bad --mode', async () => {
+    const out = path.join(await mkdtemp(path.join(os.tmpdir(), 'gradprune-ft-')), 'out');
+    const { code, stderr } = await cli('finetune', fixtureDir('tiny-llama'), '--data', data, '--mode', 'partial', '--last-layers', '7', '--out', out);
+    expect(code).not.toBe(0);
+    expect(gradpruneLines(stderr)).toHaveLength(1);
+    expect(stderr).toMatch(/gradprune: --last-layers must be an integer from 1 to the model's 6 layers \(got 7\)/);
+    const mode = await cli('finetune', fixtureDir('tiny-llama'), '--data', data, '--mode', 'full', '--out', out);
+    expect(mode.code).toBe(2);
+    expect(gradpruneLines(mode.stderr)).toEqual(['gradprune: --mode must be one of lora, partial (got "full").']);
+  });
+});

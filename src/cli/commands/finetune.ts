@@ -1,6 +1,8 @@
 // `gradprune finetune <model-dir> --data <file> [--steps N | --epochs E] … [--merge-adapter] --out <dir> [--measure]`:
 // recovery fine-tuning of a (pruned) model with a fresh LoRA on the GPU, the held-out loss before → after, then
-// either the merged model as a full Hugging Face checkpoint or the adapter as a PEFT folder, written first; the
+// either the merged model as a full Hugging Face checkpoint or the adapter as a PEFT folder, written first; with
+// `--mode partial --last-layers K`, full fine-tuning of lm_head and the last K layers instead (eval/partial-recovery.ts),
+// written as a plain checkpoint with the trained tensors replaced, its memory estimate printed before it starts; the
 // before / after table (timed forward passes of each model) only with --measure, after the output is in place.
 // Progress on stderr; the losses and the table on stdout. The first Ctrl-C stops training after the step in flight
 // and writes the result of the steps done (a second one aborts, leaving nothing behind).
@@ -10,9 +12,10 @@ import { DATASET_FORMATS } from '../../data/formats';
 import type { MultipleChoiceItem, TokenizedExample } from '../../data/types';
 import { comparisonRows, formatComparisonTable, measureModel, type MeasureOptions, type ModelMeasurement } from '../../eval/before-after';
 import { GradPruneError } from '../../errors';
+import { runPartialRecovery, type PartialRecoveryResult } from '../../eval/partial-recovery';
 import { recoverySplit, runRecovery, type RecoveryProgress, type RecoveryResult } from '../../eval/recovery';
 import { DEFAULT_RECOVERY_SETTINGS as D, loraConfigOf, resolveRecoverySettings, type RecoverySettingsInput } from '../../nn/run-settings';
-import { exportMergedCheckpointTo, RECOVERY_FILE } from '../../export/merge-adapter';
+import { exportMergedCheckpointTo, exportReplacedCheckpointTo, RECOVERY_FILE } from '../../export/merge-adapter';
 import { checkOutputFolder, FolderSink } from '../../export/node-sink';
 import { writeFolderTo } from '../../export/sink';
 import { writePeftAdapter } from '../../export/peft';
@@ -20,6 +23,7 @@ import { sha256Hex } from '../../gradprune/recipe';
 import { requestGpu, type Gpu } from '../../gpu/device';
 import type { Checkpoint } from '../../model/checkpoint';
 import { memoryLine, planResidency } from '../../nn/memory';
+import { partialLayers, partialMemoryLine, planPartialMemory } from '../../nn/partial-finetune';
 import { precisionLine, resolveWeightStorage } from '../../nn/precision';
 import { flag, intOption, MAX_GPU_MEMORY_OPTION, maxGpuMemoryOption, numberOption, PRECISION_OPTION, precisionOption, stringOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
@@ -73,12 +77,15 @@ export function lossLine(r: Pick<RecoveryResult, 'before' | 'after' | 'heldOutEx
 
 export const finetuneCommand: Command = {
   name: 'finetune',
-  summary: 'Recover a pruned model with LoRA fine-tuning on the GPU; writes the merged model or a PEFT adapter.',
+  summary: 'Recover a pruned model with LoRA (or partial-layer) fine-tuning on the GPU; writes the merged model or a PEFT adapter.',
   description:
     'Trains a fresh LoRA (default rank 8, alpha 32, all seven modules, lr 1e-4, as the paper) on the dataset for --steps or --epochs, ' +
     'measuring the loss on held-out examples before and after. With --merge-adapter the output folder is a full Hugging Face ' +
     'checkpoint with W + (alpha/r)·B·A merged into the weights (stored in the model\'s dtype); without it, a PEFT adapter folder ' +
-    '(adapter_config.json + adapter_model.safetensors) that PeftModel.from_pretrained loads on top of the model.',
+    '(adapter_config.json + adapter_model.safetensors) that PeftModel.from_pretrained loads on top of the model. ' +
+    'With --mode partial, no LoRA: lm_head and the last --last-layers layers\' linear weights (Qwen2: their biases) are trained in full ' +
+    'with AdamW, everything else frozen (norms and embedding included), the mode "Reassessing Layer Pruning in LLMs" finds best; ' +
+    'the output is a full checkpoint with those tensors replaced (a tied lm_head is untied). It runs on f32 weights resident on the GPU.',
   positionals: [{ name: 'model-dir', description: 'a Hugging Face model folder (e.g. the output of `gradprune prune`)' }],
   options: {
     data: { type: 'string', valueName: 'FILE', description: 'the fine-tuning dataset (.jsonl, .json, .csv, .tsv, .parquet)' },
@@ -98,6 +105,8 @@ export const finetuneCommand: Command = {
     seed: { type: 'string', valueName: 'S', description: 'seed of the split, the shuffle and the LoRA init (default 0)' },
     'no-shuffle': { type: 'boolean', description: 'take examples in file order, B at a time' },
     'held-out': { type: 'string', valueName: 'X', description: `share (0..1) or count of examples kept aside for the loss before → after (default ${D.heldOut})` },
+    mode: { type: 'string', valueName: 'MODE', description: 'lora (default): a fresh LoRA on every layer | partial: full fine-tuning of lm_head and the last --last-layers layers' },
+    'last-layers': { type: 'string', valueName: 'K', description: 'with --mode partial: how many of the last layers to train (default 1)' },
     'merge-adapter': { type: 'boolean', description: 'write the merged model (a full checkpoint) instead of a PEFT adapter folder' },
     dense: { type: 'string', valueName: 'DIR', description: 'the unpruned model, measured as the first row of the before / after table (with --measure)' },
     measure: {
@@ -116,6 +125,9 @@ export const finetuneCommand: Command = {
     const out = options.out;
     if (typeof out !== 'string') throw usageError('finetune needs --out <dir>: where to write the adapter or the merged model.', 'out');
     const format = options.format === undefined ? undefined : stringOption(options, 'format', 'text', DATASET_FORMATS);
+    const mode = stringOption(options, 'mode', 'lora', ['lora', 'partial'] as const);
+    if (mode === 'partial') return runPartialCommand(positionals['model-dir']!, dataFile, out, format, options, io);
+    if (options['last-layers'] !== undefined) throw usageError('--last-layers goes with --mode partial (LoRA trains every layer).', 'last-layers');
     const given = recoverySettingsFrom(options);
     const merge = flag(options, 'merge-adapter');
     await checkDataFile(dataFile);
@@ -183,8 +195,8 @@ async function measureTable(
   pruned: Checkpoint,
   dense: Checkpoint | null,
   merged: Checkpoint | null,
-  adapter: NonNullable<ModelMeasurement['lora']> & { adapters: RecoveryResult['adapters'] },
-  result: RecoveryResult,
+  adapter: (NonNullable<ModelMeasurement['lora']> & { adapters: RecoveryResult['adapters'] }) | null,
+  result: Pick<RecoveryResult, 'settings' | 'before' | 'after' | 'accuracyBefore' | 'accuracyAfter'>,
   set: { examples: readonly TokenizedExample[]; padTokenId: number },
   given: RecoverySettingsInput,
   progress: (label: string) => MeasureOptions['onProgress'],
@@ -201,7 +213,7 @@ async function measureTable(
   rows.push(
     merged
       ? await measure('pruned + recovered', merged, { heldOut, multipleChoice: mc })
-      : { ...(await measure('pruned + recovered', pruned, { lora: adapter })), heldOut: result.after, accuracy: result.accuracyAfter },
+      : { ...(await measure('pruned + recovered', pruned, { lora: adapter! })), heldOut: result.after, accuracy: result.accuracyAfter },
   );
   return rows;
 }
@@ -254,4 +266,90 @@ async function writeRecovery(
     files.set(RECOVERY_FILE, new Blob([JSON.stringify(record, null, 2) + '\n']));
     await writeFolderTo(sink, files);
   }
+}
+
+/** Options that only mean something for a LoRA run. */
+const LORA_ONLY = ['rank', 'alpha', 'merge-adapter', 'resume', 'checkpoint-every'] as const;
+
+/**
+ * `--mode partial`: lm_head + the last K layers trained in full; the memory estimate before anything is loaded; the
+ * output a plain checkpoint (trained tensors replaced) through the safe-output path; --measure as for LoRA.
+ */
+async function runPartialCommand(modelDir: string, dataFile: string, out: string, format: (typeof DATASET_FORMATS)[number] | undefined, options: OptionValues, io: CliIO): Promise<number> {
+  for (const name of LORA_ONLY) {
+    if (options[name] !== undefined) {
+      throw usageError(`--${name} is for LoRA runs; --mode partial trains the weights themselves and always writes a full checkpoint.`, name);
+    }
+  }
+  const given = recoverySettingsFrom(options);
+  if (given.weights === 'f16') throw usageError('--mode partial updates the weights in place in f32; leave --precision out (or give f32).', 'precision');
+  const lastLayers = intOption(options, 'last-layers', 1, { min: 1 });
+  await checkDataFile(dataFile);
+  const overwrite = overwriteOption(options);
+  const target = await checkOutputFolder(out, { sourceFolders: [modelDir, ...(typeof options.dense === 'string' ? [options.dense] : [])], inputFiles: [dataFile], overwrite });
+  const ckpt = await openModelFolder(modelDir);
+  partialLayers(ckpt.config, lastLayers); // a bad K is named before the data is read
+  const dense = typeof options.dense === 'string' ? await openModelFolder(options.dense) : null;
+  const { blob, fileName, dataset, set } = await readTrainingData(dataFile, ckpt.tokenizer, { format, ...dataOptionsFrom(options), maxSeqLen: given.seqLen ?? D.seqLen }, io);
+
+  const gpu = await requestGpu();
+  const report = throttled(io);
+  const stop = stopRequest(io);
+  let result: PartialRecoveryResult;
+  try {
+    const full = resolveRecoverySettings({ ...given, weights: 'f32' }, recoverySplit(set.examples, given).train.length);
+    const plan = planPartialMemory(ckpt.config, lastLayers, { batchSize: full.batchSize, seqLen: full.seqLen, checkpointing: full.checkpointing }, gpu.adapter, full.maxGpuMemory ?? undefined);
+    io.err(`partial fine-tuning: lm_head + layers ${partialLayers(ckpt.config, lastLayers).join(', ')} of 0..${ckpt.config.numLayers - 1} (f32 weights, updated in place; norms and embedding frozen)`);
+    io.err(partialMemoryLine(plan));
+    result = await runPartialRecovery(gpu, ckpt, { examples: set.examples, padTokenId: set.padTokenId, tokenizer: ckpt.tokenizer }, { ...given, lastLayers }, {
+      progressIntervalMs: 1000,
+      onLoad: (done, total) => report(loadLine(done, total), done === total),
+      onEval: (phase, done, total) => report(`eval  ${phase === 'before' ? 'before' : 'after '} ${bar(done / total)} ${done}/${total} batches`, done === total),
+      onStep: (p) => report(recoveryLine(p), p.step === p.steps - 1),
+      beforeStep: async () => !stop.asked,
+    });
+    if (result.steps === 0) throw new GradPruneError('cancelled', `Fine-tuning was stopped before its first step; nothing was written to ${out}.`, { subject: 'finetune' });
+  } catch (e) {
+    gpu.device.destroy();
+    throw e;
+  } finally {
+    stop.end();
+  }
+  try {
+    const record = {
+      kind: 'gradprune-recovery',
+      mode: 'partial',
+      baseModel: ckpt.name,
+      data: { fileName, sha256: await sha256Hex(blob), rows: dataset.totalRows, train: result.trainExamples, heldOut: result.heldOutExamples },
+      settings: { ...result.settings, lastLayers },
+      trainedLayers: result.layers,
+      trainedTensors: [...result.tensors.keys()],
+      untiedLmHead: result.untied,
+      steps: result.steps,
+      stopped: result.steps < result.settings.steps,
+      heldOutLossBefore: result.before?.loss ?? null,
+      heldOutLossAfter: result.after?.loss ?? null,
+      accuracyBefore: result.accuracyBefore,
+      accuracyAfter: result.accuracyAfter,
+      losses: result.losses,
+      elapsedSeconds: result.elapsedSeconds,
+      merged: true,
+    };
+    await exportReplacedCheckpointTo(new FolderSink(target, { overwrite, given: out }), ckpt, { replaced: result.tensors, recovery: record });
+    const stoppedNote = result.steps < result.settings.steps ? `, stopped early: ${result.settings.steps} were planned` : '';
+    io.err(`wrote the fine-tuned checkpoint to ${out} (lm_head + last ${lastLayers} layer${lastLayers === 1 ? '' : 's'}${result.untied ? ', lm_head untied' : ''}; ${result.steps} steps${stoppedNote}, ${result.elapsedSeconds.toFixed(1)} s)`);
+    if (ckpt.dtype !== 'F32') {
+      io.err(`note: the checkpoint stores ${ckpt.dtype}, so the trained tensors were rounded to it; the held-out loss after is the f32 weights' (--measure measures the written checkpoint)`);
+    }
+    io.out(lossLine(result));
+    if (!flag(options, 'measure')) {
+      io.err('before / after table not measured (add --measure to time and compare the models)');
+      return 0;
+    }
+    const measured = await measureTable(gpu, ckpt, dense, await openModelFolder(out), null, result, set, given, measureReporter(io));
+    io.out(formatComparisonTable(comparisonRows(measured)));
+  } finally {
+    gpu.device.destroy();
+  }
+  return 0;
 }
