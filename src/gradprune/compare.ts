@@ -120,7 +120,7 @@ type Model = { config: ModelConfig; store: TensorStore };
 const asEvaluation = (loss: HeldOutLoss | null, accuracy: Accuracy | null): Evaluation => ({ loss: loss?.loss ?? null, perplexity: loss?.perplexity ?? null, accuracy });
 
 /** The held-out loss (and multiple-choice accuracy) of one model, on the GPU in the comparison's precision. */
-async function evaluate(gpu: Gpu, model: Model, heldOut: readonly TokenizedExample[], data: CompareData, opts: CompareOptions): Promise<Evaluation> {
+export async function evaluate(gpu: Gpu, model: Model, heldOut: readonly TokenizedExample[], data: Pick<CompareData, 'padTokenId' | 'tokenizer'>, opts: Pick<CompareOptions, 'settings' | 'weights'>): Promise<Evaluation> {
   const batchSize = opts.settings.batchSize ?? 4;
   const seqLen = Math.max(...heldOut.map((e) => e.inputIds.length), 2);
   const { model: engine } = await loadEvalGpuModel(gpu, model.config, model.store, { batchSize, seqLen, weights: opts.weights, maxGpuMemory: opts.settings.maxGpuMemory ?? null });

@@ -15,6 +15,7 @@ import { loadDataset, setFormat } from './steps/dataset';
 import { exportFiles, exportZip } from './steps/export';
 import { exportGguf, ggufSizes } from './steps/export-gguf';
 import { applyPrune } from './steps/prune';
+import { evaluatePlans } from './steps/compare-plans';
 import { tryOnnx } from './steps/try-onnx';
 import { recover } from './steps/recover';
 import { discardSavedRun, findSavedRun } from './steps/saved-run';
@@ -127,6 +128,7 @@ export function createWorkerHost(post: (event: WorkerEvent) => void, deps: HostD
     stop: control,
     applyPrune: step(applyPrune),
     evaluate: step(evaluate),
+    evaluatePlans: step(evaluatePlans),
     generate: step(generate),
     recover: step(recover),
     exportZip: step(exportZip),

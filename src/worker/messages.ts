@@ -212,3 +212,30 @@ export interface SavedRunInfo {
   /** Date.now() when the snapshot was written. */
   savedAt: number;
 }
+
+/** The Check's comparison of several methods' plans: which methods, which N, on how many held-out rows. */
+export interface EvaluatePlansOptions extends Partial<JobSettings> {
+  methods: ImportanceMethodId[];
+  /** The N (layers removed) of each method's plan. */
+  counts: number[];
+  /** At most this many held-out examples (the Check's cap). */
+  maxExamples: number;
+}
+
+/** One model of the comparison measured on the held-out rows: the dense one, or a method's plan for N. */
+export interface PlanEvaluation {
+  /** null for the dense model. */
+  method: ImportanceMethodId | null;
+  title: string;
+  /** Layers removed (0: dense) and which (original indices, ascending). */
+  prune: number;
+  pruned: number[];
+  params: number;
+  /** Share of the dense model's parameters removed, in [0, 1]. */
+  removedFraction: number;
+  loss: number | null;
+  perplexity: number | null;
+  /** Multiple-choice data only. */
+  acc?: number;
+  accNorm?: number;
+}

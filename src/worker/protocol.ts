@@ -21,6 +21,7 @@ import type {
   DatasetInfo,
   DatasetOptions,
   EvaluateOptions,
+  EvaluatePlansOptions,
   ExactMatchView,
   ExportTarget,
   FileEntry,
@@ -30,6 +31,7 @@ import type {
   MethodRanking,
   ModelEval,
   PlanChoice,
+  PlanEvaluation,
   RecoverEvaluation,
   RecoverSettings,
   SavedRunInfo,
@@ -72,6 +74,8 @@ interface Protocol {
   applyPrune: { fields: { plan: PlanChoice }; result: PrunedEvent };
   /** Dense vs pruned on the held-out split, and side-by-side generations. */
   evaluate: { fields: { options: EvaluateOptions }; result: EvaluatedEvent };
+  /** Several methods' plans (dropped, no merge) for several N, each measured on the Check's held-out rows. */
+  evaluatePlans: { fields: { options: EvaluatePlansOptions }; result: PlansEvaluatedEvent };
   /** Greedy generations of both models for given prompts (weights in the session's precision). */
   generate: { fields: { prompts: string[]; maxNewTokens: number } & Partial<JobSettings>; result: GeneratedEvent };
   /** Recovery fine-tuning of the pruned model (a fresh LoRA), then dense / pruned / recovered measured side by side; 'recoverStep' events while it trains. */
@@ -124,6 +128,7 @@ export const RESULT_EVENT_TYPE: { readonly [K in RequestType]: ResultOf[K]['type
   stop: 'scoreControl',
   applyPrune: 'pruned',
   evaluate: 'evaluated',
+  evaluatePlans: 'plansEvaluated',
   generate: 'generated',
   recover: 'recovered',
   exportZip: 'exported',
@@ -276,6 +281,16 @@ export interface EvaluatedEvent {
   exactMatch: ExactMatchView | null;
   /** The weight storage both models ran with, and why ("adapter has shader-f16"). */
   precision: ResolvedPrecision;
+}
+
+export interface PlansEvaluatedEvent {
+  type: 'plansEvaluated';
+  requestId: number;
+  /** The dense model first, then each method's plan for each N (the request's order). */
+  plans: PlanEvaluation[];
+  /** Held-out rows measured on, and multiple-choice items among them (0: accuracy is not measured). */
+  rows: number;
+  items: number;
 }
 
 export interface GeneratedEvent {

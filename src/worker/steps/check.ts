@@ -85,19 +85,25 @@ function evaluationOf(dense: ModelEval, after: ModelEval, rows: string): CheckSt
   ];
 }
 
-export async function evaluate(ctx: StepContext, { options: opts }: RequestOf<'evaluate'>): Promise<ResultBody<'evaluate'>> {
-  const { session } = ctx;
-  const data = session.needDataset();
-  const pruned = session.needPruned();
-  const gpu = await ctx.gpu();
-  const job = jobOf(opts);
-  const examples = data.heldOut.slice(0, opts.maxExamples);
+/** The held-out rows the Check measures on (the first maxExamples); an empty split is refused. */
+export function checkRows(data: NonNullable<StepContext['session']['dataset']>, maxExamples: number) {
+  const examples = data.heldOut.slice(0, maxExamples);
   if (examples.length === 0) {
     throw new GradPruneError('dataset', 'The held-out split is empty, so there is nothing to check on.', {
       subject: 'heldOut',
       hint: 'Hold out a share of the dataset in step 2 (e.g. 10%).',
     });
   }
+  return examples;
+}
+
+export async function evaluate(ctx: StepContext, { options: opts }: RequestOf<'evaluate'>): Promise<ResultBody<'evaluate'>> {
+  const { session } = ctx;
+  const data = session.needDataset();
+  const pruned = session.needPruned();
+  const gpu = await ctx.gpu();
+  const job = jobOf(opts);
+  const examples = checkRows(data, opts.maxExamples);
   const items = examples.flatMap((e) => (e.mc ? [e.mc] : []));
   const rows: MeasureRows = {
     seqLen: rowLength(examples),
