@@ -6,6 +6,7 @@ import type { ErrorInfo } from '../errors';
 import type { AdapterSummary } from '../gpu/device';
 import type { ScoringSettings } from '../nn/run-settings';
 import type { ModelConfig } from '../model/config';
+import type { ImportanceMethodId } from '../gradprune/importance/method';
 import type { FitReport, ModelSummary } from '../model/summary';
 import type {
   AdapterExport,
@@ -17,6 +18,7 @@ import type {
   GenerationRow,
   MemoryEstimatedEvent,
   PlanChoice,
+  PlansEvaluatedEvent,
   PrunedEvent,
   RecoveredEvent,
   RecoverSettings,
@@ -138,6 +140,10 @@ export interface CheckSlice {
   check: { running: boolean; result: EvaluatedEvent | null; error: ErrorInfo | null };
   /** Generations for the person's own prompt, dense and pruned. */
   custom: { running: boolean; rows: GenerationRow[]; error: ErrorInfo | null };
+  /** The methods and range of N the Check compares (to: null = the plan's N). */
+  compareChoice: { methods: ImportanceMethodId[]; from: number; to: number | null };
+  /** Several methods' plans measured on the held-out rows. */
+  comparePlans: { running: boolean; result: PlansEvaluatedEvent | null; error: ErrorInfo | null };
 }
 
 export interface RecoverSlice {
@@ -169,6 +175,7 @@ export const emptyScore = (): ScoreSlice['score'] => ({ ...idleRun(), snapshots:
 export const emptyPrune = (): PruneSlice['prune'] => ({ applying: false, result: null, error: null });
 export const emptyCheck = (): CheckSlice['check'] => ({ running: false, result: null, error: null });
 export const emptyCustom = (): CheckSlice['custom'] => ({ running: false, rows: [], error: null });
+export const emptyComparePlans = (): CheckSlice['comparePlans'] => ({ running: false, result: null, error: null });
 export const emptyRecover = (): RecoverSlice['recover'] => ({ ...idleRun(), interrupted: null });
 export const emptyDownload = (): DownloadSlice['download'] => ({ running: false, result: null, error: null, saved: null });
 
@@ -178,7 +185,7 @@ export const STEP_RESULTS: { readonly [S in PipelineStep]: () => Partial<StudioS
   dataset: () => ({ dataset: emptyDataset() }),
   score: () => ({ score: emptyScore() }),
   prune: () => ({ prune: emptyPrune() }),
-  check: () => ({ check: emptyCheck(), custom: emptyCustom() }),
+  check: () => ({ check: emptyCheck(), custom: emptyCustom(), comparePlans: emptyComparePlans() }),
   recover: () => ({ recover: emptyRecover() }),
   download: () => ({ download: emptyDownload() }),
 };
@@ -188,6 +195,12 @@ export const modelSlice = (): ModelSlice => ({ model: emptyModel() });
 export const datasetSlice = (): DatasetSlice => ({ demoDataset: null, dataset: emptyDataset() });
 export const scoreSlice = (): ScoreSlice => ({ settings: { ...DEFAULT_SETTINGS, modules: [...DEFAULT_SETTINGS.modules] }, memory: null, score: emptyScore() });
 export const pruneSlice = (): PruneSlice => ({ planChoice: { ...DEFAULT_PLAN_CHOICE }, prune: emptyPrune() });
-export const checkSlice = (): CheckSlice => ({ evaluateOptions: { ...DEFAULT_EVALUATE_OPTIONS }, check: emptyCheck(), custom: emptyCustom() });
+export const checkSlice = (): CheckSlice => ({
+  evaluateOptions: { ...DEFAULT_EVALUATE_OPTIONS },
+  check: emptyCheck(),
+  custom: emptyCustom(),
+  compareChoice: { methods: ['igia', 'last'], from: 1, to: null },
+  comparePlans: emptyComparePlans(),
+});
 export const recoverSlice = (): RecoverSlice => ({ recoverSettings: { ...DEFAULT_RECOVER_SETTINGS }, recover: emptyRecover() });
 export const downloadSlice = (): DownloadSlice => ({ exportFormat: 'safetensors', exportAdapter: 'merged', download: emptyDownload() });

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import type { GenerationRow } from '../../worker/protocol';
 import { evaluate, generateCustom, updateEvaluateOptions } from '../actions/check';
 import { useStudio } from '../store';
+import { ComparePlans } from './ComparePlans';
 import { ComparisonTable, PrecisionNote } from './ComparisonTable';
 import { ExactMatchAnswers } from './ExactMatchAnswers';
 import { RecoverPanel } from './RecoverPanel';
@@ -56,6 +57,7 @@ export function CheckStep() {
               {check.result.generations.length > 0 && <Generations title="Generations on held-out prompts (greedy)" rows={check.result.generations} testId="generations" />}
             </>
           )}
+          <ComparePlans />
           <OwnPrompt />
           <RecoverPanel />
         </>
