@@ -119,8 +119,8 @@ type Model = { config: ModelConfig; store: TensorStore };
 
 const asEvaluation = (loss: HeldOutLoss | null, accuracy: Accuracy | null): Evaluation => ({ loss: loss?.loss ?? null, perplexity: loss?.perplexity ?? null, accuracy });
 
-/** The held-out loss (and multiple-choice accuracy) of one model, on the GPU in the comparison's precision. */
-export async function evaluate(gpu: Gpu, model: Model, heldOut: readonly TokenizedExample[], data: Pick<CompareData, 'padTokenId' | 'tokenizer'>, opts: Pick<CompareOptions, 'settings' | 'weights'>): Promise<Evaluation> {
+/** The held-out loss (and multiple-choice accuracy) of one model, on the GPU in the comparison's precision; `timed`: its forward time too. */
+export async function evaluate(gpu: Gpu, model: Model, heldOut: readonly TokenizedExample[], data: Pick<CompareData, 'padTokenId' | 'tokenizer'>, opts: Pick<CompareOptions, 'settings' | 'weights'>, timed = true): Promise<Evaluation> {
   const batchSize = opts.settings.batchSize ?? 4;
   const seqLen = Math.max(...heldOut.map((e) => e.inputIds.length), 2);
   const { model: engine } = await loadEvalGpuModel(gpu, model.config, model.store, { batchSize, seqLen, weights: opts.weights, maxGpuMemory: opts.settings.maxGpuMemory ?? null });
@@ -129,9 +129,9 @@ export async function evaluate(gpu: Gpu, model: Model, heldOut: readonly Tokeniz
     const loss = heldOut.length ? await heldOutLoss(scoring, evalBatches(heldOut, { batchSize, padTokenId: data.padTokenId })) : null;
     const items = heldOut.flatMap((e) => (e.mc ? [e.mc] : []));
     const mc = items.length ? await scoreMultipleChoice(scoring, data.tokenizer, items, { batchSize }) : null;
-    const { msPerToken } = await measureForward(engine, { repeats: 3, warmup: 1 });
+    const msPerToken = timed ? (await measureForward(engine, { repeats: 3, warmup: 1 })).msPerToken : undefined;
     gpu.throwIfFailed();
-    return { ...asEvaluation(loss, mc && { acc: mc.acc, accNorm: mc.accNorm, items: mc.items }), msPerToken };
+    return { ...asEvaluation(loss, mc && { acc: mc.acc, accNorm: mc.accNorm, items: mc.items }), ...(msPerToken === undefined ? {} : { msPerToken }) };
   } finally {
     engine.destroy();
   }

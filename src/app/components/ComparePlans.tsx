@@ -125,9 +125,9 @@ export function CompareResult({ result }: { result: PlansEvaluatedEvent }) {
           <LineChart margin={{ top: 6, right: 12, bottom: 14, left: 0 }}>
             <CartesianGrid strokeDasharray="3 3" />
             <XAxis type="number" dataKey="removed" domain={[0, 'auto']} tick={{ fontSize: 10 }} tickFormatter={(v: number) => `${v.toFixed(0)}%`} label={{ value: 'parameters removed', position: 'insideBottom', offset: -6, fontSize: 11 }} />
-            <YAxis type="number" domain={['auto', 'auto']} tick={{ fontSize: 10 }} width={44} tickFormatter={(v: number) => v.toFixed(2)} />
+            <YAxis type="number" domain={metric.key === 'acc' ? [0, 1] : ['auto', 'auto']} tick={{ fontSize: 10 }} width={44} tickFormatter={(v: number) => v.toFixed(2)} />
             <Tooltip formatter={(v) => Number(v).toFixed(4)} labelFormatter={(v) => `${Number(v).toFixed(1)}% removed`} />
-            <Legend />
+            <Legend verticalAlign="top" />
             {series.map((s, i) => (
               <Line key={s.method} data={s.points} dataKey="value" name={s.title} stroke={COLORS[i % COLORS.length]} isAnimationActive={false} />
             ))}

@@ -1,6 +1,7 @@
 // The Check's comparison of methods: for each chosen method and each N, the plan by that method's ranking from the
 // last scoring run (dropped, no merge — IGIA's too, so the rows differ only in which layers go), measured on the
-// Check's held-out rows with the CLI compare's evaluation (../../gradprune/compare.ts), beside the dense model.
+// Check's held-out rows with the CLI compare's evaluation (../../gradprune/compare.ts; untimed: the Check's table
+// has the forward times), beside the dense model.
 // Every plan is made before any model is measured, so a method without a ranking for some N is refused up front.
 
 import { GradPruneError } from '../../errors';
@@ -56,13 +57,13 @@ export async function evaluatePlans(ctx: StepContext, { options: opts }: Request
   ctx.progress('Held-out loss of the dense model', 0);
   const denseParams = parameterCount(dense.config);
   const out: PlanEvaluation[] = [
-    { method: null, title: 'dense', prune: 0, pruned: [], params: denseParams, removedFraction: 0, ...numbersOf(await evaluate(gpu, dense, examples, measured, { settings, weights: job.weights })) },
+    { method: null, title: 'dense', prune: 0, pruned: [], params: denseParams, removedFraction: 0, ...numbersOf(await evaluate(gpu, dense, examples, measured, { settings, weights: job.weights }, false)) },
   ];
   for (const [i, { method, title, plan }] of plans.entries()) {
     ctx.progress(`${title}, ${plan.pruned.length} layers removed (${plan.pruned.join(', ')}): plan ${i + 1} of ${plans.length}`, (i + 1) / total);
     const view = prunedView(dense, plan);
     const params = parameterCount(view.config);
-    const e = await evaluate(gpu, view, examples, measured, { settings, weights: job.weights });
+    const e = await evaluate(gpu, view, examples, measured, { settings, weights: job.weights }, false);
     out.push({ method, title, prune: plan.pruned.length, pruned: plan.pruned, params, removedFraction: 1 - params / denseParams, ...numbersOf(e) });
   }
   return { plans: out, rows: examples.length, items: examples.filter((e) => e.mc).length };
