@@ -1,4 +1,4 @@
-// Hidden-state distances for Block Influence and angular distance (src/nn/hidden-stats.ts), in two steps per pass:
+// Hidden-state distances for Block Influence and angular distance (gathered by the hidden-state collector of the engine), in two steps per pass:
 //   hiddenDistanceForward     one workgroup per position (b, t) of two (B, T, C) residual-stream states h_a, h_b:
 //                             measure 0: d = 1 − cos(h_a, h_b); measure 1: d = arccos(cos(h_a, h_b)) / π;
 //                             cos = a·b / max(‖a‖‖b‖, 1e-8) (torch's cosine_similarity). Only at positions the loss

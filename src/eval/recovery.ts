@@ -22,7 +22,7 @@ import { checkExampleLengths, runLoraRun, type LoraRunHooks, type LoraRunName, t
 import type { LoraStepProgress } from '../nn/step-loop';
 import type { GpuModel } from '../nn/model';
 import { DEFAULT_RECOVERY_SETTINGS, loraConfigOf, resolveRecoverySettings, type RecoverySettings, type RecoverySettingsInput } from '../nn/run-settings';
-import { modelFingerprint } from '../gradprune/fingerprint';
+import { modelFingerprint } from '../model/fingerprint';
 import { gpuScoringModel } from './engines';
 import { heldOutLoss, type HeldOutLoss } from './loss';
 import { scoreMultipleChoice } from './multiple-choice';

@@ -7,7 +7,7 @@ import { LINEAR_MODULES, linearWeightName } from '../model/config';
 import { DEFAULT_LORA } from '../nn/lora';
 import { openReference, referenceFixtureScoring } from '../nn/reference/fixture';
 import { fixtureDir } from '../testing/paths';
-import { modelFingerprint } from './fingerprint';
+import { modelFingerprint } from '../model/fingerprint';
 import { IgiaScorer, type IgiaModuleGrads } from './igia';
 import { decodeIgiaState, encodeIgiaState, IgiaRebuilder, igiaStateFromScorer, mergeableLayers } from './igia-state';
 import { mergeLayers } from './merge';

@@ -15,7 +15,7 @@ import { runLoraRun, type LoraRunData, type LoraRunHooks, type LoraRunName, type
 import type { HiddenStatePair, HiddenStateStats } from '../nn/hidden-stats';
 import type { LoraStepProgress } from '../nn/step-loop';
 import { resolveScoringSettings, type ScoringSettings } from '../nn/run-settings';
-import { modelFingerprint } from './fingerprint';
+import { modelFingerprint } from '../model/fingerprint';
 import { IgiaScorer, igiaMemory } from './igia';
 import { IgiaRebuilder, igiaStateFromScorer, type IgiaState } from './igia-state';
 import { LayerMerger, mergeLayers, type MergeResult, type MergeSource } from './merge';
@@ -23,7 +23,7 @@ import { makePlan, mergesAllowed, type PlanOptions, type PrunePlan } from './pla
 import { exportCheckpoint, exportCheckpointTo } from './pruned-folder';
 import type { PruneRunInfo } from './recipe';
 import { kendallTau } from './scores';
-import type { ImportanceMethodId } from './importance/method';
+import type { RankBy } from './ranking';
 
 export type { GpuUsage } from '../nn/lora-run';
 
@@ -143,8 +143,7 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
   });
 }
 
-/** What ranks the layers: IGIA as the paper defines it ('paper'), as the released script sums it ('code'), or another importance method (./importance). */
-export type RankBy = 'paper' | 'code' | Exclude<ImportanceMethodId, 'igia' | 'igia-code'>;
+export type { RankBy } from './ranking';
 
 /** What a prune needs of a scoring run (a ScoringResult or a parsed scores.json). */
 export interface ScoresInput {

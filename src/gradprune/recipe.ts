@@ -2,7 +2,7 @@
 // the data (file name, hash), the settings and seed, the scores, and the plan.
 
 import type { PrunePlan } from './plan';
-import type { RankBy } from './pipeline';
+import type { RankBy } from './ranking';
 
 export const PAPER = {
   title: 'GradPruner: Gradient-guided layer pruning enabling efficient fine-tuning and inference for LLMs',
@@ -40,12 +40,7 @@ export interface PruneRunInfo {
   createdAt?: string;
 }
 
-export async function sha256Hex(data: Blob | Uint8Array | string): Promise<string> {
-  const bytes =
-    typeof data === 'string' ? new TextEncoder().encode(data) : data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
+export { sha256Hex } from '../model/fingerprint';
 
 export function planSummary(plan: PrunePlan) {
   return {

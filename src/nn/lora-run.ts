@@ -148,7 +148,7 @@ export interface LoraRunTask<P extends LoraStepProgress, R> {
   name: LoraRunName;
   /** The kind of run its snapshots record. */
   kind: RunKind;
-  /** The model's fingerprint (gradprune/fingerprint.ts), for snapshots; only asked for when checkpointing or resuming. */
+  /** The model's fingerprint (model/fingerprint.ts), for snapshots; only asked for when checkpointing or resuming. */
   modelFingerprint?: () => Promise<string>;
   /** A stop from beforeStep before the first step is a cancel (true), or an empty run (false). */
   atLeastOneStep: boolean;

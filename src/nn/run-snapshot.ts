@@ -51,7 +51,7 @@ export interface RunWorkState {
 /** What a snapshot must match to be continued. */
 export interface RunIdentity {
   kind: RunKind;
-  /** gradprune/fingerprint.ts modelFingerprint of the model trained. */
+  /** model/fingerprint.ts modelFingerprint of the model trained. */
   modelFingerprint: string;
   /** dataFingerprint of the tokenized training examples (or the caller's name for explicit batches). */
   dataFingerprint: string;

@@ -5,7 +5,7 @@
 
 import { GradPruneError, toErrorInfo, type ErrorInfo } from '../errors';
 import { requestGpu, type Gpu } from '../gpu/device';
-import { modelFingerprint } from '../gradprune/fingerprint';
+import { modelFingerprint } from '../model/fingerprint';
 import { openCheckpoint } from '../model/checkpoint';
 import { checkFit, summarizeModel } from '../model/summary';
 import { RESULT_EVENT_TYPE, type RequestMessage, type RequestOf, type RequestType, type ResultBody, type WorkerEvent } from './protocol';

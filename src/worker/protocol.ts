@@ -154,7 +154,7 @@ export interface ModelLoadedEvent {
   config: ModelConfig;
   /** null when there is no GPU to fit onto (the summary still stands). */
   fit: FitReport | null;
-  /** gradprune/fingerprint.ts modelFingerprint: what the studio ties saved settings, scores and runs to. */
+  /** model/fingerprint.ts modelFingerprint: what the studio ties saved settings, scores and runs to. */
   fingerprint: string;
 }
 

@@ -101,7 +101,7 @@ export class Session {
     readonly checkpoint: Checkpoint,
     /** The weights on the GPU (the host's, shared across models it loads; it clears it on a new model). */
     readonly weights: WeightsCache = new WeightsCache(),
-    /** gradprune/fingerprint.ts modelFingerprint of the checkpoint (what saved scores and run snapshots are tied to). */
+    /** model/fingerprint.ts modelFingerprint of the checkpoint (what saved scores and run snapshots are tied to). */
     readonly fingerprint = '',
   ) {}
 

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { modelFingerprint } from '../../gradprune/fingerprint';
+import { modelFingerprint } from '../../model/fingerprint';
 import { openCheckpoint } from '../../model/checkpoint';
 import { normalizeConfig } from '../../model/config';
 import { openFolder } from '../../model/node-files';

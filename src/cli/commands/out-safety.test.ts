@@ -6,7 +6,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, stat, symlink, writ
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { modelFingerprint } from '../../gradprune/fingerprint';
+import { modelFingerprint } from '../../model/fingerprint';
 import { normalizeConfig } from '../../model/config';
 import { openFolder } from '../../model/node-files';
 import { TensorStore } from '../../model/safetensors';

@@ -7,7 +7,7 @@ import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GradPruneError } from '../../errors';
 import { requestGpu } from '../../gpu/device';
-import { modelFingerprint } from '../../gradprune/fingerprint';
+import { modelFingerprint } from '../../model/fingerprint';
 import { decodeIgiaState, type IgiaState } from '../../gradprune/igia-state';
 import { runPruneTo, type PruneResult, type StreamedPruneResult } from '../../gradprune/pipeline';
 import { checkOutputFolder, FolderSink } from '../../export/node-sink';

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { modelFingerprint } from '../../gradprune/fingerprint';
+import { modelFingerprint } from '../../model/fingerprint';
 import { TensorStore } from '../../model/safetensors';
 import { openFolder } from '../../model/node-files';
 import { normalizeConfig } from '../../model/config';

@@ -13,10 +13,11 @@ import type { TensorStore } from '../../model/safetensors';
 import type { HiddenStatePair, HiddenStateStats } from '../../nn/hidden-stats';
 import type { ScoringSettings } from '../../nn/run-settings';
 import type { ScoringData, ScoringResult } from '../pipeline';
+import type { ImportanceMethodId } from '../ranking';
 
 export type { HiddenStatePair, HiddenStateStats } from '../../nn/hidden-stats';
 
-export type ImportanceMethodId = 'igia' | 'igia-code' | 'bi' | 'angular' | 'taylor' | 'magnitude' | 'last';
+export type { ImportanceMethodId } from '../ranking';
 
 export type ImportanceSource = 'weights' | 'scoring' | 'gradients';
 

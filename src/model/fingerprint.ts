@@ -2,9 +2,16 @@
 // config, every tensor's name, dtype and shape, and the final norm's bytes (small, and it differs between
 // fine-tunes of one architecture). Reading the whole weights would cost as much as loading the model.
 
-import { sha256Hex } from './recipe';
-import type { ModelConfig } from '../model/config';
-import type { TensorStore } from '../model/safetensors';
+import type { ModelConfig } from './config';
+import type { TensorStore } from './safetensors';
+
+/** The SHA-256 of bytes, a Blob or a string (UTF-8), as lower-case hex. */
+export async function sha256Hex(data: Blob | Uint8Array | string): Promise<string> {
+  const bytes =
+    typeof data === 'string' ? new TextEncoder().encode(data) : data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 export async function modelFingerprint(model: { config: ModelConfig; store: TensorStore }): Promise<string> {
   const index = [...model.store.tensors.values()]
