@@ -1,4 +1,4 @@
-// `gradprune width-prune <model-dir> (--ratio R | --heads N --channels N) [--importance l1|l2|random] [--reduction
+// `gradprune width-prune <model-dir> (--ratio R | --target-params N | --heads N --channels N) [--importance l1|l2|random] [--reduction
 // sum|max|prod] [--seed S] [--uniform] [--data FILE [--examples N] [--seq T]] --out <dir> [--overwrite]`: LLM-Pruner-style width pruning with uniform
 // widths (every layer loses the same number of key/value heads, with their query heads, and MLP channels), so the
 // folder loads with `from_pretrained` unchanged. Streamed to disk tensor by tensor and renamed into place when
@@ -14,20 +14,23 @@ import { TAYLOR_EXAMPLES, TAYLOR_SEQ, taylorLineScorer } from '../../gradprune/w
 import { sha256Hex } from '../../gradprune/recipe';
 import type { Checkpoint } from '../../model/checkpoint';
 import { exportWidthPrunedTo, planWidthPrune, type WidthPlan, type WidthTarget } from '../../gradprune/width';
-import { resolveWidthCounts } from '../../gradprune/width/plan';
+import { parseParamCount, resolveWidthCounts } from '../../gradprune/width/plan';
 import { GRADIENT_IMPORTANCES, GROUP_REDUCTIONS, IMPORTANCE_KINDS, type LineScorer } from '../../gradprune/width/importance';
 import { intOption, numberOption, stringOption, usageError, type CliIO, type Command, type OptionValues } from '../command';
 import { checkDataFile, openModelFolder, readTrainingData } from '../load';
 import { OVERWRITE_OPTION, overwriteOption } from '../outputs';
 
-/** --ratio R, or --heads N and/or --channels N. */
+/** --ratio R, --target-params N, or --heads N and/or --channels N. */
 export function widthTargetFrom(options: OptionValues): WidthTarget {
-  const hasRatio = options.ratio !== undefined;
-  const hasCounts = options.heads !== undefined || options.channels !== undefined;
-  if (hasRatio === hasCounts) {
-    throw usageError('Give either --ratio R (the fraction of all parameters to remove, 0 < R < 1) or --heads N and/or --channels N (removed in every layer).', 'ratio');
+  const given = [options.ratio !== undefined, options['target-params'] !== undefined, options.heads !== undefined || options.channels !== undefined];
+  if (given.filter(Boolean).length !== 1) {
+    throw usageError(
+      'Give one of --ratio R (the fraction of all parameters to remove, 0 < R < 1), --target-params N (the parameters to end with, e.g. 5.39B) or --heads N and/or --channels N (removed in every layer).',
+      'ratio',
+    );
   }
-  if (hasRatio) return { ratio: numberOption(options, 'ratio', 0) };
+  if (given[0]) return { ratio: numberOption(options, 'ratio', 0) };
+  if (given[1]) return { params: parseParamCount(String(options['target-params']), 'target-params') };
   return { heads: intOption(options, 'heads', 0, { min: 0 }), channels: intOption(options, 'channels', 0, { min: 0 }) };
 }
 
@@ -69,6 +72,7 @@ export const widthPruneCommand: Command = {
   positionals: [{ name: 'model-dir', description: 'the Hugging Face model folder' }],
   options: {
     ratio: { type: 'string', valueName: 'R', description: 'the fraction of all parameters to remove (0 < R < 1)' },
+    'target-params': { type: 'string', valueName: 'N', description: 'or: the parameters to end with (5.39B, 900M, 750k or a count), all parameters counted as --ratio counts them' },
     heads: { type: 'string', valueName: 'N', description: 'or: key/value heads (each with its query heads) to remove per layer' },
     channels: { type: 'string', valueName: 'N', description: 'and/or: MLP intermediate channels to remove per layer' },
     importance: { type: 'string', valueName: 'I', description: `${IMPORTANCE_KINDS.join(' | ')} (default l1; param_* are LLM-Pruner's Taylor importances from --data's gradients, on the GPU)` },

@@ -6,7 +6,8 @@
 // mode, not loadable by transformers), which is not built yet.
 //
 // The target is a fraction of ALL parameters (embeddings and lm_head included), as LLM-Pruner reports "20%
-// pruned" for LLaMA-7B (6.74B → 5.39B), or a number of heads / channels per layer.
+// pruned" for LLaMA-7B (6.74B → 5.39B), a parameter count to end at (that fraction, said the other way), or a
+// number of heads / channels per layer.
 
 import { GradPruneError } from '../../errors';
 import { normalizeConfig, type ModelConfig } from '../../model/config';
@@ -15,7 +16,7 @@ import { modelCost, type ModelCost } from '../plan';
 import { queryGroupSize } from './groups';
 import type { LayerUnitScores } from './importance';
 
-export type WidthTarget = { ratio: number } | { heads?: number; channels?: number };
+export type WidthTarget = { ratio: number } | { params: number } | { heads?: number; channels?: number };
 
 export interface WidthLayerPlan {
   /** Kept key/value heads and channels, ascending (original indices). */
@@ -36,7 +37,7 @@ export interface WidthPlan {
   /** Key/value heads (each with H/KV query heads) and intermediate channels removed in every layer. */
   removedKvHeads: number;
   removedChannels: number;
-  /** The asked ratio of all parameters, when the target was one. */
+  /** The asked ratio of all parameters, when the target was one (or a parameter count, said as a ratio). */
   targetRatio: number | null;
   layers: WidthLayerPlan[];
   /** config.json of the pruned model (only the widths differ, and head_dim where it must be explicit). */
@@ -66,6 +67,7 @@ export function resolveWidthCounts(c: ModelConfig, target: WidthTarget): { heads
   const maxHeads = c.numKvHeads - 1;
   const maxChannels = c.intermediateSize - 1;
   const headsText = `${c.numKvHeads} key/value head${c.numKvHeads === 1 ? '' : 's'} per layer (each shared by ${queryGroupSize(c)} query heads)`;
+  if ('params' in target) return resolveWidthCounts(c, { ratio: ratioForParams(c, target.params) });
   if (!('ratio' in target)) {
     const heads = target.heads ?? 0;
     const channels = target.channels ?? 0;
@@ -100,6 +102,27 @@ export function resolveWidthCounts(c: ModelConfig, target: WidthTarget): { heads
   }
   if (heads + channels === 0) throw bad(`A ratio of ${ratio} removes less than one channel per layer.`, 'ratio', 'Give a larger --ratio.');
   return { heads, channels };
+}
+
+/** "5.39B", "900M", "750k" or a plain count, as a number of parameters. */
+export function parseParamCount(text: string, subject = 'target-params'): number {
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kKmMbB]?)\s*$/.exec(text);
+  if (!m) throw bad(`"${text}" is not a parameter count.`, subject, 'Give a count such as 5.39B, 900M, 750k or 1234567.');
+  const scale = { '': 1, k: 1e3, m: 1e6, b: 1e9 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'b'];
+  return Math.round(Number(m[1]) * scale);
+}
+
+/** The fraction of all parameters to remove so that `params` remain. */
+function ratioForParams(c: ModelConfig, params: number): number {
+  const total = modelCost(c, c.numLayers, 'F32', 0).params;
+  if (!(params > 0 && params < total)) {
+    throw bad(
+      `A target of ${params.toLocaleString('en-US')} parameters is not below the model's ${total.toLocaleString('en-US')} (embeddings and lm_head included) and above 0.`,
+      'target-params',
+      `Give --target-params below ${total.toLocaleString('en-US')}, e.g. ${Math.round(0.8 * total).toLocaleString('en-US')} for 20% fewer.`,
+    );
+  }
+  return 1 - params / total;
 }
 
 /** config.json with the new widths; `head_dim` written where hidden_size / num_attention_heads would no longer give it. */
@@ -141,7 +164,7 @@ export function makeWidthPlan(c: ModelConfig, scores: readonly LayerUnitScores[]
     numLayers: c.numLayers,
     removedKvHeads: heads,
     removedChannels: channels,
-    targetRatio: 'ratio' in target ? target.ratio : null,
+    targetRatio: 'ratio' in target ? target.ratio : 'params' in target ? ratioForParams(c, target.params) : null,
     layers,
     config,
     headDimStated: c.raw.head_dim == null && config.head_dim != null,

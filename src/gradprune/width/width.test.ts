@@ -17,7 +17,7 @@ import { slicedReferenceWeights } from '../../testing/width-reference';
 import { exportWidthPruned, planWidthPrune } from '.';
 import { attentionUnits, mlpUnit } from './groups';
 import { unitScores } from './importance';
-import { resolveWidthCounts, widthPrunedConfig } from './plan';
+import { parseParamCount, resolveWidthCounts, widthPrunedConfig } from './plan';
 
 const fixtureCheckpoint = async (name: string) => openCheckpoint(await openFolder(fixtureDir(name)), name);
 
@@ -177,6 +177,37 @@ describe('width-pruned export', () => {
   });
 });
 
+describe('a target parameter count', () => {
+  it('reads 5.39B, 900M, 750k and plain counts, and names the option for anything else', () => {
+    expect([parseParamCount('5.39B'), parseParamCount('900M'), parseParamCount('750k'), parseParamCount('1234567'), parseParamCount('.5m')]).toEqual([5_390_000_000, 900_000_000, 750_000, 1_234_567, 500_000]);
+    for (const bad of ['lots', '5.39 GB', '-3M', '']) expect(() => parseParamCount(bad), bad).toThrow(/is not a parameter count.*5\.39B, 900M/);
+  });
+
+  it('ends within one channel per layer of the asked count (tiny-llama: 342,848 parameters by hand), and refuses one not below the model', async () => {
+    const ckpt = await fixtureCheckpoint('tiny-llama');
+    const C = 64, L = 6;
+    // 2 V C (embedding, lm_head) + final norm + L × (norms, q, k, v, o, gate/up/down) with V 512, 4 / 2 heads of 16, 176 channels.
+    expect(2 * 512 * C + C + L * (2 * C + 4 * 16 * C + 2 * 2 * 16 * C + C * 4 * 16 + 3 * C * 176)).toBe(342_848);
+    for (const target of [300_000, 280_000, 250_000]) {
+      const { plan } = await planWidthPrune(ckpt, { params: target }, { importance: 'l1' });
+      expect(plan.before.params).toBe(342_848);
+      expect(Math.abs(plan.after.params - target), String(target)).toBeLessThanOrEqual(L * 3 * C);
+    }
+    for (const params of [342_848, 400_000, 0]) expect(() => resolveWidthCounts(ckpt.config, { params })).toThrow(/is not below the model's 342,848.*Give --target-params below 342,848/s);
+  });
+
+  it('the CLI takes --target-params and prints the parameters it ends with', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'width-prune-'));
+    const r = await cli('width-prune', fixtureDir('tiny-llama'), '--target-params', '0.28M', '--out', path.join(tmp, 'p'));
+    expect(r.code, r.stderr).toBe(0);
+    const after = Number(/parameters 0\.343 M → (0\.\d+) M/.exec(r.stdout)?.[1]);
+    expect(Math.abs(after * 1e6 - 280_000)).toBeLessThanOrEqual(6 * 3 * 64 + 500);
+    const bad = await cli('width-prune', fixtureDir('tiny-llama'), '--target-params', 'small', '--out', path.join(tmp, 'q'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/"small" is not a parameter count/);
+  });
+});
+
 describe('width-pruned config.json', () => {
   it('states head_dim beside num_attention_heads, or fills a "head_dim": null, and names num_key_value_heads when the config left it out', async () => {
     const raw = JSON.parse(await readFile(path.join(fixtureDir('tiny-qwen2'), 'config.json'), 'utf8'));
@@ -217,7 +248,7 @@ describe('bad width targets', () => {
     expect(r1.stderr).toMatch(/The ratio 1 must be between 0 and 1/);
     const r2 = await cli('width-prune', fixtureDir('tiny-llama'), '--ratio', '0.2', '--heads', '1', '--out', path.join(tmp, 'a'));
     expect(r2.code).toBe(2);
-    expect(r2.stderr).toMatch(/Give either --ratio R .* or --heads N/);
+    expect(r2.stderr).toMatch(/Give one of --ratio R .*--target-params N .* or --heads N/);
     const gemma = path.join(tmp, 'gemma');
     await cp(fixtureDir('tiny-llama'), gemma, { recursive: true, filter: (src) => !src.includes('reference') });
     const raw = JSON.parse(await readFile(path.join(gemma, 'config.json'), 'utf8'));
