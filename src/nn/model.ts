@@ -15,18 +15,21 @@ import type { KernelCall } from '../gpu/kernel';
 import { createTensor, readback, upload, type GpuDType, type Tensor } from '../gpu/tensor';
 import { LINEAR_MODULES, linearShape, type ModelConfig } from '../model/config';
 import type { TensorStore } from '../model/safetensors';
+import { packBatch } from './batch-input';
 import { buildDecoder, type DecoderCalls, type GpuAdapter } from './decoder';
 import { HiddenStateCollector, type HiddenStatePair } from './hidden-stats';
+import { jobPlanOf, validateOptions, type EngineOptions, type JobOptions } from './job-options';
 import { kernelLib, type KernelLib } from './kernels';
 import { adapterName, type LoraAdapter, type LoraConfig } from './lora';
-import { checkJobMemory, planResidency, type MemoryPlan, type ResidencyChoice } from './memory';
-import { resolveWeightStorage, type WeightPrecision, type WeightStorage } from './precision';
-import { allocLmHeadGrad, allocWeightGrads, type FrozenWeightGrad, type LmHeadGrad, type WeightGradOptions } from './weight-grads';
+import { checkJobMemory, planResidency, type MemoryPlan } from './memory';
+import { resolveWeightStorage, type WeightStorage } from './precision';
+import { allocLmHeadGrad, allocWeightGrads, type FrozenWeightGrad, type LmHeadGrad } from './weight-grads';
 import { ModelWeights, type LayerParams } from './weights';
 
 export type { WeightPrecision, WeightStorage } from './precision';
 export type { LayerParams, LinearParams, Residency } from './weights';
 export type { GpuAdapter } from './decoder';
+export type { EngineOptions, JobOptions } from './job-options';
 
 /** f16 weight storage when the device has shader-f16 (half the memory), else f32: what 'auto' resolves to. */
 export const preferredWeightStorage = (gpu: Gpu): WeightStorage => resolveWeightStorage('auto', gpu.adapter).storage;
@@ -37,44 +40,6 @@ export const preferredWeightStorage = (gpu: Gpu): WeightStorage => resolveWeight
  * room. A job on them leaves them when it is destroyed.
  */
 export type WeightsSource = (storage: WeightStorage, job: MemoryPlan) => Promise<ModelWeights>;
-
-/** The shape and kind of one job on a model's weights. */
-export interface JobOptions {
-  /** Rows per batch (B) and tokens per row (T): activations are allocated for exactly this. */
-  batchSize: number;
-  seqLen: number;
-  /** LoRA adapters (null: no adapters, forward only). */
-  lora: LoraConfig | null;
-  /** Initial adapter values (e.g. initLoraAdapters or a fixture); required when lora is set. */
-  adapters?: readonly LoraAdapter[];
-  /** Recompute each layer's forward in its backward pass, keeping only layer inputs (default false; always on when streamed). */
-  checkpointing?: boolean;
-  /** Allocate gradients and backward buffers (default: true when lora is set). */
-  training?: boolean;
-  /** GPU memory the weights and this job may use together (default: checkMemory's budget; `--max-gpu-memory`). */
-  memoryBudget?: number;
-  /** Rows per chunk of the lm_head + cross-entropy (default: what keeps a logits chunk under 64 MiB). */
-  lossChunkRows?: number;
-  /** Gradients of these layers' frozen linear weights, summed over the job's backward passes (needs training). */
-  weightGrads?: WeightGradOptions;
-  /** Give the lm_head a gradient (dW += dlogitsᵀ·h; tied embeddings: on an untied job-owned copy). Needs training and f32 weights. */
-  trainLmHead?: boolean;
-}
-
-export interface EngineOptions extends JobOptions {
-  /**
-   * 'auto' (f16 with shader-f16, else f32), 'f32', or 'f16' (refused without shader-f16). Default f32, the precision
-   * the fixtures are checked at: every setting a person chooses (run settings, eval engines, CLI, studio) passes
-   * 'auto' unless told otherwise.
-   */
-  weights?: WeightPrecision;
-  /** 'auto' (default): resident when weights and job fit the budget, else streamed; or forced. */
-  residency?: ResidencyChoice;
-  /** Streamed: host memory for layer weights; layers past it are re-read from the checkpoint at each upload. */
-  hostCacheBytes?: number;
-  /** Called after each tensor read from the checkpoint with (done, total) bytes. */
-  onProgress?: (done: number, total: number) => void;
-}
 
 /** The engine's batch is src/data's: (B, T) rows, right-padded with the batch's pad id (loss mask 0). */
 export type Batch = TokenBatch;
@@ -306,42 +271,7 @@ export class GpuModel {
    * T and rows past its B are padding (its pad id, loss mask 0).
    */
   setBatch(batch: Batch): void {
-    const { B, T } = this;
-    const V = this.config.vocabSize;
-    if (batch.inputIds.length !== batch.B * batch.T || batch.lossMask.length !== batch.B * batch.T) {
-      throw new Error(`A (${batch.B}, ${batch.T}) batch has ${batch.inputIds.length} ids and ${batch.lossMask.length} loss-mask entries.`);
-    }
-    if (batch.B > B) {
-      throw new GradPruneError('input', `A batch has ${batch.B} rows; the engine was set up for at most ${B}.`, { subject: 'batch' });
-    }
-    for (let b = 0; b < batch.B; b++) {
-      const length = batch.lengths?.[b] ?? batch.T;
-      if (length > T) {
-        throw new GradPruneError('input', `Row ${b} of the batch has ${length} tokens; the engine was set up for at most ${T}.`, {
-          subject: `row ${b}`,
-          hint: 'Truncate examples to the sequence length.',
-        });
-      }
-    }
-    if (!(Number.isInteger(batch.padTokenId) && batch.padTokenId >= 0 && batch.padTokenId < V)) {
-      throw new GradPruneError('input', `The pad token id ${batch.padTokenId} is outside the vocabulary (0..${V - 1}).`, { subject: 'padTokenId', hint: 'The tokenizer does not match the model.' });
-    }
-    const width = Math.min(batch.T, T); // past a row's length there is only padding
-    this.hostIds.fill(batch.padTokenId);
-    this.hostMask.fill(0);
-    for (let b = 0; b < batch.B; b++) {
-      for (let t = 0; t < width; t++) {
-        const id = batch.inputIds[b * batch.T + t];
-        if (!Number.isInteger(id) || id < 0 || id >= V) {
-          throw new GradPruneError('input', `Token id ${id} in row ${b}, position ${t} is outside the vocabulary (0..${V - 1}).`, {
-            subject: `row ${b}`,
-            hint: 'The tokenizer does not match the model.',
-          });
-        }
-        this.hostIds[b * T + t] = id;
-        this.hostMask[b * T + t] = batch.lossMask[b * batch.T + t] ? 1 : 0;
-      }
-    }
+    packBatch(batch, { B: this.B, T: this.T, vocabSize: this.config.vocabSize }, this.hostIds, this.hostMask);
     upload(this.gpu.device, this.ids, this.hostIds);
     upload(this.gpu.device, this.lossMask, this.hostMask);
   }
@@ -407,31 +337,4 @@ export class GpuModel {
     this.hiddenStates?.destroy();
     if (this.ownsWeights) this.weights.destroy();
   }
-}
-
-/** The memory plan of a job (streamed weights force checkpointing; the memory module decides that too). */
-function jobPlanOf(opts: JobOptions, weights: WeightStorage) {
-  return {
-    batchSize: opts.batchSize,
-    seqLen: opts.seqLen,
-    lora: opts.lora,
-    weights,
-    checkpointing: opts.checkpointing ?? false,
-    training: opts.training ?? opts.lora !== null,
-  };
-}
-
-function validateOptions(config: ModelConfig, opts: JobOptions): void {
-  const positive = (v: number, what: string) => {
-    if (!Number.isInteger(v) || v <= 0) throw new GradPruneError('input', `${what} must be a positive integer (got ${v}).`, { subject: what });
-  };
-  positive(opts.batchSize, 'batch size');
-  positive(opts.seqLen, 'sequence length');
-  if (opts.seqLen > config.maxPositionEmbeddings) {
-    throw new GradPruneError('input', `Sequence length ${opts.seqLen} is longer than the model's ${config.maxPositionEmbeddings} positions.`, {
-      subject: 'sequence length',
-      hint: `Use at most ${config.maxPositionEmbeddings} tokens.`,
-    });
-  }
-  if (config.headDim > 256) throw new GradPruneError('config', `head_dim ${config.headDim} is over the attention kernel's 256.`, { subject: 'config.json' });
 }
