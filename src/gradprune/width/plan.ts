@@ -154,7 +154,9 @@ function keepHighest(scores: Float64Array, count: number): number[] {
 
 export function makeWidthPlan(c: ModelConfig, scores: readonly LayerUnitScores[], target: WidthTarget, dtype: WeightDType = 'F32'): WidthPlan {
   if (scores.length !== c.numLayers) throw bad(`Scores for ${scores.length} layers, but the model has ${c.numLayers}.`, 'scores');
-  const { heads, channels } = resolveWidthCounts(c, target);
+  // A parameter count is that fraction of all parameters, said the other way: resolved once, and reported as a ratio.
+  const asked = 'params' in target ? { ratio: ratioForParams(c, target.params) } : target;
+  const { heads, channels } = resolveWidthCounts(c, asked);
   const layers = scores.map((s) => ({ keptKvHeads: keepHighest(s.attention, heads), keptChannels: keepHighest(s.mlp, channels) }));
   const config = widthPrunedConfig(c, heads, channels);
   const pruned = normalizeConfig(config);
@@ -164,7 +166,7 @@ export function makeWidthPlan(c: ModelConfig, scores: readonly LayerUnitScores[]
     numLayers: c.numLayers,
     removedKvHeads: heads,
     removedChannels: channels,
-    targetRatio: 'ratio' in target ? target.ratio : 'params' in target ? ratioForParams(c, target.params) : null,
+    targetRatio: 'ratio' in asked ? asked.ratio : null,
     layers,
     config,
     headDimStated: c.raw.head_dim == null && config.head_dim != null,
