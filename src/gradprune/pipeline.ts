@@ -143,8 +143,6 @@ export async function runScoring(gpu: Gpu, model: ScoredModel, data: ScoringData
   });
 }
 
-export type { RankBy } from './ranking';
-
 /** What a prune needs of a scoring run (a ScoringResult or a parsed scores.json). */
 export interface ScoresInput {
   layerScores: number[];

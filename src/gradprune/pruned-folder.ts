@@ -13,7 +13,8 @@ import { fromFloat32, isWeightDType } from '../model/dtype';
 import { modelCard } from './model-card';
 import type { PrunePlan } from './plan';
 import { prunedTensorNames, type PrunedTensorName } from './prune';
-import { buildRecipe, sha256Hex, type PruneRunInfo } from './recipe';
+import { sha256Hex } from '../model/fingerprint';
+import { buildRecipe, type PruneRunInfo } from './recipe';
 
 /**
  * The receivers' merged weights by ORIGINAL tensor name, f32: values in hand (MergeResult.weights), or made on

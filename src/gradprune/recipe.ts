@@ -40,8 +40,6 @@ export interface PruneRunInfo {
   createdAt?: string;
 }
 
-export { sha256Hex } from '../model/fingerprint';
-
 export function planSummary(plan: PrunePlan) {
   return {
     num_layers_before: plan.numLayers,

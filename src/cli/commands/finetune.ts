@@ -19,7 +19,7 @@ import { exportMergedCheckpointTo, exportReplacedCheckpointTo, RECOVERY_FILE } f
 import { checkOutputFolder, FolderSink } from '../../export/node-sink';
 import { writeFolderTo } from '../../export/sink';
 import { writePeftAdapter } from '../../export/peft';
-import { sha256Hex } from '../../gradprune/recipe';
+import { sha256Hex } from '../../model/fingerprint';
 import { requestGpu, type Gpu } from '../../gpu/device';
 import type { Checkpoint } from '../../model/checkpoint';
 import { memoryLine, planResidency } from '../../nn/memory';

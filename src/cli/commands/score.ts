@@ -8,7 +8,7 @@ import { DATASET_FORMATS } from '../../data/formats';
 import type { DatasetFormat } from '../../data/types';
 import { writeFilesReplacing } from '../../export/node-output';
 import { readPeftAdapter } from '../../export/peft';
-import { sha256Hex } from '../../gradprune/recipe';
+import { sha256Hex } from '../../model/fingerprint';
 import { requestGpu } from '../../gpu/device';
 import { igiaMemory } from '../../gradprune/igia';
 import { encodeIgiaState } from '../../gradprune/igia-state';

@@ -11,7 +11,7 @@ import { checkOutputFolder, FolderSink } from '../../export/node-sink';
 import { requestGpu } from '../../gpu/device';
 import type { TaylorImportanceKind } from '../../gradprune/importance/taylor';
 import { TAYLOR_EXAMPLES, TAYLOR_SEQ, taylorLineScorer } from '../../gradprune/width/taylor';
-import { sha256Hex } from '../../gradprune/recipe';
+import { sha256Hex } from '../../model/fingerprint';
 import type { Checkpoint } from '../../model/checkpoint';
 import { exportWidthPrunedTo, planWidthPrune, type WidthPlan, type WidthTarget } from '../../gradprune/width';
 import { parseParamCount, resolveWidthCounts } from '../../gradprune/width/plan';

@@ -11,7 +11,7 @@ import { LINEAR_MODULES, normalizeConfig, type LinearModule, type ModelConfig } 
 import { ViewStore } from '../../model/view-store';
 import { dtypeBytes, isWeightDType } from '../../model/dtype';
 import { GradPruneError } from '../../errors';
-import { sha256Hex } from '../recipe';
+import { sha256Hex } from '../../model/fingerprint';
 import { keptLines, slicingOf } from './groups';
 import type { WidthPlan } from './plan';
 import { buildWidthRecipe, widthModelCard, type WidthRunInfo } from './recipe';

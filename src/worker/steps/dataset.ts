@@ -2,7 +2,7 @@
 
 import { buildExamples, previewDataset, readDataset, splitTrainHeldOut, summariseReasons, type TokenizedExample } from '../../data';
 import { GradPruneError } from '../../errors';
-import { sha256Hex } from '../../gradprune/recipe';
+import { sha256Hex } from '../../model/fingerprint';
 import type { DatasetInfo, RequestOf, ResultBody } from '../protocol';
 import type { DatasetState, StepContext } from '../session';
 

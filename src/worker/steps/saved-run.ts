@@ -2,7 +2,7 @@
 // session has, the checkpoint hook a run saves through, and the page's requests to find or discard one.
 
 import { toErrorInfo } from '../../errors';
-import { sha256Hex } from '../../gradprune/recipe';
+import { sha256Hex } from '../../model/fingerprint';
 import type { RunCheckpoint } from '../../nn/lora-run';
 import type { RunKind } from '../../nn/run-snapshot';
 import type { RequestOf, ResultBody, SavedRunInfo } from '../protocol';
